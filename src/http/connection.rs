@@ -1,0 +1,1217 @@
+//! One TCP connection's HTTP: both byte streams parsed into messages, requests paired with
+//! responses into exchanges.
+//!
+//! Each direction has a [`DirParser`] (start line → head → body, with resynchronisation after
+//! gaps and junk); [`Pairing`] keeps the requests waiting for answers, attaches interim (1xx)
+//! responses, and releases exchanges in order. The last exchange is held until the next
+//! bytes of the server's stream show whether its response really ended where its framing
+//! said (a body after a HEAD/204/304 answer, a wrong Content-Length).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::body::{ChunkState, RequestContext, decide_framing, parse_chunk_size_line};
+use super::head::{self, Side, StartGuess};
+use super::message::{
+    Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Message, Pos, StartLine,
+};
+use crate::reassembly::{CloseReason, Piece};
+
+/// Limits for the http stage.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpConfig {
+    /// Content bytes kept per message for rules (0 keeps none; sizes are always counted).
+    pub body_cap: usize,
+    /// Largest head accepted before the stream is declared oversized.
+    pub max_head: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_cap: 256 * 1024,
+            max_head: 64 * 1024,
+        }
+    }
+}
+
+/// Counters of the http stage, summed per run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HttpStats {
+    pub http_connections: u64,
+    pub non_http_connections: u64,
+    pub tunnels: u64,
+    pub requests: u64,
+    pub responses: u64,
+    pub exchanges: u64,
+    pub resync_skipped_bytes: u64,
+}
+
+impl HttpStats {
+    pub fn merge(&mut self, o: &HttpStats) {
+        self.http_connections += o.http_connections;
+        self.non_http_connections += o.non_http_connections;
+        self.tunnels += o.tunnels;
+        self.requests += o.requests;
+        self.responses += o.responses;
+        self.exchanges += o.exchanges;
+        self.resync_skipped_bytes += o.resync_skipped_bytes;
+    }
+}
+
+/// A request-side hint for parsing the answer, plus the exchange being assembled.
+#[derive(Debug)]
+struct Slot {
+    ctx: RequestContext,
+    request: Option<Message>,
+    request_done: bool,
+    interim: Vec<Message>,
+    response: Option<Message>,
+}
+
+/// Requests waiting for answers, in order.
+#[derive(Debug)]
+struct Pairing {
+    connection: Arc<Connection>,
+    slots: VecDeque<Slot>,
+    /// The last complete exchange, held until the server's next bytes confirm where its
+    /// response ended.
+    held: Option<Exchange>,
+    next_index: u32,
+    tunnel: bool,
+    /// Set while a request is answered: a CONNECT or Upgrade request was sent, so
+    /// non-HTTP bytes from the client mean the tunnel started.
+    client_may_tunnel: bool,
+    server_seen: bool,
+}
+
+impl Pairing {
+    fn new_exchange(&mut self) -> Exchange {
+        let index = self.next_index;
+        self.next_index += 1;
+        Exchange {
+            connection: Arc::clone(&self.connection),
+            index,
+            request: None,
+            interim: Vec::new(),
+            response: None,
+            anomalies: Vec::new(),
+            closed_order: 0,
+        }
+    }
+
+    fn request_head(&mut self, ctx: RequestContext) {
+        self.slots.push_back(Slot {
+            ctx,
+            request: None,
+            request_done: false,
+            interim: Vec::new(),
+            response: None,
+        });
+    }
+
+    fn request_done(&mut self, msg: Message, out: &mut Vec<Exchange>) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| !s.request_done) {
+            slot.request = Some(msg);
+            slot.request_done = true;
+        }
+        self.release_ready(out);
+    }
+
+    /// What the response about to be parsed answers.
+    fn response_context(&self) -> RequestContext {
+        self.slots
+            .iter()
+            .find(|s| s.response.is_none())
+            .map_or(RequestContext::default(), |s| s.ctx)
+    }
+
+    fn response_done(&mut self, msg: Message, out: &mut Vec<Exchange>) {
+        let status = msg.status().unwrap_or(0);
+        let interim = (100..200).contains(&status) && status != 101;
+        match self.slots.iter_mut().find(|s| s.response.is_none()) {
+            Some(slot) if interim => slot.interim.push(msg),
+            Some(slot) => slot.response = Some(msg),
+            None => {
+                let pos = msg.last_order;
+                let mut ex = self.new_exchange();
+                ex.response = Some(msg);
+                ex.closed_order = pos;
+                ex.anomalies.push(Anomaly::new(
+                    AnomalyKind::ResponseWithoutRequest,
+                    "no request was outstanding on this connection",
+                ));
+                self.hold(ex, out);
+                return;
+            }
+        }
+        self.release_ready(out);
+    }
+
+    /// Moves finished exchanges (request and final response both complete) to output, in order.
+    fn release_ready(&mut self, out: &mut Vec<Exchange>) {
+        while self
+            .slots
+            .front()
+            .is_some_and(|s| s.request_done && s.response.is_some())
+        {
+            let Some(slot) = self.slots.pop_front() else { break };
+            let mut ex = self.new_exchange();
+            ex.request = slot.request;
+            ex.interim = slot.interim;
+            ex.response = slot.response;
+            self.hold(ex, out);
+        }
+    }
+
+    fn hold(&mut self, ex: Exchange, out: &mut Vec<Exchange>) {
+        if let Some(prev) = self.held.replace(ex) {
+            out.push(prev);
+        }
+    }
+
+    fn release_held(&mut self, out: &mut Vec<Exchange>) {
+        if let Some(ex) = self.held.take() {
+            out.push(ex);
+        }
+    }
+
+    /// The server sent bytes after the held response that do not start a message.
+    fn flag_held_response(&mut self, kind_for: impl Fn(&Message) -> (AnomalyKind, String)) {
+        if let Some(resp) = self.held.as_mut().and_then(|ex| ex.response.as_mut()) {
+            let (kind, detail) = kind_for(resp);
+            resp.add_anomaly(kind, detail);
+        }
+    }
+
+    /// Ends the connection: everything still waiting is released.
+    fn close(&mut self, pos: Pos, out: &mut Vec<Exchange>) {
+        self.release_held(out);
+        while let Some(slot) = self.slots.pop_front() {
+            let mut ex = self.new_exchange();
+            ex.closed_order = pos.order;
+            if slot.response.is_none() && slot.request.is_some() && self.server_seen && !self.tunnel {
+                ex.anomalies.push(Anomaly::new(
+                    AnomalyKind::UnansweredRequest,
+                    "the connection ended before a response",
+                ));
+            }
+            ex.request = slot.request;
+            ex.interim = slot.interim;
+            ex.response = slot.response;
+            if ex.request.is_some() || ex.response.is_some() {
+                out.push(ex);
+            }
+        }
+    }
+}
+
+/// Parsing state of one direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DirState {
+    /// Expecting the start of a message.
+    Start,
+    /// Looking for the next start line after a gap, junk, or a capture that began mid-stream.
+    Resync,
+    /// Accumulating a head.
+    Head,
+    /// Reading a body.
+    Body,
+    /// No longer HTTP (tunnel after CONNECT/101, or not HTTP at all).
+    Ignore,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Progress {
+    Length(u64),
+    Chunked(ChunkState),
+    Close,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    msg: Message,
+    progress: Progress,
+}
+
+/// One direction's parser.
+#[derive(Debug)]
+struct DirParser {
+    side: Side,
+    state: DirState,
+    buf: Vec<u8>,
+    /// Where the message being accumulated began.
+    msg_start: Option<Pos>,
+    /// Set when a gap or cut hit the message being accumulated.
+    head_damage: Option<AnomalyKind>,
+    current: Option<InFlight>,
+    /// True once a message start was found on this direction.
+    synced: bool,
+    /// Junk bytes skipped while resynchronising (not yet attributed).
+    skipped: u64,
+    saw_fin: bool,
+}
+
+impl DirParser {
+    fn new(side: Side, mid_stream: bool) -> Self {
+        DirParser {
+            side,
+            state: if mid_stream { DirState::Resync } else { DirState::Start },
+            buf: Vec::new(),
+            msg_start: None,
+            head_damage: None,
+            current: None,
+            synced: false,
+            skipped: 0,
+            saw_fin: false,
+        }
+    }
+}
+
+/// HTTP over one TCP connection.
+#[derive(Debug)]
+pub struct HttpConnection {
+    cfg: HttpConfig,
+    /// Endpoints as the flow table knows them: direction 0 is sent by `ends[0]`.
+    ends: [SocketAddr; 2],
+    first: Pos,
+    /// Index of the direction the client sends on, once known.
+    client_dir: Option<usize>,
+    mid_stream: [bool; 2],
+    /// Bytes seen before the roles were known.
+    undecided: [Vec<u8>; 2],
+    undecided_pos: [Option<Pos>; 2],
+    parsers: Option<[DirParser; 2]>,
+    pairing: Option<Pairing>,
+    not_http: bool,
+    pub stats: HttpStats,
+}
+
+/// Bytes looked at before deciding a connection does not carry HTTP.
+const DECIDE_LIMIT: usize = 16 * 1024;
+/// Bytes skipped without finding any message start before a direction is abandoned.
+const RESYNC_GIVE_UP: u64 = 1024 * 1024;
+
+impl HttpConnection {
+    /// `client_hint` is the direction that sent the SYN, when seen. `mid_stream[d]` is true
+    /// when direction `d` did not start with a SYN in the capture.
+    pub fn new(
+        cfg: HttpConfig,
+        ends: [SocketAddr; 2],
+        first: Pos,
+        client_hint: Option<usize>,
+        mid_stream: [bool; 2],
+    ) -> Self {
+        let mut conn = HttpConnection {
+            cfg,
+            ends,
+            first,
+            client_dir: None,
+            mid_stream,
+            undecided: [Vec::new(), Vec::new()],
+            undecided_pos: [None, None],
+            parsers: None,
+            pairing: None,
+            not_http: false,
+            stats: HttpStats::default(),
+        };
+        if let Some(c) = client_hint {
+            conn.set_client(c);
+        }
+        conn
+    }
+
+    /// True once the connection was found not to carry HTTP, or became a tunnel: callers
+    /// may stop buffering its bytes.
+    pub fn is_done(&self) -> bool {
+        self.not_http || self.pairing.as_ref().is_some_and(|p| p.tunnel)
+    }
+
+    pub fn connection(&self) -> Option<&Arc<Connection>> {
+        self.pairing.as_ref().map(|p| &p.connection)
+    }
+
+    /// Bytes held in parser buffers (for the memory cap).
+    pub fn buffered(&self) -> usize {
+        let parsers = self.parsers.as_ref().map_or(0, |p| p[0].buf.len() + p[1].buf.len());
+        parsers + self.undecided[0].len() + self.undecided[1].len()
+    }
+
+    fn set_client(&mut self, c: usize) {
+        self.client_dir = Some(c);
+        let client = self.ends[c];
+        let server = self.ends[1 - c];
+        let connection = Arc::new(Connection {
+            client,
+            server,
+            first_frame: self.first.frame,
+            first_ts: self.first.ts,
+            tls: false,
+        });
+        let mut parsers = [
+            DirParser::new(Side::Request, self.mid_stream[0]),
+            DirParser::new(Side::Request, self.mid_stream[1]),
+        ];
+        parsers[1 - c].side = Side::Response;
+        self.parsers = Some(parsers);
+        self.pairing = Some(Pairing {
+            connection,
+            slots: VecDeque::new(),
+            held: None,
+            next_index: 0,
+            tunnel: false,
+            client_may_tunnel: false,
+            server_seen: false,
+        });
+    }
+
+    /// Takes the next piece of direction `dir`'s byte stream.
+    pub fn piece(&mut self, dir: usize, piece: Piece<'_>, pos: Pos, out: &mut Vec<Exchange>) {
+        if self.not_http {
+            return;
+        }
+        if self.client_dir.is_none() {
+            match piece {
+                Piece::Data(d) => {
+                    self.undecided_pos[dir].get_or_insert(pos);
+                    self.undecided[dir].extend_from_slice(d);
+                    self.try_decide(pos, out);
+                }
+                Piece::Gap(_) | Piece::Cut(_) => {
+                    // Too early to tell what was lost; what follows is parsed mid-stream.
+                    self.undecided[dir].clear();
+                    self.undecided_pos[dir] = None;
+                    self.mid_stream[dir] = true;
+                }
+            }
+            return;
+        }
+        let (Some(parsers), Some(pairing)) = (self.parsers.as_mut(), self.pairing.as_mut()) else {
+            return;
+        };
+        if dir != self.client_dir.unwrap_or(0) {
+            pairing.server_seen = true;
+        }
+        let cfg = self.cfg;
+        let (a, b) = parsers.split_at_mut(1);
+        let (this, other) = if dir == 0 { (&mut a[0], &mut b[0]) } else { (&mut b[0], &mut a[0]) };
+        feed(this, other, pairing, cfg, piece, pos, out, &mut self.stats);
+    }
+
+    /// Decides which side is the client from the first bytes of either direction.
+    fn try_decide(&mut self, pos: Pos, out: &mut Vec<Exchange>) {
+        let mut decision = None;
+        for d in 0..2 {
+            let buf = &self.undecided[d];
+            if buf.is_empty() {
+                continue;
+            }
+            let start = skip_empty_lines(buf);
+            if head::looks_like_request(&buf[start..]) == StartGuess::Yes {
+                decision = Some(d);
+                break;
+            }
+            if head::looks_like_response(&buf[start..]) == StartGuess::Yes {
+                decision = Some(1 - d);
+                break;
+            }
+        }
+        if decision.is_none() {
+            // Mid-stream: a start line further in, at a line start.
+            for d in 0..2 {
+                let buf = &self.undecided[d];
+                if let Some(off) = find_start(Side::Request, buf, 0) {
+                    if off < buf.len() && head::looks_like_request(&buf[off..]) == StartGuess::Yes {
+                        decision = Some(d);
+                        break;
+                    }
+                }
+                if find_start(Side::Response, buf, 0).is_some() {
+                    decision = Some(1 - d);
+                    break;
+                }
+            }
+        }
+        match decision {
+            Some(c) => {
+                self.set_client(c);
+                self.stats.http_connections += 1;
+                for d in [c, 1 - c] {
+                    let data = std::mem::take(&mut self.undecided[d]);
+                    let at = self.undecided_pos[d].take().unwrap_or(pos);
+                    if !data.is_empty() {
+                        self.piece(d, Piece::Data(&data), at, out);
+                    }
+                }
+            }
+            None => {
+                // Give up when every stream that began in the capture starts with something
+                // that is not HTTP (TLS, SSH, a binary protocol), or when too much arrived
+                // without a single start line.
+                let starts_otherwise = |d: usize| {
+                    let b = &self.undecided[d];
+                    let rest = &b[skip_empty_lines(b)..];
+                    !self.mid_stream[d]
+                        && head::looks_like_request(rest) == StartGuess::No
+                        && head::looks_like_response(rest) == StartGuess::No
+                };
+                let not_http = (0..2).all(|d| self.undecided[d].is_empty() || starts_otherwise(d))
+                    && self.undecided.iter().any(|b| !b.is_empty());
+                let too_much = self.undecided.iter().any(|b| b.len() >= DECIDE_LIMIT);
+                if not_http || too_much {
+                    self.give_up();
+                }
+            }
+        }
+    }
+
+    fn give_up(&mut self) {
+        self.not_http = true;
+        self.stats.non_http_connections += 1;
+        self.undecided = [Vec::new(), Vec::new()];
+    }
+
+    /// Ends the connection. `fin[d]` says whether direction `d` ended with FIN or RST.
+    pub fn close(&mut self, fin: [bool; 2], reason: CloseReason, pos: Pos, out: &mut Vec<Exchange>) {
+        if self.client_dir.is_none() && !self.not_http {
+            // Roles never became clear: try once more with what we have.
+            if self.undecided.iter().any(|b| !b.is_empty()) {
+                self.try_decide(pos, out);
+            }
+            if self.client_dir.is_none() {
+                if self.undecided.iter().any(|b| !b.is_empty()) {
+                    self.give_up();
+                }
+                return;
+            }
+        }
+        let cfg = self.cfg;
+        let client = self.client_dir.unwrap_or(0);
+        let (Some(parsers), Some(pairing)) = (self.parsers.as_mut(), self.pairing.as_mut()) else {
+            return;
+        };
+        // The client's stream first (a request may complete), then the server's.
+        for d in [client, 1 - client] {
+            let parser = &mut parsers[d];
+            parser.saw_fin = fin[d] && reason == CloseReason::Closed;
+            finish_direction(parser, pairing, cfg, pos, out, &mut self.stats);
+        }
+        if pairing.tunnel {
+            self.stats.tunnels += 1;
+        }
+        pairing.close(pos, out);
+        self.stats.exchanges = u64::from(pairing.next_index);
+    }
+
+    /// Releases a held exchange when nothing has arrived for a while (live capture).
+    pub fn release_held(&mut self, out: &mut Vec<Exchange>) {
+        if let Some(p) = self.pairing.as_mut() {
+            p.release_held(out);
+        }
+    }
+}
+
+fn skip_empty_lines(buf: &[u8]) -> usize {
+    buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count()
+}
+
+/// Finds the offset of the next plausible start line at a line start, at or after `from`.
+fn find_start(side: Side, buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < buf.len() {
+        let at_line_start = i == 0 || buf[i - 1] == b'\n';
+        if at_line_start && head::looks_like(side, &buf[i..]) != StartGuess::No {
+            return Some(i);
+        }
+        match buf[i..].iter().position(|&b| b == b'\n') {
+            Some(p) => i += p + 1,
+            None => return None,
+        }
+    }
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+fn feed(
+    this: &mut DirParser,
+    other: &mut DirParser,
+    pairing: &mut Pairing,
+    cfg: HttpConfig,
+    piece: Piece<'_>,
+    pos: Pos,
+    out: &mut Vec<Exchange>,
+    stats: &mut HttpStats,
+) {
+    match piece {
+        Piece::Data(data) => {
+            if this.state == DirState::Ignore {
+                return;
+            }
+            if this.buf.is_empty() {
+                let used = process(this, other, pairing, cfg, data, pos, out, stats);
+                if this.state != DirState::Ignore {
+                    this.buf.extend_from_slice(&data[used..]);
+                }
+            } else {
+                let mut buf = std::mem::take(&mut this.buf);
+                buf.extend_from_slice(data);
+                let used = process(this, other, pairing, cfg, &buf, pos, out, stats);
+                buf.drain(..used);
+                if this.state != DirState::Ignore {
+                    this.buf = buf;
+                }
+            }
+        }
+        Piece::Gap(n) => lost(this, pairing, cfg, n, AnomalyKind::Gap, pos, out, stats),
+        Piece::Cut(n) => lost(this, pairing, cfg, n, AnomalyKind::Truncated, pos, out, stats),
+    }
+}
+
+/// Bytes of this direction were not captured.
+#[allow(clippy::too_many_arguments)]
+fn lost(
+    this: &mut DirParser,
+    pairing: &mut Pairing,
+    cfg: HttpConfig,
+    n: u64,
+    kind: AnomalyKind,
+    pos: Pos,
+    out: &mut Vec<Exchange>,
+    stats: &mut HttpStats,
+) {
+    let detail = format!("{n} bytes not captured");
+    match this.state {
+        DirState::Ignore => {}
+        DirState::Start | DirState::Resync => {
+            if this.side == Side::Response {
+                pairing.release_held(out);
+            }
+            this.buf.clear();
+            this.state = DirState::Resync;
+        }
+        DirState::Head => {
+            // Keep what the partial head says (method, target, status) rather than lose it.
+            let partial = std::mem::take(&mut this.buf);
+            this.head_damage = Some(kind);
+            if let Some(mut msg) = parse_partial_head(this, &partial, pos) {
+                msg.add_anomaly(kind, detail);
+                let ctx = request_context(&msg);
+                if this.side == Side::Request {
+                    pairing.request_head(ctx);
+                }
+                complete(this, pairing, msg, pos, out, stats);
+            }
+            this.head_damage = None;
+            this.state = DirState::Resync;
+        }
+        DirState::Body => {
+            let Some(mut inflight) = this.current.take() else {
+                this.state = DirState::Resync;
+                return;
+            };
+            inflight.msg.add_anomaly(kind, detail);
+            match inflight.progress {
+                Progress::Length(rem) if n < rem => {
+                    inflight.msg.body.size += n;
+                    inflight.msg.body.captured_all = false;
+                    inflight.progress = Progress::Length(rem - n);
+                    this.current = Some(inflight);
+                }
+                Progress::Length(rem) => {
+                    inflight.msg.body.size += rem;
+                    inflight.msg.body.captured_all = false;
+                    let overshoot = n - rem;
+                    complete(this, pairing, inflight.msg, pos, out, stats);
+                    this.state = if overshoot == 0 { DirState::Start } else { DirState::Resync };
+                }
+                Progress::Close => {
+                    inflight.msg.body.size += n;
+                    inflight.msg.body.captured_all = false;
+                    this.current = Some(inflight);
+                }
+                Progress::Chunked(_) => {
+                    inflight.msg.body.captured_all = false;
+                    complete(this, pairing, inflight.msg, pos, out, stats);
+                    this.state = DirState::Resync;
+                }
+            }
+        }
+    }
+    let _ = cfg;
+}
+
+/// Runs the state machine over `input`; returns how many bytes were consumed. Bytes not
+/// consumed are kept by the caller and offered again with the next piece.
+#[allow(clippy::too_many_arguments)]
+fn process(
+    this: &mut DirParser,
+    other: &mut DirParser,
+    pairing: &mut Pairing,
+    cfg: HttpConfig,
+    input: &[u8],
+    pos: Pos,
+    out: &mut Vec<Exchange>,
+    stats: &mut HttpStats,
+) -> usize {
+    let mut i = 0;
+    while i < input.len() {
+        match this.state {
+            DirState::Ignore => return input.len(),
+            DirState::Resync => {
+                match find_start(this.side, input, i) {
+                    Some(off) => {
+                        if off < input.len() && head::looks_like(this.side, &input[off..]) == StartGuess::NeedMore {
+                            // Possibly a start line split across segments: wait for more.
+                            stats.resync_skipped_bytes += (off - i) as u64;
+                            return off;
+                        }
+                        stats.resync_skipped_bytes += (off - i) as u64;
+                        i = off;
+                        this.state = DirState::Start;
+                    }
+                    None => {
+                        // Keep a short tail in case a start line is split across segments.
+                        let keep_from = input.len().saturating_sub(16).max(i);
+                        let keep_from = input[keep_from..]
+                            .iter()
+                            .position(|&b| b == b'\n')
+                            .map_or(keep_from, |p| keep_from + p + 1);
+                        stats.resync_skipped_bytes += (keep_from - i) as u64;
+                        this.skipped += (keep_from - i) as u64;
+                        if !this.synced && this.skipped > RESYNC_GIVE_UP {
+                            // Never found a message start: this direction is not HTTP after all.
+                            this.state = DirState::Ignore;
+                            return input.len();
+                        }
+                        return keep_from;
+                    }
+                }
+            }
+            DirState::Start => {
+                let blank = skip_empty_lines(&input[i..]);
+                i += blank;
+                if i >= input.len() {
+                    return input.len();
+                }
+                let rest = &input[i..];
+                match head::looks_like(this.side, rest) {
+                    StartGuess::Yes => {
+                        if this.side == Side::Response {
+                            pairing.release_held(out);
+                        }
+                        this.state = DirState::Head;
+                        this.msg_start = Some(pos);
+                        this.synced = true;
+                    }
+                    StartGuess::NeedMore => return i,
+                    StartGuess::No => {
+                        if this.side == Side::Request && pairing.client_may_tunnel {
+                            start_tunnel(this, other, pairing);
+                            return input.len();
+                        }
+                        if this.side == Side::Response && pairing.response_context().http09 {
+                            start_http09_response(this, pairing, pos);
+                            continue;
+                        }
+                        junk_after_message(this, pairing, input, i);
+                        this.state = DirState::Resync;
+                        // Skip at least this line so resync makes progress.
+                        match input[i..].iter().position(|&b| b == b'\n') {
+                            Some(p) => {
+                                stats.resync_skipped_bytes += (p + 1) as u64;
+                                i += p + 1;
+                            }
+                            None => {
+                                let n = input.len() - i;
+                                if n > 256 {
+                                    stats.resync_skipped_bytes += n as u64;
+                                    return input.len();
+                                }
+                                return i;
+                            }
+                        }
+                    }
+                }
+            }
+            DirState::Head => {
+                let rest = &input[i..];
+                let Some(end) = head::find_head_end(rest, 0) else {
+                    if rest.len() > cfg.max_head {
+                        // A head this large is an attack or not HTTP: report and stop parsing.
+                        if let Some(mut msg) = parse_partial_head(this, &rest[..cfg.max_head], pos) {
+                            msg.add_anomaly(
+                                AnomalyKind::OversizedHead,
+                                format!("head larger than {} bytes", cfg.max_head),
+                            );
+                            if this.side == Side::Request {
+                                pairing.request_head(request_context(&msg));
+                            }
+                            complete(this, pairing, msg, pos, out, stats);
+                        }
+                        this.state = DirState::Ignore;
+                        return input.len();
+                    }
+                    return i;
+                };
+                let raw = &rest[..end];
+                i += end;
+                match build_message(this, raw, pos) {
+                    Some(msg) => start_body(this, other, pairing, msg, pos, out, stats),
+                    None => this.state = DirState::Resync,
+                }
+            }
+            DirState::Body => {
+                let Some(inflight) = this.current.as_mut() else {
+                    this.state = DirState::Start;
+                    continue;
+                };
+                let rest = &input[i..];
+                match inflight.progress {
+                    Progress::Length(rem) => {
+                        let n = (rem.min(rest.len() as u64)) as usize;
+                        keep_body(&mut inflight.msg.body, &rest[..n], cfg.body_cap);
+                        i += n;
+                        let rem = rem - n as u64;
+                        inflight.progress = Progress::Length(rem);
+                        if rem == 0 {
+                            finish_current(this, pairing, pos, out, stats);
+                        }
+                    }
+                    Progress::Close => {
+                        keep_body(&mut inflight.msg.body, rest, cfg.body_cap);
+                        return input.len();
+                    }
+                    Progress::Chunked(state) => match chunk_step(inflight, state, rest, cfg) {
+                        ChunkStep::Consumed(n) => i += n,
+                        ChunkStep::NeedMore => return i,
+                        ChunkStep::Done(n) => {
+                            i += n;
+                            finish_current(this, pairing, pos, out, stats);
+                        }
+                        ChunkStep::Malformed(n, line) => {
+                            i += n;
+                            inflight.msg.add_anomaly(AnomalyKind::MalformedChunk, line);
+                            finish_current(this, pairing, pos, out, stats);
+                            this.state = DirState::Resync;
+                        }
+                    },
+                }
+            }
+        }
+    }
+    input.len().min(i)
+}
+
+enum ChunkStep {
+    Consumed(usize),
+    NeedMore,
+    Done(usize),
+    Malformed(usize, String),
+}
+
+/// One step of de-chunking.
+fn chunk_step(inflight: &mut InFlight, state: ChunkState, rest: &[u8], cfg: HttpConfig) -> ChunkStep {
+    match state {
+        ChunkState::Size => {
+            let Some(lf) = rest.iter().take(4096).position(|&b| b == b'\n') else {
+                if rest.len() >= 4096 {
+                    return ChunkStep::Malformed(rest.len(), "chunk-size line longer than 4096 bytes".into());
+                }
+                return ChunkStep::NeedMore;
+            };
+            let line = &rest[..lf];
+            let (line, bare_lf) = match line.strip_suffix(b"\r") {
+                Some(l) => (l, false),
+                None => (line, true),
+            };
+            if bare_lf {
+                inflight.msg.add_anomaly(AnomalyKind::BareLf, "chunk-size line ends with a bare LF");
+            }
+            match parse_chunk_size_line(line) {
+                Some(0) => {
+                    inflight.progress = Progress::Chunked(ChunkState::Trailers);
+                    ChunkStep::Consumed(lf + 1)
+                }
+                Some(n) => {
+                    inflight.progress = Progress::Chunked(ChunkState::Data(n));
+                    ChunkStep::Consumed(lf + 1)
+                }
+                None => ChunkStep::Malformed(
+                    lf + 1,
+                    format!("invalid chunk-size line {:?}", String::from_utf8_lossy(line)),
+                ),
+            }
+        }
+        ChunkState::Data(rem) => {
+            let n = (rem.min(rest.len() as u64)) as usize;
+            keep_body(&mut inflight.msg.body, &rest[..n], cfg.body_cap);
+            let rem = rem - n as u64;
+            inflight.progress = Progress::Chunked(if rem == 0 { ChunkState::DataEnd } else { ChunkState::Data(rem) });
+            ChunkStep::Consumed(n)
+        }
+        ChunkState::DataEnd => {
+            if rest.starts_with(b"\r\n") {
+                inflight.progress = Progress::Chunked(ChunkState::Size);
+                ChunkStep::Consumed(2)
+            } else if rest.starts_with(b"\n") {
+                inflight.msg.add_anomaly(AnomalyKind::BareLf, "chunk data ends with a bare LF");
+                inflight.progress = Progress::Chunked(ChunkState::Size);
+                ChunkStep::Consumed(1)
+            } else if rest == b"\r" {
+                ChunkStep::NeedMore
+            } else {
+                ChunkStep::Malformed(0, "chunk data not followed by CRLF".into())
+            }
+        }
+        ChunkState::Trailers => {
+            // Trailer section: field lines up to an empty line.
+            let Some(end) = trailer_end(rest) else {
+                if rest.len() > cfg.max_head {
+                    return ChunkStep::Malformed(rest.len(), "trailer section too large".into());
+                }
+                return ChunkStep::NeedMore;
+            };
+            let section = &rest[..end];
+            inflight.msg.body.trailers = parse_trailers(section);
+            ChunkStep::Done(end)
+        }
+    }
+}
+
+/// End of a trailer section (which may be empty: just CRLF).
+fn trailer_end(rest: &[u8]) -> Option<usize> {
+    if rest.starts_with(b"\r\n") {
+        return Some(2);
+    }
+    if rest.starts_with(b"\n") {
+        return Some(1);
+    }
+    head::find_head_end(rest, 0)
+}
+
+fn parse_trailers(section: &[u8]) -> Vec<Header> {
+    section
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            Some(Header {
+                name: String::from_utf8_lossy(&line[..colon]).trim().to_string(),
+                value: String::from_utf8_lossy(&line[colon + 1..]).trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+fn keep_body(body: &mut Body, data: &[u8], cap: usize) {
+    body.size += data.len() as u64;
+    let room = cap.saturating_sub(body.captured.len());
+    if room > 0 {
+        body.captured.extend_from_slice(&data[..data.len().min(room)]);
+    }
+    if data.len() > room {
+        body.captured_all = false;
+    }
+}
+
+fn request_context(msg: &Message) -> RequestContext {
+    let method = msg.method().unwrap_or("");
+    RequestContext {
+        head: method == "HEAD",
+        connect: method == "CONNECT",
+        http09: msg.has_anomaly(AnomalyKind::Http09),
+    }
+}
+
+/// Parses a complete head into a message (body still to come).
+fn build_message(this: &mut DirParser, raw: &[u8], pos: Pos) -> Option<Message> {
+    let parsed = head::parse_head(this.side, raw)?;
+    let first = this.msg_start.take().unwrap_or(pos);
+    let mut msg = Message {
+        start: parsed.start,
+        headers: parsed.headers,
+        raw_head: raw.to_vec(),
+        body: Body::default(),
+        first_frame: first.frame,
+        head_frame: pos.frame,
+        last_frame: pos.frame,
+        first_ts: first.ts,
+        head_ts: pos.ts,
+        last_ts: pos.ts,
+        last_order: pos.order,
+        anomalies: parsed
+            .anomalies
+            .into_iter()
+            .map(|(k, d)| Anomaly::new(k, d))
+            .collect(),
+    };
+    if let StartLine::Request { version, .. } = &mut msg.start
+        && version.is_empty()
+    {
+        *version = "HTTP/0.9".into();
+    }
+    if let Some(kind) = this.head_damage.take() {
+        msg.add_anomaly(kind, "part of the head was not captured");
+    }
+    this.skipped = 0;
+    Some(msg)
+}
+
+/// Makes what we can of a head that never finished (gap, cut, connection end).
+fn parse_partial_head(this: &mut DirParser, partial: &[u8], pos: Pos) -> Option<Message> {
+    let start = skip_empty_lines(partial);
+    let partial = &partial[start..];
+    if partial.is_empty() || head::looks_like(this.side, partial) == StartGuess::No {
+        this.msg_start = None;
+        return None;
+    }
+    // Drop a final incomplete line, then close the head.
+    let cut = partial.iter().rposition(|&b| b == b'\n').map_or(partial.len(), |p| p + 1);
+    let mut head = partial[..cut].to_vec();
+    if head.is_empty() {
+        head.extend_from_slice(partial);
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    let mut msg = build_message(this, &head, pos)?;
+    msg.raw_head = partial.to_vec();
+    Some(msg)
+}
+
+/// After a head: decide the framing and move to the body (or complete the message).
+#[allow(clippy::too_many_arguments)]
+fn start_body(
+    this: &mut DirParser,
+    other: &mut DirParser,
+    pairing: &mut Pairing,
+    mut msg: Message,
+    pos: Pos,
+    out: &mut Vec<Exchange>,
+    stats: &mut HttpStats,
+) {
+    let ctx = match this.side {
+        Side::Request => {
+            let ctx = request_context(&msg);
+            pairing.request_head(ctx);
+            pairing.client_may_tunnel = ctx.connect || msg.has_header("upgrade");
+            RequestContext::default()
+        }
+        Side::Response => pairing.response_context(),
+    };
+    let decision = decide_framing(this.side, msg.status(), &msg.headers, ctx);
+    for (kind, detail) in decision.anomalies {
+        msg.add_anomaly(kind, detail);
+    }
+    msg.body.framing = decision.framing;
+    let progress = match decision.framing {
+        Framing::None => None,
+        Framing::Tunnel => {
+            complete(this, pairing, msg, pos, out, stats);
+            start_tunnel(this, other, pairing);
+            return;
+        }
+        Framing::ContentLength(0) => None,
+        Framing::ContentLength(n) => Some(Progress::Length(n)),
+        Framing::Chunked => Some(Progress::Chunked(ChunkState::Size)),
+        Framing::Close => Some(Progress::Close),
+    };
+    match progress {
+        None => {
+            complete(this, pairing, msg, pos, out, stats);
+            this.state = DirState::Start;
+        }
+        Some(progress) => {
+            this.current = Some(InFlight { msg, progress });
+            this.state = DirState::Body;
+        }
+    }
+}
+
+fn start_tunnel(this: &mut DirParser, other: &mut DirParser, pairing: &mut Pairing) {
+    pairing.tunnel = true;
+    for p in [this, other] {
+        p.state = DirState::Ignore;
+        p.buf = Vec::new();
+    }
+}
+
+/// A response to an HTTP/0.9 request: no status line, no head; the body runs to close.
+fn start_http09_response(this: &mut DirParser, pairing: &mut Pairing, pos: Pos) {
+    let _ = pairing;
+    let msg = Message {
+        start: StartLine::Response {
+            version: "HTTP/0.9".into(),
+            status: 200,
+            reason: String::new(),
+        },
+        headers: Vec::new(),
+        raw_head: Vec::new(),
+        body: Body {
+            framing: Framing::Close,
+            ..Body::default()
+        },
+        first_frame: pos.frame,
+        head_frame: pos.frame,
+        last_frame: pos.frame,
+        first_ts: pos.ts,
+        head_ts: pos.ts,
+        last_ts: pos.ts,
+        last_order: pos.order,
+        anomalies: vec![Anomaly::new(AnomalyKind::Http09, "HTTP/0.9 response: no status line")],
+    };
+    this.current = Some(InFlight {
+        msg,
+        progress: Progress::Close,
+    });
+    this.state = DirState::Body;
+    this.synced = true;
+}
+
+/// Bytes where the next message should start are not a start line: judge the previous
+/// message by how it was framed.
+fn junk_after_message(this: &mut DirParser, pairing: &mut Pairing, input: &[u8], at: usize) {
+    let sample: String = String::from_utf8_lossy(&input[at..input.len().min(at + 40)])
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect();
+    if !this.synced {
+        return;
+    }
+    match this.side {
+        Side::Response => {
+            let next_start = find_start(Side::Response, input, at);
+            pairing.flag_held_response(|resp| {
+                let framing = resp.body.framing;
+                let status = resp.status().unwrap_or(0);
+                let detail = format!("bytes after the message: {sample:?}");
+                match framing {
+                    Framing::None if status == 204 => (AnomalyKind::BodyOn204, detail),
+                    Framing::None if status == 304 => (AnomalyKind::BodyOn304, detail),
+                    Framing::None if (200..300).contains(&status) || status >= 300 => {
+                        (AnomalyKind::BodyOnHead, detail)
+                    }
+                    Framing::ContentLength(_) if next_start.is_some() => (
+                        AnomalyKind::ContentLengthMismatch,
+                        format!("{} more bytes than Content-Length before the next response", next_start.unwrap_or(at) - at),
+                    ),
+                    _ => (AnomalyKind::ExtraData, detail),
+                }
+            });
+        }
+        Side::Request => {
+            let detail = format!("bytes after the request: {sample:?}");
+            if let Some(req) = pairing
+                .slots
+                .iter_mut()
+                .rev()
+                .find_map(|s| s.request.as_mut())
+            {
+                req.add_anomaly(AnomalyKind::ExtraData, detail);
+            }
+        }
+    }
+}
+
+/// The body of the current message ended where its framing said.
+fn finish_current(
+    this: &mut DirParser,
+    pairing: &mut Pairing,
+    pos: Pos,
+    out: &mut Vec<Exchange>,
+    stats: &mut HttpStats,
+) {
+    if let Some(inflight) = this.current.take() {
+        complete(this, pairing, inflight.msg, pos, out, stats);
+    }
+    this.state = DirState::Start;
+}
+
+/// A message is complete: stamp where it ended and hand it to pairing.
+fn complete(
+    this: &mut DirParser,
+    pairing: &mut Pairing,
+    mut msg: Message,
+    pos: Pos,
+    out: &mut Vec<Exchange>,
+    stats: &mut HttpStats,
+) {
+    msg.last_frame = pos.frame;
+    msg.last_ts = pos.ts;
+    msg.last_order = pos.order;
+    match this.side {
+        Side::Request => {
+            stats.requests += 1;
+            pairing.request_done(msg, out);
+        }
+        Side::Response => {
+            stats.responses += 1;
+            pairing.response_done(msg, out);
+        }
+    }
+}
+
+/// The connection ended: complete whatever this direction was in the middle of.
+fn finish_direction(
+    this: &mut DirParser,
+    pairing: &mut Pairing,
+    cfg: HttpConfig,
+    pos: Pos,
+    out: &mut Vec<Exchange>,
+    stats: &mut HttpStats,
+) {
+    let _ = cfg;
+    match this.state {
+        DirState::Head => {
+            let partial = std::mem::take(&mut this.buf);
+            if let Some(mut msg) = parse_partial_head(this, &partial, pos) {
+                msg.add_anomaly(AnomalyKind::Truncated, "the connection ended inside the head");
+                if this.side == Side::Request {
+                    pairing.request_head(request_context(&msg));
+                }
+                complete(this, pairing, msg, pos, out, stats);
+            }
+        }
+        DirState::Body => {
+            if let Some(mut inflight) = this.current.take() {
+                match inflight.progress {
+                    Progress::Close => {
+                        if !this.saw_fin {
+                            inflight.msg.add_anomaly(
+                                AnomalyKind::Truncated,
+                                "the capture ended before the connection closed",
+                            );
+                        }
+                    }
+                    Progress::Length(rem) => {
+                        let detail = format!("{rem} bytes of the declared Content-Length never arrived");
+                        if this.saw_fin && !inflight.msg.is_incomplete() {
+                            inflight.msg.add_anomaly(AnomalyKind::ContentLengthMismatch, detail);
+                        } else {
+                            inflight.msg.add_anomaly(AnomalyKind::Truncated, detail);
+                        }
+                    }
+                    Progress::Chunked(_) => {
+                        if this.saw_fin && !inflight.msg.is_incomplete() {
+                            inflight
+                                .msg
+                                .add_anomaly(AnomalyKind::ChunkedIncomplete, "the connection closed before the last chunk");
+                        } else {
+                            inflight
+                                .msg
+                                .add_anomaly(AnomalyKind::Truncated, "the capture ended before the last chunk");
+                        }
+                    }
+                }
+                complete(this, pairing, inflight.msg, pos, out, stats);
+            }
+        }
+        DirState::Start if !this.buf.is_empty() && this.synced => {
+            let buf = std::mem::take(&mut this.buf);
+            junk_after_message(this, pairing, &buf, 0);
+        }
+        _ => {}
+    }
+    this.state = DirState::Ignore;
+    this.buf = Vec::new();
+}

@@ -1,0 +1,362 @@
+//! The http stage's output types: messages, exchanges and the anomalies found while parsing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::capture::FrameRef;
+pub use crate::capture::Pos;
+use crate::time::Timestamp;
+
+/// Something irregular about a message or its delivery. Malformed traffic is data: these
+/// become findings (framing rules) or counted analysis gaps, never errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AnomalyKind {
+    ObsFold,
+    BareLf,
+    BareCr,
+    WhitespaceBeforeColon,
+    InvalidHeaderName,
+    InvalidHeaderValue,
+    MissingColon,
+    LeadingWhitespaceLine,
+    InvalidRequestLine,
+    InvalidStatusLine,
+    Http09,
+    ClAndTe,
+    ConflictingContentLength,
+    DuplicateContentLength,
+    InvalidContentLength,
+    ChunkedNotFinal,
+    MalformedChunk,
+    ChunkedIncomplete,
+    ExtraData,
+    BodyOnHead,
+    BodyOn204,
+    BodyOn304,
+    ContentLengthMismatch,
+    OversizedHead,
+    Gap,
+    Truncated,
+    ConflictingOverlap,
+    UnansweredRequest,
+    ResponseWithoutRequest,
+    MidStream,
+}
+
+impl AnomalyKind {
+    pub const ALL: &'static [AnomalyKind] = &[
+        AnomalyKind::ObsFold,
+        AnomalyKind::BareLf,
+        AnomalyKind::BareCr,
+        AnomalyKind::WhitespaceBeforeColon,
+        AnomalyKind::InvalidHeaderName,
+        AnomalyKind::InvalidHeaderValue,
+        AnomalyKind::MissingColon,
+        AnomalyKind::LeadingWhitespaceLine,
+        AnomalyKind::InvalidRequestLine,
+        AnomalyKind::InvalidStatusLine,
+        AnomalyKind::Http09,
+        AnomalyKind::ClAndTe,
+        AnomalyKind::ConflictingContentLength,
+        AnomalyKind::DuplicateContentLength,
+        AnomalyKind::InvalidContentLength,
+        AnomalyKind::ChunkedNotFinal,
+        AnomalyKind::MalformedChunk,
+        AnomalyKind::ChunkedIncomplete,
+        AnomalyKind::ExtraData,
+        AnomalyKind::BodyOnHead,
+        AnomalyKind::BodyOn204,
+        AnomalyKind::BodyOn304,
+        AnomalyKind::ContentLengthMismatch,
+        AnomalyKind::OversizedHead,
+        AnomalyKind::Gap,
+        AnomalyKind::Truncated,
+        AnomalyKind::ConflictingOverlap,
+        AnomalyKind::UnansweredRequest,
+        AnomalyKind::ResponseWithoutRequest,
+        AnomalyKind::MidStream,
+    ];
+
+    /// The stable kebab-case name used in output, rule files and the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnomalyKind::ObsFold => "obs-fold",
+            AnomalyKind::BareLf => "bare-lf",
+            AnomalyKind::BareCr => "bare-cr",
+            AnomalyKind::WhitespaceBeforeColon => "whitespace-before-colon",
+            AnomalyKind::InvalidHeaderName => "invalid-header-name",
+            AnomalyKind::InvalidHeaderValue => "invalid-header-value",
+            AnomalyKind::MissingColon => "missing-colon",
+            AnomalyKind::LeadingWhitespaceLine => "leading-whitespace-line",
+            AnomalyKind::InvalidRequestLine => "invalid-request-line",
+            AnomalyKind::InvalidStatusLine => "invalid-status-line",
+            AnomalyKind::Http09 => "http09",
+            AnomalyKind::ClAndTe => "cl-and-te",
+            AnomalyKind::ConflictingContentLength => "conflicting-content-length",
+            AnomalyKind::DuplicateContentLength => "duplicate-content-length",
+            AnomalyKind::InvalidContentLength => "invalid-content-length",
+            AnomalyKind::ChunkedNotFinal => "chunked-not-final",
+            AnomalyKind::MalformedChunk => "malformed-chunk",
+            AnomalyKind::ChunkedIncomplete => "chunked-incomplete",
+            AnomalyKind::ExtraData => "extra-data",
+            AnomalyKind::BodyOnHead => "body-on-head",
+            AnomalyKind::BodyOn204 => "body-on-204",
+            AnomalyKind::BodyOn304 => "body-on-304",
+            AnomalyKind::ContentLengthMismatch => "content-length-mismatch",
+            AnomalyKind::OversizedHead => "oversized-head",
+            AnomalyKind::Gap => "gap",
+            AnomalyKind::Truncated => "truncated",
+            AnomalyKind::ConflictingOverlap => "conflicting-overlap",
+            AnomalyKind::UnansweredRequest => "unanswered-request",
+            AnomalyKind::ResponseWithoutRequest => "response-without-request",
+            AnomalyKind::MidStream => "mid-stream",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<AnomalyKind> {
+        Self::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// Anomalies that mean the capture, not the peer, lost part of the message: body and
+    /// framing rules must not judge such a message.
+    pub fn marks_incomplete(self) -> bool {
+        matches!(
+            self,
+            AnomalyKind::Gap | AnomalyKind::Truncated | AnomalyKind::MidStream
+        )
+    }
+}
+
+/// One anomaly with the evidence that shows it (the offending line, value or byte count).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    pub detail: String,
+}
+
+impl Anomaly {
+    pub fn new(kind: AnomalyKind, detail: impl Into<String>) -> Self {
+        Anomaly {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One header field line, as sent (original case; value with surrounding whitespace trimmed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// The first line of a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartLine {
+    Request {
+        method: String,
+        target: String,
+        /// As sent, e.g. `HTTP/1.1`; empty for HTTP/0.9.
+        version: String,
+    },
+    Response {
+        version: String,
+        status: u16,
+        reason: String,
+    },
+}
+
+/// How a message's body was delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body by definition (HEAD response, 1xx, 204, 304, request without length).
+    None,
+    ContentLength(u64),
+    Chunked,
+    /// Response body running until the connection closes.
+    Close,
+    /// The connection stopped carrying HTTP (CONNECT 2xx, 101 Switching Protocols).
+    Tunnel,
+}
+
+/// The body of a message: sizes always, bytes up to a cap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Body {
+    pub framing: Framing,
+    /// Content bytes (after de-chunking, before content decoding).
+    pub size: u64,
+    /// The first content bytes, up to the pipeline's body cap.
+    pub captured: Vec<u8>,
+    /// True when `captured` holds the whole content.
+    pub captured_all: bool,
+    pub trailers: Vec<Header>,
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body {
+            framing: Framing::None,
+            size: 0,
+            captured: Vec::new(),
+            captured_all: true,
+            trailers: Vec::new(),
+        }
+    }
+}
+
+/// One HTTP message with everything rules need to judge it.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub start: StartLine,
+    pub headers: Vec<Header>,
+    /// The head exactly as received (start-line through the blank line), for syntax rules.
+    pub raw_head: Vec<u8>,
+    pub body: Body,
+    /// Frame that carried the first byte of the message.
+    pub first_frame: FrameRef,
+    /// Frame that completed the head.
+    pub head_frame: FrameRef,
+    /// Frame that completed the message.
+    pub last_frame: FrameRef,
+    pub first_ts: Timestamp,
+    pub head_ts: Timestamp,
+    pub last_ts: Timestamp,
+    /// Position in the run's frame order of the frame that completed the message.
+    pub last_order: u64,
+    pub anomalies: Vec<Anomaly>,
+}
+
+impl Message {
+    /// Values of every field line with this name (case-insensitive), in wire order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// The first value of a field, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The combined field value: every line's value joined with ", " (RFC 9110 §5.3).
+    pub fn combined(&self, name: &str) -> Option<String> {
+        let mut values = self.header_values(name);
+        let first = values.next()?;
+        let mut out = first.to_string();
+        for v in values {
+            out.push_str(", ");
+            out.push_str(v);
+        }
+        Some(out)
+    }
+
+    pub fn has_anomaly(&self, kind: AnomalyKind) -> bool {
+        self.anomalies.iter().any(|a| a.kind == kind)
+    }
+
+    pub fn add_anomaly(&mut self, kind: AnomalyKind, detail: impl Into<String>) {
+        if !self.has_anomaly(kind) {
+            self.anomalies.push(Anomaly::new(kind, detail));
+        }
+    }
+
+    /// True when the capture lost part of this message (gap, cut short, started mid-way).
+    pub fn is_incomplete(&self) -> bool {
+        self.anomalies.iter().any(|a| a.kind.marks_incomplete())
+    }
+
+    pub fn version(&self) -> &str {
+        match &self.start {
+            StartLine::Request { version, .. } | StartLine::Response { version, .. } => version,
+        }
+    }
+
+    pub fn method(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn target(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { target, .. } => Some(target),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { status, .. } => Some(*status),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Response { reason, .. } => Some(reason),
+            StartLine::Request { .. } => None,
+        }
+    }
+}
+
+/// Where a connection ran: shared by all exchanges of the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// The first frame seen of this connection: unique in a run, and a stable id.
+    pub first_frame: FrameRef,
+    pub first_ts: Timestamp,
+    pub tls: bool,
+}
+
+/// A request paired with its response (either may be missing).
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub connection: Arc<Connection>,
+    /// 0-based position on its connection.
+    pub index: u32,
+    pub request: Option<Message>,
+    /// 1xx responses received for this request before the final one (100 Continue, 103 …).
+    pub interim: Vec<Message>,
+    pub response: Option<Message>,
+    /// Anomalies of the exchange as a whole (unanswered request, response without request).
+    pub anomalies: Vec<Anomaly>,
+    /// Frame order at which the exchange was closed off without a response (0 otherwise).
+    pub closed_order: u64,
+}
+
+impl Exchange {
+    /// Every anomaly name on the exchange and its messages, sorted and without repeats.
+    pub fn anomaly_names(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<AnomalyKind> = self
+            .anomalies
+            .iter()
+            .chain(self.request.iter().flat_map(|m| m.anomalies.iter()))
+            .chain(self.interim.iter().flat_map(|m| m.anomalies.iter()))
+            .chain(self.response.iter().flat_map(|m| m.anomalies.iter()))
+            .map(|a| a.kind)
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds.into_iter().map(AnomalyKind::name).collect()
+    }
+
+    /// Position in the run's frame order where this exchange was complete: it orders
+    /// exchanges in output, whatever worker thread produced them.
+    pub fn completed_order(&self) -> u64 {
+        let req = self.request.as_ref().map_or(0, |m| m.last_order);
+        let resp = self.response.as_ref().map_or(0, |m| m.last_order);
+        req.max(resp).max(self.closed_order)
+    }
+}

@@ -1,0 +1,61 @@
+//! Stage 4: HTTP/1.x messages from reassembled byte streams, paired into exchanges.
+//!
+//! Output type: [`Exchange`] (a request and its response, either possibly missing) whose
+//! messages carry every parsing irregularity as an [`Anomaly`].
+
+mod body;
+mod connection;
+pub mod content;
+pub mod head;
+mod message;
+
+pub use body::{ChunkState, RequestContext, decide_framing};
+pub use connection::{HttpConfig, HttpConnection, HttpStats};
+pub use message::{
+    Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Message, Pos, StartLine,
+};
+
+use std::net::SocketAddr;
+
+use crate::reassembly::{CloseReason, Piece, StreamConsumer};
+
+/// What the http stage produces while connections are processed.
+#[derive(Debug, Default)]
+pub struct HttpOutput {
+    /// Exchanges released since the caller last drained this.
+    pub exchanges: Vec<Exchange>,
+    /// Counters of the connections closed so far.
+    pub stats: HttpStats,
+}
+
+impl StreamConsumer for HttpConnection {
+    type Sink = HttpOutput;
+    type Config = HttpConfig;
+
+    fn open(
+        cfg: HttpConfig,
+        ends: [SocketAddr; 2],
+        first: Pos,
+        client_hint: Option<usize>,
+        mid_stream: [bool; 2],
+    ) -> Self {
+        HttpConnection::new(cfg, ends, first, client_hint, mid_stream)
+    }
+
+    fn piece(&mut self, dir: usize, piece: Piece<'_>, pos: Pos, sink: &mut HttpOutput) {
+        HttpConnection::piece(self, dir, piece, pos, &mut sink.exchanges);
+    }
+
+    fn close(&mut self, fin: [bool; 2], reason: CloseReason, pos: Pos, sink: &mut HttpOutput) {
+        HttpConnection::close(self, fin, reason, pos, &mut sink.exchanges);
+        sink.stats.merge(&self.stats);
+    }
+
+    fn is_done(&self) -> bool {
+        HttpConnection::is_done(self)
+    }
+
+    fn buffered(&self) -> usize {
+        HttpConnection::buffered(self)
+    }
+}

@@ -1,0 +1,21 @@
+//! wirelint — an HTTP/1.x traffic linter.
+//!
+//! The pipeline runs one way, each stage one module with a plain-data output:
+//!
+//! 1. [`capture`] — frames from pcap/pcapng files ([`capture::Frame`]);
+//! 2. [`decode`] — link layer → IP → TCP ([`decode::Segment`]);
+//! 3. [`reassembly`] — both directions of every TCP connection, in order, as
+//!    [`reassembly::Piece`]s of data and gaps;
+//! 4. [`http`] — HTTP/1.x messages paired into [`http::Exchange`]s with their anomalies;
+//!
+//! [`pipeline`] runs the stages on threads (connections sharded across workers by flow
+//! hash); [`report`] formats the output; [`cli`] is the command line.
+
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod http;
+pub mod pipeline;
+pub mod reassembly;
+pub mod report;
+pub mod time;

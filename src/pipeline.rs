@@ -1,0 +1,337 @@
+//! Wires the stages together on threads: the reader thread walks the capture and decodes
+//! frames; connections are sharded across worker threads by a symmetric flow hash (so a
+//! connection always lands on the same worker); a collector merges the workers' exchanges
+//! back into one deterministic order (the frame at which each exchange was complete, then
+//! connection and index) and hands them to the sink.
+//!
+//! Queues are bounded and, for files, block when full: nothing read is ever dropped, and
+//! memory stays flat whatever the size of the capture.
+
+use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
+use crate::decode::{DecodeStats, Decoder, Segment, TcpFlags};
+use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats};
+use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
+use crate::time::Timestamp;
+
+/// Settings of one run.
+#[derive(Clone, Debug, Default)]
+pub struct PipelineConfig {
+    /// Worker threads (0: one per available core).
+    pub workers: usize,
+    pub http: HttpConfig,
+    pub reassembly: ReassemblyConfig,
+    /// BPF expression applied to every frame.
+    pub filter: Option<String>,
+}
+
+/// Everything counted in a run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RunSummary {
+    pub frames: u64,
+    pub bytes: u64,
+    pub filtered_out: u64,
+    pub decode: DecodeStats,
+    pub reassembly: ReassemblyStats,
+    pub http: HttpStats,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("writing output failed: {0}")]
+    Output(#[source] std::io::Error),
+    #[error("a worker thread failed: {0}")]
+    Worker(String),
+}
+
+/// A segment that owns its payload, travelling from the reader to a worker.
+struct OwnedSegment {
+    frame: FrameRef,
+    ts: Timestamp,
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    missing: u32,
+    order: u64,
+    /// Range of the payload in the batch's data buffer.
+    start: usize,
+    end: usize,
+}
+
+/// Segments for one worker, with their payloads in one buffer.
+#[derive(Default)]
+struct Batch {
+    segments: Vec<OwnedSegment>,
+    data: Vec<u8>,
+    /// Every frame up to this order that belongs to this worker is in this batch or an
+    /// earlier one.
+    upto: u64,
+}
+
+const BATCH_SEGMENTS: usize = 512;
+const BATCH_BYTES: usize = 512 * 1024;
+/// How often (in frames) every worker is told how far the reader got, so the collector can
+/// release output even from workers that receive no traffic.
+const WATERMARK_EVERY: u64 = 8192;
+
+/// What a worker hands to the collector.
+struct WorkerOutput {
+    worker: usize,
+    /// Exchanges with the frame order at which they were released.
+    exchanges: Vec<(u64, Exchange)>,
+    watermark: u64,
+}
+
+/// An exchange waiting in the collector, ordered by release point, connection and index.
+struct Pending {
+    key: (u64, FrameRef, u32),
+    exchange: Exchange,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// Runs the offline pipeline over `captures`, handing every exchange to `sink` in a
+/// deterministic order. `progress` gets bytes read so far, now and then.
+pub fn run(
+    captures: &CaptureSet,
+    cfg: &PipelineConfig,
+    sink: impl FnMut(Exchange) -> std::io::Result<()> + Send,
+    progress: impl FnMut(u64),
+) -> Result<RunSummary, PipelineError> {
+    let workers = if cfg.workers == 0 {
+        thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        cfg.workers
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+
+    thread::scope(|scope| {
+        let (out_tx, out_rx) = bounded::<WorkerOutput>(workers * 8);
+        let mut senders = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx) = bounded::<Batch>(8);
+            senders.push(tx);
+            let out_tx = out_tx.clone();
+            let http = cfg.http;
+            let reassembly = cfg.reassembly;
+            handles.push(scope.spawn(move || worker(w, rx, out_tx, reassembly, http)));
+        }
+        drop(out_tx);
+
+        let collector_stop = Arc::clone(&stop);
+        let collector = scope.spawn(move || collect(out_rx, workers, sink, collector_stop));
+
+        let read = read_and_shard(captures, cfg, &senders, &stop, progress);
+        drop(senders);
+
+        let mut summary = RunSummary::default();
+        for h in handles {
+            match h.join() {
+                Ok((r, http)) => {
+                    summary.reassembly.merge(&r);
+                    summary.http.merge(&http);
+                }
+                Err(_) => return Err(PipelineError::Worker("a worker panicked".into())),
+            }
+        }
+        let collected = collector
+            .join()
+            .map_err(|_| PipelineError::Worker("the collector panicked".into()))?;
+        let (read, decode) = read?;
+        collected.map_err(PipelineError::Output)?;
+        summary.frames = read.frames;
+        summary.bytes = read.bytes;
+        summary.filtered_out = read.filtered_out;
+        summary.decode = decode;
+        summary.warnings = read.warnings.iter().map(ToString::to_string).collect();
+        Ok(summary)
+    })
+}
+
+/// The reader thread's work: frames → segments → per-worker batches.
+fn read_and_shard(
+    captures: &CaptureSet,
+    cfg: &PipelineConfig,
+    senders: &[Sender<Batch>],
+    stop: &AtomicBool,
+    progress: impl FnMut(u64),
+) -> Result<(ReadSummary, DecodeStats), CaptureError> {
+    let workers = senders.len();
+    let mut decoder = Decoder::new();
+    let mut batches: Vec<Batch> = (0..workers).map(|_| Batch::default()).collect();
+    let mut order: u64 = 0;
+    let mut stopped = false;
+    let flush = |batch: &mut Batch, tx: &Sender<Batch>, upto: u64| -> bool {
+        let mut full = std::mem::take(batch);
+        full.upto = upto;
+        tx.send(full).is_ok()
+    };
+    let read = captures.for_each_frame(
+        cfg.filter.as_deref(),
+        |frame| {
+            if stopped {
+                return;
+            }
+            order += 1;
+            if let Some(seg) = decoder.decode(frame) {
+                let (key, _) = FlowKey::of(seg.src, seg.dst);
+                let w = (key.shard_hash() % workers as u64) as usize;
+                push(&mut batches[w], &seg, order);
+                if batches[w].segments.len() >= BATCH_SEGMENTS || batches[w].data.len() >= BATCH_BYTES {
+                    stopped |= !flush(&mut batches[w], &senders[w], order);
+                }
+            }
+            if order % WATERMARK_EVERY == 0 {
+                if stop.load(Ordering::Relaxed) {
+                    stopped = true;
+                }
+                for (w, tx) in senders.iter().enumerate() {
+                    stopped |= !flush(&mut batches[w], tx, order);
+                }
+            }
+        },
+        progress,
+    );
+    for (w, tx) in senders.iter().enumerate() {
+        flush(&mut batches[w], tx, order);
+    }
+    let read = read?;
+    Ok((read, decoder.stats().clone()))
+}
+
+fn push(batch: &mut Batch, seg: &Segment<'_>, order: u64) {
+    let start = batch.data.len();
+    batch.data.extend_from_slice(&seg.payload);
+    batch.segments.push(OwnedSegment {
+        frame: seg.frame,
+        ts: seg.ts,
+        src: seg.src,
+        dst: seg.dst,
+        seq: seg.seq,
+        ack: seg.ack,
+        flags: seg.flags,
+        missing: seg.missing,
+        order,
+        start,
+        end: batch.data.len(),
+    });
+}
+
+/// A worker: reassembles and parses its share of the connections.
+fn worker(
+    id: usize,
+    rx: Receiver<Batch>,
+    out: Sender<WorkerOutput>,
+    reassembly: ReassemblyConfig,
+    http: HttpConfig,
+) -> (ReassemblyStats, HttpStats) {
+    let mut table: FlowTable<HttpConnection> = FlowTable::new(reassembly, http);
+    let mut sink = HttpOutput::default();
+    let mut last_order = 0;
+    for batch in rx {
+        let mut released = Vec::new();
+        for s in &batch.segments {
+            let seg = Segment {
+                frame: s.frame,
+                ts: s.ts,
+                src: s.src,
+                dst: s.dst,
+                seq: s.seq,
+                ack: s.ack,
+                flags: s.flags,
+                payload: std::borrow::Cow::Borrowed(&batch.data[s.start..s.end]),
+                missing: s.missing,
+            };
+            table.segment(&seg, s.order, &mut sink);
+            released.extend(sink.exchanges.drain(..).map(|e| (s.order, e)));
+            last_order = s.order;
+        }
+        let watermark = batch.upto.max(last_order);
+        if out
+            .send(WorkerOutput {
+                worker: id,
+                exchanges: released,
+                watermark,
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+    table.finish(u64::MAX, &mut sink);
+    let rest: Vec<(u64, Exchange)> = sink.exchanges.drain(..).map(|e| (u64::MAX, e)).collect();
+    let _ = out.send(WorkerOutput {
+        worker: id,
+        exchanges: rest,
+        watermark: u64::MAX,
+    });
+    (table.stats, sink.stats)
+}
+
+/// Merges worker outputs into one order and feeds the sink.
+fn collect(
+    rx: Receiver<WorkerOutput>,
+    workers: usize,
+    mut sink: impl FnMut(Exchange) -> std::io::Result<()>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let mut marks = vec![0u64; workers];
+    let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
+    let mut failed: Option<std::io::Error> = None;
+    for msg in rx {
+        for (at, exchange) in msg.exchanges {
+            let key = (at, exchange.connection.first_frame, exchange.index);
+            heap.push(Reverse(Pending { key, exchange }));
+        }
+        marks[msg.worker] = msg.watermark;
+        let low = marks.iter().copied().min().unwrap_or(0);
+        while heap.peek().is_some_and(|p| p.0.key.0 <= low) {
+            let Some(Reverse(p)) = heap.pop() else { break };
+            if failed.is_none()
+                && let Err(e) = sink(p.exchange)
+            {
+                stop.store(true, Ordering::Relaxed);
+                failed = Some(e);
+            }
+        }
+    }
+    while let Some(Reverse(p)) = heap.pop() {
+        if failed.is_none()
+            && let Err(e) = sink(p.exchange)
+        {
+            failed = Some(e);
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,355 @@
+//! Stage 3: TCP reassembly. Both directions of every connection, in order, with bounded
+//! memory.
+//!
+//! The flow table keys connections by their 4-tuple (a client port reused after FIN/RST, or
+//! by a new SYN with another initial sequence number, starts a new connection), follows
+//! SYN/FIN/RST, times out idle flows, and evicts the fullest flow when the global buffer cap
+//! is reached. What rides on each connection is a [`StreamConsumer`] (the http stage), fed
+//! with ordered [`Piece`]s; reassembly knows nothing about HTTP.
+
+mod stream;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+
+pub use stream::{HalfStream, Piece, StreamStats};
+
+use crate::capture::Pos;
+use crate::decode::Segment;
+use crate::time::Timestamp;
+
+/// Why a connection's processing ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// FIN or RST seen.
+    Closed,
+    /// No packet for longer than the idle timeout.
+    IdleTimeout,
+    /// The capture ended with the connection still open.
+    EndOfCapture,
+    /// The flow table evicted it to stay within its memory cap.
+    Evicted,
+}
+
+/// What rides on a reassembled connection.
+pub trait StreamConsumer {
+    /// Where the consumer writes what it produces.
+    type Sink;
+    /// Settings shared by every connection.
+    type Config: Copy;
+
+    /// A new connection. `ends[d]` sends direction `d`; `client_hint` is the direction that
+    /// sent the SYN, when seen; `mid_stream[d]` is true when direction `d` began before the
+    /// capture did.
+    fn open(
+        cfg: Self::Config,
+        ends: [SocketAddr; 2],
+        first: Pos,
+        client_hint: Option<usize>,
+        mid_stream: [bool; 2],
+    ) -> Self;
+    fn piece(&mut self, dir: usize, piece: Piece<'_>, pos: Pos, sink: &mut Self::Sink);
+    /// `fin[d]`: direction `d` ended with FIN or RST.
+    fn close(&mut self, fin: [bool; 2], reason: CloseReason, pos: Pos, sink: &mut Self::Sink);
+    /// True when the consumer wants no more bytes (not its protocol, or a tunnel).
+    fn is_done(&self) -> bool;
+    /// Bytes the consumer holds, for the memory cap.
+    fn buffered(&self) -> usize;
+}
+
+/// A connection's key: its two endpoints in a canonical order, so both directions match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub a: SocketAddr,
+    pub b: SocketAddr,
+}
+
+impl FlowKey {
+    /// The key and the direction of a segment sent from `src` to `dst` (0 when `src` is `a`).
+    pub fn of(src: SocketAddr, dst: SocketAddr) -> (FlowKey, usize) {
+        if (src.ip(), src.port()) <= (dst.ip(), dst.port()) {
+            (FlowKey { a: src, b: dst }, 0)
+        } else {
+            (FlowKey { a: dst, b: src }, 1)
+        }
+    }
+
+    /// A hash that is the same for both directions (the key is canonical), used to shard
+    /// connections across worker threads.
+    pub fn shard_hash(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// Limits of the flow table.
+#[derive(Clone, Copy, Debug)]
+pub struct ReassemblyConfig {
+    /// A flow with no packet for this long (capture time) is closed.
+    pub idle_timeout_secs: i64,
+    /// Out-of-order bytes held per direction before the oldest hole becomes a gap.
+    pub max_pending_per_stream: usize,
+    /// Bytes held across all flows (out-of-order data and consumer buffers) before the
+    /// fullest flow is evicted.
+    pub max_buffered: usize,
+    /// Open flows before the least recently seen one is evicted.
+    pub max_flows: usize,
+}
+
+impl Default for ReassemblyConfig {
+    fn default() -> Self {
+        ReassemblyConfig {
+            idle_timeout_secs: 300,
+            max_pending_per_stream: 4 * 1024 * 1024,
+            max_buffered: 96 * 1024 * 1024,
+            max_flows: 200_000,
+        }
+    }
+}
+
+/// Counters of the reassembly stage, summed per run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReassemblyStats {
+    pub segments: u64,
+    pub connections: u64,
+    pub port_reuses: u64,
+    pub idle_timeouts: u64,
+    pub evictions: u64,
+    pub ignored_segments: u64,
+    pub streams: StreamStats,
+}
+
+impl ReassemblyStats {
+    pub fn merge(&mut self, o: &ReassemblyStats) {
+        self.segments += o.segments;
+        self.connections += o.connections;
+        self.port_reuses += o.port_reuses;
+        self.idle_timeouts += o.idle_timeouts;
+        self.evictions += o.evictions;
+        self.ignored_segments += o.ignored_segments;
+        self.streams.merge(&o.streams);
+    }
+}
+
+struct Flow<C> {
+    dirs: [HalfStream; 2],
+    consumer: C,
+    /// FIN or RST seen per direction.
+    ended: [bool; 2],
+    reset: bool,
+    last_seen: Timestamp,
+    last_pos: Pos,
+    /// Bytes this flow held after its last segment (for the global cap).
+    held: usize,
+}
+
+impl<C: StreamConsumer> Flow<C> {
+    fn buffered(&self) -> usize {
+        self.dirs[0].buffered() + self.dirs[1].buffered() + self.consumer.buffered()
+    }
+
+    fn finish(mut self, reason: CloseReason, pos: Pos, sink: &mut C::Sink) -> StreamStats {
+        let Flow { dirs, consumer, ended, .. } = &mut self;
+        if !consumer.is_done() {
+            for (d, dir) in dirs.iter_mut().enumerate() {
+                dir.flush(&mut |p| consumer.piece(d, p, pos, sink));
+            }
+        }
+        consumer.close(*ended, reason, pos, sink);
+        let mut stats = self.dirs[0].stats;
+        stats.merge(&self.dirs[1].stats);
+        stats
+    }
+}
+
+/// All open connections of one worker.
+pub struct FlowTable<C: StreamConsumer> {
+    cfg: ReassemblyConfig,
+    consumer_cfg: C::Config,
+    flows: HashMap<FlowKey, Flow<C>>,
+    buffered: usize,
+    last_sweep: Timestamp,
+    latest: Timestamp,
+    pub stats: ReassemblyStats,
+}
+
+impl<C: StreamConsumer> FlowTable<C> {
+    pub fn new(cfg: ReassemblyConfig, consumer_cfg: C::Config) -> Self {
+        FlowTable {
+            cfg,
+            consumer_cfg,
+            flows: HashMap::new(),
+            buffered: 0,
+            last_sweep: Timestamp::ZERO,
+            latest: Timestamp::ZERO,
+            stats: ReassemblyStats::default(),
+        }
+    }
+
+    pub fn open_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Takes one segment; `order` is the frame's position in the run.
+    pub fn segment(&mut self, seg: &Segment<'_>, order: u64, sink: &mut C::Sink) {
+        self.stats.segments += 1;
+        let pos = Pos {
+            frame: seg.frame,
+            ts: seg.ts,
+            order,
+        };
+        if seg.ts > self.latest {
+            self.latest = seg.ts;
+        }
+        let (key, dir) = FlowKey::of(seg.src, seg.dst);
+        let flags = seg.flags;
+        let fresh_syn = flags.syn() && !flags.ack();
+
+        if let Some(flow) = self.flows.get(&key)
+            && fresh_syn
+            && self.is_new_connection(flow, dir)
+        {
+            self.stats.port_reuses += 1;
+            self.close_flow(&key, CloseReason::Closed, pos, sink);
+        }
+
+        if !self.flows.contains_key(&key) {
+            if flags.rst() && seg.payload.is_empty() {
+                self.stats.ignored_segments += 1;
+                return;
+            }
+            let client_hint = if flags.syn() {
+                Some(if flags.ack() { 1 - dir } else { dir })
+            } else {
+                None
+            };
+            let mid = !flags.syn();
+            let ends = if dir == 0 { [seg.src, seg.dst] } else { [seg.dst, seg.src] };
+            self.stats.connections += 1;
+            self.flows.insert(
+                key,
+                Flow {
+                    dirs: [HalfStream::default(), HalfStream::default()],
+                    consumer: C::open(self.consumer_cfg, ends, pos, client_hint, [mid, mid]),
+                    ended: [false, false],
+                    reset: false,
+                    last_seen: seg.ts,
+                    last_pos: pos,
+                    held: 0,
+                },
+            );
+        }
+
+        let max_pending = self.cfg.max_pending_per_stream;
+        let Some(flow) = self.flows.get_mut(&key) else { return };
+        flow.last_seen = seg.ts;
+        flow.last_pos = pos;
+        {
+            let Flow { dirs, consumer, .. } = flow;
+            if flags.syn() {
+                dirs[dir].syn(seg.seq);
+            }
+            if !consumer.is_done() {
+                let (this, other) = if dir == 0 {
+                    let (a, b) = dirs.split_at_mut(1);
+                    (&mut a[0], &mut b[0])
+                } else {
+                    let (a, b) = dirs.split_at_mut(1);
+                    (&mut b[0], &mut a[0])
+                };
+                if flags.ack() {
+                    other.acked(seg.ack, &mut |p| consumer.piece(1 - dir, p, pos, sink));
+                }
+                if !consumer.is_done() {
+                    let payload: &[u8] = &seg.payload;
+                    this.segment(seg.seq, payload, seg.missing, flags.fin(), max_pending, &mut |p| {
+                        consumer.piece(dir, p, pos, sink)
+                    });
+                }
+            }
+        }
+        if flags.fin() || flags.rst() {
+            flow.ended[dir] = true;
+        }
+        if flags.rst() {
+            flow.reset = true;
+        }
+        let done = flow.reset
+            || (flow.ended[0] && flow.ended[1] && flow.dirs[0].finished() && flow.dirs[1].finished());
+        let held = if flow.consumer.is_done() { 0 } else { flow.buffered() };
+        self.buffered = self.buffered + held - flow.held.min(self.buffered + held);
+        flow.held = held;
+
+        if done {
+            self.close_flow(&key, CloseReason::Closed, pos, sink);
+        }
+        if self.buffered > self.cfg.max_buffered {
+            self.evict_fullest(pos, sink);
+        }
+        if self.flows.len() > self.cfg.max_flows {
+            self.evict_oldest(pos, sink);
+        }
+        if self.latest.secs_since(self.last_sweep) >= 1.0 {
+            self.sweep_idle(pos, sink);
+        }
+    }
+
+    /// A SYN on a known 4-tuple starts a new connection when the old one ended, or when it
+    /// carries another initial sequence number than the one recorded.
+    fn is_new_connection(&self, flow: &Flow<C>, dir: usize) -> bool {
+        flow.reset || (flow.ended[0] && flow.ended[1]) || flow.dirs[dir].saw_data || flow.ended[dir]
+    }
+
+    fn close_flow(&mut self, key: &FlowKey, reason: CloseReason, pos: Pos, sink: &mut C::Sink) {
+        if let Some(flow) = self.flows.remove(key) {
+            self.buffered = self.buffered.saturating_sub(flow.held);
+            let stats = flow.finish(reason, pos, sink);
+            self.stats.streams.merge(&stats);
+        }
+    }
+
+    fn evict_fullest(&mut self, pos: Pos, sink: &mut C::Sink) {
+        let fullest = self.flows.iter().max_by_key(|(_, f)| f.held).map(|(k, _)| *k);
+        if let Some(key) = fullest {
+            self.stats.evictions += 1;
+            self.close_flow(&key, CloseReason::Evicted, pos, sink);
+        }
+    }
+
+    fn evict_oldest(&mut self, pos: Pos, sink: &mut C::Sink) {
+        let oldest = self.flows.iter().min_by_key(|(_, f)| f.last_seen).map(|(k, _)| *k);
+        if let Some(key) = oldest {
+            self.stats.evictions += 1;
+            self.close_flow(&key, CloseReason::Evicted, pos, sink);
+        }
+    }
+
+    /// Closes flows idle for longer than the timeout (in capture time).
+    fn sweep_idle(&mut self, pos: Pos, sink: &mut C::Sink) {
+        self.last_sweep = self.latest;
+        let limit = self.cfg.idle_timeout_secs;
+        let idle: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| self.latest.secs_since(f.last_seen) > limit as f64)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in idle {
+            self.stats.idle_timeouts += 1;
+            let at = self.flows.get(&key).map_or(pos, |f| Pos { order: pos.order, ..f.last_pos });
+            self.close_flow(&key, CloseReason::IdleTimeout, at, sink);
+        }
+    }
+
+    /// End of input: every open flow is closed, oldest first so output is deterministic.
+    pub fn finish(&mut self, order: u64, sink: &mut C::Sink) {
+        let mut keys: Vec<(Pos, FlowKey)> = self.flows.iter().map(|(k, f)| (f.last_pos, *k)).collect();
+        keys.sort_by_key(|(p, _)| p.order);
+        for (last, key) in keys {
+            let pos = Pos { order, ..last };
+            self.close_flow(&key, CloseReason::EndOfCapture, pos, sink);
+        }
+    }
+}

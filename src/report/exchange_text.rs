@@ -1,0 +1,39 @@
+//! The human form of `wirelint exchanges`: one line per exchange.
+
+use std::fmt::Write as _;
+
+use crate::http::Exchange;
+
+/// `#3 198.51.100.7:51234 → 192.0.2.10:80  GET example.com/index.html → 200 OK (1234 B)  frames 4–9  [gap]`
+pub fn exchange_line(ex: &Exchange) -> String {
+    let mut line = format!("#{} {} → {}  ", ex.index, ex.connection.client, ex.connection.server);
+    match &ex.request {
+        Some(req) => {
+            let host = req.header("host").unwrap_or("");
+            let _ = write!(line, "{} {}{}", req.method().unwrap_or("?"), host, req.target().unwrap_or(""));
+        }
+        None => line.push_str("(no request)"),
+    }
+    match &ex.response {
+        Some(resp) => {
+            let _ = write!(
+                line,
+                " → {} {} ({} B)",
+                resp.status().unwrap_or(0),
+                resp.reason().unwrap_or(""),
+                resp.body.size
+            );
+        }
+        None => line.push_str(" → (no response)"),
+    }
+    let first = ex.request.as_ref().or(ex.response.as_ref()).map(|m| m.first_frame.number);
+    let last = ex.response.as_ref().or(ex.request.as_ref()).map(|m| m.last_frame.number);
+    if let (Some(a), Some(b)) = (first, last) {
+        let _ = write!(line, "  frames {a}–{b}");
+    }
+    let anomalies = ex.anomaly_names();
+    if !anomalies.is_empty() {
+        let _ = write!(line, "  [{}]", anomalies.join(", "));
+    }
+    line
+}
