@@ -925,3 +925,721 @@ fn find_ipv6_fragment(mut next: u8, payload: &[u8]) -> Option<(usize, u8, u32, b
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    const PAYLOAD: &[u8] = b"GET / HTTP/1.1\r\nHost: example\r\n\r\n";
+
+    fn frame(linktype: u32, data: &[u8]) -> Frame<'_> {
+        Frame {
+            id: FrameRef { file: 0, number: 7 },
+            ts: Timestamp(1_000),
+            linktype,
+            data,
+            orig_len: data.len() as u32,
+        }
+    }
+
+    /// IPv4/TCP packet (no link header).
+    fn ipv4_tcp(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ipv4([192, 168, 1, 1], [192, 168, 1, 2], 64)
+            .tcp(40000, 80, 1000, 512)
+            .ack(77)
+            .psh()
+            .write(&mut out, payload)
+            .expect("build");
+        out
+    }
+
+    fn ipv6_tcp(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut src = [0u8; 16];
+        src[15] = 1;
+        let mut dst = [0u8; 16];
+        dst[15] = 2;
+        PacketBuilder::ipv6(src, dst, 64)
+            .tcp(40000, 8080, 5, 512)
+            .syn()
+            .write(&mut out, payload)
+            .expect("build");
+        out
+    }
+
+    fn eth(ethertype: u16, inner: &[u8]) -> Vec<u8> {
+        let mut out = vec![2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1];
+        out.extend(ethertype.to_be_bytes());
+        out.extend_from_slice(inner);
+        out
+    }
+
+    fn check_v4(seg: &Segment<'_>) {
+        assert_eq!(seg.src, "192.168.1.1:40000".parse().expect("addr"));
+        assert_eq!(seg.dst, "192.168.1.2:80".parse().expect("addr"));
+        assert_eq!((seg.seq, seg.ack), (1000, 77));
+        assert!(seg.flags.ack() && !seg.flags.syn());
+        assert_eq!(seg.flags.0 & TcpFlags::PSH, TcpFlags::PSH);
+        assert_eq!(&seg.payload[..], PAYLOAD);
+        assert_eq!(seg.missing, 0);
+        assert_eq!(seg.frame, FrameRef { file: 0, number: 7 });
+    }
+
+    fn check_v6(seg: &Segment<'_>) {
+        assert_eq!(seg.src, "[::1]:40000".parse().expect("addr"));
+        assert_eq!(seg.dst, "[::2]:8080".parse().expect("addr"));
+        assert!(seg.flags.syn());
+        assert_eq!(&seg.payload[..], PAYLOAD);
+    }
+
+    fn decode_one(linktype: u32, data: &[u8]) -> (Option<Segment<'_>>, DecodeStats) {
+        let mut d = Decoder::new();
+        let f = frame(linktype, data);
+        let seg = d.decode(&f);
+        (seg, d.stats().clone())
+    }
+
+    #[test]
+    fn ethernet_ipv4_and_ipv6() {
+        let v4 = eth(ETH_IPV4, &ipv4_tcp(PAYLOAD));
+        let (seg, stats) = decode_one(LT_ETHERNET, &v4);
+        check_v4(&seg.expect("tcp"));
+        assert_eq!((stats.frames, stats.tcp_segments, stats.bytes), (1, 1, v4.len() as u64));
+        let v6 = eth(ETH_IPV6, &ipv6_tcp(PAYLOAD));
+        check_v6(&decode_one(LT_ETHERNET, &v6).0.expect("tcp"));
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_payload() {
+        let mut f = eth(ETH_IPV4, &ipv4_tcp(b"hi"));
+        let real = f.len();
+        f.resize(60, 0); // minimum Ethernet frame
+        f.extend([0xde, 0xad, 0xbe, 0xef]); // and an FCS
+        assert!(f.len() > real);
+        let (seg, _) = decode_one(LT_ETHERNET, &f);
+        assert_eq!(&seg.expect("tcp").payload[..], b"hi");
+    }
+
+    #[test]
+    fn vlan_qinq_pppoe_mpls_llc() {
+        let ip = ipv4_tcp(PAYLOAD);
+        // 802.1Q
+        let mut inner = vec![0x00, 0x05];
+        inner.extend(ETH_IPV4.to_be_bytes());
+        inner.extend(&ip);
+        check_v4(&decode_one(LT_ETHERNET, &eth(ETH_VLAN, &inner)).0.expect("vlan"));
+        // QinQ: 0x88a8 then 0x8100, and the old 0x9100
+        for outer in [ETH_QINQ, ETH_QINQ_OLD] {
+            let mut tags = vec![0x00, 0x07];
+            tags.extend(ETH_VLAN.to_be_bytes());
+            tags.extend([0x00, 0x05]);
+            tags.extend(ETH_IPV4.to_be_bytes());
+            tags.extend(&ip);
+            check_v4(&decode_one(LT_ETHERNET, &eth(outer, &tags)).0.expect("qinq"));
+        }
+        // PPPoE session with PPP protocol 0x0021 (IPv4) and 0x0057 (IPv6)
+        for (proto, packet) in [(0x0021u16, ipv4_tcp(PAYLOAD)), (0x0057, ipv6_tcp(PAYLOAD))] {
+            let mut p = vec![0x11, 0x00, 0x12, 0x34];
+            p.extend(((packet.len() + 2) as u16).to_be_bytes());
+            p.extend(proto.to_be_bytes());
+            p.extend(&packet);
+            p.extend([0u8; 6]); // padding after the PPPoE payload
+            let f = eth(ETH_PPPOE_SESSION, &p);
+            let (seg, _) = decode_one(LT_ETHERNET, &f);
+            assert_eq!(&seg.expect("pppoe").payload[..], PAYLOAD);
+        }
+        // PPPoE carrying LCP: not IP
+        let p = [0x11, 0x00, 0x12, 0x34, 0x00, 0x04, 0xc0, 0x21, 0x01, 0x01];
+        let f = eth(ETH_PPPOE_SESSION, &p);
+        let (seg, stats) = decode_one(LT_ETHERNET, &f);
+        assert!(seg.is_none());
+        assert_eq!(stats.non_tcp, 1);
+        // MPLS, two labels
+        let mut m = vec![0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40];
+        m.extend(&ip);
+        check_v4(&decode_one(LT_ETHERNET, &eth(ETH_MPLS, &m)).0.expect("mpls"));
+        // 802.3 length + LLC/SNAP
+        let mut llc = vec![0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00];
+        llc.extend(&ip);
+        let len = llc.len() as u16;
+        check_v4(&decode_one(LT_ETHERNET, &eth(len, &llc)).0.expect("snap"));
+    }
+
+    #[test]
+    fn null_and_loop_families_in_both_byte_orders() {
+        for lt in [LT_NULL, LT_LOOP] {
+            for family in [2u32.to_le_bytes(), 2u32.to_be_bytes()] {
+                let mut f = family.to_vec();
+                f.extend(ipv4_tcp(PAYLOAD));
+                check_v4(&decode_one(lt, &f).0.expect("v4"));
+            }
+            for af6 in [24u32, 28, 30] {
+                for family in [af6.to_le_bytes(), af6.to_be_bytes()] {
+                    let mut f = family.to_vec();
+                    f.extend(ipv6_tcp(PAYLOAD));
+                    check_v6(&decode_one(lt, &f).0.expect("v6"));
+                }
+            }
+            let mut f = 7u32.to_le_bytes().to_vec();
+            f.extend(ipv4_tcp(PAYLOAD));
+            let (seg, stats) = decode_one(lt, &f);
+            assert!(seg.is_none());
+            assert_eq!(stats.non_tcp, 1);
+        }
+    }
+
+    #[test]
+    fn raw_ip_link_types() {
+        let v4 = ipv4_tcp(PAYLOAD);
+        let v6 = ipv6_tcp(PAYLOAD);
+        for lt in [LT_RAW, LT_RAW_DLT12, LT_RAW_DLT14] {
+            check_v4(&decode_one(lt, &v4).0.expect("raw v4"));
+            check_v6(&decode_one(lt, &v6).0.expect("raw v6"));
+        }
+        check_v4(&decode_one(LT_IPV4, &v4).0.expect("ipv4"));
+        check_v6(&decode_one(LT_IPV6, &v6).0.expect("ipv6"));
+        // The link type says IPv4 but the packet is IPv6.
+        let (seg, stats) = decode_one(LT_IPV4, &v6);
+        assert!(seg.is_none());
+        assert_eq!(stats.errors.get("bad ipv4 header"), Some(&1));
+    }
+
+    #[test]
+    fn linux_sll_and_sll2() {
+        let ip = ipv4_tcp(PAYLOAD);
+        // SLL: packet type, ARPHRD_ETHER, addr len 6, addr (8), protocol
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        sll.extend(ETH_IPV4.to_be_bytes());
+        sll.extend(&ip);
+        check_v4(&decode_one(LT_LINUX_SLL, &sll).0.expect("sll"));
+        // Also what etherparse's own builder writes for SLL.
+        let mut built = Vec::new();
+        PacketBuilder::linux_sll(etherparse::LinuxSllPacketType::OUTGOING, 6, [1, 2, 3, 4, 5, 6, 0, 0])
+            .ipv6([0; 16], [1; 16], 3)
+            .tcp(1, 2, 3, 4)
+            .write(&mut built, PAYLOAD)
+            .expect("build");
+        assert_eq!(&decode_one(LT_LINUX_SLL, &built).0.expect("sll v6").payload[..], PAYLOAD);
+        // SLL2: protocol, reserved, ifindex, ARPHRD, packet type, addr len, addr (8)
+        let mut sll2 = ETH_IPV6.to_be_bytes().to_vec();
+        sll2.extend([0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0]);
+        sll2.extend(ipv6_tcp(PAYLOAD));
+        check_v6(&decode_one(LT_LINUX_SLL2, &sll2).0.expect("sll2"));
+        // SLL2 with a VLAN tag left in.
+        let mut sll2 = ETH_VLAN.to_be_bytes().to_vec();
+        sll2.extend([0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0]);
+        sll2.extend([0x00, 0x05]);
+        sll2.extend(ETH_IPV4.to_be_bytes());
+        sll2.extend(&ip);
+        check_v4(&decode_one(LT_LINUX_SLL2, &sll2).0.expect("sll2 vlan"));
+        // Netlink over SLL is not IP.
+        let mut nl = vec![0, 4, 0x03, 0x38, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        nl.extend(&ip);
+        assert_eq!(decode_one(LT_LINUX_SLL, &nl).1.non_tcp, 1);
+    }
+
+    #[test]
+    fn arcnet_rfc1201_and_rfc1051() {
+        let ip = ipv4_tcp(PAYLOAD);
+        // src, dst, offset (2), protocol 0xD4, split flag 0, sequence (2)
+        let mut a = vec![0xbe, 0x50, 0xc8, 0x53, 0xd4, 0x00, 0x01, 0x6c];
+        a.extend(&ip);
+        check_v4(&decode_one(LT_ARCNET_LINUX, &a).0.expect("rfc1201"));
+        // Exception packet: split flag 0xFF, 4 more bytes
+        let mut e = vec![0xbe, 0x50, 0xc8, 0x53, 0xd4, 0xff, 0xff, 0xff, 0xd4, 0x00, 0x01, 0x6c];
+        e.extend(&ip);
+        check_v4(&decode_one(LT_ARCNET_LINUX, &e).0.expect("exception"));
+        // RFC 1051: no split flag or sequence
+        let mut o = vec![0xbe, 0x50, 0xc8, 0x53, 0xf0];
+        o.extend(&ip);
+        check_v4(&decode_one(LT_ARCNET_LINUX, &o).0.expect("rfc1051"));
+        // ARP (0xD5) is not IP; a fragment is counted.
+        let arp = [0x50, 0xbe, 0, 0, 0xd5, 0, 1, 0x65, 0, 7, 8, 0];
+        assert_eq!(decode_one(LT_ARCNET_LINUX, &arp).1.non_tcp, 1);
+        let mut frag = vec![0xbe, 0x50, 0xc8, 0x53, 0xd4, 0x03, 0x01, 0x6c];
+        frag.extend(&ip);
+        assert_eq!(decode_one(LT_ARCNET_LINUX, &frag).1.errors.len(), 1);
+    }
+
+    #[test]
+    fn nflog_payload_tlv() {
+        let ip = ipv4_tcp(PAYLOAD);
+        let mut n = vec![2, 0, 0, 42];
+        // NFULA_PACKET_HDR (1), 8 bytes
+        n.extend([8, 0, 1, 0, 0x08, 0x00, 1, 0]);
+        // NFULA_PREFIX (10), 5 bytes + 3 padding
+        n.extend([9, 0, 10, 0, b'a', b'b', b'c', b'd', 0, 0, 0, 0]);
+        // NFULA_PAYLOAD (9)
+        n.extend(((ip.len() + 4) as u16).to_le_bytes());
+        n.extend([9, 0]);
+        n.extend(&ip);
+        check_v4(&decode_one(LT_NFLOG, &n).0.expect("nflog"));
+        // No payload TLV: not TCP.
+        let n = [2, 0, 0, 42, 8, 0, 1, 0, 0x08, 0x00, 1, 0];
+        assert_eq!(decode_one(LT_NFLOG, &n).1.non_tcp, 1);
+        // A TLV shorter than its header.
+        let n = [2, 0, 0, 42, 2, 0, 1, 0, 0x08, 0x00, 1, 0];
+        assert_eq!(decode_one(LT_NFLOG, &n).1.errors.get("bad nflog tlv"), Some(&1));
+    }
+
+    #[test]
+    fn ipv6_extension_headers_are_skipped() {
+        let base = ipv6_tcp(PAYLOAD);
+        // Insert hop-by-hop (8 bytes) and destination options (8 bytes) before TCP.
+        let mut p = base[..40].to_vec();
+        p[6] = 0; // next header: hop-by-hop
+        p.extend([60, 0, 1, 4, 0, 0, 0, 0]); // HBH -> dest opts, PadN
+        p.extend([6, 0, 1, 4, 0, 0, 0, 0]); // dest opts -> TCP
+        p.extend(&base[40..]);
+        let plen = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&plen.to_be_bytes());
+        check_v6(&decode_one(LT_RAW, &p).0.expect("exts"));
+    }
+
+    #[test]
+    fn non_tcp_is_counted() {
+        let mut udp = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9)
+            .udp(53, 53)
+            .write(&mut udp, b"dns")
+            .expect("build");
+        let mut icmp = Vec::new();
+        PacketBuilder::ipv6([1; 16], [2; 16], 9)
+            .icmpv6_echo_request(1, 2)
+            .write(&mut icmp, b"ping")
+            .expect("build");
+        let arp = eth(0x0806, &[0u8; 28]);
+        let mut d = Decoder::new();
+        assert!(d.decode(&frame(LT_ETHERNET, &udp)).is_none());
+        assert!(d.decode(&frame(LT_RAW, &icmp)).is_none());
+        assert!(d.decode(&frame(LT_ETHERNET, &arp)).is_none());
+        assert_eq!(d.stats().non_tcp, 3);
+        assert!(d.stats().errors.is_empty());
+    }
+
+    #[test]
+    fn unsupported_link_type_is_an_error_reason() {
+        let mut d = Decoder::new();
+        for _ in 0..3 {
+            assert!(d.decode(&frame(105, b"whatever")).is_none());
+        }
+        assert!(d.decode(&frame(147, b"")).is_none());
+        assert_eq!(d.stats().errors.get("unsupported link type 105"), Some(&3));
+        assert_eq!(d.stats().errors.get("unsupported link type 147"), Some(&1));
+    }
+
+    #[test]
+    fn snaplen_cut_gives_partial_payload_and_missing() {
+        let full = eth(ETH_IPV4, &ipv4_tcp(PAYLOAD));
+        let cut = &full[..full.len() - 10];
+        let f = Frame {
+            orig_len: full.len() as u32,
+            ..frame(LT_ETHERNET, cut)
+        };
+        let mut d = Decoder::new();
+        let seg = d.decode(&f).expect("partial segment");
+        assert_eq!(&seg.payload[..], &PAYLOAD[..PAYLOAD.len() - 10]);
+        assert_eq!(seg.missing, 10);
+        assert_eq!(d.stats().truncated_frames, 1);
+        // Cut inside the TCP header: no segment, counted.
+        let cut = &full[..14 + 20 + 10];
+        let f = Frame {
+            orig_len: full.len() as u32,
+            ..frame(LT_ETHERNET, cut)
+        };
+        assert!(d.decode(&f).is_none());
+        assert_eq!(d.stats().truncated_frames, 2);
+        assert_eq!(d.stats().errors.get("truncated tcp header"), Some(&1));
+        // Cut inside the IP header.
+        let cut = &full[..14 + 10];
+        let f = Frame {
+            orig_len: full.len() as u32,
+            ..frame(LT_ETHERNET, cut)
+        };
+        assert!(d.decode(&f).is_none());
+        assert_eq!(d.stats().errors.get("truncated ip header"), Some(&1));
+    }
+
+    /// Splits an IPv4/TCP packet into fragments of `size` bytes of IP payload (multiple of 8).
+    fn fragment_v4(packet: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
+        let ihl = usize::from(packet[0] & 0xF) * 4;
+        let payload = &packet[ihl..];
+        let mut out = Vec::new();
+        let mut off = 0;
+        while off < payload.len() {
+            let end = (off + size).min(payload.len());
+            let mut p = packet[..ihl].to_vec();
+            let total = (ihl + end - off) as u16;
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            p[4..6].copy_from_slice(&id.to_be_bytes());
+            let mf = if end < payload.len() { 0x2000 } else { 0 };
+            let fo = (off / 8) as u16 | mf;
+            p[6..8].copy_from_slice(&fo.to_be_bytes());
+            p.extend(&payload[off..end]);
+            out.push(p);
+            off = end;
+        }
+        out
+    }
+
+    #[test]
+    fn ipv4_fragments_in_and_out_of_order() {
+        let body: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        let packet = ipv4_tcp(&body);
+        let frags = fragment_v4(&packet, 1480, 0x1234);
+        assert_eq!(frags.len(), 3);
+        for order in [[0usize, 1, 2], [2, 0, 1], [1, 2, 0]] {
+            let mut d = Decoder::new();
+            let mut got = None;
+            for (n, &i) in order.iter().enumerate() {
+                let seg = d.decode(&frame(LT_RAW, &frags[i]));
+                if n < 2 {
+                    assert!(seg.is_none());
+                } else {
+                    got = seg;
+                }
+            }
+            let seg = got.expect("reassembled");
+            assert!(matches!(seg.payload, Cow::Owned(_)));
+            assert_eq!(&seg.payload[..], &body[..]);
+            assert_eq!((seg.seq, seg.ack), (1000, 77));
+            assert_eq!(d.stats().fragments_reassembled, 1);
+            assert_eq!(d.stats().tcp_segments, 1);
+            assert_eq!(d.finish().fragments_dropped, 0);
+        }
+    }
+
+    #[test]
+    fn ipv4_fragments_duplicates_overlaps_and_timeouts() {
+        let body: Vec<u8> = (0..2000u32).map(|i| (i % 13) as u8).collect();
+        let packet = ipv4_tcp(&body);
+        let frags = fragment_v4(&packet, 1000, 7);
+        let mut d = Decoder::new();
+        assert!(d.decode(&frame(LT_RAW, &frags[0])).is_none());
+        // A duplicate with different bytes: the first copy wins.
+        let mut dup = frags[0].clone();
+        let n = dup.len();
+        dup[n - 1] ^= 0xFF;
+        assert!(d.decode(&frame(LT_RAW, &dup)).is_none());
+        let mut segs = Vec::new();
+        for f in &frags[1..] {
+            if let Some(s) = d.decode(&frame(LT_RAW, f)) {
+                segs.push(s.payload.into_owned());
+            }
+        }
+        assert_eq!(segs, vec![body.clone()]);
+
+        // A datagram whose last fragment never comes is dropped after the timeout.
+        let mut d = Decoder::new();
+        let mut f0 = frame(LT_RAW, &frags[0]);
+        f0.ts = Timestamp(0);
+        assert!(d.decode(&f0).is_none());
+        let other = fragment_v4(&packet, 1000, 8);
+        let mut late = frame(LT_RAW, &other[0]);
+        late.ts = Timestamp(31_000_000_000);
+        assert!(d.decode(&late).is_none());
+        assert_eq!(d.stats().fragments_dropped, 1);
+        assert_eq!(d.finish().fragments_dropped, 2);
+    }
+
+    #[test]
+    fn fragment_table_is_bounded() {
+        let packet = ipv4_tcp(&[7u8; 2000]);
+        let mut d = Decoder::new();
+        for id in 0..(FRAG_MAX_DATAGRAMS as u16 + 100) {
+            let frags = fragment_v4(&packet, 1000, id);
+            assert!(d.decode(&frame(LT_RAW, &frags[0])).is_none());
+        }
+        assert_eq!(d.frags.entries.len(), FRAG_MAX_DATAGRAMS);
+        assert!(d.frags.bytes <= FRAG_MAX_BYTES);
+        assert_eq!(d.stats().fragments_dropped, 100);
+    }
+
+    #[test]
+    fn ipv6_fragments() {
+        let body: Vec<u8> = (0..2500u32).map(|i| (i % 7) as u8).collect();
+        let packet = ipv6_tcp(&body);
+        let payload = &packet[40..];
+        let mut frags = Vec::new();
+        let mut off = 0;
+        while off < payload.len() {
+            let end = (off + 1232).min(payload.len());
+            let mut p = packet[..40].to_vec();
+            p[6] = 44;
+            p[4..6].copy_from_slice(&((end - off + 8) as u16).to_be_bytes());
+            let mf = u16::from(end < payload.len());
+            p.extend([6, 0]);
+            p.extend((off as u16 | mf).to_be_bytes());
+            p.extend(0xdead_beefu32.to_be_bytes());
+            p.extend(&payload[off..end]);
+            frags.push(p);
+            off = end;
+        }
+        assert_eq!(frags.len(), 3);
+        let mut d = Decoder::new();
+        assert!(d.decode(&frame(LT_RAW, &frags[1])).is_none());
+        assert!(d.decode(&frame(LT_RAW, &frags[2])).is_none());
+        let seg = d.decode(&frame(LT_RAW, &frags[0])).expect("reassembled");
+        assert_eq!(&seg.payload[..], &body[..]);
+        assert_eq!(seg.dst.port(), 8080);
+        assert_eq!(d.stats().fragments_reassembled, 1);
+    }
+
+    #[test]
+    fn merge_adds_up() {
+        let mut a = DecodeStats {
+            frames: 2,
+            ..Default::default()
+        };
+        a.errors.insert("x".into(), 1);
+        let mut b = DecodeStats {
+            frames: 3,
+            tcp_segments: 1,
+            ..Default::default()
+        };
+        b.errors.insert("x".into(), 2);
+        b.errors.insert("y".into(), 1);
+        a.merge(&b);
+        assert_eq!((a.frames, a.tcp_segments), (5, 1));
+        assert_eq!(a.errors.get("x"), Some(&3));
+        assert_eq!(a.errors.get("y"), Some(&1));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn garbage_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200), lt in proptest::sample::select(vec![0u32, 1, 12, 14, 101, 108, 113, 129, 228, 229, 239, 276, 9999])) {
+            let mut d = Decoder::new();
+            let f = frame(lt, &data);
+            let _ = d.decode(&f);
+            let cut = Frame { orig_len: data.len() as u32 + 100, ..f };
+            let _ = d.decode(&cut);
+        }
+
+        #[test]
+        fn mutated_packets_never_panic(flips in proptest::collection::vec((0usize..120, proptest::num::u8::ANY), 1..6), cut in 0usize..130, lt in proptest::sample::select(vec![1u32, 101, 113, 239, 276])) {
+            let ip = ipv4_tcp(PAYLOAD);
+            let mut data = match lt {
+                1 => eth(ETH_IPV4, &ip),
+                113 => { let mut s = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 8, 0]; s.extend(&ip); s }
+                276 => { let mut s = vec![8, 0, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0]; s.extend(&ip); s }
+                239 => { let mut s = vec![2, 0, 0, 1]; s.extend(((ip.len() + 4) as u16).to_le_bytes()); s.extend([9, 0]); s.extend(&ip); s }
+                _ => ip.clone(),
+            };
+            for (at, v) in flips {
+                if let Some(b) = data.get_mut(at) { *b = v; }
+            }
+            data.truncate(cut.min(data.len()));
+            let mut d = Decoder::new();
+            let _ = d.decode(&frame(lt, &data));
+        }
+    }
+}
+
+/// Every capture of the public corpus, through stage 1 and 2.
+#[cfg(test)]
+mod corpus {
+    use super::*;
+    use crate::capture::CaptureSet;
+    use std::path::{Path, PathBuf};
+
+    const CORPUS: &str = "/work/shared/captures/public";
+
+    fn captures() -> Option<Vec<(String, PathBuf, u64)>> {
+        let root = Path::new(CORPUS);
+        let Ok(dirs) = std::fs::read_dir(root) else {
+            eprintln!("skipped: {CORPUS} is absent");
+            return None;
+        };
+        let mut out = Vec::new();
+        for dir in dirs.flatten() {
+            let dir = dir.path();
+            let Ok(truth) = std::fs::read_to_string(dir.join("truth.json")) else {
+                continue;
+            };
+            let truth: serde_json::Value = serde_json::from_str(&truth).expect("truth.json parses");
+            let packets = truth["packets"].as_u64().expect("truth.json has packets");
+            for file in std::fs::read_dir(&dir).expect("readable dir").flatten() {
+                let path = file.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name.contains(".pcap") {
+                    let label = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
+                    out.push((label, path, packets));
+                }
+            }
+        }
+        out.sort();
+        Some(out)
+    }
+
+    #[test]
+    fn public_captures_decode() {
+        let Some(captures) = captures() else {
+            return;
+        };
+        assert!(!captures.is_empty());
+        for (label, path, packets) in captures {
+            let set = CaptureSet::open(std::slice::from_ref(&path)).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let mut decoder = Decoder::new();
+            let mut payload_bytes = 0u64;
+            let mut with_payload = 0u64;
+            let summary = set
+                .for_each_frame(
+                    None,
+                    |f| {
+                        if let Some(seg) = decoder.decode(f) {
+                            payload_bytes += seg.payload.len() as u64;
+                            with_payload += u64::from(!seg.payload.is_empty());
+                        }
+                    },
+                    |_| {},
+                )
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
+            let stats = decoder.finish();
+            println!(
+                "{label} frames={} tcp={} with_payload={with_payload} payload_bytes={payload_bytes} non_tcp={} truncated={} errors={:?} warnings={:?}",
+                summary.frames, stats.tcp_segments, stats.non_tcp, stats.truncated_frames, stats.errors, summary.warnings
+            );
+            assert_eq!(summary.frames, packets, "{label}: frame count");
+            assert!(stats.tcp_segments >= 1, "{label}: no TCP segment");
+            assert!(stats.errors.is_empty(), "{label}: decode errors {:?}", stats.errors);
+        }
+    }
+}
+
+/// Throughput of stage 1 + 2 over a large generated capture. Run with
+/// `cargo test --release --lib throughput -- --ignored --nocapture`
+/// (`WIRELINT_BENCH_MB` sets the size, default 512).
+#[cfg(test)]
+mod throughput {
+    use super::*;
+    use crate::capture::CaptureSet;
+    use crate::capture::testfile::Ng;
+    use std::io::Write as _;
+    use std::time::Instant;
+
+    /// Real frames to repeat: the ones of the corpus capture with the most bytes, or
+    /// synthetic HTTP-sized ones when the corpus is absent.
+    fn sample_frames() -> Vec<Vec<u8>> {
+        let path = std::path::PathBuf::from("/work/shared/captures/public/zeek-bro-org/bro.org.pcap");
+        let mut frames = Vec::new();
+        if let Ok(set) = CaptureSet::open(&[path]) {
+            let _ = set.for_each_frame(None, |f| frames.push(f.data.to_vec()), |_| {});
+        }
+        if frames.is_empty() {
+            for size in [66usize, 1514, 1514, 1514, 400, 66] {
+                let mut out = Vec::new();
+                etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+                    .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                    .tcp(40000, 80, 1, 1000)
+                    .write(&mut out, &vec![b'x'; size - 54])
+                    .expect("build");
+                frames.push(out);
+            }
+        }
+        frames
+    }
+
+    fn peak_rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+
+    fn measure(label: &str, path: std::path::PathBuf) {
+        let set = CaptureSet::open(&[path]).expect("open");
+        let size = set.total_bytes() as f64;
+        for decode in [false, true] {
+            let mut decoder = Decoder::new();
+            let mut sink = 0u64;
+            let start = Instant::now();
+            let summary = set
+                .for_each_frame(
+                    None,
+                    |f| {
+                        if decode {
+                            if let Some(s) = decoder.decode(f) {
+                                sink += s.payload.len() as u64;
+                            }
+                        } else {
+                            sink += f.data.len() as u64;
+                        }
+                    },
+                    |_| {},
+                )
+                .expect("read");
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "{label} {}: {:.0} MB in {secs:.3} s = {:.0} MB/s, {:.1} Mframes/s (frames {}, tcp {}, sink {sink}), peak RSS {} MiB",
+                if decode { "read+decode" } else { "read only  " },
+                size / 1e6,
+                size / 1e6 / secs,
+                summary.frames as f64 / 1e6 / secs,
+                summary.frames,
+                decoder.stats().tcp_segments,
+                peak_rss_kib() / 1024
+            );
+        }
+    }
+
+    #[test]
+    #[ignore = "writes a large file; run by hand with --release"]
+    fn throughput() {
+        let mb: usize = std::env::var("WIRELINT_BENCH_MB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(512);
+        let target = mb * 1024 * 1024;
+        let frames = sample_frames();
+        let dir = tempfile::tempdir().expect("tempdir");
+
+        // Legacy pcap.
+        let pcap_path = dir.path().join("big.pcap");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&pcap_path).expect("create"));
+        out.write_all(&crate::capture::testfile::pcap(0, 1, 65535, &[])).expect("write");
+        let (mut written, mut n) = (24usize, 0u32);
+        while written < target {
+            for f in &frames {
+                let (secs, usec) = (1_000_000 + n / 1_000_000, n % 1_000_000);
+                for v in [secs, usec, f.len() as u32, f.len() as u32] {
+                    out.write_all(&v.to_le_bytes()).expect("write");
+                }
+                out.write_all(f).expect("write");
+                written += 16 + f.len();
+                n += 1;
+            }
+        }
+        out.flush().expect("flush");
+        drop(out);
+        measure("pcap  ", pcap_path.clone());
+        std::fs::remove_file(&pcap_path).expect("remove");
+
+        // pcapng, one interface, EPBs with an option each.
+        let ng_path = dir.path().join("big.pcapng");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&ng_path).expect("create"));
+        let mut ng = Ng::new();
+        ng.shb(false).idb(1, 0, Some(9), None);
+        out.write_all(&ng.out).expect("write");
+        let mut written = ng.out.len();
+        let mut ts = 1_000_000_000_000_000_000u64;
+        while written < target {
+            for f in &frames {
+                let mut b = Ng::new();
+                b.epb(0, ts, f, f.len() as u32);
+                out.write_all(&b.out).expect("write");
+                written += b.out.len();
+                ts += 1000;
+            }
+        }
+        out.flush().expect("flush");
+        drop(out);
+        measure("pcapng", ng_path);
+    }
+}

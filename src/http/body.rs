@@ -64,9 +64,16 @@ pub fn decide_framing(side: Side, status: Option<u16>, headers: &[Header], req: 
             return FramingDecision { framing: Framing::Chunked, anomalies };
         }
         anomalies.push((AnomalyKind::ChunkedNotFinal, format!("Transfer-Encoding: {}", te.join(", "))));
-        // A response whose final coding is not chunked runs to close; a request cannot be
-        // delimited at all (the server must answer 400), so it is read as running to close.
-        return FramingDecision { framing: Framing::Close, anomalies };
+        // A response whose final coding is not chunked runs to close (RFC 9112 §6.3). A
+        // request cannot be delimited at all (the server must answer 400); it is read the
+        // way lenient servers and Wireshark do: chunked if chunked is listed at all, else
+        // without a body, so a smuggled request behind it is still seen.
+        let framing = match side {
+            Side::Response => Framing::Close,
+            Side::Request if codings.iter().any(|c| c == "chunked") => Framing::Chunked,
+            Side::Request => Framing::None,
+        };
+        return FramingDecision { framing, anomalies };
     }
 
     match (content_length, side) {
@@ -79,16 +86,18 @@ pub fn decide_framing(side: Side, status: Option<u16>, headers: &[Header], req: 
 }
 
 /// Parses Content-Length field values. Repeated equal values are tolerated (with an anomaly);
-/// differing or malformed ones are anomalies, and the first valid value is used, as most
-/// recipients do.
+/// differing or malformed ones are anomalies, and the last valid value is used, as
+/// Wireshark does (RFC 9112 makes such a message invalid; any choice is a guess).
 fn parse_content_length(values: &[&str], anomalies: &mut Vec<(AnomalyKind, String)>) -> Option<u64> {
     let mut parsed: Vec<u64> = Vec::new();
     let mut invalid = false;
     for value in values {
         for item in value.split(',') {
             let item = item.trim();
-            if !item.is_empty() && item.len() <= 19 && item.bytes().all(|b| b.is_ascii_digit()) {
-                match item.parse::<u64>() {
+            let digits = item.trim_start_matches('0');
+            let digits = if digits.is_empty() && !item.is_empty() { "0" } else { digits };
+            if !item.is_empty() && digits.len() <= 19 && item.bytes().all(|b| b.is_ascii_digit()) {
+                match digits.parse::<u64>() {
                     Ok(n) => parsed.push(n),
                     Err(_) => invalid = true,
                 }
@@ -108,7 +117,7 @@ fn parse_content_length(values: &[&str], anomalies: &mut Vec<(AnomalyKind, Strin
             anomalies.push((AnomalyKind::ConflictingContentLength, format!("Content-Length: {}", values.join(", "))));
         }
     }
-    parsed.first().copied()
+    parsed.last().copied()
 }
 
 /// Where a chunked decoder is.

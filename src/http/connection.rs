@@ -278,6 +278,8 @@ pub struct HttpConnection {
     first: Pos,
     /// Index of the direction the client sends on, once known.
     client_dir: Option<usize>,
+    /// The direction that sent the SYN, when seen.
+    client_hint: Option<usize>,
     mid_stream: [bool; 2],
     /// Bytes seen before the roles were known.
     undecided: [Vec<u8>; 2],
@@ -308,6 +310,7 @@ impl HttpConnection {
             ends,
             first,
             client_dir: None,
+            client_hint: None,
             mid_stream,
             undecided: [Vec::new(), Vec::new()],
             undecided_pos: [None, None],
@@ -316,9 +319,7 @@ impl HttpConnection {
             not_http: false,
             stats: HttpStats::default(),
         };
-        if let Some(c) = client_hint {
-            conn.set_client(c);
-        }
+        conn.client_hint = client_hint;
         conn
     }
 
@@ -436,7 +437,6 @@ impl HttpConnection {
         match decision {
             Some(c) => {
                 self.set_client(c);
-                self.stats.http_connections += 1;
                 for d in [c, 1 - c] {
                     let data = std::mem::take(&mut self.undecided[d]);
                     let at = self.undecided_pos[d].take().unwrap_or(pos);
@@ -449,15 +449,23 @@ impl HttpConnection {
                 // Give up when every stream that began in the capture starts with something
                 // that is not HTTP (TLS, SSH, a binary protocol), or when too much arrived
                 // without a single start line.
+                // A client known from the SYN whose first line is a malformed request waits
+                // for the server: its status line decides.
                 let starts_otherwise = |d: usize| {
                     let b = &self.undecided[d];
                     let rest = &b[skip_empty_lines(b)..];
+                    let loose_request =
+                        self.client_hint == Some(d) && head::looks_like_request_loose(rest) != StartGuess::No;
                     !self.mid_stream[d]
+                        && !loose_request
                         && head::looks_like_request(rest) == StartGuess::No
                         && head::looks_like_response(rest) == StartGuess::No
                 };
+                // With a known server that has not spoken yet, its answer decides.
+                let server_silent = self.client_hint.is_some_and(|c| self.undecided[1 - c].is_empty());
                 let not_http = (0..2).all(|d| self.undecided[d].is_empty() || starts_otherwise(d))
-                    && self.undecided.iter().any(|b| !b.is_empty());
+                    && self.undecided.iter().any(|b| !b.is_empty())
+                    && !server_silent;
                 let too_much = self.undecided.iter().any(|b| b.len() >= DECIDE_LIMIT);
                 if not_http || too_much {
                     self.give_up();
@@ -500,6 +508,7 @@ impl HttpConnection {
         if pairing.tunnel {
             self.stats.tunnels += 1;
         }
+        self.stats.http_connections = 1;
         pairing.close(pos, out);
         self.stats.exchanges = u64::from(pairing.next_index);
     }
@@ -695,7 +704,13 @@ fn process(
                     return input.len();
                 }
                 let rest = &input[i..];
-                match head::looks_like(this.side, rest) {
+                let guess = match this.side {
+                    // The connection is known to carry HTTP: malformed request lines are
+                    // parsed (and reported), not skipped.
+                    Side::Request => head::looks_like_request_loose(rest),
+                    Side::Response => head::looks_like_response(rest),
+                };
+                match guess {
                     StartGuess::Yes => {
                         if this.side == Side::Response {
                             pairing.release_held(out);
@@ -736,7 +751,11 @@ fn process(
             }
             DirState::Head => {
                 let rest = &input[i..];
-                let Some(end) = head::find_head_end(rest, 0) else {
+                let end = match this.side {
+                    Side::Request => head::http09_request_end(rest).or_else(|| head::find_head_end(rest, 0)),
+                    Side::Response => head::find_head_end(rest, 0),
+                };
+                let Some(end) = end else {
                     if rest.len() > cfg.max_head {
                         // A head this large is an attack or not HTTP: report and stop parsing.
                         if let Some(mut msg) = parse_partial_head(this, &rest[..cfg.max_head], pos) {
@@ -948,6 +967,7 @@ fn build_message(this: &mut DirParser, raw: &[u8], pos: Pos) -> Option<Message> 
     };
     if let StartLine::Request { version, .. } = &mut msg.start
         && version.is_empty()
+        && msg.anomalies.iter().any(|a| a.kind == AnomalyKind::Http09)
     {
         *version = "HTTP/0.9".into();
     }

@@ -75,11 +75,78 @@ pub fn looks_like_request(buf: &[u8]) -> StartGuess {
     // HTTP/1.x: ends with " HTTP/d.d" (any case); HTTP/0.9: "METHOD target" with no version.
     let upper_tail: Vec<u8> = rest.iter().rev().take(12).rev().map(u8::to_ascii_uppercase).collect();
     let has_version = upper_tail.windows(6).any(|w| w == b" HTTP/");
-    if has_version || (!rest.contains(&b' ') && method == b"GET") {
+    let http09_style = !rest.contains(&b' ') && rest.starts_with(b"/") && is_common_method(method);
+    if has_version || http09_style {
         StartGuess::Yes
     } else {
         StartGuess::No
     }
+}
+
+/// A looser test for a request start, used once a connection is known to carry HTTP: a
+/// method-like token (letters, digits, `_`, `-`), then a space or the end of the line.
+/// Catches malformed request lines (`OPTIONS HTTP/1.1`, `CCM_POST /HTTP/1.1`, a bare method)
+/// so they are reported rather than skipped.
+pub fn looks_like_request_loose(buf: &[u8]) -> StartGuess {
+    match looks_like_request(buf) {
+        StartGuess::No => {}
+        other => return other,
+    }
+    let token_len = buf
+        .iter()
+        .take(MAX_METHOD_LEN + 1)
+        .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || **b == b'_' || **b == b'-')
+        .count();
+    if token_len == 0 || token_len > MAX_METHOD_LEN || !buf[0].is_ascii_uppercase() {
+        return StartGuess::No;
+    }
+    match buf.get(token_len) {
+        None => StartGuess::NeedMore,
+        Some(b' ' | b'\r' | b'\n') => {
+            let line_end = buf.iter().take(16 * 1024).position(|&b| b == b'\n');
+            match line_end {
+                Some(end) if buf[..end].iter().all(|&b| b >= 0x20 || b == b'\t' || b == b'\r') => StartGuess::Yes,
+                Some(_) => StartGuess::No,
+                None if buf.len() >= 16 * 1024 => StartGuess::No,
+                None => StartGuess::NeedMore,
+            }
+        }
+        Some(_) => StartGuess::No,
+    }
+}
+
+/// The methods of RFC 9110 §9 and PATCH: the only ones accepted in a request line without
+/// a version, so that binary data is not mistaken for HTTP/0.9.
+fn is_common_method(m: &[u8]) -> bool {
+    matches!(
+        m,
+        b"GET" | b"HEAD" | b"POST" | b"PUT" | b"DELETE" | b"CONNECT" | b"OPTIONS" | b"TRACE" | b"PATCH"
+    )
+}
+
+/// An HTTP/0.9 request is a single line, `GET target`, with no version and no fields:
+/// returns the offset just past that line when `buf` holds such a request. A two-word line
+/// followed by field lines is a malformed HTTP/1.x request instead, parsed as a head.
+/// (Clients probing servers send other methods the same way; they count when nothing
+/// follows the line.)
+pub fn http09_request_end(buf: &[u8]) -> Option<usize> {
+    let lf = buf.iter().position(|&b| b == b'\n')?;
+    let line = buf[..lf].strip_suffix(b"\r").unwrap_or(&buf[..lf]);
+    let sp = line.iter().position(|&b| b == b' ')?;
+    let (method, rest) = (&line[..sp], &line[sp + 1..]);
+    if !(is_common_method(method) && rest.starts_with(b"/") && !rest.contains(&b' ')) {
+        return None;
+    }
+    let after = &buf[lf + 1..];
+    let next_line_is_field = after
+        .iter()
+        .take_while(|&&b| b != b'\n')
+        .any(|&b| b == b':');
+    let blank_follows = after.starts_with(b"\r\n") || after.starts_with(b"\n");
+    if next_line_is_field || blank_follows {
+        return None;
+    }
+    Some(lf + 1)
 }
 
 /// Does `buf` begin with a status line (`HTTP/d.d NNN`, case-insensitive protocol name)?
@@ -357,7 +424,15 @@ fn parse_request_line(line: &[u8], anomalies: &mut Vec<(AnomalyKind, String)>) -
         && !line.contains(&b'\t')
         && line.first() != Some(&b' ');
     match parts.as_slice() {
-        [method, target] => {
+        [method] => {
+            anomalies.push((AnomalyKind::InvalidRequestLine, text));
+            Some(StartLine::Request {
+                method: lossy(method),
+                target: String::new(),
+                version: String::new(),
+            })
+        }
+        [method, target] if is_common_method(method) && target.starts_with(b"/") => {
             anomalies.push((AnomalyKind::Http09, text));
             Some(StartLine::Request {
                 method: lossy(method),
@@ -365,7 +440,15 @@ fn parse_request_line(line: &[u8], anomalies: &mut Vec<(AnomalyKind, String)>) -
                 version: String::new(),
             })
         }
-        [method, middle @ .., version] if !middle.is_empty() => {
+        [method, target] => {
+            anomalies.push((AnomalyKind::InvalidRequestLine, text));
+            Some(StartLine::Request {
+                method: lossy(method),
+                target: lossy(target),
+                version: String::new(),
+            })
+        }
+        [method, middle @ .., version] => {
             let version_ok = matches!(*version, b"HTTP/1.0" | b"HTTP/1.1");
             if !well_formed_separators || middle.len() > 1 || !version_ok || !is_token(method) {
                 anomalies.push((AnomalyKind::InvalidRequestLine, text));
@@ -378,7 +461,7 @@ fn parse_request_line(line: &[u8], anomalies: &mut Vec<(AnomalyKind, String)>) -
                 version: lossy(version),
             })
         }
-        _ => None,
+        [] => None,
     }
 }
 

@@ -32,6 +32,9 @@ pub enum CloseReason {
     Evicted,
 }
 
+/// Seconds a finished connection's entry is kept to absorb its trailing packets.
+const CLOSED_LINGER_SECS: f64 = 30.0;
+
 /// What rides on a reassembled connection.
 pub trait StreamConsumer {
     /// Where the consumer writes what it produces.
@@ -134,6 +137,9 @@ impl ReassemblyStats {
 }
 
 struct Flow<C> {
+    /// Set once the consumer was closed; the entry lingers to absorb trailing ACKs and
+    /// retransmitted FINs until it expires or a new SYN reuses the 4-tuple.
+    closed: bool,
     dirs: [HalfStream; 2],
     consumer: C,
     /// FIN or RST seen per direction.
@@ -150,14 +156,17 @@ impl<C: StreamConsumer> Flow<C> {
         self.dirs[0].buffered() + self.dirs[1].buffered() + self.consumer.buffered()
     }
 
-    fn finish(mut self, reason: CloseReason, pos: Pos, sink: &mut C::Sink) -> StreamStats {
-        let Flow { dirs, consumer, ended, .. } = &mut self;
+    /// Delivers what is left and closes the consumer; the entry may linger afterwards.
+    fn finish(&mut self, reason: CloseReason, pos: Pos, sink: &mut C::Sink) -> StreamStats {
+        let Flow { dirs, consumer, ended, .. } = self;
         if !consumer.is_done() {
             for (d, dir) in dirs.iter_mut().enumerate() {
                 dir.flush(&mut |p| consumer.piece(d, p, pos, sink));
             }
         }
         consumer.close(*ended, reason, pos, sink);
+        self.closed = true;
+        self.held = 0;
         let mut stats = self.dirs[0].stats;
         stats.merge(&self.dirs[1].stats);
         stats
@@ -207,12 +216,25 @@ impl<C: StreamConsumer> FlowTable<C> {
         let flags = seg.flags;
         let fresh_syn = flags.syn() && !flags.ack();
 
+        if let Some(flow) = self.flows.get_mut(&key)
+            && flow.closed
+        {
+            if !fresh_syn {
+                // Trailing ACKs and retransmitted FINs of a finished connection.
+                flow.last_seen = seg.ts;
+                self.stats.ignored_segments += 1;
+                return;
+            }
+            self.flows.remove(&key);
+            self.stats.port_reuses += 1;
+        }
         if let Some(flow) = self.flows.get(&key)
             && fresh_syn
             && self.is_new_connection(flow, dir)
         {
             self.stats.port_reuses += 1;
             self.close_flow(&key, CloseReason::Closed, pos, sink);
+            self.flows.remove(&key);
         }
 
         if !self.flows.contains_key(&key) {
@@ -231,6 +253,7 @@ impl<C: StreamConsumer> FlowTable<C> {
             self.flows.insert(
                 key,
                 Flow {
+                    closed: false,
                     dirs: [HalfStream::default(), HalfStream::default()],
                     consumer: C::open(self.consumer_cfg, ends, pos, client_hint, [mid, mid]),
                     ended: [false, false],
@@ -251,6 +274,9 @@ impl<C: StreamConsumer> FlowTable<C> {
             if flags.syn() {
                 dirs[dir].syn(seg.seq);
             }
+            // The SYN itself occupies one sequence number; data on a SYN (TCP Fast Open)
+            // starts after it.
+            let seq = if flags.syn() { seg.seq.wrapping_add(1) } else { seg.seq };
             if !consumer.is_done() {
                 let (this, other) = if dir == 0 {
                     let (a, b) = dirs.split_at_mut(1);
@@ -264,7 +290,7 @@ impl<C: StreamConsumer> FlowTable<C> {
                 }
                 if !consumer.is_done() {
                     let payload: &[u8] = &seg.payload;
-                    this.segment(seg.seq, payload, seg.missing, flags.fin(), max_pending, &mut |p| {
+                    this.segment(seq, payload, seg.missing, flags.fin(), max_pending, &mut |p| {
                         consumer.piece(dir, p, pos, sink)
                     });
                 }
@@ -279,7 +305,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         let done = flow.reset
             || (flow.ended[0] && flow.ended[1] && flow.dirs[0].finished() && flow.dirs[1].finished());
         let held = if flow.consumer.is_done() { 0 } else { flow.buffered() };
-        self.buffered = self.buffered + held - flow.held.min(self.buffered + held);
+        self.buffered = (self.buffered + held).saturating_sub(flow.held);
         flow.held = held;
 
         if done {
@@ -302,8 +328,11 @@ impl<C: StreamConsumer> FlowTable<C> {
         flow.reset || (flow.ended[0] && flow.ended[1]) || flow.dirs[dir].saw_data || flow.ended[dir]
     }
 
+    /// Closes a flow's consumer (once); the entry stays until it expires.
     fn close_flow(&mut self, key: &FlowKey, reason: CloseReason, pos: Pos, sink: &mut C::Sink) {
-        if let Some(flow) = self.flows.remove(key) {
+        if let Some(flow) = self.flows.get_mut(key)
+            && !flow.closed
+        {
             self.buffered = self.buffered.saturating_sub(flow.held);
             let stats = flow.finish(reason, pos, sink);
             self.stats.streams.merge(&stats);
@@ -311,45 +340,69 @@ impl<C: StreamConsumer> FlowTable<C> {
     }
 
     fn evict_fullest(&mut self, pos: Pos, sink: &mut C::Sink) {
-        let fullest = self.flows.iter().max_by_key(|(_, f)| f.held).map(|(k, _)| *k);
+        let fullest = self
+            .flows
+            .iter()
+            .filter(|(_, f)| !f.closed)
+            .max_by_key(|(_, f)| f.held)
+            .map(|(k, _)| *k);
         if let Some(key) = fullest {
             self.stats.evictions += 1;
             self.close_flow(&key, CloseReason::Evicted, pos, sink);
+            self.flows.remove(&key);
         }
     }
 
     fn evict_oldest(&mut self, pos: Pos, sink: &mut C::Sink) {
         let oldest = self.flows.iter().min_by_key(|(_, f)| f.last_seen).map(|(k, _)| *k);
         if let Some(key) = oldest {
-            self.stats.evictions += 1;
+            if self.flows.get(&key).is_some_and(|f| !f.closed) {
+                self.stats.evictions += 1;
+            }
             self.close_flow(&key, CloseReason::Evicted, pos, sink);
+            self.flows.remove(&key);
         }
     }
 
-    /// Closes flows idle for longer than the timeout (in capture time).
+    /// Closes flows idle for longer than the timeout (in capture time), and forgets
+    /// finished ones after a short linger.
     fn sweep_idle(&mut self, pos: Pos, sink: &mut C::Sink) {
         self.last_sweep = self.latest;
-        let limit = self.cfg.idle_timeout_secs;
-        let idle: Vec<FlowKey> = self
+        let limit = self.cfg.idle_timeout_secs as f64;
+        let latest = self.latest;
+        let expired: Vec<(FlowKey, bool)> = self
             .flows
             .iter()
-            .filter(|(_, f)| self.latest.secs_since(f.last_seen) > limit as f64)
-            .map(|(k, _)| *k)
+            .filter(|(_, f)| {
+                let idle = latest.secs_since(f.last_seen);
+                if f.closed { idle > CLOSED_LINGER_SECS } else { idle > limit }
+            })
+            .map(|(k, f)| (*k, f.closed))
             .collect();
-        for key in idle {
-            self.stats.idle_timeouts += 1;
-            let at = self.flows.get(&key).map_or(pos, |f| Pos { order: pos.order, ..f.last_pos });
-            self.close_flow(&key, CloseReason::IdleTimeout, at, sink);
+        for (key, closed) in expired {
+            if !closed {
+                self.stats.idle_timeouts += 1;
+                let at = self.flows.get(&key).map_or(pos, |f| Pos { order: pos.order, ..f.last_pos });
+                self.close_flow(&key, CloseReason::IdleTimeout, at, sink);
+            }
+            self.flows.remove(&key);
         }
     }
 
     /// End of input: every open flow is closed, oldest first so output is deterministic.
     pub fn finish(&mut self, order: u64, sink: &mut C::Sink) {
-        let mut keys: Vec<(Pos, FlowKey)> = self.flows.iter().map(|(k, f)| (f.last_pos, *k)).collect();
+        let mut keys: Vec<(Pos, FlowKey)> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| !f.closed)
+            .map(|(k, f)| (f.last_pos, *k))
+            .collect();
         keys.sort_by_key(|(p, _)| p.order);
         for (last, key) in keys {
             let pos = Pos { order, ..last };
             self.close_flow(&key, CloseReason::EndOfCapture, pos, sink);
         }
+        self.flows.clear();
+        self.buffered = 0;
     }
 }

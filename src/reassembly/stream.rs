@@ -118,6 +118,11 @@ impl HalfStream {
         max_pending: usize,
         out: &mut dyn FnMut(Piece<'_>),
     ) {
+        if payload.is_empty() && !fin && missing == 0 {
+            // A pure ACK: it only tells where the stream is when nothing else did.
+            self.base.get_or_insert(seq);
+            return;
+        }
         let base = *self.base.get_or_insert(seq);
         let Some(off) = self.offset_of(base, seq) else {
             self.stats.retransmitted_segments += 1;
