@@ -1511,7 +1511,8 @@ mod corpus {
 
 /// Throughput of stage 1 + 2 over a large generated capture. Run with
 /// `cargo test --release --lib throughput -- --ignored --nocapture`
-/// (`WIRELINT_BENCH_MB` sets the size, default 512).
+/// (`WIRELINT_BENCH_MB` sets the size, default 512; `WIRELINT_BENCH_DIR` keeps the generated
+/// files there; `WIRELINT_BENCH_FILE` measures an existing capture instead).
 #[cfg(test)]
 mod throughput {
     use super::*;
@@ -1592,16 +1593,22 @@ mod throughput {
     #[test]
     #[ignore = "writes a large file; run by hand with --release"]
     fn throughput() {
+        if let Ok(file) = std::env::var("WIRELINT_BENCH_FILE") {
+            measure("file  ", file.into());
+            return;
+        }
         let mb: usize = std::env::var("WIRELINT_BENCH_MB")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(512);
         let target = mb * 1024 * 1024;
         let frames = sample_frames();
-        let dir = tempfile::tempdir().expect("tempdir");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let keep = std::env::var("WIRELINT_BENCH_DIR").ok().map(std::path::PathBuf::from);
+        let dir = keep.as_deref().unwrap_or(tmp.path());
 
         // Legacy pcap.
-        let pcap_path = dir.path().join("big.pcap");
+        let pcap_path = dir.join("big.pcap");
         let mut out = std::io::BufWriter::new(std::fs::File::create(&pcap_path).expect("create"));
         out.write_all(&crate::capture::testfile::pcap(0, 1, 65535, &[])).expect("write");
         let (mut written, mut n) = (24usize, 0u32);
@@ -1619,10 +1626,12 @@ mod throughput {
         out.flush().expect("flush");
         drop(out);
         measure("pcap  ", pcap_path.clone());
-        std::fs::remove_file(&pcap_path).expect("remove");
+        if keep.is_none() {
+            std::fs::remove_file(&pcap_path).expect("remove");
+        }
 
         // pcapng, one interface, EPBs with an option each.
-        let ng_path = dir.path().join("big.pcapng");
+        let ng_path = dir.join("big.pcapng");
         let mut out = std::io::BufWriter::new(std::fs::File::create(&ng_path).expect("create"));
         let mut ng = Ng::new();
         ng.shb(false).idb(1, 0, Some(9), None);

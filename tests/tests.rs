@@ -1,1 +1,5 @@
+//! One integration-test binary (each extra binary would re-link libpcap) with a module per
+//! area.
 
+mod conformance;
+mod support;

@@ -1,0 +1,298 @@
+//! Conformance on real captures: per connection, the requests (method, target) and the
+//! responses (status) we find agree with tshark's on the public corpus, except where an
+//! entry in `tests/conformance-allowlist.toml` documents why tshark is wrong.
+//!
+//! Connections are matched to tshark's TCP streams by the best agreement (tshark's stream
+//! numbers count connections we do not report). A message we mark incomplete (a gap in the
+//! capture, or cut short) that tshark does not report is not held against us: tshark only
+//! reports a message once all its bytes arrived.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use wirelint::http::{Exchange, Message};
+
+use crate::support;
+
+#[derive(Debug, Default, Clone, PartialEq)]
+struct ConnView {
+    requests: Vec<(String, String)>,
+    /// Statuses, with whether the message is incomplete.
+    responses: Vec<(u16, bool)>,
+    requests_incomplete: Vec<bool>,
+}
+
+#[derive(Deserialize)]
+struct Truth {
+    http_requests: Vec<TruthRequest>,
+    http_responses: Vec<TruthResponse>,
+}
+
+#[derive(Deserialize)]
+struct TruthRequest {
+    frame: u64,
+    tcp_stream: u64,
+    method: Option<String>,
+    uri: Option<String>,
+    #[serde(default)]
+    pdu_index_in_frame: u64,
+}
+
+#[derive(Deserialize)]
+struct TruthResponse {
+    frame: u64,
+    tcp_stream: u64,
+    status: u16,
+    #[serde(default)]
+    pdu_index_in_frame: u64,
+}
+
+#[derive(Deserialize)]
+struct Allowlist {
+    deviation: Vec<Deviation>,
+}
+
+/// What a connection really carries where tshark says otherwise.
+#[derive(Deserialize)]
+struct Deviation {
+    capture: String,
+    client: String,
+    requests: Vec<(String, String)>,
+    responses: Vec<u16>,
+    reason: String,
+}
+
+fn lcs<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    let mut row = vec![0usize; b.len() + 1];
+    for x in a {
+        let mut prev = 0;
+        for (j, y) in b.iter().enumerate() {
+            let tmp = row[j + 1];
+            row[j + 1] = if x == y { prev + 1 } else { row[j + 1].max(row[j]) };
+            prev = tmp;
+        }
+    }
+    row[b.len()]
+}
+
+fn incomplete(m: &Message) -> bool {
+    m.is_incomplete()
+}
+
+fn ours_by_connection(exchanges: &[Exchange]) -> BTreeMap<String, ConnView> {
+    let mut map: BTreeMap<String, ConnView> = BTreeMap::new();
+    for ex in exchanges {
+        let key = ex.connection.client.to_string();
+        let view = map.entry(key).or_default();
+        if let Some(r) = &ex.request {
+            view.requests
+                .push((r.method().unwrap_or("").to_string(), r.target().unwrap_or("").to_string()));
+            view.requests_incomplete.push(incomplete(r));
+        }
+        for m in ex.interim.iter().chain(ex.response.iter()) {
+            view.responses.push((m.status().unwrap_or(0), incomplete(m)));
+        }
+    }
+    map
+}
+
+/// (agreeing items, compared items) between what is expected and what we found, letting
+/// our incomplete messages drop out when that agrees better.
+fn score(exp_req: &[(String, String)], exp_resp: &[u16], ours: &ConnView) -> (usize, usize) {
+    let best = |exp_len: usize, full: usize, complete_only: usize, lcs_full: usize, lcs_complete: usize| {
+        let full_score = (lcs_full, exp_len.max(full));
+        let partial_score = (lcs_complete, exp_len.max(complete_only));
+        if full_score.1 - full_score.0 <= partial_score.1 - partial_score.0 {
+            full_score
+        } else {
+            partial_score
+        }
+    };
+    let req_complete: Vec<(String, String)> = ours
+        .requests
+        .iter()
+        .zip(&ours.requests_incomplete)
+        .filter(|(_, inc)| !**inc)
+        .map(|(r, _)| r.clone())
+        .collect();
+    let resp_all: Vec<u16> = ours.responses.iter().map(|r| r.0).collect();
+    let resp_complete: Vec<u16> = ours.responses.iter().filter(|r| !r.1).map(|r| r.0).collect();
+    let (a1, t1) = best(
+        exp_req.len(),
+        ours.requests.len(),
+        req_complete.len(),
+        lcs(exp_req, &ours.requests),
+        lcs(exp_req, &req_complete),
+    );
+    let (a2, t2) = best(
+        exp_resp.len(),
+        resp_all.len(),
+        resp_complete.len(),
+        lcs(exp_resp, &resp_all),
+        lcs(exp_resp, &resp_complete),
+    );
+    (a1 + a2, t1 + t2)
+}
+
+struct CaptureResult {
+    name: String,
+    agree: usize,
+    total: usize,
+    disagreements: Vec<String>,
+}
+
+fn check_capture(dir: &Path, name: &str, deviations: &[&Deviation]) -> CaptureResult {
+    let truth: Truth = serde_json::from_slice(
+        &std::fs::read(dir.join("truth.json")).unwrap_or_else(|e| panic!("{name}/truth.json: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("{name}/truth.json: {e}"));
+    let file = support::capture_in(dir).unwrap_or_else(|| panic!("{name}: no capture file"));
+    let (exchanges, _) = support::exchanges_of(&[file], 2);
+    let ours = ours_by_connection(&exchanges);
+
+    let mut expected: BTreeMap<u64, (Vec<(u64, u64, (String, String))>, Vec<(u64, u64, u16)>)> = BTreeMap::new();
+    for r in &truth.http_requests {
+        expected.entry(r.tcp_stream).or_default().0.push((
+            r.frame,
+            r.pdu_index_in_frame,
+            (r.method.clone().unwrap_or_default(), r.uri.clone().unwrap_or_default()),
+        ));
+    }
+    for r in &truth.http_responses {
+        expected
+            .entry(r.tcp_stream)
+            .or_default()
+            .1
+            .push((r.frame, r.pdu_index_in_frame, r.status));
+    }
+    let mut streams: Vec<(String, Vec<(String, String)>, Vec<u16>)> = expected
+        .into_iter()
+        .map(|(s, (mut q, mut r))| {
+            q.sort_by_key(|x| (x.0, x.1));
+            r.sort_by_key(|x| (x.0, x.1));
+            (
+                format!("tcp.stream {s}"),
+                q.into_iter().map(|x| x.2).collect(),
+                r.into_iter().map(|x| x.2).collect(),
+            )
+        })
+        .collect();
+
+    // Match tshark's streams to our connections, best agreement first.
+    let mut matched: BTreeMap<String, usize> = BTreeMap::new();
+    let mut pairs: Vec<(usize, usize, String)> = Vec::new();
+    for (i, (_, q, r)) in streams.iter().enumerate() {
+        for (client, view) in &ours {
+            let (a, _) = score(q, r, view);
+            if a > 0 {
+                pairs.push((a, i, client.clone()));
+            }
+        }
+    }
+    pairs.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    let mut stream_taken = vec![false; streams.len()];
+    for (_, i, client) in pairs {
+        if stream_taken[i] || matched.contains_key(&client) {
+            continue;
+        }
+        stream_taken[i] = true;
+        matched.insert(client, i);
+    }
+    // Documented deviations replace what tshark says for that connection.
+    for d in deviations {
+        let fixed = (d.requests.clone(), d.responses.clone());
+        match matched.get(&d.client) {
+            Some(&i) => {
+                streams[i].1 = fixed.0;
+                streams[i].2 = fixed.1;
+            }
+            None => {
+                streams.push((format!("{} (allowlisted)", d.client), fixed.0, fixed.1));
+                stream_taken.push(true);
+                matched.insert(d.client.clone(), streams.len() - 1);
+            }
+        }
+    }
+
+    let mut agree = 0;
+    let mut total = 0;
+    let mut disagreements = Vec::new();
+    let empty = ConnView::default();
+    for (i, (label, q, r)) in streams.iter().enumerate() {
+        let client = matched.iter().find(|&(_, &j)| j == i).map(|(c, _)| c.clone());
+        let view = client.as_ref().and_then(|c| ours.get(c)).unwrap_or(&empty);
+        let (a, t) = score(q, r, view);
+        agree += a;
+        total += t;
+        if a != t {
+            let ours_resp: Vec<u16> = view.responses.iter().map(|x| x.0).collect();
+            disagreements.push(format!(
+                "{label} ↔ ours {}: tshark {q:?} {r:?}; ours {:?} {ours_resp:?}",
+                client.as_deref().unwrap_or("(none)"),
+                view.requests
+            ));
+        }
+    }
+    for (client, view) in &ours {
+        if matched.contains_key(client) {
+            continue;
+        }
+        let (a, t) = score(&[], &[], view);
+        agree += a;
+        total += t;
+        if t > 0 {
+            let ours_resp: Vec<u16> = view.responses.iter().map(|x| x.0).collect();
+            disagreements.push(format!("ours only {client}: {:?} {ours_resp:?}", view.requests));
+        }
+    }
+    CaptureResult {
+        name: name.to_string(),
+        agree,
+        total,
+        disagreements,
+    }
+}
+
+#[test]
+fn public_captures_agree_with_tshark() {
+    let Some(root) = support::public_captures() else { return };
+    let allow: Allowlist = toml::from_str(
+        &std::fs::read_to_string(support::repo().join("tests/conformance-allowlist.toml"))
+            .expect("tests/conformance-allowlist.toml"),
+    )
+    .expect("allowlist parses");
+    for d in &allow.deviation {
+        assert!(!d.reason.trim().is_empty(), "allowlist entry for {} has no reason", d.capture);
+    }
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("corpus folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("truth.json").is_file())
+        .collect();
+    dirs.sort();
+    let mut results = Vec::new();
+    for dir in &dirs {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let devs: Vec<&Deviation> = allow.deviation.iter().filter(|d| d.capture == name).collect();
+        results.push(check_capture(dir, &name, &devs));
+    }
+    let agree: usize = results.iter().map(|r| r.agree).sum();
+    let total: usize = results.iter().map(|r| r.total).sum();
+    let ratio = agree as f64 / total.max(1) as f64;
+    println!("conformance: {agree}/{total} = {:.2}% over {} captures", ratio * 100.0, results.len());
+    let mut worst: Vec<&CaptureResult> = results.iter().filter(|r| r.agree != r.total).collect();
+    worst.sort_by(|a, b| {
+        let ra = a.agree as f64 / a.total.max(1) as f64;
+        let rb = b.agree as f64 / b.total.max(1) as f64;
+        ra.total_cmp(&rb)
+    });
+    for r in &worst {
+        println!("  {} {}/{}", r.name, r.agree, r.total);
+        for d in &r.disagreements {
+            println!("      {d}");
+        }
+    }
+    assert!(results.len() >= 50, "expected the 50 public captures, found {}", results.len());
+    assert!(ratio >= 0.99, "agreement {:.2}% is below 99%", ratio * 100.0);
+}
