@@ -486,7 +486,12 @@ struct Fragment<'a> {
 
 impl FragTable {
     /// Adds a fragment. Returns the whole datagram payload once it is complete.
-    fn add(&mut self, ts: Timestamp, frag: Fragment<'_>, stats: &mut DecodeStats) -> Option<Vec<u8>> {
+    fn add(
+        &mut self,
+        ts: Timestamp,
+        frag: Fragment<'_>,
+        stats: &mut DecodeStats,
+    ) -> Option<Vec<u8>> {
         let now = ts.as_nanos();
         if now >= self.next_sweep {
             self.expire(now, stats);
@@ -500,7 +505,9 @@ impl FragTable {
         }
         let end = end as u32;
         if !self.entries.contains_key(&frag.key) {
-            while self.entries.len() >= FRAG_MAX_DATAGRAMS || self.bytes + end as usize > FRAG_MAX_BYTES {
+            while self.entries.len() >= FRAG_MAX_DATAGRAMS
+                || self.bytes + end as usize > FRAG_MAX_BYTES
+            {
                 if !self.evict_oldest(stats) {
                     break;
                 }
@@ -626,7 +633,11 @@ impl Decoder {
             }
             Net::Short => {
                 self.note_truncated(cut);
-                self.stats.error(if cut { "truncated link header" } else { "bad link header" });
+                self.stats.error(if cut {
+                    "truncated link header"
+                } else {
+                    "bad link header"
+                });
                 return None;
             }
             Net::Bad(reason) => {
@@ -663,7 +674,8 @@ impl Decoder {
         };
         if ip.is_empty() {
             self.note_truncated(cut);
-            self.stats.error(if cut { "truncated ip header" } else { bad });
+            self.stats
+                .error(if cut { "truncated ip header" } else { bad });
             return None;
         }
         if version != 0 && nibble != Some(version) {
@@ -706,7 +718,12 @@ impl Decoder {
         }
     }
 
-    fn ipv4<'a>(&mut self, frame: &Frame<'a>, ip: &'a [u8], v4: &LaxIpv4Slice<'a>) -> Option<Segment<'a>> {
+    fn ipv4<'a>(
+        &mut self,
+        frame: &Frame<'a>,
+        ip: &'a [u8],
+        v4: &LaxIpv4Slice<'a>,
+    ) -> Option<Segment<'a>> {
         let header = v4.header();
         let src = IpAddr::V4(Ipv4Addr::from(header.source()));
         let dst = IpAddr::V4(Ipv4Addr::from(header.destination()));
@@ -755,7 +772,12 @@ impl Decoder {
         self.tcp(frame, src, dst, payload.payload, missing)
     }
 
-    fn ipv6<'a>(&mut self, frame: &Frame<'a>, ip: &'a [u8], v6: &LaxIpv6Slice<'a>) -> Option<Segment<'a>> {
+    fn ipv6<'a>(
+        &mut self,
+        frame: &Frame<'a>,
+        ip: &'a [u8],
+        v6: &LaxIpv6Slice<'a>,
+    ) -> Option<Segment<'a>> {
         let header = v6.header();
         let src = IpAddr::V6(Ipv6Addr::from(header.source()));
         let dst = IpAddr::V6(Ipv6Addr::from(header.destination()));
@@ -770,8 +792,14 @@ impl Decoder {
         self.note_truncated(short);
         let payload = v6.payload();
         if v6.is_payload_fragmented() {
-            let end = if payload_len > 0 { (40 + payload_len).min(ip.len()) } else { ip.len() };
-            let Some((frag_at, next, offset, more, id)) = find_ipv6_fragment(header.next_header().0, &ip[40..end]) else {
+            let end = if payload_len > 0 {
+                (40 + payload_len).min(ip.len())
+            } else {
+                ip.len()
+            };
+            let Some((frag_at, next, offset, more, id)) =
+                find_ipv6_fragment(header.next_header().0, &ip[40..end])
+            else {
                 self.stats.error("bad ipv6 extension header");
                 return None;
             };
@@ -785,7 +813,12 @@ impl Decoder {
                 return None;
             }
             let frag = Fragment {
-                key: FragKey { src, dst, proto: next, id },
+                key: FragKey {
+                    src,
+                    dst,
+                    proto: next,
+                    id,
+                },
                 offset,
                 more,
                 data: &ip[40 + frag_at..end],
@@ -795,8 +828,10 @@ impl Decoder {
                 return self.tcp_owned(frame, src, dst, datagram);
             }
             // Extension headers in the fragmentable part: skip them in the rebuilt datagram.
-            let (_, number, rest, ext_err) =
-                etherparse::Ipv6ExtensionsSlice::from_slice_lax(etherparse::IpNumber(next), &datagram);
+            let (_, number, rest, ext_err) = etherparse::Ipv6ExtensionsSlice::from_slice_lax(
+                etherparse::IpNumber(next),
+                &datagram,
+            );
             if ext_err.is_some() {
                 self.stats.error("bad ipv6 extension header");
                 return None;
@@ -858,20 +893,21 @@ impl Decoder {
         dst: IpAddr,
         mut datagram: Vec<u8>,
     ) -> Option<Segment<'a>> {
-        let (src_port, dst_port, seq, ack, flags, header_len) = match TcpSlice::from_slice(&datagram) {
-            Ok(t) => (
-                t.source_port(),
-                t.destination_port(),
-                t.sequence_number(),
-                t.acknowledgment_number(),
-                tcp_flags(t.header_slice()),
-                t.header_len(),
-            ),
-            Err(_) => {
-                self.stats.error("bad tcp header");
-                return None;
-            }
-        };
+        let (src_port, dst_port, seq, ack, flags, header_len) =
+            match TcpSlice::from_slice(&datagram) {
+                Ok(t) => (
+                    t.source_port(),
+                    t.destination_port(),
+                    t.sequence_number(),
+                    t.acknowledgment_number(),
+                    tcp_flags(t.header_slice()),
+                    t.header_len(),
+                ),
+                Err(_) => {
+                    self.stats.error("bad tcp header");
+                    return None;
+                }
+            };
         datagram.drain(..header_len);
         self.stats.tcp_segments += 1;
         Some(Segment {
@@ -1006,7 +1042,10 @@ mod tests {
         let v4 = eth(ETH_IPV4, &ipv4_tcp(PAYLOAD));
         let (seg, stats) = decode_one(LT_ETHERNET, &v4);
         check_v4(&seg.expect("tcp"));
-        assert_eq!((stats.frames, stats.tcp_segments, stats.bytes), (1, 1, v4.len() as u64));
+        assert_eq!(
+            (stats.frames, stats.tcp_segments, stats.bytes),
+            (1, 1, v4.len() as u64)
+        );
         let v6 = eth(ETH_IPV6, &ipv6_tcp(PAYLOAD));
         check_v6(&decode_one(LT_ETHERNET, &v6).0.expect("tcp"));
     }
@@ -1029,7 +1068,11 @@ mod tests {
         let mut inner = vec![0x00, 0x05];
         inner.extend(ETH_IPV4.to_be_bytes());
         inner.extend(&ip);
-        check_v4(&decode_one(LT_ETHERNET, &eth(ETH_VLAN, &inner)).0.expect("vlan"));
+        check_v4(
+            &decode_one(LT_ETHERNET, &eth(ETH_VLAN, &inner))
+                .0
+                .expect("vlan"),
+        );
         // QinQ: 0x88a8 then 0x8100, and the old 0x9100
         for outer in [ETH_QINQ, ETH_QINQ_OLD] {
             let mut tags = vec![0x00, 0x07];
@@ -1116,12 +1159,19 @@ mod tests {
         check_v4(&decode_one(LT_LINUX_SLL, &sll).0.expect("sll"));
         // Also what etherparse's own builder writes for SLL.
         let mut built = Vec::new();
-        PacketBuilder::linux_sll(etherparse::LinuxSllPacketType::OUTGOING, 6, [1, 2, 3, 4, 5, 6, 0, 0])
-            .ipv6([0; 16], [1; 16], 3)
-            .tcp(1, 2, 3, 4)
-            .write(&mut built, PAYLOAD)
-            .expect("build");
-        assert_eq!(&decode_one(LT_LINUX_SLL, &built).0.expect("sll v6").payload[..], PAYLOAD);
+        PacketBuilder::linux_sll(
+            etherparse::LinuxSllPacketType::OUTGOING,
+            6,
+            [1, 2, 3, 4, 5, 6, 0, 0],
+        )
+        .ipv6([0; 16], [1; 16], 3)
+        .tcp(1, 2, 3, 4)
+        .write(&mut built, PAYLOAD)
+        .expect("build");
+        assert_eq!(
+            &decode_one(LT_LINUX_SLL, &built).0.expect("sll v6").payload[..],
+            PAYLOAD
+        );
         // SLL2: protocol, reserved, ifindex, ARPHRD, packet type, addr len, addr (8)
         let mut sll2 = ETH_IPV6.to_be_bytes().to_vec();
         sll2.extend([0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0]);
@@ -1148,7 +1198,9 @@ mod tests {
         a.extend(&ip);
         check_v4(&decode_one(LT_ARCNET_LINUX, &a).0.expect("rfc1201"));
         // Exception packet: split flag 0xFF, 4 more bytes
-        let mut e = vec![0xbe, 0x50, 0xc8, 0x53, 0xd4, 0xff, 0xff, 0xff, 0xd4, 0x00, 0x01, 0x6c];
+        let mut e = vec![
+            0xbe, 0x50, 0xc8, 0x53, 0xd4, 0xff, 0xff, 0xff, 0xd4, 0x00, 0x01, 0x6c,
+        ];
         e.extend(&ip);
         check_v4(&decode_one(LT_ARCNET_LINUX, &e).0.expect("exception"));
         // RFC 1051: no split flag or sequence
@@ -1181,7 +1233,10 @@ mod tests {
         assert_eq!(decode_one(LT_NFLOG, &n).1.non_tcp, 1);
         // A TLV shorter than its header.
         let n = [2, 0, 0, 42, 2, 0, 1, 0, 0x08, 0x00, 1, 0];
-        assert_eq!(decode_one(LT_NFLOG, &n).1.errors.get("bad nflog tlv"), Some(&1));
+        assert_eq!(
+            decode_one(LT_NFLOG, &n).1.errors.get("bad nflog tlv"),
+            Some(&1)
+        );
     }
 
     #[test]
@@ -1465,7 +1520,11 @@ mod corpus {
                 let path = file.path();
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 if name.contains(".pcap") {
-                    let label = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
+                    let label = dir
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("")
+                        .to_owned();
                     out.push((label, path, packets));
                 }
             }
@@ -1481,7 +1540,8 @@ mod corpus {
         };
         assert!(!captures.is_empty());
         for (label, path, packets) in captures {
-            let set = CaptureSet::open(std::slice::from_ref(&path)).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let set = CaptureSet::open(std::slice::from_ref(&path))
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
             let mut decoder = Decoder::new();
             let mut payload_bytes = 0u64;
             let mut with_payload = 0u64;
@@ -1500,11 +1560,20 @@ mod corpus {
             let stats = decoder.finish();
             println!(
                 "{label} frames={} tcp={} with_payload={with_payload} payload_bytes={payload_bytes} non_tcp={} truncated={} errors={:?} warnings={:?}",
-                summary.frames, stats.tcp_segments, stats.non_tcp, stats.truncated_frames, stats.errors, summary.warnings
+                summary.frames,
+                stats.tcp_segments,
+                stats.non_tcp,
+                stats.truncated_frames,
+                stats.errors,
+                summary.warnings
             );
             assert_eq!(summary.frames, packets, "{label}: frame count");
             assert!(stats.tcp_segments >= 1, "{label}: no TCP segment");
-            assert!(stats.errors.is_empty(), "{label}: decode errors {:?}", stats.errors);
+            assert!(
+                stats.errors.is_empty(),
+                "{label}: decode errors {:?}",
+                stats.errors
+            );
         }
     }
 }
@@ -1524,7 +1593,8 @@ mod throughput {
     /// Real frames to repeat: the ones of the corpus capture with the most bytes, or
     /// synthetic HTTP-sized ones when the corpus is absent.
     fn sample_frames() -> Vec<Vec<u8>> {
-        let path = std::path::PathBuf::from("/work/shared/captures/public/zeek-bro-org/bro.org.pcap");
+        let path =
+            std::path::PathBuf::from("/work/shared/captures/public/zeek-bro-org/bro.org.pcap");
         let mut frames = Vec::new();
         if let Ok(set) = CaptureSet::open(&[path]) {
             let _ = set.for_each_frame(None, |f| frames.push(f.data.to_vec()), |_| {});
@@ -1604,13 +1674,16 @@ mod throughput {
         let target = mb * 1024 * 1024;
         let frames = sample_frames();
         let tmp = tempfile::tempdir().expect("tempdir");
-        let keep = std::env::var("WIRELINT_BENCH_DIR").ok().map(std::path::PathBuf::from);
+        let keep = std::env::var("WIRELINT_BENCH_DIR")
+            .ok()
+            .map(std::path::PathBuf::from);
         let dir = keep.as_deref().unwrap_or(tmp.path());
 
         // Legacy pcap.
         let pcap_path = dir.join("big.pcap");
         let mut out = std::io::BufWriter::new(std::fs::File::create(&pcap_path).expect("create"));
-        out.write_all(&crate::capture::testfile::pcap(0, 1, 65535, &[])).expect("write");
+        out.write_all(&crate::capture::testfile::pcap(0, 1, 65535, &[]))
+            .expect("write");
         let (mut written, mut n) = (24usize, 0u32);
         while written < target {
             for f in &frames {

@@ -13,7 +13,10 @@ impl Timestamp {
     pub const ZERO: Timestamp = Timestamp(0);
 
     pub fn from_secs_nanos(secs: i64, nanos: u32) -> Self {
-        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(i64::from(nanos)))
+        Timestamp(
+            secs.saturating_mul(1_000_000_000)
+                .saturating_add(i64::from(nanos)),
+        )
     }
 
     pub fn as_nanos(self) -> i64 {

@@ -135,6 +135,12 @@ fn score(exp_req: &[(String, String)], exp_resp: &[u16], ours: &ConnView) -> (us
     (a1 + a2, t1 + t2)
 }
 
+/// An item of tshark's output with the frame and position in the frame that order it.
+type Keyed<T> = (u64, u64, T);
+/// What one connection should carry: a label, its requests and its response statuses.
+type KeyedStream = (Vec<Keyed<(String, String)>>, Vec<Keyed<u16>>);
+type Expectation = (String, Vec<(String, String)>, Vec<u16>);
+
 struct CaptureResult {
     name: String,
     agree: usize,
@@ -151,7 +157,7 @@ fn check_capture(dir: &Path, name: &str, deviations: &[&Deviation]) -> CaptureRe
     let (exchanges, _) = support::exchanges_of(&[file], 2);
     let ours = ours_by_connection(&exchanges);
 
-    let mut expected: BTreeMap<u64, (Vec<(u64, u64, (String, String))>, Vec<(u64, u64, u16)>)> = BTreeMap::new();
+    let mut expected: BTreeMap<u64, KeyedStream> = BTreeMap::new();
     for r in &truth.http_requests {
         expected.entry(r.tcp_stream).or_default().0.push((
             r.frame,
@@ -166,7 +172,7 @@ fn check_capture(dir: &Path, name: &str, deviations: &[&Deviation]) -> CaptureRe
             .1
             .push((r.frame, r.pdu_index_in_frame, r.status));
     }
-    let mut streams: Vec<(String, Vec<(String, String)>, Vec<u16>)> = expected
+    let mut streams: Vec<Expectation> = expected
         .into_iter()
         .map(|(s, (mut q, mut r))| {
             q.sort_by_key(|x| (x.0, x.1));

@@ -39,28 +39,6 @@ const OPT_IF_TSOFFSET: u16 = 14;
 /// resident set stays flat while a multi-gigabyte file streams through.
 const RELEASE_STEP: usize = 64 * 1024 * 1024;
 
-/// How far ahead of the read position the CPU is asked to fetch: record headers sit at
-/// irregular distances, which the hardware prefetcher does not follow, so without this every
-/// frame waits for a cache miss.
-const PREFETCH_DISTANCE: usize = 2048;
-
-/// Hints the CPU to load the cache line holding `data[at]` (nothing if out of range).
-#[inline(always)]
-fn prefetch(data: &[u8], at: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(byte) = data.get(at) {
-        // SAFETY: prefetching has no observable effect on memory; the address is in bounds.
-        #[allow(unused_unsafe)]
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                (byte as *const u8).cast::<i8>(),
-            );
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (data, at);
-}
-
 /// Is `caplen` absurd for a record of a file or interface whose snaplen is `snaplen`?
 pub(crate) fn absurd_caplen(caplen: u32, snaplen: u32) -> bool {
     caplen > MAX_RECORD
@@ -329,19 +307,55 @@ fn hex_prefix(data: &[u8], n: usize) -> String {
 /// Says what a file that is not a capture looks like, from its first bytes.
 fn describe_magic(data: &[u8]) -> String {
     let known: &[(&[u8], &str)] = &[
-        (b"\x1f\x8b", "a gzip-compressed file: decompress it first (gunzip)"),
-        (b"BZh", "a bzip2-compressed file: decompress it first (bunzip2)"),
-        (b"\xfd7zXZ\x00", "an xz-compressed file: decompress it first (unxz)"),
-        (b"\x28\xb5\x2f\xfd", "a zstd-compressed file: decompress it first (unzstd)"),
-        (b"\x04\x22\x4d\x18", "an lz4-compressed file: decompress it first (unlz4)"),
-        (b"PK\x03\x04", "a zip archive: extract the capture from it first"),
-        (b"7z\xbc\xaf\x27\x1c", "a 7-zip archive: extract the capture from it first"),
+        (
+            b"\x1f\x8b",
+            "a gzip-compressed file: decompress it first (gunzip)",
+        ),
+        (
+            b"BZh",
+            "a bzip2-compressed file: decompress it first (bunzip2)",
+        ),
+        (
+            b"\xfd7zXZ\x00",
+            "an xz-compressed file: decompress it first (unxz)",
+        ),
+        (
+            b"\x28\xb5\x2f\xfd",
+            "a zstd-compressed file: decompress it first (unzstd)",
+        ),
+        (
+            b"\x04\x22\x4d\x18",
+            "an lz4-compressed file: decompress it first (unlz4)",
+        ),
+        (
+            b"PK\x03\x04",
+            "a zip archive: extract the capture from it first",
+        ),
+        (
+            b"7z\xbc\xaf\x27\x1c",
+            "a 7-zip archive: extract the capture from it first",
+        ),
         (b"\x7fELF", "an executable (ELF)"),
-        (b"SQLite format 3\x00", "an SQLite database (a wirelint --db file?)"),
-        (b"snoop\x00\x00\x00", "a Sun snoop capture: convert it with `editcap -F pcapng`"),
-        (b"GMBU", "a Microsoft Network Monitor capture: convert it with `editcap -F pcapng`"),
-        (b"RTSS", "a Microsoft Network Monitor 1.x capture: convert it with `editcap -F pcapng`"),
-        (b"XCP\x00", "a NetXray/Sniffer capture: convert it with `editcap -F pcapng`"),
+        (
+            b"SQLite format 3\x00",
+            "an SQLite database (a wirelint --db file?)",
+        ),
+        (
+            b"snoop\x00\x00\x00",
+            "a Sun snoop capture: convert it with `editcap -F pcapng`",
+        ),
+        (
+            b"GMBU",
+            "a Microsoft Network Monitor capture: convert it with `editcap -F pcapng`",
+        ),
+        (
+            b"RTSS",
+            "a Microsoft Network Monitor 1.x capture: convert it with `editcap -F pcapng`",
+        ),
+        (
+            b"XCP\x00",
+            "a NetXray/Sniffer capture: convert it with `editcap -F pcapng`",
+        ),
         (b"\x89PNG", "a PNG image"),
         (b"%PDF", "a PDF document"),
         (b"\xef\xbb\xbf", "a text file (UTF-8 with BOM)"),
@@ -491,6 +505,14 @@ impl<'a> FileReader<'a> {
         self.pos
     }
 
+    /// Releases the mapped pages well behind the read position.
+    #[cold]
+    fn release_behind(&mut self) {
+        let to = self.pos - self.pos % 4096;
+        self.file.release(self.released, to);
+        self.released = to;
+    }
+
     /// A warning about the file's end (cut off mid-record), once the reader is exhausted.
     pub(crate) fn take_warning(&mut self) -> Option<CaptureWarning> {
         self.warning.take()
@@ -504,11 +526,8 @@ impl<'a> FileReader<'a> {
             return Ok(None);
         }
         if self.pos >= self.released + RELEASE_STEP {
-            let to = self.pos - self.pos % 4096;
-            self.file.release(self.released, to);
-            self.released = to;
+            self.release_behind();
         }
-        prefetch(self.data, self.pos + PREFETCH_DISTANCE);
         let result = match self.pcap {
             Some(p) => self.next_pcap(p),
             None => self.next_pcapng(),
@@ -516,7 +535,8 @@ impl<'a> FileReader<'a> {
         match result {
             Ok(None) | Err(_) => {
                 self.done = true;
-                self.file.release(self.released, self.data.len() - self.data.len() % 4096);
+                self.file
+                    .release(self.released, self.data.len() - self.data.len() % 4096);
             }
             Ok(Some(_)) => {}
         }
@@ -827,7 +847,11 @@ impl<'a> FileReader<'a> {
 fn tsoffset(idb: &InterfaceDescriptionBlock<'_>, big_endian: bool) -> i64 {
     for opt in &idb.options {
         if opt.code.0 == OPT_IF_TSOFFSET && opt.len == 8 {
-            if let Some(bytes) = opt.value().get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            if let Some(bytes) = opt
+                .value()
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            {
                 return if big_endian {
                     i64::from_be_bytes(bytes)
                 } else {

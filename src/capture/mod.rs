@@ -49,11 +49,15 @@ const PROGRESS_STEP: u64 = 8 * 1024 * 1024;
 pub enum CaptureError {
     #[error("no capture file given: pass one or more .pcap or .pcapng files")]
     NoInput,
-    #[error("too many capture files ({count}); at most {max} can be analysed together: merge them first with `mergecap -w merged.pcapng FILES…`")]
+    #[error(
+        "too many capture files ({count}); at most {max} can be analysed together: merge them first with `mergecap -w merged.pcapng FILES…`"
+    )]
     TooManyFiles { count: usize, max: usize },
     #[error("{file}: no such file; check the path")]
     NotFound { file: String },
-    #[error("{file}: permission denied; make the file readable by this user (e.g. `chmod a+r {file}`; tcpdump -w files are often owned by root)")]
+    #[error(
+        "{file}: permission denied; make the file readable by this user (e.g. `chmod a+r {file}`; tcpdump -w files are often owned by root)"
+    )]
     PermissionDenied { file: String },
     #[error("{file}: {source}")]
     Io {
@@ -61,15 +65,25 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file} is a directory, not a capture file; pass the capture files inside it (e.g. {file}/*.pcap)")]
+    #[error(
+        "{file} is a directory, not a capture file; pass the capture files inside it (e.g. {file}/*.pcap)"
+    )]
     IsDirectory { file: String },
-    #[error("{file} is not a regular file (a pipe or a device?); save the capture to a file first (tcpdump -w FILE)")]
+    #[error(
+        "{file} is not a regular file (a pipe or a device?); save the capture to a file first (tcpdump -w FILE)"
+    )]
     NotRegularFile { file: String },
-    #[error("{file} is empty (0 bytes): there is nothing to analyse; was the capture stopped before it wrote anything?")]
+    #[error(
+        "{file} is empty (0 bytes): there is nothing to analyse; was the capture stopped before it wrote anything?"
+    )]
     Empty { file: String },
-    #[error("{file} is not a capture file: {what}; wirelint reads pcap and pcapng (tcpdump -w, Wireshark, dumpcap)")]
+    #[error(
+        "{file} is not a capture file: {what}; wirelint reads pcap and pcapng (tcpdump -w, Wireshark, dumpcap)"
+    )]
     NotCapture { file: String, what: String },
-    #[error("{file} ends inside its {format} file header ({len} bytes): the file is cut off; capture again, or check that the copy completed")]
+    #[error(
+        "{file} ends inside its {format} file header ({len} bytes): the file is cut off; capture again, or check that the copy completed"
+    )]
     HeaderTruncated {
         file: String,
         format: &'static str,
@@ -88,7 +102,9 @@ pub enum CaptureError {
         offset: u64,
         detail: String,
     },
-    #[error("invalid capture filter {expr:?} for link type {linktype} (in {file}): {message}; filters use tcpdump syntax, e.g. 'tcp port 80'")]
+    #[error(
+        "invalid capture filter {expr:?} for link type {linktype} (in {file}): {message}; filters use tcpdump syntax, e.g. 'tcp port 80'"
+    )]
     Filter {
         expr: String,
         linktype: u32,
@@ -324,9 +340,12 @@ impl Filters {
             file: file.to_owned(),
             message,
         };
-        let dlt = i32::try_from(linktype_to_dlt(linktype)).map_err(|_| err("link type out of range".to_owned()))?;
+        let dlt = i32::try_from(linktype_to_dlt(linktype))
+            .map_err(|_| err("link type out of range".to_owned()))?;
         let dead = pcap::Capture::dead(pcap::Linktype(dlt)).map_err(|e| err(e.to_string()))?;
-        let program = dead.compile(&self.expr, true).map_err(|e| err(e.to_string()))?;
+        let program = dead
+            .compile(&self.expr, true)
+            .map_err(|e| err(e.to_string()))?;
         self.programs.push((linktype, program));
         Ok(self.programs.len() - 1)
     }
@@ -373,9 +392,18 @@ pub struct Pos {
 pub(crate) mod testfile {
     /// A legacy pcap file. `variant`: 0 µs LE, 1 µs BE, 2 ns LE, 3 ns BE.
     /// Records are (seconds, fraction, captured bytes, original length).
-    pub(crate) fn pcap(variant: u8, linktype: u32, snaplen: u32, records: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
+    pub(crate) fn pcap(
+        variant: u8,
+        linktype: u32,
+        snaplen: u32,
+        records: &[(u32, u32, &[u8], u32)],
+    ) -> Vec<u8> {
         let be = variant % 2 == 1;
-        let magic: u32 = if variant >= 2 { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+        let magic: u32 = if variant >= 2 {
+            0xa1b2_3c4d
+        } else {
+            0xa1b2_c3d4
+        };
         let mut out = Vec::new();
         let u32b = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
         let u16b = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
@@ -404,15 +432,26 @@ pub(crate) mod testfile {
 
     impl Ng {
         pub(crate) fn new() -> Ng {
-            Ng { out: Vec::new(), be: false }
+            Ng {
+                out: Vec::new(),
+                be: false,
+            }
         }
 
         fn u32b(&self, v: u32) -> [u8; 4] {
-            if self.be { v.to_be_bytes() } else { v.to_le_bytes() }
+            if self.be {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
         }
 
         fn u16b(&self, v: u16) -> [u8; 2] {
-            if self.be { v.to_be_bytes() } else { v.to_le_bytes() }
+            if self.be {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
         }
 
         pub(crate) fn block(&mut self, btype: u32, body: &[u8]) -> &mut Ng {
@@ -441,7 +480,13 @@ pub(crate) mod testfile {
         }
 
         /// An interface with optional if_tsresol and if_tsoffset options.
-        pub(crate) fn idb(&mut self, linktype: u16, snaplen: u32, tsresol: Option<u8>, tsoffset: Option<i64>) -> &mut Ng {
+        pub(crate) fn idb(
+            &mut self,
+            linktype: u16,
+            snaplen: u32,
+            tsresol: Option<u8>,
+            tsoffset: Option<i64>,
+        ) -> &mut Ng {
             let mut body = Vec::new();
             body.extend(self.u16b(linktype));
             body.extend(self.u16b(0));
@@ -454,7 +499,11 @@ pub(crate) mod testfile {
             if let Some(o) = tsoffset {
                 body.extend(self.u16b(14));
                 body.extend(self.u16b(8));
-                body.extend(if self.be { o.to_be_bytes() } else { o.to_le_bytes() });
+                body.extend(if self.be {
+                    o.to_be_bytes()
+                } else {
+                    o.to_le_bytes()
+                });
             }
             if tsresol.is_some() || tsoffset.is_some() {
                 body.extend([0, 0, 0, 0]); // opt_endofopt
@@ -511,7 +560,16 @@ mod tests {
         let mut seen = Vec::new();
         let summary = set.for_each_frame(
             filter,
-            |f| seen.push((f.id.file, f.id.number, f.ts.0, f.linktype, f.data.to_vec(), f.orig_len)),
+            |f| {
+                seen.push((
+                    f.id.file,
+                    f.id.number,
+                    f.ts.0,
+                    f.linktype,
+                    f.data.to_vec(),
+                    f.orig_len,
+                ))
+            },
             |_| {},
         )?;
         Ok((seen, summary))
@@ -523,14 +581,22 @@ mod tests {
         for variant in 0..4u8 {
             let nanos = variant >= 2;
             let frac = if nanos { 123_456_789 } else { 123_456 };
-            let bytes = pcap(variant, 1, 65535, &[(1_000, frac, b"abcd", 60), (1_001, 0, b"xyz", 3)]);
+            let bytes = pcap(
+                variant,
+                1,
+                65535,
+                &[(1_000, frac, b"abcd", 60), (1_001, 0, b"xyz", 3)],
+            );
             let path = write_tmp(&dir, &format!("v{variant}.pcap"), &bytes);
             let (seen, summary) = walk(&[path], None).expect("readable");
             assert_eq!(summary.frames, 2);
             assert_eq!(summary.bytes, 7);
             assert!(summary.warnings.is_empty());
             let expect_ns = if nanos { 123_456_789 } else { 123_456_000 };
-            assert_eq!(seen[0], (0, 1, 1_000_000_000_000 + expect_ns, 1, b"abcd".to_vec(), 60));
+            assert_eq!(
+                seen[0],
+                (0, 1, 1_000_000_000_000 + expect_ns, 1, b"abcd".to_vec(), 60)
+            );
             assert_eq!(seen[1], (0, 2, 1_001_000_000_000, 1, b"xyz".to_vec(), 3));
         }
     }
@@ -565,7 +631,10 @@ mod tests {
         let path = write_tmp(&dir, "multi.pcapng", &ng.out);
         let (seen, summary) = walk(&[path], None).expect("readable");
         assert_eq!(summary.frames, 5);
-        let got: Vec<(u64, i64, u32, &[u8])> = seen.iter().map(|s| (s.1, s.2, s.3, s.4.as_slice())).collect();
+        let got: Vec<(u64, i64, u32, &[u8])> = seen
+            .iter()
+            .map(|s| (s.1, s.2, s.3, s.4.as_slice()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -584,9 +653,22 @@ mod tests {
     fn several_files_are_merged_by_timestamp() {
         let dir = tempfile::tempdir().expect("tempdir");
         // File a goes backwards in time at its third frame: its order is kept.
-        let a = pcap(0, 1, 65535, &[(10, 0, b"a1", 2), (30, 0, b"a2", 2), (20, 0, b"a3", 2), (50, 0, b"a4", 2)]);
+        let a = pcap(
+            0,
+            1,
+            65535,
+            &[
+                (10, 0, b"a1", 2),
+                (30, 0, b"a2", 2),
+                (20, 0, b"a3", 2),
+                (50, 0, b"a4", 2),
+            ],
+        );
         let mut ng = Ng::new();
-        ng.shb(false).idb(1, 0, None, None).epb(0, 15_000_000, b"b1", 2).epb(0, 40_000_000, b"b2", 2);
+        ng.shb(false)
+            .idb(1, 0, None, None)
+            .epb(0, 15_000_000, b"b1", 2)
+            .epb(0, 40_000_000, b"b2", 2);
         let pa = write_tmp(&dir, "a.pcap", &a);
         let pb = write_tmp(&dir, "b.pcapng", &ng.out);
         let (seen, summary) = walk(&[pa, pb], None).expect("readable");
@@ -600,7 +682,12 @@ mod tests {
     #[test]
     fn cut_off_file_is_a_warning() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut bytes = pcap(0, 1, 65535, &[(1, 0, b"one!", 4), (2, 0, b"two!", 4), (3, 0, b"three", 5)]);
+        let mut bytes = pcap(
+            0,
+            1,
+            65535,
+            &[(1, 0, b"one!", 4), (2, 0, b"two!", 4), (3, 0, b"three", 5)],
+        );
         let full = bytes.len();
         bytes.truncate(full - 2);
         let path = write_tmp(&dir, "cut.pcap", &bytes);
@@ -609,7 +696,10 @@ mod tests {
         assert_eq!(summary.warnings.len(), 1);
         let text = summary.warnings[0].to_string();
         let at = 24 + 2 * 20;
-        assert!(text.contains("cut.pcap: file ends in the middle of frame 3"), "{text}");
+        assert!(
+            text.contains("cut.pcap: file ends in the middle of frame 3"),
+            "{text}"
+        );
         assert!(text.contains(&format!("(at byte {at})")), "{text}");
         assert!(text.contains("analysed the 2 frames before it"), "{text}");
 
@@ -619,12 +709,19 @@ mod tests {
         let (seen, summary) = walk(&[path], None).expect("readable");
         assert_eq!((seen.len(), summary.warnings.len()), (2, 1));
         let mut ng = Ng::new();
-        ng.shb(false).idb(1, 0, None, None).epb(0, 1, b"first", 5).epb(0, 2, b"second", 6);
+        ng.shb(false)
+            .idb(1, 0, None, None)
+            .epb(0, 1, b"first", 5)
+            .epb(0, 2, b"second", 6);
         ng.out.truncate(ng.out.len() - 9);
         let path = write_tmp(&dir, "cut.pcapng", &ng.out);
         let (seen, summary) = walk(&[path], None).expect("readable");
         assert_eq!(seen.len(), 1);
-        assert!(summary.warnings[0].message.contains("middle of frame 2"), "{}", summary.warnings[0]);
+        assert!(
+            summary.warnings[0].message.contains("middle of frame 2"),
+            "{}",
+            summary.warnings[0]
+        );
     }
 
     #[test]
@@ -647,7 +744,10 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let text = err.to_string();
-        assert!(text.contains("bad.pcap is corrupt at byte 42 (frame 2)"), "{text}");
+        assert!(
+            text.contains("bad.pcap is corrupt at byte 42 (frame 2)"),
+            "{text}"
+        );
 
         // More than 16 × snaplen and more than 256 KiB.
         let mut bytes = pcap(0, 1, 1500, &[]);
@@ -655,7 +755,10 @@ mod tests {
         bytes.extend(300_000u32.to_le_bytes());
         bytes.extend(60u32.to_le_bytes());
         let path = write_tmp(&dir, "bad2.pcap", &bytes);
-        assert!(matches!(walk(&[path], None), Err(CaptureError::Corrupt { frame: Some(1), .. })));
+        assert!(matches!(
+            walk(&[path], None),
+            Err(CaptureError::Corrupt { frame: Some(1), .. })
+        ));
 
         // pcapng: mismatched trailing length.
         let mut ng = Ng::new();
@@ -663,7 +766,10 @@ mod tests {
         let n = ng.out.len();
         ng.out[n - 4] ^= 0x40;
         let path = write_tmp(&dir, "bad.pcapng", &ng.out);
-        assert!(matches!(walk(&[path], None), Err(CaptureError::Corrupt { frame: Some(1), .. })));
+        assert!(matches!(
+            walk(&[path], None),
+            Err(CaptureError::Corrupt { frame: Some(1), .. })
+        ));
 
         // pcapng: packet on an undeclared interface.
         let mut ng = Ng::new();
@@ -677,16 +783,25 @@ mod tests {
     fn unusable_inputs_are_clear_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("nope.pcap");
-        assert!(matches!(CaptureSet::open(&[missing]), Err(CaptureError::NotFound { .. })));
+        assert!(matches!(
+            CaptureSet::open(&[missing]),
+            Err(CaptureError::NotFound { .. })
+        ));
         assert!(matches!(
             CaptureSet::open(&[dir.path().to_path_buf()]),
             Err(CaptureError::IsDirectory { .. })
         ));
         assert!(matches!(CaptureSet::open(&[]), Err(CaptureError::NoInput)));
         let empty = write_tmp(&dir, "empty.pcap", b"");
-        assert!(matches!(CaptureSet::open(&[empty]), Err(CaptureError::Empty { .. })));
+        assert!(matches!(
+            CaptureSet::open(&[empty]),
+            Err(CaptureError::Empty { .. })
+        ));
         let short = write_tmp(&dir, "short.pcap", &[0xd4, 0xc3, 0xb2, 0xa1, 2, 0]);
-        assert!(matches!(CaptureSet::open(&[short]), Err(CaptureError::HeaderTruncated { .. })));
+        assert!(matches!(
+            CaptureSet::open(&[short]),
+            Err(CaptureError::HeaderTruncated { .. })
+        ));
 
         let gz = write_tmp(&dir, "cap.pcap.gz", &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
         let err = CaptureSet::open(&[gz]).err().expect("not a capture");
@@ -696,12 +811,24 @@ mod tests {
         assert!(text.contains("starts with 1f 8b 08 00"), "{text}");
 
         let txt = write_tmp(&dir, "req.txt", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        let text = CaptureSet::open(&[txt]).err().expect("not a capture").to_string();
-        assert!(text.contains("text file (starts with \"GET / HTTP/1.1\")"), "{text}");
+        let text = CaptureSet::open(&[txt])
+            .err()
+            .expect("not a capture")
+            .to_string();
+        assert!(
+            text.contains("text file (starts with \"GET / HTTP/1.1\")"),
+            "{text}"
+        );
 
         let bin = write_tmp(&dir, "x.bin", &[1, 2, 3, 4, 5, 6, 7, 8, 9]);
-        let text = CaptureSet::open(&[bin]).err().expect("not a capture").to_string();
-        assert!(text.contains("unknown format (starts with 01 02 03 04 05 06 07 08)"), "{text}");
+        let text = CaptureSet::open(&[bin])
+            .err()
+            .expect("not a capture")
+            .to_string();
+        assert!(
+            text.contains("unknown format (starts with 01 02 03 04 05 06 07 08)"),
+            "{text}"
+        );
 
         // One bad file among good ones fails the whole set, before anything is read.
         let good = write_tmp(&dir, "good.pcap", &pcap(0, 1, 65535, &[]));
@@ -727,7 +854,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let f80 = eth_tcp_frame(80);
         let f81 = eth_tcp_frame(81);
-        let bytes = pcap(0, 1, 65535, &[(1, 0, &f80, f80.len() as u32), (2, 0, &f81, f81.len() as u32)]);
+        let bytes = pcap(
+            0,
+            1,
+            65535,
+            &[
+                (1, 0, &f80, f80.len() as u32),
+                (2, 0, &f81, f81.len() as u32),
+            ],
+        );
         let path = write_tmp(&dir, "f.pcap", &bytes);
         let (seen, summary) = walk(&[path.clone()], Some("tcp port 80")).expect("filter works");
         assert_eq!(seen.len(), 1);
@@ -749,7 +884,10 @@ mod tests {
         assert_eq!(summary.filtered_out, 1);
 
         let err = walk(&[path.clone()], Some("tcp port eighty")).expect_err("bad filter");
-        assert!(matches!(&err, CaptureError::Filter { linktype: 1, .. }), "{err:?}");
+        assert!(
+            matches!(&err, CaptureError::Filter { linktype: 1, .. }),
+            "{err:?}"
+        );
         let set = CaptureSet::open(&[path]).expect("open");
         assert!(set.check_filter("host 10.0.0.1").is_ok());
         assert!(set.check_filter("port").is_err());
@@ -762,7 +900,8 @@ mod tests {
         let path = write_tmp(&dir, "p.pcap", &bytes);
         let set = CaptureSet::open(&[path]).expect("open");
         let mut last = 0;
-        set.for_each_frame(None, |_| {}, |b| last = b).expect("read");
+        set.for_each_frame(None, |_| {}, |b| last = b)
+            .expect("read");
         assert_eq!(last, set.total_bytes());
     }
 
@@ -780,12 +919,20 @@ mod tests {
         ng.shb(false).idb(1, 0, None, None);
         let ng_header = ng.out.clone();
         for round in 0..400 {
-            let mut bytes = if round % 2 == 0 { pcap(round as u8 % 4, 1, 65535, &[]) } else { ng_header.clone() };
+            let mut bytes = if round % 2 == 0 {
+                pcap(round as u8 % 4, 1, 65535, &[])
+            } else {
+                ng_header.clone()
+            };
             let len = (next() % 300) as usize;
             for _ in 0..len {
                 // Small values make plausible lengths more likely.
                 let v = next();
-                bytes.push(if v % 3 == 0 { (v >> 8) as u8 } else { (v % 5) as u8 });
+                bytes.push(if v % 3 == 0 {
+                    (v >> 8) as u8
+                } else {
+                    (v % 5) as u8
+                });
             }
             let path = write_tmp(&dir, "g", &bytes);
             let _ = walk(&[path], None);

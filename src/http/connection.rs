@@ -494,7 +494,6 @@ impl HttpConnection {
                 return;
             }
         }
-        let cfg = self.cfg;
         let client = self.client_dir.unwrap_or(0);
         let (Some(parsers), Some(pairing)) = (self.parsers.as_mut(), self.pairing.as_mut()) else {
             return;
@@ -503,7 +502,7 @@ impl HttpConnection {
         for d in [client, 1 - client] {
             let parser = &mut parsers[d];
             parser.saw_fin = fin[d] && reason == CloseReason::Closed;
-            finish_direction(parser, pairing, cfg, pos, out, &mut self.stats);
+            finish_direction(parser, pairing, pos, out, &mut self.stats);
         }
         if pairing.tunnel {
             self.stats.tunnels += 1;
@@ -572,8 +571,8 @@ fn feed(
                 }
             }
         }
-        Piece::Gap(n) => lost(this, pairing, cfg, n, AnomalyKind::Gap, pos, out, stats),
-        Piece::Cut(n) => lost(this, pairing, cfg, n, AnomalyKind::Truncated, pos, out, stats),
+        Piece::Gap(n) => lost(this, pairing, n, AnomalyKind::Gap, pos, out, stats),
+        Piece::Cut(n) => lost(this, pairing, n, AnomalyKind::Truncated, pos, out, stats),
     }
 }
 
@@ -582,7 +581,6 @@ fn feed(
 fn lost(
     this: &mut DirParser,
     pairing: &mut Pairing,
-    cfg: HttpConfig,
     n: u64,
     kind: AnomalyKind,
     pos: Pos,
@@ -647,7 +645,6 @@ fn lost(
             }
         }
     }
-    let _ = cfg;
 }
 
 /// Runs the state machine over `input`; returns how many bytes were consumed. Bytes not
@@ -726,7 +723,7 @@ fn process(
                             return input.len();
                         }
                         if this.side == Side::Response && pairing.response_context().http09 {
-                            start_http09_response(this, pairing, pos);
+                            start_http09_response(this, pos);
                             continue;
                         }
                         junk_after_message(this, pairing, input, i);
@@ -1057,8 +1054,7 @@ fn start_tunnel(this: &mut DirParser, other: &mut DirParser, pairing: &mut Pairi
 }
 
 /// A response to an HTTP/0.9 request: no status line, no head; the body runs to close.
-fn start_http09_response(this: &mut DirParser, pairing: &mut Pairing, pos: Pos) {
-    let _ = pairing;
+fn start_http09_response(this: &mut DirParser, pos: Pos) {
     let msg = Message {
         start: StartLine::Response {
             version: "HTTP/0.9".into(),
@@ -1175,12 +1171,10 @@ fn complete(
 fn finish_direction(
     this: &mut DirParser,
     pairing: &mut Pairing,
-    cfg: HttpConfig,
     pos: Pos,
     out: &mut Vec<Exchange>,
     stats: &mut HttpStats,
 ) {
-    let _ = cfg;
     match this.state {
         DirState::Head => {
             let partial = std::mem::take(&mut this.buf);
