@@ -86,11 +86,12 @@ impl CaptureFile {
             return Err(CaptureError::Empty { file: name });
         }
         let file = File::open(path).map_err(|e| io_error(&name, e))?;
-        // SAFETY: the mapping is read-only and private to this process's view of the file.
-        // The one hazard is another process truncating or rewriting the file while we read it
-        // (SIGBUS or changed bytes); every byte read from the map is treated as untrusted input
-        // and bounds-checked, so changed bytes cannot cause memory unsafety here. Reading a
-        // capture that is still being written is not supported (as with tcpdump -r).
+        // SAFETY: the mapping is read-only (a shared mapping of a file opened for reading).
+        // The one hazard is another process truncating or rewriting the file while we read
+        // it: bytes may change under us (every byte is untrusted input, bounds-checked before
+        // use, so this cannot break memory safety here) or a read past a truncation raises
+        // SIGBUS. Capture files are not rewritten in place; a file still being appended to
+        // is read as far as it was when it was opened.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io_error(&name, e))?;
         // Advice is a hint: a kernel that refuses it changes nothing.
         let _ = map.advise(Advice::Sequential);

@@ -95,7 +95,7 @@ pub enum CaptureError {
         what: String,
         hint: &'static str,
     },
-    #[error("{file} is corrupt at byte {offset}{}: {detail}; nothing after that point can be read. Try `pcapfix` on it, or keep the good part with `editcap -r {file} good.pcap 1-N`", frame_suffix(*.frame))]
+    #[error("{file} is corrupt at byte {offset}{}: {detail}; nothing after that point can be read. {}", frame_suffix(*.frame), corrupt_hint(.file, *.frame))]
     Corrupt {
         file: String,
         frame: Option<u64>,
@@ -111,6 +111,17 @@ pub enum CaptureError {
         file: String,
         message: String,
     },
+}
+
+fn corrupt_hint(file: &str, frame: Option<u64>) -> String {
+    match frame {
+        Some(n) if n > 1 => format!(
+            "Keep the {} frames before it with `editcap -r {file} good.pcapng 1-{}`, or try to repair the file with `pcapfix`",
+            n - 1,
+            n - 1
+        ),
+        _ => "Try to repair the file with `pcapfix`, or capture again".to_owned(),
+    }
 }
 
 fn frame_suffix(frame: Option<u64>) -> String {
@@ -748,6 +759,8 @@ mod tests {
             text.contains("bad.pcap is corrupt at byte 42 (frame 2)"),
             "{text}"
         );
+        assert!(text.contains("editcap -r"), "{text}");
+        assert!(text.contains(" 1-1`"), "{text}");
 
         // More than 16 × snaplen and more than 256 KiB.
         let mut bytes = pcap(0, 1, 1500, &[]);
@@ -864,7 +877,8 @@ mod tests {
             ],
         );
         let path = write_tmp(&dir, "f.pcap", &bytes);
-        let (seen, summary) = walk(&[path.clone()], Some("tcp port 80")).expect("filter works");
+        let (seen, summary) =
+            walk(std::slice::from_ref(&path), Some("tcp port 80")).expect("filter works");
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].1, 1);
         assert_eq!((summary.frames, summary.filtered_out), (2, 1));
@@ -883,7 +897,8 @@ mod tests {
         assert_eq!((seen[0].1, seen[0].3), (2, 101));
         assert_eq!(summary.filtered_out, 1);
 
-        let err = walk(&[path.clone()], Some("tcp port eighty")).expect_err("bad filter");
+        let err =
+            walk(std::slice::from_ref(&path), Some("tcp port eighty")).expect_err("bad filter");
         assert!(
             matches!(&err, CaptureError::Filter { linktype: 1, .. }),
             "{err:?}"
@@ -935,6 +950,41 @@ mod tests {
                 });
             }
             let path = write_tmp(&dir, "g", &bytes);
+            let _ = walk(&[path], None);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        #[test]
+        fn mutated_files_never_panic(
+            flips in proptest::collection::vec((0usize..400, proptest::num::u8::ANY), 1..8),
+            cut in 0usize..420,
+            ng in proptest::bool::ANY,
+        ) {
+            let mut bytes = if ng {
+                let mut ng = Ng::new();
+                ng.shb(false)
+                    .idb(1, 64, Some(9), Some(5))
+                    .idb(101, 0, Some(0x83), None)
+                    .epb(0, 1, b"0123456789abcdef0123456789", 60)
+                    .spb(b"spbdata", 7)
+                    .epb(1, 2, b"raw", 3)
+                    .shb(true)
+                    .idb(113, 0, None, None)
+                    .epb(0, 3, b"0123456789abcdef", 16);
+                ng.out
+            } else {
+                pcap(2, 1, 64, &[(1, 2, b"0123456789abcdef0123456789", 60), (3, 4, b"x", 1), (5, 6, b"0123456789", 10)])
+            };
+            for (at, v) in flips {
+                if let Some(b) = bytes.get_mut(at) {
+                    *b = v;
+                }
+            }
+            bytes.truncate(cut.max(1));
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = write_tmp(&dir, "m", &bytes);
             let _ = walk(&[path], None);
         }
     }
