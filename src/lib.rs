@@ -18,4 +18,6 @@ pub mod http;
 pub mod pipeline;
 pub mod reassembly;
 pub mod report;
+pub mod rules;
+pub mod synth;
 pub mod time;

@@ -7,8 +7,8 @@
 //! Queues are bounded and, for files, block when full: nothing read is ever dropped, and
 //! memory stays flat whatever the size of the capture.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -205,7 +205,9 @@ fn read_and_shard(
                 let (key, _) = FlowKey::of(seg.src, seg.dst);
                 let w = (key.shard_hash() % workers as u64) as usize;
                 push(&mut batches[w], &seg, order);
-                if batches[w].segments.len() >= BATCH_SEGMENTS || batches[w].data.len() >= BATCH_BYTES {
+                if batches[w].segments.len() >= BATCH_SEGMENTS
+                    || batches[w].data.len() >= BATCH_BYTES
+                {
                     stopped |= !flush(&mut batches[w], &senders[w], order);
                 }
             }
@@ -224,7 +226,7 @@ fn read_and_shard(
         flush(&mut batches[w], tx, order);
     }
     let read = read?;
-    Ok((read, decoder.stats().clone()))
+    Ok((read, decoder.finish().clone()))
 }
 
 fn push(batch: &mut Batch, seg: &Segment<'_>, order: u64) {

@@ -69,7 +69,11 @@ fn lcs<T: PartialEq>(a: &[T], b: &[T]) -> usize {
         let mut prev = 0;
         for (j, y) in b.iter().enumerate() {
             let tmp = row[j + 1];
-            row[j + 1] = if x == y { prev + 1 } else { row[j + 1].max(row[j]) };
+            row[j + 1] = if x == y {
+                prev + 1
+            } else {
+                row[j + 1].max(row[j])
+            };
             prev = tmp;
         }
     }
@@ -86,12 +90,15 @@ fn ours_by_connection(exchanges: &[Exchange]) -> BTreeMap<String, ConnView> {
         let key = ex.connection.client.to_string();
         let view = map.entry(key).or_default();
         if let Some(r) = &ex.request {
-            view.requests
-                .push((r.method().unwrap_or("").to_string(), r.target().unwrap_or("").to_string()));
+            view.requests.push((
+                r.method().unwrap_or("").to_string(),
+                r.target().unwrap_or("").to_string(),
+            ));
             view.requests_incomplete.push(incomplete(r));
         }
         for m in ex.interim.iter().chain(ex.response.iter()) {
-            view.responses.push((m.status().unwrap_or(0), incomplete(m)));
+            view.responses
+                .push((m.status().unwrap_or(0), incomplete(m)));
         }
     }
     map
@@ -100,7 +107,11 @@ fn ours_by_connection(exchanges: &[Exchange]) -> BTreeMap<String, ConnView> {
 /// (agreeing items, compared items) between what is expected and what we found, letting
 /// our incomplete messages drop out when that agrees better.
 fn score(exp_req: &[(String, String)], exp_resp: &[u16], ours: &ConnView) -> (usize, usize) {
-    let best = |exp_len: usize, full: usize, complete_only: usize, lcs_full: usize, lcs_complete: usize| {
+    let best = |exp_len: usize,
+                full: usize,
+                complete_only: usize,
+                lcs_full: usize,
+                lcs_complete: usize| {
         let full_score = (lcs_full, exp_len.max(full));
         let partial_score = (lcs_complete, exp_len.max(complete_only));
         if full_score.1 - full_score.0 <= partial_score.1 - partial_score.0 {
@@ -117,7 +128,12 @@ fn score(exp_req: &[(String, String)], exp_resp: &[u16], ours: &ConnView) -> (us
         .map(|(r, _)| r.clone())
         .collect();
     let resp_all: Vec<u16> = ours.responses.iter().map(|r| r.0).collect();
-    let resp_complete: Vec<u16> = ours.responses.iter().filter(|r| !r.1).map(|r| r.0).collect();
+    let resp_complete: Vec<u16> = ours
+        .responses
+        .iter()
+        .filter(|r| !r.1)
+        .map(|r| r.0)
+        .collect();
     let (a1, t1) = best(
         exp_req.len(),
         ours.requests.len(),
@@ -162,7 +178,10 @@ fn check_capture(dir: &Path, name: &str, deviations: &[&Deviation]) -> CaptureRe
         expected.entry(r.tcp_stream).or_default().0.push((
             r.frame,
             r.pdu_index_in_frame,
-            (r.method.clone().unwrap_or_default(), r.uri.clone().unwrap_or_default()),
+            (
+                r.method.clone().unwrap_or_default(),
+                r.uri.clone().unwrap_or_default(),
+            ),
         ));
     }
     for r in &truth.http_responses {
@@ -226,7 +245,10 @@ fn check_capture(dir: &Path, name: &str, deviations: &[&Deviation]) -> CaptureRe
     let mut disagreements = Vec::new();
     let empty = ConnView::default();
     for (i, (label, q, r)) in streams.iter().enumerate() {
-        let client = matched.iter().find(|&(_, &j)| j == i).map(|(c, _)| c.clone());
+        let client = matched
+            .iter()
+            .find(|&(_, &j)| j == i)
+            .map(|(c, _)| c.clone());
         let view = client.as_ref().and_then(|c| ours.get(c)).unwrap_or(&empty);
         let (a, t) = score(q, r, view);
         agree += a;
@@ -249,7 +271,10 @@ fn check_capture(dir: &Path, name: &str, deviations: &[&Deviation]) -> CaptureRe
         total += t;
         if t > 0 {
             let ours_resp: Vec<u16> = view.responses.iter().map(|x| x.0).collect();
-            disagreements.push(format!("ours only {client}: {:?} {ours_resp:?}", view.requests));
+            disagreements.push(format!(
+                "ours only {client}: {:?} {ours_resp:?}",
+                view.requests
+            ));
         }
     }
     CaptureResult {
@@ -262,14 +287,20 @@ fn check_capture(dir: &Path, name: &str, deviations: &[&Deviation]) -> CaptureRe
 
 #[test]
 fn public_captures_agree_with_tshark() {
-    let Some(root) = support::public_captures() else { return };
+    let Some(root) = support::public_captures() else {
+        return;
+    };
     let allow: Allowlist = toml::from_str(
         &std::fs::read_to_string(support::repo().join("tests/conformance-allowlist.toml"))
             .expect("tests/conformance-allowlist.toml"),
     )
     .expect("allowlist parses");
     for d in &allow.deviation {
-        assert!(!d.reason.trim().is_empty(), "allowlist entry for {} has no reason", d.capture);
+        assert!(
+            !d.reason.trim().is_empty(),
+            "allowlist entry for {} has no reason",
+            d.capture
+        );
     }
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
         .expect("corpus folder")
@@ -279,14 +310,25 @@ fn public_captures_agree_with_tshark() {
     dirs.sort();
     let mut results = Vec::new();
     for dir in &dirs {
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let devs: Vec<&Deviation> = allow.deviation.iter().filter(|d| d.capture == name).collect();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let devs: Vec<&Deviation> = allow
+            .deviation
+            .iter()
+            .filter(|d| d.capture == name)
+            .collect();
         results.push(check_capture(dir, &name, &devs));
     }
     let agree: usize = results.iter().map(|r| r.agree).sum();
     let total: usize = results.iter().map(|r| r.total).sum();
     let ratio = agree as f64 / total.max(1) as f64;
-    println!("conformance: {agree}/{total} = {:.2}% over {} captures", ratio * 100.0, results.len());
+    println!(
+        "conformance: {agree}/{total} = {:.2}% over {} captures",
+        ratio * 100.0,
+        results.len()
+    );
     let mut worst: Vec<&CaptureResult> = results.iter().filter(|r| r.agree != r.total).collect();
     worst.sort_by(|a, b| {
         let ra = a.agree as f64 / a.total.max(1) as f64;
@@ -299,6 +341,14 @@ fn public_captures_agree_with_tshark() {
             println!("      {d}");
         }
     }
-    assert!(results.len() >= 50, "expected the 50 public captures, found {}", results.len());
-    assert!(ratio >= 0.99, "agreement {:.2}% is below 99%", ratio * 100.0);
+    assert!(
+        results.len() >= 50,
+        "expected the 50 public captures, found {}",
+        results.len()
+    );
+    assert!(
+        ratio >= 0.99,
+        "agreement {:.2}% is below 99%",
+        ratio * 100.0
+    );
 }

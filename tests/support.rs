@@ -18,7 +18,10 @@ pub fn public_captures() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        println!("skipped: {} is absent (it exists only beside the project's CI)", dir.display());
+        println!(
+            "skipped: {} is absent (it exists only beside the project's CI)",
+            dir.display()
+        );
         None
     }
 }

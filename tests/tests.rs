@@ -2,4 +2,5 @@
 //! area.
 
 mod conformance;
+
 mod support;

@@ -6,7 +6,7 @@
 use crate::time::Timestamp;
 
 /// Identifies a frame in the run: which input file, and its 1-based number in that file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct FrameRef {
     pub file: u16,
     pub number: u64,

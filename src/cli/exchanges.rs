@@ -38,7 +38,8 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
             }
             match format {
                 ExchangeFormat::Jsonl => {
-                    serde_json::to_writer(&mut out, &ExchangeJson::new(&ex, &names)).map_err(std::io::Error::from)?;
+                    serde_json::to_writer(&mut out, &ExchangeJson::new(&ex, &names))
+                        .map_err(std::io::Error::from)?;
                     out.write_all(b"\n")
                 }
                 ExchangeFormat::Text => writeln!(out, "{}", exchange_text::exchange_line(&ex)),

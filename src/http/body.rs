@@ -19,7 +19,12 @@ pub struct RequestContext {
 }
 
 /// Decides the framing of a message from its start line and fields (RFC 9112 §6.3).
-pub fn decide_framing(side: Side, status: Option<u16>, headers: &[Header], req: RequestContext) -> FramingDecision {
+pub fn decide_framing(
+    side: Side,
+    status: Option<u16>,
+    headers: &[Header],
+    req: RequestContext,
+) -> FramingDecision {
     let mut anomalies = Vec::new();
     let te: Vec<&str> = headers
         .iter()
@@ -36,20 +41,33 @@ pub fn decide_framing(side: Side, status: Option<u16>, headers: &[Header], req: 
     if !te.is_empty() && !cl_values.is_empty() {
         anomalies.push((
             AnomalyKind::ClAndTe,
-            format!("Transfer-Encoding: {} with Content-Length: {}", te.join(", "), cl_values.join(", ")),
+            format!(
+                "Transfer-Encoding: {} with Content-Length: {}",
+                te.join(", "),
+                cl_values.join(", ")
+            ),
         ));
     }
 
     if let Some(code) = status {
         let no_body = req.head || (100..200).contains(&code) || code == 204 || code == 304;
         if req.connect && (200..300).contains(&code) {
-            return FramingDecision { framing: Framing::Tunnel, anomalies };
+            return FramingDecision {
+                framing: Framing::Tunnel,
+                anomalies,
+            };
         }
         if code == 101 {
-            return FramingDecision { framing: Framing::Tunnel, anomalies };
+            return FramingDecision {
+                framing: Framing::Tunnel,
+                anomalies,
+            };
         }
         if no_body {
-            return FramingDecision { framing: Framing::None, anomalies };
+            return FramingDecision {
+                framing: Framing::None,
+                anomalies,
+            };
         }
     }
 
@@ -57,13 +75,25 @@ pub fn decide_framing(side: Side, status: Option<u16>, headers: &[Header], req: 
         let codings: Vec<String> = te
             .iter()
             .flat_map(|v| v.split(','))
-            .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|c| {
+                c.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .filter(|c| !c.is_empty())
             .collect();
         if codings.last().map(String::as_str) == Some("chunked") {
-            return FramingDecision { framing: Framing::Chunked, anomalies };
+            return FramingDecision {
+                framing: Framing::Chunked,
+                anomalies,
+            };
         }
-        anomalies.push((AnomalyKind::ChunkedNotFinal, format!("Transfer-Encoding: {}", te.join(", "))));
+        anomalies.push((
+            AnomalyKind::ChunkedNotFinal,
+            format!("Transfer-Encoding: {}", te.join(", ")),
+        ));
         // A response whose final coding is not chunked runs to close (RFC 9112 §6.3). A
         // request cannot be delimited at all (the server must answer 400); it is read the
         // way lenient servers and Wireshark do: chunked if chunked is listed at all, else
@@ -77,25 +107,44 @@ pub fn decide_framing(side: Side, status: Option<u16>, headers: &[Header], req: 
     }
 
     match (content_length, side) {
-        (Some(n), _) => FramingDecision { framing: Framing::ContentLength(n), anomalies },
-        (None, Side::Request) if cl_values.is_empty() => FramingDecision { framing: Framing::None, anomalies },
+        (Some(n), _) => FramingDecision {
+            framing: Framing::ContentLength(n),
+            anomalies,
+        },
+        (None, Side::Request) if cl_values.is_empty() => FramingDecision {
+            framing: Framing::None,
+            anomalies,
+        },
         // An unusable Content-Length on a request: nothing sensible to do but stop here.
-        (None, Side::Request) => FramingDecision { framing: Framing::None, anomalies },
-        (None, Side::Response) => FramingDecision { framing: Framing::Close, anomalies },
+        (None, Side::Request) => FramingDecision {
+            framing: Framing::None,
+            anomalies,
+        },
+        (None, Side::Response) => FramingDecision {
+            framing: Framing::Close,
+            anomalies,
+        },
     }
 }
 
 /// Parses Content-Length field values. Repeated equal values are tolerated (with an anomaly);
 /// differing or malformed ones are anomalies, and the last valid value is used, as
 /// Wireshark does (RFC 9112 makes such a message invalid; any choice is a guess).
-fn parse_content_length(values: &[&str], anomalies: &mut Vec<(AnomalyKind, String)>) -> Option<u64> {
+fn parse_content_length(
+    values: &[&str],
+    anomalies: &mut Vec<(AnomalyKind, String)>,
+) -> Option<u64> {
     let mut parsed: Vec<u64> = Vec::new();
     let mut invalid = false;
     for value in values {
         for item in value.split(',') {
             let item = item.trim();
             let digits = item.trim_start_matches('0');
-            let digits = if digits.is_empty() && !item.is_empty() { "0" } else { digits };
+            let digits = if digits.is_empty() && !item.is_empty() {
+                "0"
+            } else {
+                digits
+            };
             if !item.is_empty() && digits.len() <= 19 && item.bytes().all(|b| b.is_ascii_digit()) {
                 match digits.parse::<u64>() {
                     Ok(n) => parsed.push(n),
@@ -107,14 +156,23 @@ fn parse_content_length(values: &[&str], anomalies: &mut Vec<(AnomalyKind, Strin
         }
     }
     if invalid {
-        anomalies.push((AnomalyKind::InvalidContentLength, format!("Content-Length: {}", values.join(", "))));
+        anomalies.push((
+            AnomalyKind::InvalidContentLength,
+            format!("Content-Length: {}", values.join(", ")),
+        ));
     }
     if parsed.len() > 1 {
         let first = parsed[0];
         if parsed.iter().all(|&n| n == first) {
-            anomalies.push((AnomalyKind::DuplicateContentLength, format!("Content-Length: {}", values.join(", "))));
+            anomalies.push((
+                AnomalyKind::DuplicateContentLength,
+                format!("Content-Length: {}", values.join(", ")),
+            ));
         } else {
-            anomalies.push((AnomalyKind::ConflictingContentLength, format!("Content-Length: {}", values.join(", "))));
+            anomalies.push((
+                AnomalyKind::ConflictingContentLength,
+                format!("Content-Length: {}", values.join(", ")),
+            ));
         }
     }
     parsed.last().copied()
@@ -136,6 +194,9 @@ pub enum ChunkState {
 /// Parses a chunk-size line (without its line ending). Returns the size, or `None` when
 /// the line is not a valid `chunk-size [chunk-ext]`.
 pub fn parse_chunk_size_line(line: &[u8]) -> Option<u64> {
+    if !line.first().is_some_and(u8::is_ascii_hexdigit) {
+        return None;
+    }
     let mut with_crlf = Vec::with_capacity(line.len() + 2);
     with_crlf.extend_from_slice(line);
     with_crlf.extend_from_slice(b"\r\n");
@@ -150,7 +211,10 @@ mod tests {
     use super::*;
 
     fn h(name: &str, value: &str) -> Header {
-        Header { name: name.into(), value: value.into() }
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 
     fn kinds(d: &FramingDecision) -> Vec<AnomalyKind> {
@@ -169,7 +233,15 @@ mod tests {
         assert_eq!(d.framing, Framing::Close);
         let d = decide_framing(Side::Request, None, &[], none);
         assert_eq!(d.framing, Framing::None);
-        let d = decide_framing(Side::Response, Some(200), &[h("Connection", "close")], RequestContext { connect: true, ..none });
+        let d = decide_framing(
+            Side::Response,
+            Some(200),
+            &[h("Connection", "close")],
+            RequestContext {
+                connect: true,
+                ..none
+            },
+        );
         assert_eq!(d.framing, Framing::Tunnel);
     }
 
@@ -178,7 +250,10 @@ mod tests {
         let d = decide_framing(
             Side::Response,
             Some(200),
-            &[h("Content-Length", "10"), h("Transfer-Encoding", "gzip, chunked")],
+            &[
+                h("Content-Length", "10"),
+                h("Transfer-Encoding", "gzip, chunked"),
+            ],
             RequestContext::default(),
         );
         assert_eq!(d.framing, Framing::Chunked);
@@ -188,15 +263,31 @@ mod tests {
     #[test]
     fn content_length_variants() {
         let ctx = RequestContext::default();
-        let d = decide_framing(Side::Request, None, &[h("Content-Length", "3"), h("Content-Length", "3")], ctx);
-        assert_eq!((d.framing, kinds(&d)), (Framing::ContentLength(3), vec![AnomalyKind::DuplicateContentLength]));
+        let d = decide_framing(
+            Side::Request,
+            None,
+            &[h("Content-Length", "3"), h("Content-Length", "3")],
+            ctx,
+        );
+        assert_eq!(
+            (d.framing, kinds(&d)),
+            (
+                Framing::ContentLength(3),
+                vec![AnomalyKind::DuplicateContentLength]
+            )
+        );
         let d = decide_framing(Side::Request, None, &[h("Content-Length", "3, 4")], ctx);
         assert_eq!(kinds(&d), vec![AnomalyKind::ConflictingContentLength]);
         let d = decide_framing(Side::Request, None, &[h("Content-Length", "+3")], ctx);
         assert_eq!(kinds(&d), vec![AnomalyKind::InvalidContentLength]);
         let d = decide_framing(Side::Request, None, &[h("Content-Length", "0003")], ctx);
         assert_eq!(d.framing, Framing::ContentLength(3));
-        let d = decide_framing(Side::Request, None, &[h("Transfer-Encoding", "chunked, gzip")], ctx);
+        let d = decide_framing(
+            Side::Request,
+            None,
+            &[h("Transfer-Encoding", "chunked, gzip")],
+            ctx,
+        );
         assert_eq!(kinds(&d), vec![AnomalyKind::ChunkedNotFinal]);
     }
 

@@ -156,7 +156,9 @@ impl Pairing {
             .front()
             .is_some_and(|s| s.request_done && s.response.is_some())
         {
-            let Some(slot) = self.slots.pop_front() else { break };
+            let Some(slot) = self.slots.pop_front() else {
+                break;
+            };
             let mut ex = self.new_exchange();
             ex.request = slot.request;
             ex.interim = slot.interim;
@@ -191,7 +193,8 @@ impl Pairing {
         while let Some(slot) = self.slots.pop_front() {
             let mut ex = self.new_exchange();
             ex.closed_order = pos.order;
-            if slot.response.is_none() && slot.request.is_some() && self.server_seen && !self.tunnel {
+            if slot.response.is_none() && slot.request.is_some() && self.server_seen && !self.tunnel
+            {
                 ex.anomalies.push(Anomaly::new(
                     AnomalyKind::UnansweredRequest,
                     "the connection ended before a response",
@@ -257,7 +260,11 @@ impl DirParser {
     fn new(side: Side, mid_stream: bool) -> Self {
         DirParser {
             side,
-            state: if mid_stream { DirState::Resync } else { DirState::Start },
+            state: if mid_stream {
+                DirState::Resync
+            } else {
+                DirState::Start
+            },
             buf: Vec::new(),
             msg_start: None,
             head_damage: None,
@@ -287,6 +294,8 @@ pub struct HttpConnection {
     parsers: Option<[DirParser; 2]>,
     pairing: Option<Pairing>,
     not_http: bool,
+    /// The connection is TLS that was decrypted (or HAR over https).
+    tls: bool,
     pub stats: HttpStats,
 }
 
@@ -317,10 +326,16 @@ impl HttpConnection {
             parsers: None,
             pairing: None,
             not_http: false,
+            tls: false,
             stats: HttpStats::default(),
         };
         conn.client_hint = client_hint;
         conn
+    }
+
+    /// Marks the connection as TLS (decrypted); call before any data.
+    pub fn set_tls(&mut self, tls: bool) {
+        self.tls = tls;
     }
 
     /// True once the connection was found not to carry HTTP, or became a tunnel: callers
@@ -335,7 +350,10 @@ impl HttpConnection {
 
     /// Bytes held in parser buffers (for the memory cap).
     pub fn buffered(&self) -> usize {
-        let parsers = self.parsers.as_ref().map_or(0, |p| p[0].buf.len() + p[1].buf.len());
+        let parsers = self
+            .parsers
+            .as_ref()
+            .map_or(0, |p| p[0].buf.len() + p[1].buf.len());
         parsers + self.undecided[0].len() + self.undecided[1].len()
     }
 
@@ -348,7 +366,7 @@ impl HttpConnection {
             server,
             first_frame: self.first.frame,
             first_ts: self.first.ts,
-            tls: false,
+            tls: self.tls,
         });
         let mut parsers = [
             DirParser::new(Side::Request, self.mid_stream[0]),
@@ -396,7 +414,11 @@ impl HttpConnection {
         }
         let cfg = self.cfg;
         let (a, b) = parsers.split_at_mut(1);
-        let (this, other) = if dir == 0 { (&mut a[0], &mut b[0]) } else { (&mut b[0], &mut a[0]) };
+        let (this, other) = if dir == 0 {
+            (&mut a[0], &mut b[0])
+        } else {
+            (&mut b[0], &mut a[0])
+        };
         feed(this, other, pairing, cfg, piece, pos, out, &mut self.stats);
     }
 
@@ -454,15 +476,17 @@ impl HttpConnection {
                 let starts_otherwise = |d: usize| {
                     let b = &self.undecided[d];
                     let rest = &b[skip_empty_lines(b)..];
-                    let loose_request =
-                        self.client_hint == Some(d) && head::looks_like_request_loose(rest) != StartGuess::No;
+                    let loose_request = self.client_hint == Some(d)
+                        && head::looks_like_request_loose(rest) != StartGuess::No;
                     !self.mid_stream[d]
                         && !loose_request
                         && head::looks_like_request(rest) == StartGuess::No
                         && head::looks_like_response(rest) == StartGuess::No
                 };
                 // With a known server that has not spoken yet, its answer decides.
-                let server_silent = self.client_hint.is_some_and(|c| self.undecided[1 - c].is_empty());
+                let server_silent = self
+                    .client_hint
+                    .is_some_and(|c| self.undecided[1 - c].is_empty());
                 let not_http = (0..2).all(|d| self.undecided[d].is_empty() || starts_otherwise(d))
                     && self.undecided.iter().any(|b| !b.is_empty())
                     && !server_silent;
@@ -481,11 +505,31 @@ impl HttpConnection {
     }
 
     /// Ends the connection. `fin[d]` says whether direction `d` ended with FIN or RST.
-    pub fn close(&mut self, fin: [bool; 2], reason: CloseReason, pos: Pos, out: &mut Vec<Exchange>) {
+    pub fn close(
+        &mut self,
+        fin: [bool; 2],
+        reason: CloseReason,
+        pos: Pos,
+        out: &mut Vec<Exchange>,
+    ) {
         if self.client_dir.is_none() && !self.not_http {
             // Roles never became clear: try once more with what we have.
             if self.undecided.iter().any(|b| !b.is_empty()) {
                 self.try_decide(pos, out);
+            }
+            // A client known from the SYN whose bytes read as a (malformed) request, with
+            // no answer from the server: still HTTP, worth reporting.
+            if self.client_dir.is_none()
+                && let Some(c) = self.client_hint
+                && self.undecided[1 - c].is_empty()
+                && head::looks_like_request_loose(
+                    &self.undecided[c][skip_empty_lines(&self.undecided[c])..],
+                ) == StartGuess::Yes
+            {
+                self.set_client(c);
+                let data = std::mem::take(&mut self.undecided[c]);
+                let at = self.undecided_pos[c].take().unwrap_or(pos);
+                self.piece(c, Piece::Data(&data), at, out);
             }
             if self.client_dir.is_none() {
                 if self.undecided.iter().any(|b| !b.is_empty()) {
@@ -521,7 +565,9 @@ impl HttpConnection {
 }
 
 fn skip_empty_lines(buf: &[u8]) -> usize {
-    buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count()
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
 }
 
 /// Finds the offset of the next plausible start line at a line start, at or after `from`.
@@ -630,7 +676,11 @@ fn lost(
                     inflight.msg.body.captured_all = false;
                     let overshoot = n - rem;
                     complete(this, pairing, inflight.msg, pos, out, stats);
-                    this.state = if overshoot == 0 { DirState::Start } else { DirState::Resync };
+                    this.state = if overshoot == 0 {
+                        DirState::Start
+                    } else {
+                        DirState::Resync
+                    };
                 }
                 Progress::Close => {
                     inflight.msg.body.size += n;
@@ -667,7 +717,9 @@ fn process(
             DirState::Resync => {
                 match find_start(this.side, input, i) {
                     Some(off) => {
-                        if off < input.len() && head::looks_like(this.side, &input[off..]) == StartGuess::NeedMore {
+                        if off < input.len()
+                            && head::looks_like(this.side, &input[off..]) == StartGuess::NeedMore
+                        {
                             // Possibly a start line split across segments: wait for more.
                             stats.resync_skipped_bytes += (off - i) as u64;
                             return off;
@@ -696,6 +748,15 @@ fn process(
             }
             DirState::Start => {
                 let blank = skip_empty_lines(&input[i..]);
+                if blank > 0 && this.side == Side::Response && this.synced {
+                    // Only a request may be preceded by empty lines (RFC 9112 §2.2).
+                    pairing.flag_held_response(|_| {
+                        (
+                            AnomalyKind::ExtraData,
+                            format!("{blank} stray line-ending bytes after the message"),
+                        )
+                    });
+                }
                 i += blank;
                 if i >= input.len() {
                     return input.len();
@@ -749,13 +810,16 @@ fn process(
             DirState::Head => {
                 let rest = &input[i..];
                 let end = match this.side {
-                    Side::Request => head::http09_request_end(rest).or_else(|| head::find_head_end(rest, 0)),
+                    Side::Request => {
+                        head::http09_request_end(rest).or_else(|| head::find_head_end(rest, 0))
+                    }
                     Side::Response => head::find_head_end(rest, 0),
                 };
                 let Some(end) = end else {
                     if rest.len() > cfg.max_head {
                         // A head this large is an attack or not HTTP: report and stop parsing.
-                        if let Some(mut msg) = parse_partial_head(this, &rest[..cfg.max_head], pos) {
+                        if let Some(mut msg) = parse_partial_head(this, &rest[..cfg.max_head], pos)
+                        {
                             msg.add_anomaly(
                                 AnomalyKind::OversizedHead,
                                 format!("head larger than {} bytes", cfg.max_head),
@@ -827,12 +891,20 @@ enum ChunkStep {
 }
 
 /// One step of de-chunking.
-fn chunk_step(inflight: &mut InFlight, state: ChunkState, rest: &[u8], cfg: HttpConfig) -> ChunkStep {
+fn chunk_step(
+    inflight: &mut InFlight,
+    state: ChunkState,
+    rest: &[u8],
+    cfg: HttpConfig,
+) -> ChunkStep {
     match state {
         ChunkState::Size => {
             let Some(lf) = rest.iter().take(4096).position(|&b| b == b'\n') else {
                 if rest.len() >= 4096 {
-                    return ChunkStep::Malformed(rest.len(), "chunk-size line longer than 4096 bytes".into());
+                    return ChunkStep::Malformed(
+                        rest.len(),
+                        "chunk-size line longer than 4096 bytes".into(),
+                    );
                 }
                 return ChunkStep::NeedMore;
             };
@@ -842,7 +914,9 @@ fn chunk_step(inflight: &mut InFlight, state: ChunkState, rest: &[u8], cfg: Http
                 None => (line, true),
             };
             if bare_lf {
-                inflight.msg.add_anomaly(AnomalyKind::BareLf, "chunk-size line ends with a bare LF");
+                inflight
+                    .msg
+                    .add_anomaly(AnomalyKind::BareLf, "chunk-size line ends with a bare LF");
             }
             match parse_chunk_size_line(line) {
                 Some(0) => {
@@ -855,7 +929,10 @@ fn chunk_step(inflight: &mut InFlight, state: ChunkState, rest: &[u8], cfg: Http
                 }
                 None => ChunkStep::Malformed(
                     lf + 1,
-                    format!("invalid chunk-size line {:?}", String::from_utf8_lossy(line)),
+                    format!(
+                        "invalid chunk-size line {:?}",
+                        String::from_utf8_lossy(line)
+                    ),
                 ),
             }
         }
@@ -863,7 +940,11 @@ fn chunk_step(inflight: &mut InFlight, state: ChunkState, rest: &[u8], cfg: Http
             let n = (rem.min(rest.len() as u64)) as usize;
             keep_body(&mut inflight.msg.body, &rest[..n], cfg.body_cap);
             let rem = rem - n as u64;
-            inflight.progress = Progress::Chunked(if rem == 0 { ChunkState::DataEnd } else { ChunkState::Data(rem) });
+            inflight.progress = Progress::Chunked(if rem == 0 {
+                ChunkState::DataEnd
+            } else {
+                ChunkState::Data(rem)
+            });
             ChunkStep::Consumed(n)
         }
         ChunkState::DataEnd => {
@@ -871,7 +952,9 @@ fn chunk_step(inflight: &mut InFlight, state: ChunkState, rest: &[u8], cfg: Http
                 inflight.progress = Progress::Chunked(ChunkState::Size);
                 ChunkStep::Consumed(2)
             } else if rest.starts_with(b"\n") {
-                inflight.msg.add_anomaly(AnomalyKind::BareLf, "chunk data ends with a bare LF");
+                inflight
+                    .msg
+                    .add_anomaly(AnomalyKind::BareLf, "chunk data ends with a bare LF");
                 inflight.progress = Progress::Chunked(ChunkState::Size);
                 ChunkStep::Consumed(1)
             } else if rest == b"\r" {
@@ -914,7 +997,9 @@ fn parse_trailers(section: &[u8]) -> Vec<Header> {
             let colon = line.iter().position(|&b| b == b':')?;
             Some(Header {
                 name: String::from_utf8_lossy(&line[..colon]).trim().to_string(),
-                value: String::from_utf8_lossy(&line[colon + 1..]).trim().to_string(),
+                value: String::from_utf8_lossy(&line[colon + 1..])
+                    .trim()
+                    .to_string(),
             })
         })
         .collect()
@@ -924,7 +1009,8 @@ fn keep_body(body: &mut Body, data: &[u8], cap: usize) {
     body.size += data.len() as u64;
     let room = cap.saturating_sub(body.captured.len());
     if room > 0 {
-        body.captured.extend_from_slice(&data[..data.len().min(room)]);
+        body.captured
+            .extend_from_slice(&data[..data.len().min(room)]);
     }
     if data.len() > room {
         body.captured_all = false;
@@ -984,7 +1070,10 @@ fn parse_partial_head(this: &mut DirParser, partial: &[u8], pos: Pos) -> Option<
         return None;
     }
     // Drop a final incomplete line, then close the head.
-    let cut = partial.iter().rposition(|&b| b == b'\n').map_or(partial.len(), |p| p + 1);
+    let cut = partial
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(partial.len(), |p| p + 1);
     let mut head = partial[..cut].to_vec();
     if head.is_empty() {
         head.extend_from_slice(partial);
@@ -1074,7 +1163,10 @@ fn start_http09_response(this: &mut DirParser, pos: Pos) {
         head_ts: pos.ts,
         last_ts: pos.ts,
         last_order: pos.order,
-        anomalies: vec![Anomaly::new(AnomalyKind::Http09, "HTTP/0.9 response: no status line")],
+        anomalies: vec![Anomaly::new(
+            AnomalyKind::Http09,
+            "HTTP/0.9 response: no status line",
+        )],
     };
     this.current = Some(InFlight {
         msg,
@@ -1109,7 +1201,10 @@ fn junk_after_message(this: &mut DirParser, pairing: &mut Pairing, input: &[u8],
                     }
                     Framing::ContentLength(_) if next_start.is_some() => (
                         AnomalyKind::ContentLengthMismatch,
-                        format!("{} more bytes than Content-Length before the next response", next_start.unwrap_or(at) - at),
+                        format!(
+                            "{} more bytes than Content-Length before the next response",
+                            next_start.unwrap_or(at) - at
+                        ),
                     ),
                     _ => (AnomalyKind::ExtraData, detail),
                 }
@@ -1179,7 +1274,10 @@ fn finish_direction(
         DirState::Head => {
             let partial = std::mem::take(&mut this.buf);
             if let Some(mut msg) = parse_partial_head(this, &partial, pos) {
-                msg.add_anomaly(AnomalyKind::Truncated, "the connection ended inside the head");
+                msg.add_anomaly(
+                    AnomalyKind::Truncated,
+                    "the connection ended inside the head",
+                );
                 if this.side == Side::Request {
                     pairing.request_head(request_context(&msg));
                 }
@@ -1198,22 +1296,27 @@ fn finish_direction(
                         }
                     }
                     Progress::Length(rem) => {
-                        let detail = format!("{rem} bytes of the declared Content-Length never arrived");
+                        let detail =
+                            format!("{rem} bytes of the declared Content-Length never arrived");
                         if this.saw_fin && !inflight.msg.is_incomplete() {
-                            inflight.msg.add_anomaly(AnomalyKind::ContentLengthMismatch, detail);
+                            inflight
+                                .msg
+                                .add_anomaly(AnomalyKind::ContentLengthMismatch, detail);
                         } else {
                             inflight.msg.add_anomaly(AnomalyKind::Truncated, detail);
                         }
                     }
                     Progress::Chunked(_) => {
                         if this.saw_fin && !inflight.msg.is_incomplete() {
-                            inflight
-                                .msg
-                                .add_anomaly(AnomalyKind::ChunkedIncomplete, "the connection closed before the last chunk");
+                            inflight.msg.add_anomaly(
+                                AnomalyKind::ChunkedIncomplete,
+                                "the connection closed before the last chunk",
+                            );
                         } else {
-                            inflight
-                                .msg
-                                .add_anomaly(AnomalyKind::Truncated, "the capture ended before the last chunk");
+                            inflight.msg.add_anomaly(
+                                AnomalyKind::Truncated,
+                                "the capture ended before the last chunk",
+                            );
                         }
                     }
                 }

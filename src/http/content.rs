@@ -37,7 +37,11 @@ pub fn decoded_body(msg: &Message, cap: usize) -> Result<(Vec<u8>, bool), Conten
     Ok((data, capped))
 }
 
-fn read_capped(mut reader: impl Read, cap: usize, coding: &str) -> Result<(Vec<u8>, bool), ContentError> {
+fn read_capped(
+    mut reader: impl Read,
+    cap: usize,
+    coding: &str,
+) -> Result<(Vec<u8>, bool), ContentError> {
     let mut out = Vec::new();
     let limit = cap as u64 + 1;
     match reader.by_ref().take(limit).read_to_end(&mut out) {
@@ -82,12 +86,25 @@ mod tests {
         assert_eq!(decode_one("gzip", &gzip(&text), 1 << 20).unwrap().0, text);
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(&text).unwrap();
-        assert_eq!(decode_one("deflate", &z.finish().unwrap(), 1 << 20).unwrap().0, text);
-        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        assert_eq!(
+            decode_one("deflate", &z.finish().unwrap(), 1 << 20)
+                .unwrap()
+                .0,
+            text
+        );
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         raw.write_all(&text).unwrap();
-        assert_eq!(decode_one("deflate", &raw.finish().unwrap(), 1 << 20).unwrap().0, text);
+        assert_eq!(
+            decode_one("deflate", &raw.finish().unwrap(), 1 << 20)
+                .unwrap()
+                .0,
+            text
+        );
         let mut br = Vec::new();
-        brotli::CompressorWriter::new(&mut br, 4096, 5, 22).write_all(&text).unwrap();
+        brotli::CompressorWriter::new(&mut br, 4096, 5, 22)
+            .write_all(&text)
+            .unwrap();
         assert_eq!(decode_one("br", &br, 1 << 20).unwrap().0, text);
     }
 
@@ -96,7 +113,13 @@ mod tests {
         let big = vec![b'a'; 100_000];
         let (out, cut) = decode_one("gzip", &gzip(&big), 1000).unwrap();
         assert_eq!((out.len(), cut), (1000, true));
-        assert!(matches!(decode_one("gzip", b"not gzip", 100), Err(ContentError::Corrupt { .. })));
-        assert!(matches!(decode_one("zstd", b"", 100), Err(ContentError::Unsupported(_))));
+        assert!(matches!(
+            decode_one("gzip", b"not gzip", 100),
+            Err(ContentError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            decode_one("zstd", b"", 100),
+            Err(ContentError::Unsupported(_))
+        ));
     }
 }

@@ -47,7 +47,11 @@ pub fn looks_like_request(buf: &[u8]) -> StartGuess {
         return StartGuess::NeedMore;
     };
     let method = &buf[..method_len];
-    if method.is_empty() || !method.iter().all(|&b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
+    if method.is_empty()
+        || !method
+            .iter()
+            .all(|&b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+    {
         return StartGuess::No;
     }
     // The line must end within a sane length, with printable bytes only.
@@ -73,7 +77,13 @@ pub fn looks_like_request(buf: &[u8]) -> StartGuess {
         return StartGuess::No;
     }
     // HTTP/1.x: ends with " HTTP/d.d" (any case); HTTP/0.9: "METHOD target" with no version.
-    let upper_tail: Vec<u8> = rest.iter().rev().take(12).rev().map(u8::to_ascii_uppercase).collect();
+    let upper_tail: Vec<u8> = rest
+        .iter()
+        .rev()
+        .take(12)
+        .rev()
+        .map(u8::to_ascii_uppercase)
+        .collect();
     let has_version = upper_tail.windows(6).any(|w| w == b" HTTP/");
     let http09_style = !rest.contains(&b' ') && rest.starts_with(b"/") && is_common_method(method);
     if has_version || http09_style {
@@ -102,10 +112,16 @@ pub fn looks_like_request_loose(buf: &[u8]) -> StartGuess {
     }
     match buf.get(token_len) {
         None => StartGuess::NeedMore,
-        Some(b' ' | b'\r' | b'\n') => {
+        Some(b' ' | b'\t' | b'\r' | b'\n') => {
             let line_end = buf.iter().take(16 * 1024).position(|&b| b == b'\n');
             match line_end {
-                Some(end) if buf[..end].iter().all(|&b| b >= 0x20 || b == b'\t' || b == b'\r') => StartGuess::Yes,
+                Some(end)
+                    if buf[..end]
+                        .iter()
+                        .all(|&b| b >= 0x20 || b == b'\t' || b == b'\r') =>
+                {
+                    StartGuess::Yes
+                }
                 Some(_) => StartGuess::No,
                 None if buf.len() >= 16 * 1024 => StartGuess::No,
                 None => StartGuess::NeedMore,
@@ -120,7 +136,15 @@ pub fn looks_like_request_loose(buf: &[u8]) -> StartGuess {
 fn is_common_method(m: &[u8]) -> bool {
     matches!(
         m,
-        b"GET" | b"HEAD" | b"POST" | b"PUT" | b"DELETE" | b"CONNECT" | b"OPTIONS" | b"TRACE" | b"PATCH"
+        b"GET"
+            | b"HEAD"
+            | b"POST"
+            | b"PUT"
+            | b"DELETE"
+            | b"CONNECT"
+            | b"OPTIONS"
+            | b"TRACE"
+            | b"PATCH"
     )
 }
 
@@ -236,10 +260,16 @@ fn scan_line_endings(head: &[u8], anomalies: &mut Vec<(AnomalyKind, String)>) {
         }
     }
     if let Some(i) = bare_lf {
-        anomalies.push((AnomalyKind::BareLf, format!("line ending without CR at byte {i} of the head")));
+        anomalies.push((
+            AnomalyKind::BareLf,
+            format!("line ending without CR at byte {i} of the head"),
+        ));
     }
     if let Some(i) = bare_cr {
-        anomalies.push((AnomalyKind::BareCr, format!("CR without LF at byte {i} of the head")));
+        anomalies.push((
+            AnomalyKind::BareCr,
+            format!("CR without LF at byte {i} of the head"),
+        ));
     }
 }
 
@@ -414,13 +444,17 @@ fn parse_lenient(side: Side, head: &[u8]) -> Option<ParsedHead> {
     })
 }
 
-fn parse_request_line(line: &[u8], anomalies: &mut Vec<(AnomalyKind, String)>) -> Option<StartLine> {
+fn parse_request_line(
+    line: &[u8],
+    anomalies: &mut Vec<(AnomalyKind, String)>,
+) -> Option<StartLine> {
     let text = lossy(line);
     let parts: Vec<&[u8]> = line
         .split(|&b| b == b' ' || b == b'\t')
         .filter(|p| !p.is_empty())
         .collect();
-    let well_formed_separators = line.iter().filter(|&&b| b == b' ').count() == parts.len().saturating_sub(1)
+    let well_formed_separators = line.iter().filter(|&&b| b == b' ').count()
+        == parts.len().saturating_sub(1)
         && !line.contains(&b'\t')
         && line.first() != Some(&b' ');
     match parts.as_slice() {
@@ -454,7 +488,11 @@ fn parse_request_line(line: &[u8], anomalies: &mut Vec<(AnomalyKind, String)>) -
                 anomalies.push((AnomalyKind::InvalidRequestLine, text));
             }
             // A target with raw spaces is rejoined as sent.
-            let target = middle.iter().map(|p| lossy(p)).collect::<Vec<_>>().join(" ");
+            let target = middle
+                .iter()
+                .map(|p| lossy(p))
+                .collect::<Vec<_>>()
+                .join(" ");
             Some(StartLine::Request {
                 method: lossy(method),
                 target,
@@ -477,11 +515,17 @@ fn parse_status_line(line: &[u8], anomalies: &mut Vec<(AnomalyKind, String)>) ->
         }
         r
     };
-    let code_len = rest_trimmed.iter().take_while(|b| b.is_ascii_digit()).count();
+    let code_len = rest_trimmed
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if code_len == 0 {
         return None;
     }
-    let code: u32 = std::str::from_utf8(&rest_trimmed[..code_len]).ok()?.parse().ok()?;
+    let code: u32 = std::str::from_utf8(&rest_trimmed[..code_len])
+        .ok()?
+        .parse()
+        .ok()?;
     let after = &rest_trimmed[code_len..];
     let reason = trim_ows(after);
     let strict_version = version.len() == 8
@@ -489,12 +533,15 @@ fn parse_status_line(line: &[u8], anomalies: &mut Vec<(AnomalyKind, String)>) ->
         && version[5].is_ascii_digit()
         && version[6] == b'.'
         && version[7].is_ascii_digit();
+    // RFC 9112 §4: the SP after the status code is required even with an empty reason.
     let strict = strict_version
         && rest.len() - rest_trimmed.len() == 1
         && rest[0] == b' '
         && code_len == 3
-        && (after.is_empty() || after[0] == b' ')
-        && reason.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+        && after.first() == Some(&b' ')
+        && reason
+            .iter()
+            .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
     if !strict {
         anomalies.push((AnomalyKind::InvalidStatusLine, text));
     }
@@ -509,10 +556,19 @@ fn parse_status_line(line: &[u8], anomalies: &mut Vec<(AnomalyKind, String)>) ->
 fn check_fields(headers: &[Header], anomalies: &mut Vec<(AnomalyKind, String)>) {
     for h in headers {
         if !is_token(h.name.as_bytes()) {
-            anomalies.push((AnomalyKind::InvalidHeaderName, format!("{}: {}", h.name, h.value)));
+            anomalies.push((
+                AnomalyKind::InvalidHeaderName,
+                format!("{}: {}", h.name, h.value),
+            ));
         }
-        if h.value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-            anomalies.push((AnomalyKind::InvalidHeaderValue, format!("{}: {}", h.name, h.value.escape_debug())));
+        if h.value
+            .bytes()
+            .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
+            anomalies.push((
+                AnomalyKind::InvalidHeaderValue,
+                format!("{}: {}", h.name, h.value.escape_debug()),
+            ));
         }
     }
 }
@@ -540,14 +596,21 @@ mod tests {
 
     #[test]
     fn head_end_with_crlf_and_bare_lf() {
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody", 0), Some(25));
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nbody", 0),
+            Some(24)
+        );
         assert_eq!(find_head_end(b"GET / HTTP/1.1\nA: b\n\nbody", 0), Some(21));
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
     }
 
     #[test]
     fn clean_request_has_no_anomalies() {
-        let p = parse_head(Side::Request, b"GET /a?b HTTP/1.1\r\nHost: x\r\nAccept:  */*  \r\n\r\n").unwrap();
+        let p = parse_head(
+            Side::Request,
+            b"GET /a?b HTTP/1.1\r\nHost: x\r\nAccept:  */*  \r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(p.headers.len(), 2);
         assert_eq!(p.headers[1].value, "*/*");
         assert!(p.anomalies.is_empty(), "{:?}", p.anomalies);
@@ -560,10 +623,6 @@ mod tests {
             b"GET / HTTP/1.1\r\nHost : x\r\nX-A: one\r\n two\r\n\r\n",
         )
         .unwrap();
-        assert_eq!(kinds(&p), vec![AnomalyKind::ObsFold, AnomalyKind::WhitespaceBeforeColon]
-            .into_iter()
-            .filter(|k| kinds(&p).contains(k))
-            .collect::<Vec<_>>());
         assert!(kinds(&p).contains(&AnomalyKind::ObsFold));
         assert!(kinds(&p).contains(&AnomalyKind::WhitespaceBeforeColon));
         assert_eq!(p.headers[1].value, "one two");
@@ -574,7 +633,11 @@ mod tests {
     fn bare_lf_and_bare_cr() {
         let p = parse_head(Side::Response, b"HTTP/1.1 200 OK\nContent-Length: 0\n\n").unwrap();
         assert_eq!(kinds(&p), vec![AnomalyKind::BareLf]);
-        let p = parse_head(Side::Response, b"HTTP/1.1 200 OK\rContent-Length: 0\r\r\n\r\n").unwrap();
+        let p = parse_head(
+            Side::Response,
+            b"HTTP/1.1 200 OK\rContent-Length: 0\r\r\n\r\n",
+        )
+        .unwrap();
         assert!(kinds(&p).contains(&AnomalyKind::BareCr));
         assert_eq!(p.headers[0].name, "Content-Length");
     }
@@ -584,25 +647,45 @@ mod tests {
         let p = parse_head(Side::Response, b"HTTP/1.01 200 OK\r\n\r\n").unwrap();
         assert!(kinds(&p).contains(&AnomalyKind::InvalidStatusLine));
         let p = parse_head(Side::Response, b"HTTP/1.1 2000 OK\r\n\r\n").unwrap();
-        assert_eq!(p.start, StartLine::Response { version: "HTTP/1.1".into(), status: 2000, reason: "OK".into() });
+        assert_eq!(
+            p.start,
+            StartLine::Response {
+                version: "HTTP/1.1".into(),
+                status: 2000,
+                reason: "OK".into()
+            }
+        );
         let p = parse_head(Side::Response, b"http/1.1 404 Not Found\r\n\r\n").unwrap();
         assert!(kinds(&p).contains(&AnomalyKind::InvalidStatusLine));
-        let p = parse_head(Side::Response, b"HTTP/1.1 200\r\n\r\n").unwrap();
+        let p = parse_head(Side::Response, b"HTTP/1.1 200 \r\n\r\n").unwrap();
         assert!(p.anomalies.is_empty(), "{:?}", p.anomalies);
+        let p = parse_head(Side::Response, b"HTTP/1.1 200\r\n\r\n").unwrap();
+        assert!(kinds(&p).contains(&AnomalyKind::InvalidStatusLine));
     }
 
     #[test]
     fn request_line_variants() {
         let p = parse_head(Side::Request, b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         assert!(kinds(&p).contains(&AnomalyKind::InvalidRequestLine));
-        assert_eq!(p.start, StartLine::Request { method: "GET".into(), target: "/a b".into(), version: "HTTP/1.1".into() });
+        assert_eq!(
+            p.start,
+            StartLine::Request {
+                method: "GET".into(),
+                target: "/a b".into(),
+                version: "HTTP/1.1".into()
+            }
+        );
         let p = parse_head(Side::Request, b"GET /\r\n\r\n").unwrap();
         assert!(kinds(&p).contains(&AnomalyKind::Http09));
     }
 
     #[test]
     fn invalid_names_and_missing_colon() {
-        let p = parse_head(Side::Request, b"GET / HTTP/1.1\r\nHo(st: x\r\nnocolon\r\n\r\n").unwrap();
+        let p = parse_head(
+            Side::Request,
+            b"GET / HTTP/1.1\r\nHo(st: x\r\nnocolon\r\n\r\n",
+        )
+        .unwrap();
         assert!(kinds(&p).contains(&AnomalyKind::InvalidHeaderName));
         assert!(kinds(&p).contains(&AnomalyKind::MissingColon));
     }

@@ -244,7 +244,9 @@ impl Message {
     }
 
     pub fn has_header(&self, name: &str) -> bool {
-        self.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name))
+        self.headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(name))
     }
 
     /// The combined field value: every line's value joined with ", " (RFC 9110 §5.3).

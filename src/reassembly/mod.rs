@@ -158,7 +158,12 @@ impl<C: StreamConsumer> Flow<C> {
 
     /// Delivers what is left and closes the consumer; the entry may linger afterwards.
     fn finish(&mut self, reason: CloseReason, pos: Pos, sink: &mut C::Sink) -> StreamStats {
-        let Flow { dirs, consumer, ended, .. } = self;
+        let Flow {
+            dirs,
+            consumer,
+            ended,
+            ..
+        } = self;
         if !consumer.is_done() {
             for (d, dir) in dirs.iter_mut().enumerate() {
                 dir.flush(&mut |p| consumer.piece(d, p, pos, sink));
@@ -248,7 +253,11 @@ impl<C: StreamConsumer> FlowTable<C> {
                 None
             };
             let mid = !flags.syn();
-            let ends = if dir == 0 { [seg.src, seg.dst] } else { [seg.dst, seg.src] };
+            let ends = if dir == 0 {
+                [seg.src, seg.dst]
+            } else {
+                [seg.dst, seg.src]
+            };
             self.stats.connections += 1;
             self.flows.insert(
                 key,
@@ -266,7 +275,9 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
 
         let max_pending = self.cfg.max_pending_per_stream;
-        let Some(flow) = self.flows.get_mut(&key) else { return };
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
         flow.last_seen = seg.ts;
         flow.last_pos = pos;
         {
@@ -276,7 +287,11 @@ impl<C: StreamConsumer> FlowTable<C> {
             }
             // The SYN itself occupies one sequence number; data on a SYN (TCP Fast Open)
             // starts after it.
-            let seq = if flags.syn() { seg.seq.wrapping_add(1) } else { seg.seq };
+            let seq = if flags.syn() {
+                seg.seq.wrapping_add(1)
+            } else {
+                seg.seq
+            };
             if !consumer.is_done() {
                 let (this, other) = if dir == 0 {
                     let (a, b) = dirs.split_at_mut(1);
@@ -290,9 +305,14 @@ impl<C: StreamConsumer> FlowTable<C> {
                 }
                 if !consumer.is_done() {
                     let payload: &[u8] = &seg.payload;
-                    this.segment(seq, payload, seg.missing, flags.fin(), max_pending, &mut |p| {
-                        consumer.piece(dir, p, pos, sink)
-                    });
+                    this.segment(
+                        seq,
+                        payload,
+                        seg.missing,
+                        flags.fin(),
+                        max_pending,
+                        &mut |p| consumer.piece(dir, p, pos, sink),
+                    );
                 }
             }
         }
@@ -303,8 +323,15 @@ impl<C: StreamConsumer> FlowTable<C> {
             flow.reset = true;
         }
         let done = flow.reset
-            || (flow.ended[0] && flow.ended[1] && flow.dirs[0].finished() && flow.dirs[1].finished());
-        let held = if flow.consumer.is_done() { 0 } else { flow.buffered() };
+            || (flow.ended[0]
+                && flow.ended[1]
+                && flow.dirs[0].finished()
+                && flow.dirs[1].finished());
+        let held = if flow.consumer.is_done() {
+            0
+        } else {
+            flow.buffered()
+        };
         self.buffered = (self.buffered + held).saturating_sub(flow.held);
         flow.held = held;
 
@@ -354,7 +381,11 @@ impl<C: StreamConsumer> FlowTable<C> {
     }
 
     fn evict_oldest(&mut self, pos: Pos, sink: &mut C::Sink) {
-        let oldest = self.flows.iter().min_by_key(|(_, f)| f.last_seen).map(|(k, _)| *k);
+        let oldest = self
+            .flows
+            .iter()
+            .min_by_key(|(_, f)| f.last_seen)
+            .map(|(k, _)| *k);
         if let Some(key) = oldest {
             if self.flows.get(&key).is_some_and(|f| !f.closed) {
                 self.stats.evictions += 1;
@@ -375,14 +406,21 @@ impl<C: StreamConsumer> FlowTable<C> {
             .iter()
             .filter(|(_, f)| {
                 let idle = latest.secs_since(f.last_seen);
-                if f.closed { idle > CLOSED_LINGER_SECS } else { idle > limit }
+                if f.closed {
+                    idle > CLOSED_LINGER_SECS
+                } else {
+                    idle > limit
+                }
             })
             .map(|(k, f)| (*k, f.closed))
             .collect();
         for (key, closed) in expired {
             if !closed {
                 self.stats.idle_timeouts += 1;
-                let at = self.flows.get(&key).map_or(pos, |f| Pos { order: pos.order, ..f.last_pos });
+                let at = self.flows.get(&key).map_or(pos, |f| Pos {
+                    order: pos.order,
+                    ..f.last_pos
+                });
                 self.close_flow(&key, CloseReason::IdleTimeout, at, sink);
             }
             self.flows.remove(&key);

@@ -51,18 +51,30 @@ pub struct ResponseJson<'a> {
 }
 
 fn headers(m: &Message) -> Vec<[&str; 2]> {
-    m.headers.iter().map(|h| [h.name.as_str(), h.value.as_str()]).collect()
+    m.headers
+        .iter()
+        .map(|h| [h.name.as_str(), h.value.as_str()])
+        .collect()
 }
 
 /// Name of the capture file a message came from, when it differs from the exchange's.
 fn other_capture<'a>(m: &Message, exchange_file: u16, names: &'a [String]) -> Option<&'a str> {
     (m.head_frame.file != exchange_file)
-        .then(|| names.get(usize::from(m.head_frame.file)).map(String::as_str))
+        .then(|| {
+            names
+                .get(usize::from(m.head_frame.file))
+                .map(String::as_str)
+        })
         .flatten()
 }
 
 fn response_json<'a>(m: &'a Message, file: u16, names: &'a [String]) -> Option<ResponseJson<'a>> {
-    let StartLine::Response { version, status, reason } = &m.start else {
+    let StartLine::Response {
+        version,
+        status,
+        reason,
+    } = &m.start
+    else {
         return None;
     };
     Some(ResponseJson {
@@ -87,7 +99,12 @@ impl<'a> ExchangeJson<'a> {
             .map_or(ex.connection.first_frame.file, |m| m.head_frame.file);
         let capture = names.get(usize::from(file)).map_or("", String::as_str);
         let request = ex.request.as_ref().and_then(|m| {
-            let StartLine::Request { method, target, version } = &m.start else {
+            let StartLine::Request {
+                method,
+                target,
+                version,
+            } = &m.start
+            else {
                 return None;
             };
             Some(RequestJson {
@@ -108,8 +125,15 @@ impl<'a> ExchangeJson<'a> {
             server: endpoint(&ex.connection.server),
             index: ex.index,
             request,
-            response: ex.response.as_ref().and_then(|m| response_json(m, file, names)),
-            interim: ex.interim.iter().filter_map(|m| response_json(m, file, names)).collect(),
+            response: ex
+                .response
+                .as_ref()
+                .and_then(|m| response_json(m, file, names)),
+            interim: ex
+                .interim
+                .iter()
+                .filter_map(|m| response_json(m, file, names))
+                .collect(),
             anomalies: ex.anomaly_names(),
         }
     }

@@ -6,11 +6,20 @@ use crate::http::Exchange;
 
 /// `#3 198.51.100.7:51234 → 192.0.2.10:80  GET example.com/index.html → 200 OK (1234 B)  frames 4–9  [gap]`
 pub fn exchange_line(ex: &Exchange) -> String {
-    let mut line = format!("#{} {} → {}  ", ex.index, ex.connection.client, ex.connection.server);
+    let mut line = format!(
+        "#{} {} → {}  ",
+        ex.index, ex.connection.client, ex.connection.server
+    );
     match &ex.request {
         Some(req) => {
             let host = req.header("host").unwrap_or("");
-            let _ = write!(line, "{} {}{}", req.method().unwrap_or("?"), host, req.target().unwrap_or(""));
+            let _ = write!(
+                line,
+                "{} {}{}",
+                req.method().unwrap_or("?"),
+                host,
+                req.target().unwrap_or("")
+            );
         }
         None => line.push_str("(no request)"),
     }
@@ -26,8 +35,16 @@ pub fn exchange_line(ex: &Exchange) -> String {
         }
         None => line.push_str(" → (no response)"),
     }
-    let first = ex.request.as_ref().or(ex.response.as_ref()).map(|m| m.first_frame.number);
-    let last = ex.response.as_ref().or(ex.request.as_ref()).map(|m| m.last_frame.number);
+    let first = ex
+        .request
+        .as_ref()
+        .or(ex.response.as_ref())
+        .map(|m| m.first_frame.number);
+    let last = ex
+        .response
+        .as_ref()
+        .or(ex.request.as_ref())
+        .map(|m| m.last_frame.number);
     if let (Some(a), Some(b)) = (first, last) {
         let _ = write!(line, "  frames {a}–{b}");
     }

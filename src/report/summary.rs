@@ -28,7 +28,13 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
     let _ = writeln!(
         s,
         "  connections: {} ({} HTTP, {} not HTTP, {} tunnels); exchanges: {} ({} requests, {} responses)",
-        r.connections, h.http_connections, h.non_http_connections, h.tunnels, h.exchanges, h.requests, h.responses
+        r.connections,
+        h.http_connections,
+        h.non_http_connections,
+        h.tunnels,
+        h.exchanges,
+        h.requests,
+        h.responses
     );
     let st = &r.streams;
     let _ = writeln!(
@@ -56,7 +62,11 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
         let _ = writeln!(
             s,
             "  decode errors: {}{}",
-            if list.is_empty() { "none".to_string() } else { list.join(", ") },
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            },
             if d.truncated_frames > 0 {
                 format!("; {} frames cut by the snaplen", d.truncated_frames)
             } else {

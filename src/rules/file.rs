@@ -1,0 +1,90 @@
+//! The rule file format (`rules/<category>/<id>.toml`, see rules/FORMAT.md) as data.
+
+use serde::Deserialize;
+
+use super::Severity;
+
+/// One rule file, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub id: String,
+    pub severity: Severity,
+    pub category: String,
+    pub scope: String,
+    pub summary: String,
+    pub why: String,
+    #[serde(default)]
+    pub refs: Vec<String>,
+    #[serde(default)]
+    pub equivalents: toml::Table,
+    #[serde(default)]
+    pub check: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub when: Option<toml::Table>,
+    #[serde(default)]
+    pub escalate: Vec<EscalateFile>,
+    #[serde(default)]
+    pub example: Vec<ExampleFile>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateFile {
+    pub severity: Severity,
+    pub when: toml::Table,
+}
+
+/// A `bad` or `good` example: one connection's exchanges as raw HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleFile {
+    pub kind: ExampleKind,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub transport: Option<String>,
+    #[serde(default)]
+    pub request: Option<String>,
+    #[serde(default)]
+    pub response: Option<String>,
+    #[serde(default)]
+    pub interim: Vec<String>,
+    #[serde(default)]
+    pub raw: bool,
+    #[serde(default)]
+    pub exchange: Vec<ExampleExchange>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExampleKind {
+    Bad,
+    Good,
+}
+
+/// One exchange of a several-exchange example (stateful rules).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleExchange {
+    #[serde(default)]
+    pub request: Option<String>,
+    #[serde(default)]
+    pub response: Option<String>,
+    #[serde(default)]
+    pub interim: Vec<String>,
+    #[serde(default)]
+    pub raw: bool,
+    #[serde(default)]
+    pub connection: u32,
+    #[serde(default)]
+    pub client: Option<String>,
+    #[serde(default)]
+    pub at: Option<f64>,
+}

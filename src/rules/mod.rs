@@ -1,0 +1,640 @@
+//! Stage 5: the rule engine. Rules are data (`rules/<category>/<id>.toml`, see
+//! rules/FORMAT.md): they load and compile once at start-up; each exchange is then checked
+//! against the rules that can apply to it. Rules that data cannot express name a check
+//! written in Rust under [`checks`]; stateful checks see a bounded history of a connection,
+//! host or client and run in one place, in output order.
+
+pub mod checks;
+mod condition;
+pub mod examples;
+pub mod file;
+mod template;
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::capture::FrameRef;
+use crate::http::{Exchange, Message, content};
+pub use checks::{CheckInput, Hit, StatefulCheck, StatefulHit};
+use condition::{Cond, Which};
+pub use file::{ExampleFile, ExampleKind, RuleFile};
+pub use template::Template;
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "error" => Some(Severity::Error),
+            _ => None,
+        }
+    }
+}
+
+/// What one evaluation of a rule looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Request,
+    Response,
+    Message,
+    Exchange,
+    Connection,
+    Host,
+    Client,
+}
+
+impl Scope {
+    fn parse(s: &str) -> Option<Scope> {
+        Some(match s {
+            "request" => Scope::Request,
+            "response" => Scope::Response,
+            "message" => Scope::Message,
+            "exchange" => Scope::Exchange,
+            "connection" => Scope::Connection,
+            "host" => Scope::Host,
+            "client" => Scope::Client,
+            _ => return None,
+        })
+    }
+
+    pub fn is_stateful(self) -> bool {
+        matches!(self, Scope::Connection | Scope::Host | Scope::Client)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("cannot read rule file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rule file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("rule {rule}: condition key `{key}`: {message}")]
+    Condition {
+        rule: String,
+        key: String,
+        message: String,
+    },
+    #[error("rule {rule}: {message}")]
+    Invalid { rule: String, message: String },
+}
+
+/// Which message a finding is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Request,
+    Response,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: String,
+    pub severity: Severity,
+    pub category: String,
+    pub scope: Scope,
+    pub summary: Template,
+    pub summary_text: String,
+    pub why: String,
+    pub refs: Vec<String>,
+    pub equivalents: Vec<(String, String)>,
+    pub check_name: Option<String>,
+    pub enabled: bool,
+    pub examples: Vec<ExampleFile>,
+    /// Where the rule was loaded from (`builtin:` for the shipped catalogue).
+    pub source: String,
+    cond: Option<Cond>,
+    escalate: Vec<(Severity, Cond)>,
+    check: Option<checks::CheckKind>,
+    reads_body: bool,
+}
+
+impl Rule {
+    fn from_file(f: RuleFile, source: String) -> Result<Rule, RuleError> {
+        let id = f.id.clone();
+        let invalid = |message: String| RuleError::Invalid {
+            rule: id.clone(),
+            message,
+        };
+        if f.id.is_empty()
+            || !f
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid(format!("id {:?} is not kebab-case", f.id)));
+        }
+        let scope = Scope::parse(&f.scope)
+            .ok_or_else(|| invalid(format!("unknown scope {:?}", f.scope)))?;
+        let cond = f
+            .when
+            .as_ref()
+            .map(|t| condition::compile(&f.id, t))
+            .transpose()?;
+        let escalate = f
+            .escalate
+            .iter()
+            .map(|e| Ok((e.severity, condition::compile(&f.id, &e.when)?)))
+            .collect::<Result<Vec<_>, RuleError>>()?;
+        let check =
+            match &f.check {
+                Some(name) => Some(checks::lookup(name).ok_or_else(|| {
+                    invalid(format!("names check {name:?}, which does not exist"))
+                })?),
+                None => None,
+            };
+        if scope.is_stateful() && !matches!(check, Some(checks::CheckKind::Stateful(_))) {
+            return Err(invalid("a stateful rule needs a stateful check".into()));
+        }
+        if cond.is_none() && check.is_none() {
+            return Err(invalid(
+                "has neither a condition ([when]) nor a check".into(),
+            ));
+        }
+        let summary = Template::parse(&f.summary);
+        if let Some(bad) = summary.unknown().first() {
+            return Err(invalid(format!(
+                "summary uses unknown placeholder {{{bad}}}"
+            )));
+        }
+        let reads_body = cond.as_ref().is_some_and(Cond::reads_body);
+        let equivalents = f
+            .equivalents
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                )
+            })
+            .collect();
+        Ok(Rule {
+            id: f.id,
+            severity: f.severity,
+            category: f.category,
+            scope,
+            summary,
+            summary_text: f.summary,
+            why: f.why,
+            refs: f.refs,
+            equivalents,
+            check_name: f.check,
+            enabled: f.enabled,
+            examples: f.example,
+            source,
+            cond,
+            escalate,
+            check,
+            reads_body,
+        })
+    }
+
+    /// Cheap rejection before any condition is evaluated.
+    fn may_apply(&self, ex: &Exchange) -> bool {
+        let Some(cond) = &self.cond else { return true };
+        if let Some(set) = cond.required_status()
+            && !ex
+                .response
+                .as_ref()
+                .and_then(Message::status)
+                .is_some_and(|s| set.contains(s))
+        {
+            return false;
+        }
+        if let Some(methods) = cond.required_methods()
+            && !ex
+                .request
+                .as_ref()
+                .and_then(Message::method)
+                .is_some_and(|m| methods.iter().any(|x| x == m))
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// The exchange (and, in message scope, the message) a rule is evaluated on, with lazily
+/// decoded bodies shared by every rule that reads them.
+pub struct Subject<'a> {
+    pub exchange: &'a Exchange,
+    pub side: Option<Side>,
+    bodies: [OnceCell<Option<String>>; 2],
+    json: [OnceCell<Option<serde_json::Value>>; 2],
+}
+
+/// Bytes of decoded content a body rule reads at most.
+const BODY_READ_CAP: usize = 1024 * 1024;
+
+impl<'a> Subject<'a> {
+    pub fn new(exchange: &'a Exchange, side: Option<Side>) -> Self {
+        Subject {
+            exchange,
+            side,
+            bodies: [OnceCell::new(), OnceCell::new()],
+            json: [OnceCell::new(), OnceCell::new()],
+        }
+    }
+
+    pub fn request(&self) -> Option<&'a Message> {
+        self.exchange.request.as_ref()
+    }
+
+    pub fn response(&self) -> Option<&'a Message> {
+        self.exchange.response.as_ref()
+    }
+
+    pub fn tls(&self) -> bool {
+        self.exchange.connection.tls
+    }
+
+    pub fn side_name(&self) -> Option<&'static str> {
+        self.side.map(|s| match s {
+            Side::Request => "request",
+            Side::Response => "response",
+        })
+    }
+
+    /// The message a message-scope rule is looking at.
+    pub fn subject_message(&self) -> Option<&'a Message> {
+        match self.side? {
+            Side::Request => self.request(),
+            Side::Response => self.response(),
+        }
+    }
+
+    fn msg(&self, which: Which) -> Option<&'a Message> {
+        match which {
+            Which::Request => self.request(),
+            Which::Response => self.response(),
+            Which::Message => self.subject_message(),
+        }
+    }
+
+    fn slot(&self, which: Which) -> Option<usize> {
+        match which {
+            Which::Request => Some(0),
+            Which::Response => Some(1),
+            Which::Message => self.side.map(|s| if s == Side::Request { 0 } else { 1 }),
+        }
+    }
+
+    /// The decoded content as text (lossy), or `None` when it does not decode.
+    fn text(&self, which: Which, f: impl FnOnce(&str) -> bool) -> bool {
+        let (Some(m), Some(slot)) = (self.msg(which), self.slot(which)) else {
+            return false;
+        };
+        let body = self.bodies[slot].get_or_init(|| decoded_text(m));
+        body.as_deref().is_some_and(f)
+    }
+
+    fn json(&self, which: Which, f: impl FnOnce(Option<&serde_json::Value>) -> bool) -> bool {
+        let (Some(m), Some(slot)) = (self.msg(which), self.slot(which)) else {
+            return false;
+        };
+        let parsed = self.json[slot].get_or_init(|| {
+            let text = self.bodies[slot].get_or_init(|| decoded_text(m));
+            text.as_deref().and_then(|t| serde_json::from_str(t).ok())
+        });
+        f(parsed.as_ref())
+    }
+}
+
+fn decoded_text(m: &Message) -> Option<String> {
+    let (bytes, _) = content::decoded_body(m, BODY_READ_CAP).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A reference to an exchange: its connection's first frame and its index there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ExchangeRef {
+    pub connection: FrameRef,
+    pub index: u32,
+}
+
+impl ExchangeRef {
+    pub fn of(ex: &Exchange) -> Self {
+        ExchangeRef {
+            connection: ex.connection.first_frame,
+            index: ex.index,
+        }
+    }
+}
+
+/// One finding: a rule that fired on an exchange.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub rule: String,
+    pub severity: Severity,
+    pub category: String,
+    pub message: String,
+    pub evidence: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side: Option<Side>,
+    /// Other exchanges the finding relies on (stateful rules).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<ExchangeRef>,
+}
+
+/// The loaded catalogue.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Arc<Rule>>,
+}
+
+/// The shipped catalogue, embedded at build time (see build.rs).
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+}
+
+impl RuleSet {
+    /// The shipped rule files: (path under rules/, text).
+    pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
+        builtin::RULES
+    }
+
+    /// Parses and compiles one rule file.
+    pub fn compile(text: &str, source: &str) -> Result<Rule, RuleError> {
+        let file: RuleFile = toml::from_str(text).map_err(|e| RuleError::Parse {
+            path: source.to_string(),
+            message: e.to_string(),
+        })?;
+        Rule::from_file(file, source.to_string())
+    }
+
+    /// The rules shipped with wirelint.
+    pub fn builtin() -> Result<RuleSet, RuleError> {
+        let mut set = RuleSet::default();
+        for (path, text) in builtin::RULES {
+            set.add_text(text, &format!("builtin:{path}"))?;
+        }
+        set.rules.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(set)
+    }
+
+    /// Adds every `*.toml` rule file under `dir` (recursively). A rule with the id of an
+    /// existing one replaces it.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), RuleError> {
+        let mut files = Vec::new();
+        collect_toml(dir, &mut files).map_err(|source| RuleError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        files.sort();
+        for path in files {
+            let text = std::fs::read_to_string(&path).map_err(|source| RuleError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            self.add_text(&text, &path.display().to_string())?;
+        }
+        self.rules.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(())
+    }
+
+    fn add_text(&mut self, text: &str, source: &str) -> Result<(), RuleError> {
+        let rule = Self::compile(text, source)?;
+        self.rules.retain(|r| r.id != rule.id);
+        self.rules.push(Arc::new(rule));
+        Ok(())
+    }
+
+    /// A set from already compiled rules (tests, tools).
+    pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
+        let mut rules: Vec<Arc<Rule>> = rules.into_iter().map(Arc::new).collect();
+        rules.sort_by(|a, b| a.id.cmp(&b.id));
+        RuleSet { rules }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Rule>> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+}
+
+fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_toml(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the per-exchange rules. Cheap to share across worker threads.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    rules: Vec<Arc<Rule>>,
+}
+
+impl Engine {
+    /// An engine over the enabled, non-stateful rules of `set`, with `severity_of` giving
+    /// each rule's configured severity.
+    pub fn new(set: &RuleSet) -> Engine {
+        Engine {
+            rules: set
+                .rules
+                .iter()
+                .filter(|r| r.enabled && !r.scope.is_stateful())
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Every finding of the stateless rules on one exchange.
+    pub fn check(&self, ex: &Exchange) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let whole = Subject::new(ex, None);
+        let req = Subject::new(ex, Some(Side::Request));
+        let resp = Subject::new(ex, Some(Side::Response));
+        for rule in &self.rules {
+            if !rule.may_apply(ex) {
+                continue;
+            }
+            match rule.scope {
+                Scope::Request if ex.request.is_some() => {
+                    evaluate(rule, &whole, Some(Side::Request), &mut out)
+                }
+                Scope::Response if ex.response.is_some() => {
+                    evaluate(rule, &whole, Some(Side::Response), &mut out)
+                }
+                Scope::Exchange if ex.request.is_some() && ex.response.is_some() => {
+                    evaluate(rule, &whole, None, &mut out)
+                }
+                Scope::Message => {
+                    if ex.request.is_some() {
+                        evaluate(rule, &req, Some(Side::Request), &mut out);
+                    }
+                    if ex.response.is_some() {
+                        evaluate(rule, &resp, Some(Side::Response), &mut out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Evaluates one rule on one subject; `side` is the message the finding is about.
+fn evaluate(rule: &Rule, s: &Subject<'_>, side: Option<Side>, out: &mut Vec<Finding>) {
+    if rule.reads_body {
+        let incomplete = match side {
+            Some(Side::Request) => s.request().is_some_and(Message::is_incomplete),
+            Some(Side::Response) => s.response().is_some_and(Message::is_incomplete),
+            None => {
+                s.request().is_some_and(Message::is_incomplete)
+                    || s.response().is_some_and(Message::is_incomplete)
+            }
+        };
+        if incomplete {
+            return;
+        }
+    }
+    let mut evidence = None;
+    if let Some(cond) = &rule.cond
+        && !cond.eval(s, &mut evidence)
+    {
+        return;
+    }
+    let severity = rule
+        .escalate
+        .iter()
+        .find(|(_, c)| c.eval(s, &mut None))
+        .map_or(rule.severity, |(sev, _)| *sev);
+    match &rule.check {
+        Some(checks::CheckKind::Exchange(f)) => {
+            let input = CheckInput {
+                exchange: s.exchange,
+                side,
+                subject: s,
+            };
+            for hit in f(&input) {
+                out.push(Finding {
+                    rule: rule.id.clone(),
+                    severity: hit.severity.unwrap_or(severity),
+                    category: rule.category.clone(),
+                    message: hit
+                        .message
+                        .unwrap_or_else(|| rule.summary.render_with(s, Some(&hit.evidence))),
+                    evidence: hit.evidence,
+                    side,
+                    related: Vec::new(),
+                });
+            }
+        }
+        Some(checks::CheckKind::Stateful(_)) => {}
+        None => {
+            let evidence = evidence.unwrap_or_default();
+            out.push(Finding {
+                rule: rule.id.clone(),
+                severity,
+                category: rule.category.clone(),
+                message: rule.summary.render_with(s, Some(&evidence)),
+                evidence,
+                side,
+                related: Vec::new(),
+            });
+        }
+    }
+}
+
+/// Runs the stateful rules, one instance per rule, over exchanges in output order.
+pub struct StatefulEngine {
+    checks: Vec<(Arc<Rule>, Box<dyn StatefulCheck>)>,
+}
+
+impl StatefulEngine {
+    pub fn new(set: &RuleSet) -> StatefulEngine {
+        let checks = set
+            .rules
+            .iter()
+            .filter(|r| r.enabled)
+            .filter_map(|r| match &r.check {
+                Some(checks::CheckKind::Stateful(make)) => Some((Arc::clone(r), make())),
+                _ => None,
+            })
+            .collect();
+        StatefulEngine { checks }
+    }
+
+    /// Observes one exchange; findings about it (or about earlier ones) come back as
+    /// (exchange the finding belongs to, finding).
+    pub fn observe(&mut self, ex: &Exchange) -> Vec<(ExchangeRef, Finding)> {
+        let mut out = Vec::new();
+        for (rule, check) in &mut self.checks {
+            let mut hits = Vec::new();
+            check.observe(ex, &mut hits);
+            out.extend(hits.into_iter().map(|h| stateful_finding(rule, ex, h)));
+        }
+        out
+    }
+
+    /// End of input: rules that settle only when everything was seen.
+    pub fn finish(&mut self) -> Vec<(ExchangeRef, Finding)> {
+        let mut out = Vec::new();
+        for (rule, check) in &mut self.checks {
+            let mut hits = Vec::new();
+            check.finish(&mut hits);
+            out.extend(hits.into_iter().map(|h| {
+                let at = h.at;
+                (
+                    at,
+                    Finding {
+                        rule: rule.id.clone(),
+                        severity: h.severity.unwrap_or(rule.severity),
+                        category: rule.category.clone(),
+                        message: h.message,
+                        evidence: h.evidence,
+                        side: h.side,
+                        related: h.related,
+                    },
+                )
+            }));
+        }
+        out
+    }
+}
+
+fn stateful_finding(rule: &Rule, ex: &Exchange, h: StatefulHit) -> (ExchangeRef, Finding) {
+    let _ = ex;
+    (
+        h.at,
+        Finding {
+            rule: rule.id.clone(),
+            severity: h.severity.unwrap_or(rule.severity),
+            category: rule.category.clone(),
+            message: h.message,
+            evidence: h.evidence,
+            side: h.side,
+            related: h.related,
+        },
+    )
+}
