@@ -164,7 +164,7 @@ pub fn all() -> Vec<Capture> {
     );
     add(
         "snaplen-truncated.pcap",
-        "snaplen 128: the frame carrying a 1000-byte response body is cut, the message is marked truncated, the next exchange parses",
+        "snaplen 200: the frame carrying a 1000-byte response body is cut, the message is marked truncated, the next exchange parses",
         snaplen_truncated(),
     );
 
@@ -228,7 +228,7 @@ pub fn all() -> Vec<Capture> {
     );
     add(
         "http-content-length.pcap",
-        "a 3000-byte JSON POST body over three segments and a Content-Length response",
+        "a 2.5 kB JSON POST body in three segments (MSS 1000) and a Content-Length response",
         http_content_length(),
     );
     add(
@@ -635,7 +635,7 @@ fn snaplen_truncated() -> Vec<u8> {
             b"ok",
         ))
         .fin();
-    let mut w = PcapWriter::new(linktype::ETHERNET, TsPrecision::Micro).snaplen(128);
+    let mut w = PcapWriter::new(linktype::ETHERNET, TsPrecision::Micro).snaplen(200);
     w.packets(c.packets());
     w.finish()
 }
@@ -646,8 +646,7 @@ fn snaplen_truncated() -> Vec<u8> {
 fn tcp_midstream() -> Vec<u8> {
     // The connection began before the capture: its first packet is the middle of a body.
     let mut c = conv(40000, 0);
-    let body = "x".repeat(3000);
-    let earlier = ok_html(c.now(), &body);
+    let earlier = ok_html(c.now(), &page(&"Earlier ".repeat(400)));
     c.lose(Dir::Client, get("/before-capture").len() as u64);
     c.lose(Dir::Server, 1500);
     c.server_segment(1500, &earlier[1500..]);
@@ -845,12 +844,9 @@ fn json_items(n: usize) -> String {
 }
 
 fn http_content_length() -> Vec<u8> {
-    let mut c = conv(40000, 0);
+    let mut c = conv(40000, 0).mss(1000);
     let now = c.now();
-    let mut body = json_items(40).into_bytes();
-    body.truncate(3000);
-    let last = body.len() - 2;
-    body[last..].copy_from_slice(b"]}");
+    let body = json_items(40).into_bytes();
     c.handshake()
         .client_sends(&msg_cl(
             "POST /api/import HTTP/1.1",
@@ -1342,7 +1338,7 @@ fn anomaly_malformed_chunk() -> Vec<u8> {
 
 fn anomaly_extra_data() -> Vec<u8> {
     let mut req = msg_cl("POST /form HTTP/1.1", &[("Host", HOST)], b"hello");
-    req.extend_from_slice(b"STRAY BYTES AFTER THE BODY\r\n");
+    req.extend_from_slice(b"&stray=bytes+after+the+body\r\n");
     exchanges(&[
         (&req, &ok_text("posted")),
         (

@@ -21,3 +21,4 @@ pub mod report;
 pub mod rules;
 pub mod synth;
 pub mod time;
+pub mod config;

@@ -19,6 +19,7 @@ use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
 use crate::decode::{DecodeStats, Decoder, Segment, TcpFlags};
 use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats};
 use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
+use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
 use crate::time::Timestamp;
 
 /// Settings of one run.
@@ -30,6 +31,24 @@ pub struct PipelineConfig {
     pub reassembly: ReassemblyConfig,
     /// BPF expression applied to every frame.
     pub filter: Option<String>,
+    /// The rules to run, if any: per-exchange rules run on the workers, stateful ones in
+    /// the collector, in output order.
+    pub rules: Option<Arc<RuleSet>>,
+}
+
+/// An exchange with the findings on it, as the sink receives it.
+#[derive(Debug)]
+pub struct Analyzed {
+    pub exchange: Exchange,
+    pub findings: Vec<Finding>,
+}
+
+/// What the sink receives: analysed exchanges in order, then findings that stateful rules
+/// settled only at the end of input (about exchanges already delivered).
+#[derive(Debug)]
+pub enum Output {
+    Exchange(Analyzed),
+    Settled(ExchangeRef, Finding),
 }
 
 /// Everything counted in a run.
@@ -90,14 +109,14 @@ const WATERMARK_EVERY: u64 = 8192;
 struct WorkerOutput {
     worker: usize,
     /// Exchanges with the frame order at which they were released.
-    exchanges: Vec<(u64, Exchange)>,
+    exchanges: Vec<(u64, Analyzed)>,
     watermark: u64,
 }
 
 /// An exchange waiting in the collector, ordered by release point, connection and index.
 struct Pending {
     key: (u64, FrameRef, u32),
-    exchange: Exchange,
+    exchange: Analyzed,
 }
 
 impl PartialEq for Pending {
@@ -122,7 +141,7 @@ impl Ord for Pending {
 pub fn run(
     captures: &CaptureSet,
     cfg: &PipelineConfig,
-    sink: impl FnMut(Exchange) -> std::io::Result<()> + Send,
+    sink: impl FnMut(Output) -> std::io::Result<()> + Send,
     progress: impl FnMut(u64),
 ) -> Result<RunSummary, PipelineError> {
     let workers = if cfg.workers == 0 {
@@ -142,12 +161,14 @@ pub fn run(
             let out_tx = out_tx.clone();
             let http = cfg.http;
             let reassembly = cfg.reassembly;
-            handles.push(scope.spawn(move || worker(w, rx, out_tx, reassembly, http)));
+            let engine = cfg.rules.as_deref().map(Engine::new);
+            handles.push(scope.spawn(move || worker(w, rx, out_tx, reassembly, http, engine)));
         }
         drop(out_tx);
 
         let collector_stop = Arc::clone(&stop);
-        let collector = scope.spawn(move || collect(out_rx, workers, sink, collector_stop));
+        let stateful = cfg.rules.as_deref().map(StatefulEngine::new);
+        let collector = scope.spawn(move || collect(out_rx, workers, sink, stateful, collector_stop));
 
         let read = read_and_shard(captures, cfg, &senders, &stop, progress);
         drop(senders);
@@ -254,7 +275,12 @@ fn worker(
     out: Sender<WorkerOutput>,
     reassembly: ReassemblyConfig,
     http: HttpConfig,
+    engine: Option<Engine>,
 ) -> (ReassemblyStats, HttpStats) {
+    let analyze = |exchange: Exchange| {
+        let findings = engine.as_ref().map(|e| e.check(&exchange)).unwrap_or_default();
+        Analyzed { exchange, findings }
+    };
     let mut table: FlowTable<HttpConnection> = FlowTable::new(reassembly, http);
     let mut sink = HttpOutput::default();
     let mut last_order = 0;
@@ -273,7 +299,7 @@ fn worker(
                 missing: s.missing,
             };
             table.segment(&seg, s.order, &mut sink);
-            released.extend(sink.exchanges.drain(..).map(|e| (s.order, e)));
+            released.extend(sink.exchanges.drain(..).map(|e| (s.order, analyze(e))));
             last_order = s.order;
         }
         let watermark = batch.upto.max(last_order);
@@ -289,7 +315,7 @@ fn worker(
         }
     }
     table.finish(u64::MAX, &mut sink);
-    let rest: Vec<(u64, Exchange)> = sink.exchanges.drain(..).map(|e| (u64::MAX, e)).collect();
+    let rest: Vec<(u64, Analyzed)> = sink.exchanges.drain(..).map(|e| (u64::MAX, analyze(e))).collect();
     let _ = out.send(WorkerOutput {
         worker: id,
         exchanges: rest,
@@ -298,38 +324,60 @@ fn worker(
     (table.stats, sink.stats)
 }
 
-/// Merges worker outputs into one order and feeds the sink.
+/// Merges worker outputs into one order, runs the stateful rules, and feeds the sink.
 fn collect(
     rx: Receiver<WorkerOutput>,
     workers: usize,
-    mut sink: impl FnMut(Exchange) -> std::io::Result<()>,
+    mut sink: impl FnMut(Output) -> std::io::Result<()>,
+    mut stateful: Option<StatefulEngine>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     let mut marks = vec![0u64; workers];
     let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
     let mut failed: Option<std::io::Error> = None;
+    let mut deliver = |mut item: Analyzed, failed: &mut Option<std::io::Error>| {
+        if let Some(engine) = stateful.as_mut() {
+            let here = ExchangeRef::of(&item.exchange);
+            for (at, finding) in engine.observe(&item.exchange) {
+                if at == here {
+                    item.findings.push(finding);
+                } else if failed.is_none()
+                    && let Err(e) = sink(Output::Settled(at, finding))
+                {
+                    *failed = Some(e);
+                }
+            }
+        }
+        if failed.is_none()
+            && let Err(e) = sink(Output::Exchange(item))
+        {
+            stop.store(true, Ordering::Relaxed);
+            *failed = Some(e);
+        }
+    };
     for msg in rx {
         for (at, exchange) in msg.exchanges {
-            let key = (at, exchange.connection.first_frame, exchange.index);
+            let key = (at, exchange.exchange.connection.first_frame, exchange.exchange.index);
             heap.push(Reverse(Pending { key, exchange }));
         }
         marks[msg.worker] = msg.watermark;
         let low = marks.iter().copied().min().unwrap_or(0);
         while heap.peek().is_some_and(|p| p.0.key.0 <= low) {
             let Some(Reverse(p)) = heap.pop() else { break };
-            if failed.is_none()
-                && let Err(e) = sink(p.exchange)
-            {
-                stop.store(true, Ordering::Relaxed);
-                failed = Some(e);
-            }
+            deliver(p.exchange, &mut failed);
         }
     }
     while let Some(Reverse(p)) = heap.pop() {
-        if failed.is_none()
-            && let Err(e) = sink(p.exchange)
-        {
-            failed = Some(e);
+        deliver(p.exchange, &mut failed);
+    }
+    drop(deliver);
+    if let Some(engine) = stateful.as_mut() {
+        for (at, finding) in engine.finish() {
+            if failed.is_none()
+                && let Err(e) = sink(Output::Settled(at, finding))
+            {
+                failed = Some(e);
+            }
         }
     }
     match failed {

@@ -37,8 +37,10 @@ pub fn exchanges_of(files: &[PathBuf], workers: usize) -> (Vec<Exchange>, RunSum
     let summary = pipeline::run(
         &captures,
         &cfg,
-        |ex| {
-            out.push(ex);
+        |item| {
+            if let pipeline::Output::Exchange(a) = item {
+                out.push(a.exchange);
+            }
             Ok(())
         },
         |_| {},

@@ -4,3 +4,4 @@
 mod conformance;
 
 mod support;
+mod captures;

@@ -32,7 +32,10 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
     let result = pipeline::run(
         &captures,
         &cfg,
-        |ex| {
+        |item| {
+            let pipeline::Output::Exchange(pipeline::Analyzed { exchange: ex, .. }) = item else {
+                return Ok(());
+            };
             for name in ex.anomaly_names() {
                 *local.entry(name).or_default() += 1;
             }

@@ -3,3 +3,6 @@
 pub mod exchange_json;
 pub mod exchange_text;
 pub mod summary;
+pub mod finding_json;
+pub mod findings_text;
+pub mod sarif;

@@ -11,8 +11,9 @@ use crate::time::Timestamp;
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
-/// 2025-03-04T10:00:00Z: examples' Date fields are written around then.
-const EPOCH_SECS: i64 = 1_741_082_400;
+/// 2025-03-03T10:00:00Z (a Monday): an example's clock starts here, so Date fields in
+/// examples are written around then.
+const EPOCH_SECS: i64 = 1_740_996_000;
 
 /// Converts an example message: head lines LF → CRLF (unless `raw`), body byte for byte.
 pub fn wire_bytes(text: &str, raw: bool) -> Vec<u8> {
@@ -58,7 +59,11 @@ pub fn exchanges(example: &ExampleFile) -> Vec<Exchange> {
         &example.exchange
     };
     let tls = example.transport.as_deref() == Some("tls");
-    let port = if tls { 443 } else { 80 };
+    let server: SocketAddr = example
+        .server
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SocketAddr::new(IpAddr::V4(SERVER), if tls { 443 } else { 80 }));
     let mut conns: Vec<(u32, String, Conn)> = Vec::new();
     let mut out = Vec::new();
     let mut order = 0u64;
@@ -75,7 +80,6 @@ pub fn exchanges(example: &ExampleFile) -> Vec<Exchange> {
             Some(idx) => idx,
             None => {
                 let client = SocketAddr::new(client_ip, 40000 + conns.len() as u16);
-                let server = SocketAddr::new(IpAddr::V4(SERVER), port);
                 let first = pos(conns.len() as u64 * 1000 + 1, clock, order);
                 let mut http = HttpConnection::new(
                     HttpConfig::default(),

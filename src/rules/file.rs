@@ -50,6 +50,9 @@ pub struct ExampleFile {
     pub note: Option<String>,
     #[serde(default)]
     pub transport: Option<String>,
+    /// Server address, e.g. `"192.0.2.10:443"` (default port 80, or 443 for TLS).
+    #[serde(default)]
+    pub server: Option<String>,
     #[serde(default)]
     pub request: Option<String>,
     #[serde(default)]

@@ -112,7 +112,7 @@ pub enum Side {
 }
 
 /// A compiled rule.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Rule {
     pub id: String,
     pub severity: Severity,
@@ -424,6 +424,26 @@ impl RuleSet {
         Ok(())
     }
 
+    /// Applies a selection and severity policy: returns the set with each rule's
+    /// `enabled` and `severity` decided.
+    pub fn configured(self, policy: &crate::config::Policy) -> RuleSet {
+        let rules = self
+            .rules
+            .into_iter()
+            .map(|r| {
+                let (enabled, severity) = policy.decide(&r);
+                if enabled == r.enabled && severity == r.severity {
+                    return r;
+                }
+                let mut rule = Arc::unwrap_or_clone(r);
+                rule.enabled = enabled;
+                rule.severity = severity;
+                Arc::new(rule)
+            })
+            .collect();
+        RuleSet { rules }
+    }
+
     /// A set from already compiled rules (tests, tools).
     pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
         let mut rules: Vec<Arc<Rule>> = rules.into_iter().map(Arc::new).collect();
@@ -455,8 +475,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over the enabled, non-stateful rules of `set`, with `severity_of` giving
-    /// each rule's configured severity.
+    /// An engine over the enabled, non-stateful rules of `set`.
     pub fn new(set: &RuleSet) -> Engine {
         Engine {
             rules: set
