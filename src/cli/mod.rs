@@ -1,6 +1,8 @@
 //! Command line: clap definitions, one file per subcommand.
 
+pub mod analyze;
 mod exchanges;
+mod rules;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,8 +20,85 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check the HTTP traffic in capture files against the rules and report findings.
+    Analyze(AnalyzeArgs),
     /// List every HTTP exchange found in capture files.
     Exchanges(ExchangesArgs),
+    /// List the rules, or explain one (`wirelint rules explain ID`).
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FindingFormat {
+    Text,
+    Json,
+    Jsonl,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng). Several files are one capture, merged in time order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// BPF filter (tcpdump syntax) applied to every packet.
+    #[arg(long)]
+    pub filter: Option<String>,
+    #[arg(long, value_enum, default_value_t = FindingFormat::Text)]
+    pub format: FindingFormat,
+    /// Exit with status 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Configuration file (default: ./wirelint.toml when present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Extra folder of rule files (repeatable).
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// Run only these rule ids or categories (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub select: Vec<String>,
+    /// Do not run these rule ids or categories (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Do not print the run summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub action: Option<RulesAction>,
+    #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
+    pub format: RulesFormat,
+    /// Extra folder of rule files (repeatable).
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesAction {
+    /// Print a rule's full documentation with its examples.
+    Explain { id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,7 +128,9 @@ pub struct ExchangesArgs {
 /// Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage or input error.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Analyze(args) => analyze::run(args),
         Command::Exchanges(args) => exchanges::run(args),
+        Command::Rules(args) => rules::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,3 +6,4 @@ pub mod summary;
 pub mod finding_json;
 pub mod findings_text;
 pub mod sarif;
+pub mod rules_doc;

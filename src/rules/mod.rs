@@ -8,6 +8,7 @@ pub mod checks;
 mod condition;
 pub mod examples;
 pub mod file;
+pub mod syntax;
 mod template;
 
 use std::cell::OnceCell;
@@ -331,7 +332,7 @@ fn decoded_text(m: &Message) -> Option<String> {
 }
 
 /// A reference to an exchange: its connection's first frame and its index there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ExchangeRef {
     pub connection: FrameRef,
     pub index: u32,

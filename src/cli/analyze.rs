@@ -1,0 +1,198 @@
+//! `wirelint analyze FILE…`: run the rules over captures and report the findings.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::{AnalyzeArgs, FailOn, FindingFormat};
+use crate::capture::CaptureSet;
+use crate::config::{Config, Policy, Suppression};
+use crate::http::Exchange;
+use crate::pipeline::{self, Analyzed, Output, PipelineConfig};
+use crate::report::finding_json::FindingJson;
+use crate::report::findings_text::{TextReport, exchange_location};
+use crate::report::{sarif, summary};
+use crate::rules::{Finding, RuleSet, Severity};
+
+/// Loads the catalogue with the user's rule folders and policy applied.
+pub fn load_rules(
+    config: &Config,
+    config_path: Option<&std::path::Path>,
+    extra_dirs: &[std::path::PathBuf],
+    select: &[String],
+    ignore: &[String],
+) -> anyhow::Result<RuleSet> {
+    let mut set = RuleSet::builtin().context("loading the built-in rules")?;
+    for dir in config.rule_dirs.iter().chain(extra_dirs) {
+        set.add_dir(dir).with_context(|| format!("loading rules from {}", dir.display()))?;
+    }
+    if let Some(path) = config_path {
+        config.validate(&set, path)?;
+    }
+    let mut policy = Policy::from_config(config);
+    policy.select.extend(select.iter().cloned());
+    policy.ignore.extend(ignore.iter().cloned());
+    for name in select.iter().chain(ignore) {
+        if !set.rules.iter().any(|r| &r.id == name || &r.category == name || name == "all") {
+            anyhow::bail!("unknown rule id or category {name:?} (see `wirelint rules`)");
+        }
+    }
+    Ok(set.configured(&policy))
+}
+
+fn suppressed(sups: &[Suppression], f: &Finding, ex: &Exchange) -> bool {
+    if sups.is_empty() {
+        return false;
+    }
+    let req = ex.request.as_ref();
+    let host = req.and_then(|r| r.header("host"));
+    let path = req.and_then(|r| r.target()).map(|t| t.split('?').next().unwrap_or(t));
+    sups.iter().any(|s| s.matches(&f.rule, host, path))
+}
+
+fn threshold(fail_on: FailOn) -> Option<Severity> {
+    match fail_on {
+        FailOn::Error => Some(Severity::Error),
+        FailOn::Warning => Some(Severity::Warning),
+        FailOn::Info => Some(Severity::Info),
+        FailOn::Never => None,
+    }
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let (config, config_path) = Config::discover(args.config.as_deref())?;
+    let rules = Arc::new(load_rules(&config, config_path.as_deref(), &args.rules, &args.select, &args.ignore)?);
+    let suppressions = match &config_path {
+        Some(p) => config.suppressions(p)?,
+        None => Vec::new(),
+    };
+    let captures = CaptureSet::open(&args.files)?;
+    if let Some(f) = &args.filter {
+        captures.check_filter(f)?;
+    }
+    let names = captures.file_names();
+    let cfg = PipelineConfig {
+        workers: args.workers,
+        filter: args.filter.clone(),
+        rules: Some(Arc::clone(&rules)),
+        ..PipelineConfig::default()
+    };
+
+    let stdout = std::io::stdout();
+    let tty = stdout.is_terminal();
+    let mut out = BufWriter::with_capacity(256 * 1024, stdout);
+    let format = args.format;
+    let mut text = TextReport::default();
+    let mut worst: Option<Severity> = None;
+    let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
+    let mut anomalies: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut first_json = true;
+    let rule_index: BTreeMap<&str, usize> = rules
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+
+    match format {
+        FindingFormat::Json => write!(out, "{{\"findings\":[")?,
+        FindingFormat::Sarif => {
+            let driver = serde_json::to_string(&sarif::driver(&rules))?;
+            write!(
+                out,
+                "{{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\",\"runs\":[{{\"tool\":{{\"driver\":{driver}}},\"results\":["
+            )?;
+        }
+        _ => {}
+    }
+
+    let mut emit = |f: &Finding, ex: Option<&Exchange>, out: &mut BufWriter<std::io::Stdout>| -> std::io::Result<()> {
+        worst = Some(worst.map_or(f.severity, |w| w.max(f.severity)));
+        *by_rule.entry(f.rule.clone()).or_default() += 1;
+        let capture_of = |ex: &Exchange| {
+            let file = ex.request.as_ref().or(ex.response.as_ref()).map_or(0, |m| m.head_frame.file);
+            names.get(usize::from(file)).cloned().unwrap_or_default()
+        };
+        match format {
+            FindingFormat::Text => {
+                text.add(f, || ex.map(exchange_location).unwrap_or_default());
+                Ok(())
+            }
+            FindingFormat::Jsonl | FindingFormat::Json => {
+                if format == FindingFormat::Json && !std::mem::take(&mut first_json) {
+                    out.write_all(b",")?;
+                }
+                let json = match ex {
+                    Some(ex) => serde_json::to_writer(&mut *out, &FindingJson::new(f, ex, &names)),
+                    None => serde_json::to_writer(&mut *out, &FindingJson::settled(f, Default::default())),
+                };
+                json.map_err(std::io::Error::from)?;
+                if format == FindingFormat::Jsonl {
+                    out.write_all(b"\n")?;
+                }
+                Ok(())
+            }
+            FindingFormat::Sarif => {
+                if !std::mem::take(&mut first_json) {
+                    out.write_all(b",")?;
+                }
+                let capture = ex.map(capture_of).unwrap_or_else(|| names.first().cloned().unwrap_or_default());
+                let idx = rule_index.get(f.rule.as_str()).copied().unwrap_or(0);
+                serde_json::to_writer(&mut *out, &sarif::result(f, ex, &capture, idx)).map_err(std::io::Error::from)
+            }
+        }
+    };
+
+    let mut exchanges = 0u64;
+    let result = pipeline::run(
+        &captures,
+        &cfg,
+        |item| match item {
+            Output::Exchange(Analyzed { exchange, findings }) => {
+                exchanges += 1;
+                for name in exchange.anomaly_names() {
+                    *anomalies.entry(name).or_default() += 1;
+                }
+                for f in &findings {
+                    if !suppressed(&suppressions, f, &exchange) {
+                        emit(f, Some(&exchange), &mut out)?;
+                    }
+                }
+                Ok(())
+            }
+            Output::Settled(_, f) => emit(&f, None, &mut out),
+        },
+        |_| {},
+    );
+    drop(emit);
+    let run_summary = result.context("analysis failed")?;
+    text.exchanges = exchanges;
+    match format {
+        FindingFormat::Text => out.write_all(text.render(&rules, tty).as_bytes())?,
+        FindingFormat::Json => {
+            let summary = serde_json::json!({
+                "exchanges": exchanges,
+                "findings_by_rule": by_rule,
+                "run": run_summary,
+            });
+            write!(out, "],\"summary\":{summary}}}")?;
+            out.write_all(b"\n")?;
+        }
+        FindingFormat::Sarif => {
+            let artifacts: Vec<serde_json::Value> = names.iter().map(|n| serde_json::json!({"location": {"uri": n}})).collect();
+            write!(out, "],\"artifacts\":{}}}]}}", serde_json::Value::Array(artifacts))?;
+            out.write_all(b"\n")?;
+        }
+        FindingFormat::Jsonl => {}
+    }
+    out.flush().context("writing output")?;
+    if !args.quiet {
+        eprint!("{}", summary::render(&run_summary, &anomalies));
+    }
+    let fail = threshold(args.fail_on).is_some_and(|t| worst.is_some_and(|w| w >= t));
+    Ok(if fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
