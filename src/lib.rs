@@ -22,3 +22,4 @@ pub mod rules;
 pub mod synth;
 pub mod time;
 pub mod config;
+pub mod redact;

@@ -19,6 +19,7 @@ use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
 use crate::decode::{DecodeStats, Decoder, Segment, TcpFlags};
 use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats};
 use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
+use crate::redact::Redactor;
 use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
 use crate::time::Timestamp;
 
@@ -34,6 +35,8 @@ pub struct PipelineConfig {
     /// The rules to run, if any: per-exchange rules run on the workers, stateful ones in
     /// the collector, in output order.
     pub rules: Option<Arc<RuleSet>>,
+    /// Masks secrets after the per-exchange rules ran; `None` keeps values as captured.
+    pub redact: Option<Redactor>,
 }
 
 /// An exchange with the findings on it, as the sink receives it.
@@ -162,7 +165,8 @@ pub fn run(
             let http = cfg.http;
             let reassembly = cfg.reassembly;
             let engine = cfg.rules.as_deref().map(Engine::new);
-            handles.push(scope.spawn(move || worker(w, rx, out_tx, reassembly, http, engine)));
+            let redact = cfg.redact.clone();
+            handles.push(scope.spawn(move || worker(w, rx, out_tx, reassembly, http, engine, redact)));
         }
         drop(out_tx);
 
@@ -276,9 +280,16 @@ fn worker(
     reassembly: ReassemblyConfig,
     http: HttpConfig,
     engine: Option<Engine>,
+    redact: Option<Redactor>,
 ) -> (ReassemblyStats, HttpStats) {
-    let analyze = |exchange: Exchange| {
-        let findings = engine.as_ref().map(|e| e.check(&exchange)).unwrap_or_default();
+    let analyze = |mut exchange: Exchange| {
+        let mut findings = engine.as_ref().map(|e| e.check(&exchange)).unwrap_or_default();
+        if let Some(r) = &redact {
+            r.exchange(&mut exchange);
+            for f in &mut findings {
+                f.evidence = r.evidence(&f.evidence);
+            }
+        }
         Analyzed { exchange, findings }
     };
     let mut table: FlowTable<HttpConnection> = FlowTable::new(reassembly, http);

@@ -12,6 +12,7 @@ use crate::capture::CaptureSet;
 use crate::config::{Config, Policy, Suppression};
 use crate::http::Exchange;
 use crate::pipeline::{self, Analyzed, Output, PipelineConfig};
+use crate::redact::Redactor;
 use crate::report::finding_json::FindingJson;
 use crate::report::findings_text::{TextReport, exchange_location};
 use crate::report::{sarif, summary};
@@ -78,6 +79,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         workers: args.workers,
         filter: args.filter.clone(),
         rules: Some(Arc::clone(&rules)),
+        redact: Some(Redactor::new(&config.redact)),
         ..PipelineConfig::default()
     };
 

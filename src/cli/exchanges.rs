@@ -10,6 +10,7 @@ use anyhow::Context;
 use super::{ExchangeFormat, ExchangesArgs};
 use crate::capture::CaptureSet;
 use crate::pipeline::{self, PipelineConfig};
+use crate::redact::Redactor;
 use crate::report::{exchange_json::ExchangeJson, exchange_text, summary};
 
 pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
@@ -18,6 +19,7 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = PipelineConfig {
         workers: args.workers,
         filter: args.filter.clone(),
+        redact: Some(Redactor::default()),
         ..PipelineConfig::default()
     };
     // Listing exchanges needs sizes, not body bytes.
