@@ -16,12 +16,11 @@ use std::thread;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
-use crate::decode::{DecodeStats, Decoder, Segment, TcpFlags};
+use crate::decode::{DecodeStats, Decoder, Segment};
 use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats};
 use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
 use crate::redact::Redactor;
 use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
-use crate::time::Timestamp;
 
 /// Settings of one run.
 #[derive(Clone, Debug, Default)]
@@ -76,27 +75,13 @@ pub enum PipelineError {
     Worker(String),
 }
 
-/// A segment that owns its payload, travelling from the reader to a worker.
-struct OwnedSegment {
-    frame: FrameRef,
-    ts: Timestamp,
-    src: std::net::SocketAddr,
-    dst: std::net::SocketAddr,
-    seq: u32,
-    ack: u32,
-    flags: TcpFlags,
-    missing: u32,
-    order: u64,
-    /// Range of the payload in the batch's data buffer.
-    start: usize,
-    end: usize,
-}
-
-/// Segments for one worker, with their payloads in one buffer.
+/// Segments for one worker. Payloads borrow from the memory-mapped capture (no copy);
+/// only payloads rebuilt from IP fragments are owned.
 #[derive(Default)]
-struct Batch {
-    segments: Vec<OwnedSegment>,
-    data: Vec<u8>,
+struct Batch<'s> {
+    /// Each segment with its frame's position in the run.
+    segments: Vec<(u64, Segment<'s>)>,
+    bytes: usize,
     /// Every frame up to this order that belongs to this worker is in this batch or an
     /// earlier one.
     upto: u64,
@@ -159,7 +144,7 @@ pub fn run(
         let mut senders = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
-            let (tx, rx) = bounded::<Batch>(8);
+            let (tx, rx) = bounded::<Batch<'_>>(8);
             senders.push(tx);
             let out_tx = out_tx.clone();
             let http = cfg.http;
@@ -202,19 +187,19 @@ pub fn run(
 }
 
 /// The reader thread's work: frames → segments → per-worker batches.
-fn read_and_shard(
-    captures: &CaptureSet,
+fn read_and_shard<'s>(
+    captures: &'s CaptureSet,
     cfg: &PipelineConfig,
-    senders: &[Sender<Batch>],
+    senders: &[Sender<Batch<'s>>],
     stop: &AtomicBool,
     progress: impl FnMut(u64),
 ) -> Result<(ReadSummary, DecodeStats), CaptureError> {
     let workers = senders.len();
     let mut decoder = Decoder::new();
-    let mut batches: Vec<Batch> = (0..workers).map(|_| Batch::default()).collect();
+    let mut batches: Vec<Batch<'s>> = (0..workers).map(|_| Batch::default()).collect();
     let mut order: u64 = 0;
     let mut stopped = false;
-    let flush = |batch: &mut Batch, tx: &Sender<Batch>, upto: u64| -> bool {
+    let flush = |batch: &mut Batch<'s>, tx: &Sender<Batch<'s>>, upto: u64| -> bool {
         let mut full = std::mem::take(batch);
         full.upto = upto;
         tx.send(full).is_ok()
@@ -229,11 +214,11 @@ fn read_and_shard(
             if let Some(seg) = decoder.decode(frame) {
                 let (key, _) = FlowKey::of(seg.src, seg.dst);
                 let w = (key.shard_hash() % workers as u64) as usize;
-                push(&mut batches[w], &seg, order);
-                if batches[w].segments.len() >= BATCH_SEGMENTS
-                    || batches[w].data.len() >= BATCH_BYTES
-                {
-                    stopped |= !flush(&mut batches[w], &senders[w], order);
+                let batch = &mut batches[w];
+                batch.bytes += seg.payload.len();
+                batch.segments.push((order, seg));
+                if batch.segments.len() >= BATCH_SEGMENTS || batch.bytes >= BATCH_BYTES {
+                    stopped |= !flush(batch, &senders[w], order);
                 }
             }
             if order % WATERMARK_EVERY == 0 {
@@ -254,28 +239,10 @@ fn read_and_shard(
     Ok((read, decoder.finish().clone()))
 }
 
-fn push(batch: &mut Batch, seg: &Segment<'_>, order: u64) {
-    let start = batch.data.len();
-    batch.data.extend_from_slice(&seg.payload);
-    batch.segments.push(OwnedSegment {
-        frame: seg.frame,
-        ts: seg.ts,
-        src: seg.src,
-        dst: seg.dst,
-        seq: seg.seq,
-        ack: seg.ack,
-        flags: seg.flags,
-        missing: seg.missing,
-        order,
-        start,
-        end: batch.data.len(),
-    });
-}
-
 /// A worker: reassembles and parses its share of the connections.
 fn worker(
     id: usize,
-    rx: Receiver<Batch>,
+    rx: Receiver<Batch<'_>>,
     out: Sender<WorkerOutput>,
     reassembly: ReassemblyConfig,
     http: HttpConfig,
@@ -297,21 +264,10 @@ fn worker(
     let mut last_order = 0;
     for batch in rx {
         let mut released = Vec::new();
-        for s in &batch.segments {
-            let seg = Segment {
-                frame: s.frame,
-                ts: s.ts,
-                src: s.src,
-                dst: s.dst,
-                seq: s.seq,
-                ack: s.ack,
-                flags: s.flags,
-                payload: std::borrow::Cow::Borrowed(&batch.data[s.start..s.end]),
-                missing: s.missing,
-            };
-            table.segment(&seg, s.order, &mut sink);
-            released.extend(sink.exchanges.drain(..).map(|e| (s.order, analyze(e))));
-            last_order = s.order;
+        for (order, seg) in &batch.segments {
+            table.segment(seg, *order, &mut sink);
+            released.extend(sink.exchanges.drain(..).map(|e| (*order, analyze(e))));
+            last_order = *order;
         }
         let watermark = batch.upto.max(last_order);
         if out

@@ -209,10 +209,13 @@ impl CaptureSet {
     /// rotated pieces of one connection are reassembled. `filter` is a BPF expression
     /// (tcpdump syntax) applied to every frame. `progress` is called now and then with the
     /// number of bytes consumed so far, and once at the end.
-    pub fn for_each_frame(
-        &self,
+    ///
+    /// Frames borrow from the memory-mapped files for as long as the `CaptureSet` lives, so
+    /// their bytes can be handed to other threads without copying.
+    pub fn for_each_frame<'s>(
+        &'s self,
         filter: Option<&str>,
-        mut visit: impl FnMut(&Frame<'_>),
+        mut visit: impl FnMut(&Frame<'s>),
         mut progress: impl FnMut(u64),
     ) -> Result<ReadSummary, CaptureError> {
         let mut filters = filter.map(Filters::new);
@@ -224,7 +227,7 @@ impl CaptureSet {
             }
         }
         let mut summary = ReadSummary::default();
-        let mut readers: Vec<FileReader<'_>> = self
+        let mut readers: Vec<FileReader<'s>> = self
             .files
             .iter()
             .enumerate()
@@ -245,7 +248,7 @@ impl CaptureSet {
             // k-way merge on the head frame's timestamp; ties go to the earlier file.
             let mut positions = vec![0u64; readers.len()];
             let mut consumed = 0u64;
-            let mut heads: Vec<Option<Frame<'_>>> = Vec::with_capacity(readers.len());
+            let mut heads: Vec<Option<Frame<'s>>> = Vec::with_capacity(readers.len());
             let mut heap = BinaryHeap::with_capacity(readers.len());
             for (i, r) in readers.iter_mut().enumerate() {
                 let head = r.next_frame()?;
@@ -292,11 +295,11 @@ struct Walk<'s> {
 
 impl Walk<'_> {
     #[inline]
-    fn emit(
+    fn emit<'f>(
         &mut self,
-        frame: &Frame<'_>,
+        frame: &Frame<'f>,
         consumed: u64,
-        visit: &mut impl FnMut(&Frame<'_>),
+        visit: &mut impl FnMut(&Frame<'f>),
         progress: &mut impl FnMut(u64),
     ) -> Result<(), CaptureError> {
         self.summary.frames += 1;
