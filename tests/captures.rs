@@ -9,7 +9,7 @@
 #[allow(dead_code)]
 mod make_captures;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use wirelint::http::{AnomalyKind, Exchange, Framing};

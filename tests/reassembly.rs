@@ -222,6 +222,33 @@ fn reference_conversations_parse_cleanly() {
     }
 }
 
+#[test]
+fn mangling_cuts_reorders_and_repeats() {
+    let m = Mangle {
+        cuts: vec![10, 20, 30, 40],
+        swaps: vec![(0, 2), (3, 1)],
+        repeats: vec![(5, 20, 0), (25, 3, 9)],
+    };
+    let segs = segments(50, &m);
+    let mut covered = vec![0u8; 50];
+    for &(off, len) in &segs {
+        covered[off..off + len].iter_mut().for_each(|c| *c += 1);
+    }
+    assert!(covered.iter().all(|&c| c >= 1), "every byte is sent: {segs:?}");
+    assert!(covered.iter().any(|&c| c >= 2), "some bytes are sent twice: {segs:?}");
+    assert!(segs.windows(2).any(|w| w[1].0 < w[0].0), "some segments go back: {segs:?}");
+
+    // And the pipeline sees it so.
+    let flights = &conversations()[1];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mangled.pcap");
+    std::fs::write(&path, capture(flights, Some(&[m]))).expect("writing the capture");
+    let (_, summary) = support::exchanges_of(&[path], 1);
+    let s = summary.reassembly.streams;
+    assert!(s.out_of_order_segments > 0 && s.retransmitted_segments + s.overlapping_segments > 0, "{s:?}");
+    assert_eq!(s.gaps, 0);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 

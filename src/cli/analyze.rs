@@ -75,6 +75,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         captures.check_filter(f)?;
     }
     let names = captures.file_names();
+    let mut progress = super::progress::Progress::new(captures.total_bytes(), args.quiet);
     let cfg = PipelineConfig {
         workers: args.workers,
         filter: args.filter.clone(),
@@ -168,8 +169,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
             Output::Settled(_, f) => emit(&f, None, &mut out),
         },
-        |_| {},
+        |done| progress.update(done),
     );
+    progress.finish();
     drop(emit);
     let run_summary = result.context("analysis failed")?;
     text.exchanges = exchanges;

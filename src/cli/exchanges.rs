@@ -16,6 +16,7 @@ use crate::report::{exchange_json::ExchangeJson, exchange_text, summary};
 pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
     let captures = CaptureSet::open(&args.files)?;
     let names = captures.file_names();
+    let mut progress = super::progress::Progress::new(captures.total_bytes(), args.quiet);
     let mut cfg = PipelineConfig {
         workers: args.workers,
         filter: args.filter.clone(),
@@ -50,8 +51,9 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
                 ExchangeFormat::Text => writeln!(out, "{}", exchange_text::exchange_line(&ex)),
             }
         },
-        |_| {},
+        |done| progress.update(done),
     );
+    progress.finish();
     if let Ok(mut c) = counts.lock() {
         *c = std::mem::take(&mut local);
     }

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 mod exchanges;
+mod progress;
 mod rules;
 
 use std::path::PathBuf;
