@@ -514,7 +514,7 @@ fn link_two_families(link: Link) -> Vec<u8> {
 }
 
 fn format_pcap_ns() -> Vec<u8> {
-    // A start with sub-microsecond digits and 1.5 µs steps: only a nanosecond file keeps them.
+    // A start with sub-microsecond digits: only a nanosecond file keeps them.
     let mut c = conv(40000, 0)
         .starting_at(Timestamp(DEFAULT_START.0 + 123_456_789))
         .step(1);

@@ -268,9 +268,9 @@ const ACK: u8 = 0x10;
 /// A scripted TCP connection between a client and a server.
 ///
 /// Stream offsets count data bytes from 0 (the byte after the SYN) in each direction;
-/// sequence numbers are `ISN + 1 + offset`, wrapping at 2³². Every segment after the first
-/// carries the ACK flag with the other side's next sequence number (everything it sent so
-/// far, as if nothing was lost). Each packet advances the clock by [`step`](Self::step).
+/// sequence numbers are `ISN + 1 + offset`, wrapping at 2³². Every segment but the client's
+/// SYN carries the ACK flag with the other side's next sequence number (everything it sent
+/// so far, as if nothing was lost). Each packet advances the clock by [`step`](Self::step).
 #[derive(Clone, Debug)]
 pub struct Conversation {
     ends: [SocketAddr; 2],
@@ -279,12 +279,13 @@ pub struct Conversation {
     clock: Timestamp,
     step_ns: i64,
     isn: [u32; 2],
-    /// Highest stream offset sent so far, per direction (data bytes; a FIN adds one).
+    /// Stream offset just past the highest data byte sent (or lost), per direction.
     sent: [u64; 2],
+    /// FIN sent, per direction (it takes one sequence number after the data).
     fin_sent: [bool; 2],
-    /// True once the direction has sent anything (the first packet of a mid-stream
-    /// capture carries no ACK flag only if it is a SYN).
+    /// Next IPv4 identification (and IPv6 fragment id) per direction.
     ip_id: [u16; 2],
+    /// IP payload size above which datagrams are sent as fragments.
     fragment: Option<usize>,
     packets: Vec<Packet>,
 }

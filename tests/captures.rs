@@ -145,7 +145,11 @@ fn diff(expected: &str, actual: &str) -> String {
 fn every_capture_matches_its_expected_exchanges() {
     let bless = std::env::var_os("WIRELINT_BLESS").is_some_and(|v| v == "1");
     let names = capture_names();
-    assert!(names.len() >= 50, "expected the project's captures in captures/, found {}", names.len());
+    assert!(
+        names.len() >= 50,
+        "expected the project's captures in captures/, found {}",
+        names.len()
+    );
     let mut failures = Vec::new();
     for name in &names {
         let path = expected_path(name);
@@ -160,7 +164,8 @@ fn every_capture_matches_its_expected_exchanges() {
         }
         let actual = jsonl_of(name);
         if bless {
-            std::fs::write(&path, &actual).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+            std::fs::write(&path, &actual)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
             continue;
         }
         match std::fs::read_to_string(&path) {
@@ -175,19 +180,31 @@ fn every_capture_matches_its_expected_exchanges() {
     }
     for (name, _) in AWAITING_FIX {
         if !names.iter().any(|n| n == name) {
-            failures.push(format!("AWAITING_FIX names {name}, which is not in captures/"));
+            failures.push(format!(
+                "AWAITING_FIX names {name}, which is not in captures/"
+            ));
         }
     }
     // Expected files of captures that no longer exist.
     for entry in std::fs::read_dir(captures_dir()).expect("captures/") {
-        let file = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        let file = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         if let Some(stem) = file.strip_suffix(".expected.jsonl")
-            && !names.iter().any(|n| n.rsplit_once('.').is_some_and(|(s, _)| s == stem))
+            && !names
+                .iter()
+                .any(|n| n.rsplit_once('.').is_some_and(|(s, _)| s == stem))
         {
             failures.push(format!("captures/{file} belongs to no capture: delete it"));
         }
     }
-    assert!(failures.is_empty(), "{}\n\n{BLESS_HINT}", failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\n\n{BLESS_HINT}",
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -201,17 +218,24 @@ fn captures_regenerate_byte_for_byte() {
         let fresh = std::fs::read(tmp.path().join(name)).expect("regenerated file");
         match std::fs::read(captures_dir().join(name)) {
             Ok(old) if old == fresh => {}
-            Ok(_) => problems.push(format!("captures/{name} differs from what examples/make_captures.rs makes")),
+            Ok(_) => problems.push(format!(
+                "captures/{name} differs from what examples/make_captures.rs makes"
+            )),
             Err(_) => problems.push(format!("captures/{name} is missing")),
         }
     }
     for name in capture_names() {
         if !made_names.contains(&name.as_str()) {
-            problems.push(format!("captures/{name} is not made by examples/make_captures.rs"));
+            problems.push(format!(
+                "captures/{name} is not made by examples/make_captures.rs"
+            ));
         }
     }
     let total: u64 = made.iter().map(|c| c.bytes.len() as u64).sum();
-    assert!(total < 512 * 1024, "the captures should stay small; they take {total} bytes");
+    assert!(
+        total < 512 * 1024,
+        "the captures should stay small; they take {total} bytes"
+    );
     assert!(
         problems.is_empty(),
         "{}\n\nregenerate with `cargo run --example make_captures`, then check the expected \
@@ -271,7 +295,11 @@ fn every_link_layer_and_file_format_gives_the_same_exchange() {
         assert_eq!(ex.len(), 1, "{name}");
         assert_clean(name, &ex);
         assert_eq!(status(&ex[0]), Some(200), "{name}");
-        assert!(summary.decode.errors.is_empty(), "{name}: {:?}", summary.decode.errors);
+        assert!(
+            summary.decode.errors.is_empty(),
+            "{name}: {:?}",
+            summary.decode.errors
+        );
         assert_eq!(summary.decode.non_tcp, 0, "{name}");
     }
     let (ex, _) = run("link-ipv6.pcap");
@@ -280,13 +308,24 @@ fn every_link_layer_and_file_format_gives_the_same_exchange() {
         let (ex, summary) = run(name);
         assert_eq!(ex.len(), 2, "{name}");
         assert_clean(name, &ex);
-        assert!(ex[0].connection.client.is_ipv4() && ex[1].connection.client.is_ipv6(), "{name}");
-        assert!(summary.decode.errors.is_empty(), "{name}: {:?}", summary.decode.errors);
+        assert!(
+            ex[0].connection.client.is_ipv4() && ex[1].connection.client.is_ipv6(),
+            "{name}"
+        );
+        assert!(
+            summary.decode.errors.is_empty(),
+            "{name}: {:?}",
+            summary.decode.errors
+        );
     }
     let (ex, _) = run("format-pcapng-two-interfaces.pcapng");
     assert_eq!(ex.len(), 2);
     assert_clean("format-pcapng-two-interfaces.pcapng", &ex);
-    assert_eq!(ex[1].connection.server.port(), 8080, "the Linux SLL interface's connection");
+    assert_eq!(
+        ex[1].connection.server.port(),
+        8080,
+        "the Linux SLL interface's connection"
+    );
 }
 
 #[test]
@@ -303,7 +342,11 @@ fn ip_fragments_are_reassembled() {
     assert_eq!(ex.len(), 2);
     assert_clean("ip-fragments.pcap", &ex);
     // The IPv4 request and response and the IPv6 response (the IPv6 request fits in one).
-    assert_eq!(summary.decode.fragments_reassembled, 3, "{:?}", summary.decode);
+    assert_eq!(
+        summary.decode.fragments_reassembled, 3,
+        "{:?}",
+        summary.decode
+    );
     assert_eq!(summary.decode.fragments_dropped, 0);
     assert_eq!(ex[0].request.as_ref().map(|m| m.body.size), Some(400));
     assert!(ex[1].connection.client.is_ipv6());
@@ -314,9 +357,20 @@ fn snaplen_cut_marks_the_message_truncated() {
     let (ex, summary) = run("snaplen-truncated.pcap");
     assert_eq!(ex.len(), 2);
     let big = ex[0].response.as_ref().expect("response");
-    assert!(big.has_anomaly(AnomalyKind::Truncated), "{:?}", big.anomalies);
-    assert_eq!(big.body.size, 1000, "the cut bytes still count toward the body");
-    assert!(names(&ex[1]).is_empty(), "the next exchange parses: {:?}", names(&ex[1]));
+    assert!(
+        big.has_anomaly(AnomalyKind::Truncated),
+        "{:?}",
+        big.anomalies
+    );
+    assert_eq!(
+        big.body.size, 1000,
+        "the cut bytes still count toward the body"
+    );
+    assert!(
+        names(&ex[1]).is_empty(),
+        "the next exchange parses: {:?}",
+        names(&ex[1])
+    );
     assert_eq!(summary.decode.truncated_frames, 1);
 }
 
@@ -325,15 +379,25 @@ fn snaplen_cut_bytes_are_counted_in_the_summary() {
     let (_, summary) = run("snaplen-truncated.pcap");
     // 1000-byte body; the 200-byte frame kept 54 bytes of headers, the 118-byte head and
     // 28 bytes of body.
-    assert_eq!(summary.reassembly.streams.cut_bytes, 972, "{:?}", summary.reassembly.streams);
+    assert_eq!(
+        summary.reassembly.streams.cut_bytes, 972,
+        "{:?}",
+        summary.reassembly.streams
+    );
 }
 
 #[test]
 fn capture_starting_mid_connection_resynchronises() {
     let (ex, summary) = run("tcp-midstream.pcap");
-    assert_eq!(ex.iter().map(target).collect::<Vec<_>>(), ["/after", "/again"]);
+    assert_eq!(
+        ex.iter().map(target).collect::<Vec<_>>(),
+        ["/after", "/again"]
+    );
     assert_clean("tcp-midstream.pcap", &ex);
-    assert!(summary.http.resync_skipped_bytes > 0, "the tail of the earlier body is skipped");
+    assert!(
+        summary.http.resync_skipped_bytes > 0,
+        "the tail of the earlier body is skipped"
+    );
 }
 
 #[test]
@@ -363,7 +427,11 @@ fn conflicting_overlap_is_reported_on_the_message() {
     // First data wins: the response is the original one.
     assert_eq!(status(&ex[0]), Some(200));
     // Two conflicting copies: the tail (held out of order) and the head (already delivered).
-    assert_eq!(summary.reassembly.streams.conflicting_overlaps, 2, "{:?}", summary.reassembly.streams);
+    assert_eq!(
+        summary.reassembly.streams.conflicting_overlaps, 2,
+        "{:?}",
+        summary.reassembly.streams
+    );
     let resp = ex[0].response.as_ref().expect("response");
     assert!(
         resp.has_anomaly(AnomalyKind::ConflictingOverlap),
@@ -379,10 +447,19 @@ fn gap_marks_the_message_and_parsing_resumes() {
     let resp = ex[0].response.as_ref().expect("response");
     assert!(resp.has_anomaly(AnomalyKind::Gap), "{:?}", resp.anomalies);
     assert!(resp.is_incomplete());
-    assert_eq!(resp.body.size, 2000, "the missing bytes count toward the declared length");
+    assert_eq!(
+        resp.body.size, 2000,
+        "the missing bytes count toward the declared length"
+    );
     assert_eq!(target(&ex[1]), "/after-the-hole");
     assert!(names(&ex[1]).is_empty());
-    assert_eq!((summary.reassembly.streams.gaps, summary.reassembly.streams.gap_bytes), (1, 500));
+    assert_eq!(
+        (
+            summary.reassembly.streams.gaps,
+            summary.reassembly.streams.gap_bytes
+        ),
+        (1, 500)
+    );
 }
 
 #[test]
@@ -415,7 +492,10 @@ fn reset_after_a_complete_exchange_is_not_an_anomaly() {
 #[test]
 fn reset_instead_of_an_answer_leaves_the_request_unanswered() {
     let (ex, _) = run("tcp-rst.pcap");
-    let refused = ex.iter().find(|e| target(e) == "/refused").expect("the refused request");
+    let refused = ex
+        .iter()
+        .find(|e| target(e) == "/refused")
+        .expect("the refused request");
     assert!(refused.response.is_none());
     assert_eq!(
         names(refused),
@@ -444,12 +524,23 @@ fn http_on_a_non_standard_port_is_recognised() {
 #[test]
 fn pipelined_requests_pair_in_order() {
     let (ex, _) = run("http-pipelining.pcap");
-    assert_eq!(ex.iter().map(target).collect::<Vec<_>>(), ["/a", "/b", "/c"]);
+    assert_eq!(
+        ex.iter().map(target).collect::<Vec<_>>(),
+        ["/a", "/b", "/c"]
+    );
     assert_clean("http-pipelining.pcap", &ex);
     for e in &ex {
-        let body = String::from_utf8_lossy(&e.response.as_ref().expect("response").body.captured).into_owned();
-        assert!(body.contains(&format!("<title>{}</title>", target(e))), "{} got {body}", target(e));
-        assert_eq!(e.request.as_ref().map(|m| m.head_frame), ex[0].request.as_ref().map(|m| m.head_frame));
+        let body = String::from_utf8_lossy(&e.response.as_ref().expect("response").body.captured)
+            .into_owned();
+        assert!(
+            body.contains(&format!("<title>{}</title>", target(e))),
+            "{} got {body}",
+            target(e)
+        );
+        assert_eq!(
+            e.request.as_ref().map(|m| m.head_frame),
+            ex[0].request.as_ref().map(|m| m.head_frame)
+        );
     }
 }
 
@@ -464,10 +555,18 @@ fn bodies_are_framed_by_length_chunks_or_close() {
     let (ex, _) = run("http-chunked.pcap");
     assert_clean("http-chunked.pcap", &ex);
     let req = ex[0].request.as_ref().expect("request");
-    assert_eq!((req.body.framing, req.body.captured.as_slice()), (Framing::Chunked, &b"first linesecond line"[..]));
+    assert_eq!(
+        (req.body.framing, req.body.captured.as_slice()),
+        (Framing::Chunked, &b"first linesecond line"[..])
+    );
     let resp = ex[0].response.as_ref().expect("response");
     assert_eq!(resp.body.captured, b"hello, world!");
-    let trailers: Vec<(&str, &str)> = resp.body.trailers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect();
+    let trailers: Vec<(&str, &str)> = resp
+        .body
+        .trailers
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.as_str()))
+        .collect();
     assert_eq!(trailers, [("X-Checksum", "6f1ed002"), ("X-Rows", "3")]);
 
     let (ex, _) = run("http-close-delimited.pcap");
@@ -484,7 +583,12 @@ fn head_204_and_304_answers_have_no_body() {
         assert_clean(name, &ex);
         for e in &ex[..count - 1] {
             let resp = e.response.as_ref().expect("response");
-            assert_eq!((resp.body.framing, resp.body.size), (Framing::None, 0), "{name} {}", target(e));
+            assert_eq!(
+                (resp.body.framing, resp.body.size),
+                (Framing::None, 0),
+                "{name} {}",
+                target(e)
+            );
         }
     }
 }
@@ -494,7 +598,10 @@ fn interim_responses_attach_to_their_request() {
     let (ex, _) = run("http-100-continue.pcap");
     assert_eq!(ex.len(), 2);
     assert_clean("http-100-continue.pcap", &ex);
-    let interim: Vec<Vec<u16>> = ex.iter().map(|e| e.interim.iter().filter_map(|m| m.status()).collect()).collect();
+    let interim: Vec<Vec<u16>> = ex
+        .iter()
+        .map(|e| e.interim.iter().filter_map(|m| m.status()).collect())
+        .collect();
     assert_eq!(interim, [vec![100], vec![103]]);
     assert_eq!(status(&ex[0]), Some(201));
     assert_eq!(ex[0].request.as_ref().map(|m| m.body.size), Some(41));
@@ -504,9 +611,17 @@ fn interim_responses_attach_to_their_request() {
 fn upgrade_and_connect_stop_parsing() {
     for (name, code) in [("http-upgrade-101.pcap", 101), ("http-connect.pcap", 200)] {
         let (ex, summary) = run(name);
-        assert_eq!(ex.len(), 1, "{name}: the HTTP-looking bytes inside the tunnel are not parsed");
+        assert_eq!(
+            ex.len(),
+            1,
+            "{name}: the HTTP-looking bytes inside the tunnel are not parsed"
+        );
         assert_eq!(status(&ex[0]), Some(code), "{name}");
-        assert_eq!(ex[0].response.as_ref().map(|m| m.body.framing), Some(Framing::Tunnel), "{name}");
+        assert_eq!(
+            ex[0].response.as_ref().map(|m| m.body.framing),
+            Some(Framing::Tunnel),
+            "{name}"
+        );
         assert!(names(&ex[0]).is_empty(), "{name}: {:?}", names(&ex[0]));
         assert_eq!(summary.http.tunnels, 1, "{name}");
     }
@@ -523,7 +638,11 @@ fn content_codings_decode_to_the_same_document() {
         let (doc, capped) = wirelint::http::content::decoded_body(resp, 1 << 20)
             .unwrap_or_else(|err| panic!("{}: {err}", target(e)));
         assert!(!capped);
-        assert!(doc.len() > resp.body.captured.len(), "{}: compressed", target(e));
+        assert!(
+            doc.len() > resp.body.captured.len(),
+            "{}: compressed",
+            target(e)
+        );
         docs.push(doc);
     }
     assert!(docs.iter().all(|d| d == &docs[0]));
@@ -535,12 +654,22 @@ fn content_codings_decode_to_the_same_document() {
 fn old_http_versions() {
     let (ex, _) = run("http-1.0.pcap");
     assert_clean("http-1.0.pcap", &ex);
-    assert!(ex.iter().all(|e| e.request.as_ref().is_some_and(|m| m.version() == "HTTP/1.0")));
-    assert_eq!(ex[0].response.as_ref().map(|m| m.body.framing), Some(Framing::Close));
+    assert!(ex.iter().all(|e| {
+        e.request
+            .as_ref()
+            .is_some_and(|m| m.version() == "HTTP/1.0")
+    }));
+    assert_eq!(
+        ex[0].response.as_ref().map(|m| m.body.framing),
+        Some(Framing::Close)
+    );
 
     let (ex, _) = run("http-0.9.pcap");
     assert_eq!(ex.len(), 1);
-    assert_eq!(ex[0].request.as_ref().map(|m| m.version()), Some("HTTP/0.9"));
+    assert_eq!(
+        ex[0].request.as_ref().map(|m| m.version()),
+        Some("HTTP/0.9")
+    );
     assert_eq!(ex[0].response.as_ref().map(|m| m.body.size), Some(118));
     assert_eq!(names(&ex[0]), ["http09"]);
 }
@@ -551,11 +680,20 @@ fn each_anomaly_capture_names_its_anomaly() {
     let cases: &[(&str, &[&str])] = &[
         ("anomaly-obs-fold.pcap", &["obs-fold"]),
         ("anomaly-bare-lf.pcap", &["bare-lf"]),
-        ("anomaly-whitespace-before-colon.pcap", &["whitespace-before-colon"]),
+        (
+            "anomaly-whitespace-before-colon.pcap",
+            &["whitespace-before-colon"],
+        ),
         ("anomaly-invalid-header-name.pcap", &["invalid-header-name"]),
         ("anomaly-cl-and-te.pcap", &["cl-and-te"]),
-        ("anomaly-conflicting-content-length.pcap", &["conflicting-content-length"]),
-        ("anomaly-invalid-content-length.pcap", &["invalid-content-length"]),
+        (
+            "anomaly-conflicting-content-length.pcap",
+            &["conflicting-content-length"],
+        ),
+        (
+            "anomaly-invalid-content-length.pcap",
+            &["invalid-content-length"],
+        ),
         ("anomaly-malformed-chunk.pcap", &["malformed-chunk"]),
         ("anomaly-extra-data.pcap", &["extra-data"]),
         ("anomaly-body-on-head.pcap", &["body-on-head"]),
@@ -565,7 +703,12 @@ fn each_anomaly_capture_names_its_anomaly() {
     for (name, expected) in cases {
         let (ex, _) = run(name);
         assert!(!ex.is_empty(), "{name}");
-        assert_eq!(names(&ex[0]), *expected, "{name}: first exchange ({})", target(&ex[0]));
+        assert_eq!(
+            names(&ex[0]),
+            *expected,
+            "{name}: first exchange ({})",
+            target(&ex[0])
+        );
     }
     // The ones whose later exchanges the pipeline already gets right.
     for name in [
@@ -585,7 +728,10 @@ fn unanswered_requests_and_unrequested_responses() {
     let (ex, _) = run("anomaly-unanswered-request.pcap");
     assert_eq!(ex.len(), 2);
     assert!(names(&ex[0]).is_empty());
-    assert_eq!((target(&ex[1]), names(&ex[1])), ("/never-answered", vec!["unanswered-request"]));
+    assert_eq!(
+        (target(&ex[1]), names(&ex[1])),
+        ("/never-answered", vec!["unanswered-request"])
+    );
 
     let (ex, _) = run("anomaly-response-without-request.pcap");
     assert_eq!(ex.len(), 2);
@@ -600,12 +746,20 @@ fn start_line_after_unterminated_bytes_is_found() {
     for name in ["anomaly-body-on-204.pcap", "anomaly-body-on-304.pcap"] {
         let (ex, _) = run(name);
         assert_eq!(ex.len(), 2, "{name}");
-        assert_eq!((target(&ex[1]), status(&ex[1])), ("/fine", Some(200)), "{name}: {:?}", names(&ex[1]));
+        assert_eq!(
+            (target(&ex[1]), status(&ex[1])),
+            ("/fine", Some(200)),
+            "{name}: {:?}",
+            names(&ex[1])
+        );
         assert!(names(&ex[1]).is_empty(), "{name}: {:?}", names(&ex[1]));
     }
 
     let (ex, _) = run("anomaly-content-length-mismatch.pcap");
-    let got: Vec<(&str, Option<u16>, Vec<&str>)> = ex.iter().map(|e| (target(e), status(e), names(e))).collect();
+    let got: Vec<(&str, Option<u16>, Vec<&str>)> = ex
+        .iter()
+        .map(|e| (target(e), status(e), names(e)))
+        .collect();
     assert_eq!(
         got,
         [
@@ -617,7 +771,11 @@ fn start_line_after_unterminated_bytes_is_found() {
 
     let (ex, _) = run("demo-api.pcap");
     assert_eq!(ex.len(), 29);
-    let unanswered: Vec<&str> = ex.iter().filter(|e| e.response.is_none()).map(target).collect();
+    let unanswered: Vec<&str> = ex
+        .iter()
+        .filter(|e| e.response.is_none())
+        .map(target)
+        .collect();
     assert!(unanswered.is_empty(), "demo-api: unanswered {unanswered:?}");
 }
 
@@ -627,8 +785,9 @@ fn demo_api_holds_what_the_readme_promises() {
     assert_eq!(summary.reassembly.connections, 3);
     assert!(ex.len() >= 28);
     let has = |method: &str, code: u16| {
-        ex.iter()
-            .any(|e| e.request.as_ref().and_then(|m| m.method()) == Some(method) && status(e) == Some(code))
+        ex.iter().any(|e| {
+            e.request.as_ref().and_then(|m| m.method()) == Some(method) && status(e) == Some(code)
+        })
     };
     for (method, code) in [
         ("POST", 201),
@@ -640,17 +799,31 @@ fn demo_api_holds_what_the_readme_promises() {
         ("POST", 500),
         ("GET", 304),
     ] {
-        assert!(has(method, code), "demo-api has no {method} answered {code}");
+        assert!(
+            has(method, code),
+            "demo-api has no {method} answered {code}"
+        );
     }
-    let body_on_204 = ex.iter().filter(|e| names(e).contains(&"body-on-204")).count();
+    let body_on_204 = ex
+        .iter()
+        .filter(|e| names(e).contains(&"body-on-204"))
+        .count();
     let stray_304 = ex
         .iter()
-        .filter(|e| e.request.is_none() && status(e) == Some(304) && names(e) == ["response-without-request"])
+        .filter(|e| {
+            e.request.is_none()
+                && status(e) == Some(304)
+                && names(e) == ["response-without-request"]
+        })
         .count();
     assert_eq!((body_on_204, stray_304), (1, 1));
     for e in &ex {
         if let Some(resp) = &e.response {
-            assert!(resp.has_header("date") && resp.has_header("server"), "{}: Date and Server", target(e));
+            assert!(
+                resp.has_header("date") && resp.has_header("server"),
+                "{}: Date and Server",
+                target(e)
+            );
         }
     }
 }

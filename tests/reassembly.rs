@@ -127,7 +127,11 @@ fn mangle() -> impl Strategy<Value = Mangle> {
         prop::collection::vec((any::<u16>(), any::<u8>()), 0..6),
         prop::collection::vec((any::<u16>(), any::<u16>(), any::<u16>()), 0..3),
     )
-        .prop_map(|(cuts, swaps, repeats)| Mangle { cuts, swaps, repeats })
+        .prop_map(|(cuts, swaps, repeats)| Mangle {
+            cuts,
+            swaps,
+            repeats,
+        })
 }
 
 /// The segments of a flight, as (offset within the flight, length), in sending order.
@@ -135,7 +139,12 @@ fn segments(len: usize, m: &Mangle) -> Vec<(usize, usize)> {
     if len == 0 {
         return Vec::new();
     }
-    let mut cuts: Vec<usize> = m.cuts.iter().map(|&c| usize::from(c) % len).filter(|&c| c > 0).collect();
+    let mut cuts: Vec<usize> = m
+        .cuts
+        .iter()
+        .map(|&c| usize::from(c) % len)
+        .filter(|&c| c > 0)
+        .collect();
     cuts.sort_unstable();
     cuts.dedup();
     let mut bounds = vec![0];
@@ -186,7 +195,7 @@ fn exchanges(pcap: &[u8]) -> Vec<Value> {
     let path = dir.path().join("case.pcap");
     std::fs::write(&path, pcap).expect("writing the capture");
     let (exchanges, _) = support::exchanges_of(&[path], 1);
-    let names = vec!["case.pcap".to_string()];
+    let names = ["case.pcap".to_string()];
     exchanges
         .iter()
         .map(|ex| {
@@ -230,13 +239,22 @@ fn mangling_cuts_reorders_and_repeats() {
         repeats: vec![(5, 20, 0), (25, 3, 9)],
     };
     let segs = segments(50, &m);
-    let mut covered = vec![0u8; 50];
+    let mut covered = [0u8; 50];
     for &(off, len) in &segs {
         covered[off..off + len].iter_mut().for_each(|c| *c += 1);
     }
-    assert!(covered.iter().all(|&c| c >= 1), "every byte is sent: {segs:?}");
-    assert!(covered.iter().any(|&c| c >= 2), "some bytes are sent twice: {segs:?}");
-    assert!(segs.windows(2).any(|w| w[1].0 < w[0].0), "some segments go back: {segs:?}");
+    assert!(
+        covered.iter().all(|&c| c >= 1),
+        "every byte is sent: {segs:?}"
+    );
+    assert!(
+        covered.iter().any(|&c| c >= 2),
+        "some bytes are sent twice: {segs:?}"
+    );
+    assert!(
+        segs.windows(2).any(|w| w[1].0 < w[0].0),
+        "some segments go back: {segs:?}"
+    );
 
     // And the pipeline sees it so.
     let flights = &conversations()[1];
@@ -245,7 +263,10 @@ fn mangling_cuts_reorders_and_repeats() {
     std::fs::write(&path, capture(flights, Some(&[m]))).expect("writing the capture");
     let (_, summary) = support::exchanges_of(&[path], 1);
     let s = summary.reassembly.streams;
-    assert!(s.out_of_order_segments > 0 && s.retransmitted_segments + s.overlapping_segments > 0, "{s:?}");
+    assert!(
+        s.out_of_order_segments > 0 && s.retransmitted_segments + s.overlapping_segments > 0,
+        "{s:?}"
+    );
     assert_eq!(s.gaps, 0);
 }
 

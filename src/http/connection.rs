@@ -551,8 +551,10 @@ impl HttpConnection {
         if pairing.tunnel {
             self.stats.tunnels += 1;
         }
-        self.stats.http_connections = 1;
         pairing.close(pos, out);
+        if pairing.next_index > 0 {
+            self.stats.http_connections = 1;
+        }
         self.stats.exchanges = u64::from(pairing.next_index);
     }
 

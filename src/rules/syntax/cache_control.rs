@@ -2,7 +2,11 @@
 //! in a comma-separated list. Parsing keeps each element's outcome, so one check can report
 //! malformed elements and another can ignore them and judge the rest.
 
-use super::field_list::{is_token, quoted_string, split_list, trim_ows};
+use super::token::{QuotedError, is_token, quoted_string, split_list};
+
+fn trim_ows(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
 
 /// A directive's argument, as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +73,6 @@ pub enum ElementError {
 
 impl std::fmt::Display for ElementError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use super::field_list::excerpt;
         match self {
             ElementError::BadName(e) => write!(f, "{:?} is not a directive name", excerpt(e, 40)),
             ElementError::EmptyArg(e) => write!(f, "{:?} has \"=\" but no value", excerpt(e, 40)),
@@ -96,9 +99,12 @@ pub fn parse_element(el: &str) -> Result<Directive, ElementError> {
         None => None,
         Some("") => return Err(ElementError::EmptyArg(el.to_string())),
         Some(a) if a.starts_with('"') => match quoted_string(a) {
-            None => return Err(ElementError::UnclosedQuote(el.to_string())),
-            Some((v, rest)) if trim_ows(rest).is_empty() => Some(Arg::Quoted(v)),
-            Some(_) => return Err(ElementError::BadArg(el.to_string())),
+            Err(QuotedError::Unterminated) => {
+                return Err(ElementError::UnclosedQuote(el.to_string()));
+            }
+            Err(QuotedError::Control) => return Err(ElementError::BadArg(el.to_string())),
+            Ok((v, used)) if trim_ows(&a[used..]).is_empty() => Some(Arg::Quoted(v)),
+            Ok(_) => return Err(ElementError::BadArg(el.to_string())),
         },
         Some(a) if is_token(a) => Some(Arg::Token(a.to_string())),
         Some(_) => return Err(ElementError::BadArg(el.to_string())),
@@ -111,7 +117,7 @@ pub fn parse_element(el: &str) -> Result<Directive, ElementError> {
 
 /// Every element of a Cache-Control value, in order.
 pub fn parse(value: &str) -> Vec<Result<Directive, ElementError>> {
-    split_list(value).into_iter().map(parse_element).collect()
+    split_list(value).map(parse_element).collect()
 }
 
 /// The well-formed directives only.
@@ -159,6 +165,14 @@ pub const KNOWN: &[&str] = &[
     "public",
     "immutable",
 ];
+
+/// At most `max` characters of `s`, with `…` when cut.
+fn excerpt(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
 
 #[cfg(test)]
 mod tests {

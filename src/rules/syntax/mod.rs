@@ -2,3 +2,6 @@
 //! RFC 9110 and friends define, so that several checks read a value the same way.
 
 pub mod date;
+pub mod media_type;
+pub mod range;
+pub mod token;
