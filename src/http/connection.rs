@@ -90,13 +90,20 @@ impl Pairing {
     fn new_exchange(&mut self) -> Exchange {
         let index = self.next_index;
         self.next_index += 1;
+        let mut anomalies = Vec::new();
+        if index == 0 && self.connection.mid_stream {
+            anomalies.push(Anomaly::new(
+                AnomalyKind::MidStream,
+                "the capture began after this connection started",
+            ));
+        }
         Exchange {
             connection: Arc::clone(&self.connection),
             index,
             request: None,
             interim: Vec::new(),
             response: None,
-            anomalies: Vec::new(),
+            anomalies,
             closed_order: 0,
         }
     }
@@ -187,6 +194,16 @@ impl Pairing {
         }
     }
 
+    /// Replaces an anomaly of the held response by a more precise one.
+    fn reclassify_held_response(&mut self, from: AnomalyKind, to: AnomalyKind, detail: &str) {
+        if let Some(resp) = self.held.as_mut().and_then(|ex| ex.response.as_mut())
+            && resp.has_anomaly(from)
+        {
+            resp.anomalies.retain(|a| a.kind != from);
+            resp.add_anomaly(to, detail);
+        }
+    }
+
     /// Ends the connection: everything still waiting is released.
     fn close(&mut self, pos: Pos, out: &mut Vec<Exchange>) {
         self.release_held(out);
@@ -253,6 +270,9 @@ struct DirParser {
     synced: bool,
     /// Junk bytes skipped while resynchronising (not yet attributed).
     skipped: u64,
+    /// Junk followed a message framed by Content-Length and no start line was in sight yet:
+    /// if resynchronisation finds one, the length was wrong rather than the bytes junk.
+    junk_after_length: bool,
     saw_fin: bool,
 }
 
@@ -271,6 +291,7 @@ impl DirParser {
             current: None,
             synced: false,
             skipped: 0,
+            junk_after_length: false,
             saw_fin: false,
         }
     }
@@ -367,6 +388,7 @@ impl HttpConnection {
             first_frame: self.first.frame,
             first_ts: self.first.ts,
             tls: self.tls,
+            mid_stream: self.mid_stream.iter().any(|m| *m),
         });
         let mut parsers = [
             DirParser::new(Side::Request, self.mid_stream[0]),
@@ -397,6 +419,7 @@ impl HttpConnection {
                     self.undecided[dir].extend_from_slice(d);
                     self.try_decide(pos, out);
                 }
+                Piece::Conflict => {}
                 Piece::Gap(_) | Piece::Cut(_) => {
                     // Too early to tell what was lost; what follows is parsed mid-stream.
                     self.undecided[dir].clear();
@@ -450,7 +473,13 @@ impl HttpConnection {
                         break;
                     }
                 }
-                if find_start(Side::Response, buf, 0).is_some() {
+                // Only a complete status line at a line start decides: "HTTP/" also occurs
+                // inside request lines.
+                if let Some(off) = find_start(Side::Response, buf, 0)
+                    && (off == 0 || buf[off - 1] == b'\n')
+                    && head::looks_like_response(&buf[off..]) == StartGuess::Yes
+                    && buf[off..].contains(&b'\n')
+                {
                     decision = Some(1 - d);
                     break;
                 }
@@ -542,6 +571,8 @@ impl HttpConnection {
         let (Some(parsers), Some(pairing)) = (self.parsers.as_mut(), self.pairing.as_mut()) else {
             return;
         };
+        // A server that closed or reset the connection was seen answering (with nothing).
+        pairing.server_seen |= fin[1 - client] && reason == CloseReason::Closed;
         // The client's stream first (a request may complete), then the server's.
         for d in [client, 1 - client] {
             let parser = &mut parsers[d];
@@ -572,20 +603,37 @@ fn skip_empty_lines(buf: &[u8]) -> usize {
         .count()
 }
 
-/// Finds the offset of the next plausible start line at a line start, at or after `from`.
+/// Finds the offset of the next plausible start line at or after `from`: a request line at
+/// a line start, or a status line anywhere (servers that send more body bytes than they
+/// declared glue the next status line to them).
 fn find_start(side: Side, buf: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i < buf.len() {
-        let at_line_start = i == 0 || buf[i - 1] == b'\n';
-        if at_line_start && head::looks_like(side, &buf[i..]) != StartGuess::No {
-            return Some(i);
+    match side {
+        Side::Response => {
+            let mut i = from;
+            while i < buf.len() {
+                let p = i + buf[i..].iter().position(|&b| b == b'H' || b == b'h')?;
+                if head::looks_like_response(&buf[p..]) != StartGuess::No {
+                    return Some(p);
+                }
+                i = p + 1;
+            }
+            None
         }
-        match buf[i..].iter().position(|&b| b == b'\n') {
-            Some(p) => i += p + 1,
-            None => return None,
+        Side::Request => {
+            let mut i = from;
+            while i < buf.len() {
+                let at_line_start = i == 0 || buf[i - 1] == b'\n';
+                if at_line_start && head::looks_like_request(&buf[i..]) != StartGuess::No {
+                    return Some(i);
+                }
+                match buf[i..].iter().position(|&b| b == b'\n') {
+                    Some(p) => i += p + 1,
+                    None => return None,
+                }
+            }
+            None
         }
     }
-    None
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -621,6 +669,27 @@ fn feed(
         }
         Piece::Gap(n) => lost(this, pairing, n, AnomalyKind::Gap, pos, out, stats),
         Piece::Cut(n) => lost(this, pairing, n, AnomalyKind::Truncated, pos, out, stats),
+        Piece::Conflict => conflict(this, pairing),
+    }
+}
+
+/// A retransmission disagreed with bytes already parsed: mark the message they belong to
+/// (the one in progress, else the last one of this direction).
+fn conflict(this: &mut DirParser, pairing: &mut Pairing) {
+    const DETAIL: &str = "a retransmitted segment carried different bytes; the first copy was kept";
+    if let Some(inflight) = this.current.as_mut() {
+        inflight.msg.add_anomaly(AnomalyKind::ConflictingOverlap, DETAIL);
+        return;
+    }
+    match this.side {
+        Side::Response => pairing.flag_held_response(|_| (AnomalyKind::ConflictingOverlap, DETAIL.to_string())),
+        Side::Request => {
+            if let Some(req) = pairing.slots.iter_mut().rev().find_map(|s| s.request.as_mut()) {
+                req.add_anomaly(AnomalyKind::ConflictingOverlap, DETAIL);
+            } else if let Some(req) = pairing.held.as_mut().and_then(|e| e.request.as_mut()) {
+                req.add_anomaly(AnomalyKind::ConflictingOverlap, DETAIL);
+            }
+        }
     }
 }
 
@@ -729,14 +798,17 @@ fn process(
                         stats.resync_skipped_bytes += (off - i) as u64;
                         i = off;
                         this.state = DirState::Start;
+                        if std::mem::take(&mut this.junk_after_length) {
+                            pairing.reclassify_held_response(
+                                AnomalyKind::ExtraData,
+                                AnomalyKind::ContentLengthMismatch,
+                                "more bytes than Content-Length before the next response",
+                            );
+                        }
                     }
                     None => {
                         // Keep a short tail in case a start line is split across segments.
                         let keep_from = input.len().saturating_sub(16).max(i);
-                        let keep_from = input[keep_from..]
-                            .iter()
-                            .position(|&b| b == b'\n')
-                            .map_or(keep_from, |p| keep_from + p + 1);
                         stats.resync_skipped_bytes += (keep_from - i) as u64;
                         this.skipped += (keep_from - i) as u64;
                         if !this.synced && this.skipped > RESYNC_GIVE_UP {
@@ -791,21 +863,9 @@ fn process(
                         }
                         junk_after_message(this, pairing, input, i);
                         this.state = DirState::Resync;
-                        // Skip at least this line so resync makes progress.
-                        match input[i..].iter().position(|&b| b == b'\n') {
-                            Some(p) => {
-                                stats.resync_skipped_bytes += (p + 1) as u64;
-                                i += p + 1;
-                            }
-                            None => {
-                                let n = input.len() - i;
-                                if n > 256 {
-                                    stats.resync_skipped_bytes += n as u64;
-                                    return input.len();
-                                }
-                                return i;
-                            }
-                        }
+                        // Skip at least one byte so resync makes progress.
+                        stats.resync_skipped_bytes += 1;
+                        i += 1;
                     }
                 }
             }
@@ -1191,6 +1251,12 @@ fn junk_after_message(this: &mut DirParser, pairing: &mut Pairing, input: &[u8],
     match this.side {
         Side::Response => {
             let next_start = find_start(Side::Response, input, at);
+            this.junk_after_length = next_start.is_none()
+                && pairing
+                    .held
+                    .as_ref()
+                    .and_then(|e| e.response.as_ref())
+                    .is_some_and(|r| matches!(r.body.framing, Framing::ContentLength(_)));
             pairing.flag_held_response(|resp| {
                 let framing = resp.body.framing;
                 let status = resp.status().unwrap_or(0);

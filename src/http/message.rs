@@ -120,10 +120,7 @@ impl AnomalyKind {
     /// Anomalies that mean the capture, not the peer, lost part of the message: body and
     /// framing rules must not judge such a message.
     pub fn marks_incomplete(self) -> bool {
-        matches!(
-            self,
-            AnomalyKind::Gap | AnomalyKind::Truncated | AnomalyKind::MidStream
-        )
+        matches!(self, AnomalyKind::Gap | AnomalyKind::Truncated)
     }
 }
 
@@ -320,6 +317,8 @@ pub struct Connection {
     pub first_frame: FrameRef,
     pub first_ts: Timestamp,
     pub tls: bool,
+    /// The capture began after the connection did (no SYN seen).
+    pub mid_stream: bool,
 }
 
 /// A request paired with its response (either may be missing).

@@ -15,7 +15,13 @@ pub enum Piece<'a> {
     Gap(u64),
     /// This many bytes were on the wire but cut from the frame by the snaplen.
     Cut(u64),
+    /// A retransmission carried different bytes than those already delivered (an evasion
+    /// technique or a broken stack): the first data was kept.
+    Conflict,
 }
+
+/// Bytes of recently delivered data kept to compare retransmissions against.
+const RECENT: usize = 16 * 1024;
 
 /// Counters for one direction, summed per run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -42,6 +48,7 @@ impl StreamStats {
         self.out_of_order_segments += o.out_of_order_segments;
         self.gaps += o.gaps;
         self.gap_bytes += o.gap_bytes;
+        self.cut_bytes += o.cut_bytes;
     }
 }
 
@@ -61,6 +68,8 @@ pub struct HalfStream {
     pub saw_syn: bool,
     /// True once any payload was seen.
     pub saw_data: bool,
+    /// The last delivered bytes (a ring of `RECENT` bytes ending at offset `next`).
+    recent: Vec<u8>,
     pub stats: StreamStats,
 }
 
@@ -140,6 +149,10 @@ impl HalfStream {
         self.saw_data = true;
         self.stats.segments += 1;
         let end = off + payload.len() as u64;
+        if off < self.next && self.conflicts_with_recent(off, payload) {
+            self.stats.conflicting_overlaps += 1;
+            out(Piece::Conflict);
+        }
         if end <= self.next {
             self.stats.retransmitted_segments += 1;
             return;
@@ -193,7 +206,34 @@ impl HalfStream {
         }
     }
 
+    /// Whether `payload` at `off` differs from delivered bytes still in the recent ring.
+    fn conflicts_with_recent(&self, off: u64, payload: &[u8]) -> bool {
+        let kept = (self.recent.len() as u64).min(self.next);
+        let window_start = self.next - kept;
+        let from = off.max(window_start);
+        let to = (off + payload.len() as u64).min(self.next);
+        if from >= to {
+            return false;
+        }
+        let ring = |abs: u64| self.recent[(abs % RECENT as u64) as usize];
+        (from..to).any(|abs| payload[(abs - off) as usize] != ring(abs))
+    }
+
+    fn remember(&mut self, data: &[u8]) {
+        if self.recent.len() < RECENT {
+            self.recent.resize(RECENT, 0);
+        }
+        let take = data.len().min(RECENT);
+        let start_abs = self.next + (data.len() - take) as u64;
+        let tail = &data[data.len() - take..];
+        let pos = (start_abs % RECENT as u64) as usize;
+        let first = tail.len().min(RECENT - pos);
+        self.recent[pos..pos + first].copy_from_slice(&tail[..first]);
+        self.recent[..tail.len() - first].copy_from_slice(&tail[first..]);
+    }
+
     fn deliver(&mut self, data: &[u8], out: &mut dyn FnMut(Piece<'_>)) {
+        self.remember(data);
         self.next += data.len() as u64;
         self.stats.bytes_delivered += data.len() as u64;
         out(Piece::Data(data));
@@ -270,6 +310,7 @@ mod tests {
             Piece::Data(d) => String::from_utf8_lossy(d).into_owned(),
             Piece::Gap(n) => format!("<gap {n}>"),
             Piece::Cut(n) => format!("<cut {n}>"),
+            Piece::Conflict => "<conflict>".to_string(),
         }
     }
 
@@ -321,6 +362,18 @@ mod tests {
         collect(&mut s, 5, b"xyz", &mut out);
         collect(&mut s, 1, b"abcd", &mut out);
         assert_eq!(out.concat(), "abcdXYZ");
+        assert_eq!(s.stats.conflicting_overlaps, 1);
+    }
+
+    #[test]
+    fn conflicting_retransmission_of_delivered_bytes_is_reported() {
+        let mut s = HalfStream::default();
+        s.syn(0);
+        let mut out = Vec::new();
+        collect(&mut s, 1, b"abcdef", &mut out);
+        collect(&mut s, 3, b"cd", &mut out);
+        collect(&mut s, 3, b"XY", &mut out);
+        assert_eq!(out.concat(), "abcdef<conflict>");
         assert_eq!(s.stats.conflicting_overlaps, 1);
     }
 
