@@ -77,8 +77,14 @@ pub struct Suppression {
 impl Suppression {
     pub fn matches(&self, rule: &str, host: Option<&str>, path: Option<&str>) -> bool {
         self.rule == rule
-            && self.host.as_ref().is_none_or(|g| host.is_some_and(|h| g.is_match(h)))
-            && self.path.as_ref().is_none_or(|g| path.is_some_and(|p| g.is_match(p)))
+            && self
+                .host
+                .as_ref()
+                .is_none_or(|g| host.is_some_and(|h| g.is_match(h)))
+            && self
+                .path
+                .as_ref()
+                .is_none_or(|g| path.is_some_and(|p| g.is_match(p)))
     }
 }
 
@@ -120,10 +126,12 @@ impl Config {
         let glob = |g: &Option<String>| -> Result<Option<GlobMatcher>, ConfigError> {
             g.as_ref()
                 .map(|g| {
-                    Glob::new(g).map(|g| g.compile_matcher()).map_err(|e| ConfigError::Invalid {
-                        path: source.to_path_buf(),
-                        message: format!("suppress: bad glob {g:?}: {e}"),
-                    })
+                    Glob::new(g)
+                        .map(|g| g.compile_matcher())
+                        .map_err(|e| ConfigError::Invalid {
+                            path: source.to_path_buf(),
+                            message: format!("suppress: bad glob {g:?}: {e}"),
+                        })
                 })
                 .transpose()
         };
@@ -193,7 +201,8 @@ impl Policy {
     }
 
     fn names(list: &[String], rule: &Rule) -> bool {
-        list.iter().any(|n| n == &rule.id || n == &rule.category || n == "all")
+        list.iter()
+            .any(|n| n == &rule.id || n == &rule.category || n == "all")
     }
 
     /// Whether a rule runs, and at which severity.
@@ -205,6 +214,12 @@ impl Policy {
         if let Some(e) = self.enabled.get(&rule.id) {
             on = *e;
         }
-        (on, self.severity.get(&rule.id).copied().unwrap_or(rule.severity))
+        (
+            on,
+            self.severity
+                .get(&rule.id)
+                .copied()
+                .unwrap_or(rule.severity),
+        )
     }
 }

@@ -498,7 +498,7 @@ impl FragTable {
             self.next_sweep = now.saturating_add(1_000_000_000);
         }
         let end = u64::from(frag.offset) + frag.data.len() as u64;
-        if end > u64::from(FRAG_MAX_LEN) || (frag.more && frag.data.len() % 8 != 0) {
+        if end > u64::from(FRAG_MAX_LEN) || (frag.more && !frag.data.len().is_multiple_of(8)) {
             stats.fragments_dropped += 1;
             stats.error("bad ip fragment");
             return None;
@@ -531,12 +531,12 @@ impl FragTable {
                 _ => entry.total = Some(end),
             }
         }
-        if let Some(t) = entry.total {
-            if end > t {
-                stats.fragments_dropped += 1;
-                stats.error("conflicting ip fragments");
-                return None;
-            }
+        if let Some(t) = entry.total
+            && end > t
+        {
+            stats.fragments_dropped += 1;
+            stats.error("conflicting ip fragments");
+            return None;
         }
         self.bytes += entry.add(frag.offset, frag.data);
         if entry.complete() {

@@ -13,13 +13,13 @@
 
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod decode;
 pub mod http;
 pub mod pipeline;
 pub mod reassembly;
+pub mod redact;
 pub mod report;
 pub mod rules;
 pub mod synth;
 pub mod time;
-pub mod config;
-pub mod redact;

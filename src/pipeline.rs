@@ -47,6 +47,8 @@ pub struct Analyzed {
 
 /// What the sink receives: analysed exchanges in order, then findings that stateful rules
 /// settled only at the end of input (about exchanges already delivered).
+// Nearly every item is the large variant: boxing it would add an allocation per exchange.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Output {
     Exchange(Analyzed),
@@ -151,13 +153,15 @@ pub fn run(
             let reassembly = cfg.reassembly;
             let engine = cfg.rules.as_deref().map(Engine::new);
             let redact = cfg.redact.clone();
-            handles.push(scope.spawn(move || worker(w, rx, out_tx, reassembly, http, engine, redact)));
+            handles
+                .push(scope.spawn(move || worker(w, rx, out_tx, reassembly, http, engine, redact)));
         }
         drop(out_tx);
 
         let collector_stop = Arc::clone(&stop);
         let stateful = cfg.rules.as_deref().map(StatefulEngine::new);
-        let collector = scope.spawn(move || collect(out_rx, workers, sink, stateful, collector_stop));
+        let collector =
+            scope.spawn(move || collect(out_rx, workers, sink, stateful, collector_stop));
 
         let read = read_and_shard(captures, cfg, &senders, &stop, progress);
         drop(senders);
@@ -221,7 +225,7 @@ fn read_and_shard<'s>(
                     stopped |= !flush(batch, &senders[w], order);
                 }
             }
-            if order % WATERMARK_EVERY == 0 {
+            if order.is_multiple_of(WATERMARK_EVERY) {
                 if stop.load(Ordering::Relaxed) {
                     stopped = true;
                 }
@@ -250,7 +254,10 @@ fn worker(
     redact: Option<Redactor>,
 ) -> (ReassemblyStats, HttpStats) {
     let analyze = |mut exchange: Exchange| {
-        let mut findings = engine.as_ref().map(|e| e.check(&exchange)).unwrap_or_default();
+        let mut findings = engine
+            .as_ref()
+            .map(|e| e.check(&exchange))
+            .unwrap_or_default();
         if let Some(r) = &redact {
             r.exchange(&mut exchange);
             for f in &mut findings {
@@ -282,7 +289,11 @@ fn worker(
         }
     }
     table.finish(u64::MAX, &mut sink);
-    let rest: Vec<(u64, Analyzed)> = sink.exchanges.drain(..).map(|e| (u64::MAX, analyze(e))).collect();
+    let rest: Vec<(u64, Analyzed)> = sink
+        .exchanges
+        .drain(..)
+        .map(|e| (u64::MAX, analyze(e)))
+        .collect();
     let _ = out.send(WorkerOutput {
         worker: id,
         exchanges: rest,
@@ -324,7 +335,11 @@ fn collect(
     };
     for msg in rx {
         for (at, exchange) in msg.exchanges {
-            let key = (at, exchange.exchange.connection.first_frame, exchange.exchange.index);
+            let key = (
+                at,
+                exchange.exchange.connection.first_frame,
+                exchange.exchange.index,
+            );
             heap.push(Reverse(Pending { key, exchange }));
         }
         marks[msg.worker] = msg.watermark;
@@ -337,7 +352,6 @@ fn collect(
     while let Some(Reverse(p)) = heap.pop() {
         deliver(p.exchange, &mut failed);
     }
-    drop(deliver);
     if let Some(engine) = stateful.as_mut() {
         for (at, finding) in engine.finish() {
             if failed.is_none()

@@ -10,7 +10,12 @@ use crate::http::{Exchange, Message};
 const MASK: &str = "****";
 
 /// Header names whose values are always masked.
-const SENSITIVE: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie"];
+const SENSITIVE: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
 
 /// What to mask beyond the built-in list.
 #[derive(Clone, Debug, Default)]
@@ -32,7 +37,8 @@ impl Redactor {
     }
 
     fn sensitive(&self, name: &str) -> bool {
-        SENSITIVE.iter().any(|s| name.eq_ignore_ascii_case(s)) || self.headers.iter().any(|h| name.eq_ignore_ascii_case(h))
+        SENSITIVE.iter().any(|s| name.eq_ignore_ascii_case(s))
+            || self.headers.iter().any(|h| name.eq_ignore_ascii_case(h))
     }
 
     /// The value to show for a header.
@@ -55,12 +61,12 @@ impl Redactor {
         if changed {
             m.raw_head = self.raw_head(&m.raw_head);
         }
-        if !self.json_fields.is_empty() && !m.body.captured.is_empty() {
-            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&m.body.captured) {
-                if mask_json(&mut v, &self.json_fields) {
-                    m.body.captured = serde_json::to_vec(&v).unwrap_or_default();
-                }
-            }
+        if !self.json_fields.is_empty()
+            && !m.body.captured.is_empty()
+            && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&m.body.captured)
+            && mask_json(&mut v, &self.json_fields)
+        {
+            m.body.captured = serde_json::to_vec(&v).unwrap_or_default();
         }
     }
 
@@ -75,7 +81,12 @@ impl Redactor {
     }
 
     pub fn exchange(&self, ex: &mut Exchange) {
-        for m in ex.request.iter_mut().chain(ex.interim.iter_mut()).chain(ex.response.iter_mut()) {
+        for m in ex
+            .request
+            .iter_mut()
+            .chain(ex.interim.iter_mut())
+            .chain(ex.response.iter_mut())
+        {
             self.message(m);
         }
     }
@@ -87,7 +98,13 @@ impl Redactor {
             let text = String::from_utf8_lossy(line);
             match text.split_once(':') {
                 Some((name, value)) if self.sensitive(name.trim()) => {
-                    let eol = if text.ends_with("\r\n") { "\r\n" } else if text.ends_with('\n') { "\n" } else { "" };
+                    let eol = if text.ends_with("\r\n") {
+                        "\r\n"
+                    } else if text.ends_with('\n') {
+                        "\n"
+                    } else {
+                        ""
+                    };
                     out.extend_from_slice(name.as_bytes());
                     out.extend_from_slice(b": ");
                     out.extend_from_slice(mask_value(name.trim(), value.trim()).as_bytes());
@@ -103,7 +120,9 @@ impl Redactor {
 /// Authorization keeps its scheme; Cookie keeps names; Set-Cookie keeps the name and
 /// attributes; anything else is masked whole.
 fn mask_value(name: &str, value: &str) -> String {
-    if name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("proxy-authorization") {
+    if name.eq_ignore_ascii_case("authorization")
+        || name.eq_ignore_ascii_case("proxy-authorization")
+    {
         return match value.split_once(' ') {
             Some((scheme, _)) => format!("{scheme} {MASK}"),
             None => MASK.to_string(),
@@ -164,8 +183,14 @@ mod tests {
     #[test]
     fn masks_keep_what_explains() {
         assert_eq!(mask_value("Authorization", "Bearer abc.def"), "Bearer ****");
-        assert_eq!(mask_value("Cookie", "sid=1; theme=dark"), "sid=****; theme=****");
-        assert_eq!(mask_value("Set-Cookie", "sid=1; Path=/; HttpOnly"), "sid=****; Path=/; HttpOnly");
+        assert_eq!(
+            mask_value("Cookie", "sid=1; theme=dark"),
+            "sid=****; theme=****"
+        );
+        assert_eq!(
+            mask_value("Set-Cookie", "sid=1; Path=/; HttpOnly"),
+            "sid=****; Path=/; HttpOnly"
+        );
         let r = Redactor::new(&["X-Api-Key".into()]);
         assert_eq!(r.header_value("x-api-key", "k"), "****");
         assert_eq!(r.header_value("Accept", "*/*"), "*/*");

@@ -805,3 +805,77 @@ fn demo_api_holds_what_the_readme_promises() {
         }
     }
 }
+
+/// Path of a capture's expected findings (`X.findings.txt`).
+fn findings_path(name: &str) -> PathBuf {
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    captures_dir().join(format!("{stem}.findings.txt"))
+}
+
+/// `analyze` on one capture, one compact line per finding (client, exchange index, rule,
+/// severity, message, evidence), in output order.
+fn findings_of(name: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelint"))
+        .args([
+            "analyze",
+            "--format",
+            "jsonl",
+            "--fail-on",
+            "never",
+            "-q",
+            name,
+        ])
+        .current_dir(captures_dir())
+        .output()
+        .expect("the wirelint binary runs");
+    assert!(
+        out.status.success(),
+        "wirelint analyze {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut text = String::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("finding JSON");
+        let ex = &v["exchange"];
+        text.push_str(&format!(
+            "{} #{} {} {}: {} | {}\n",
+            ex["client"].as_str().unwrap_or("?"),
+            ex["index"],
+            v["rule"].as_str().unwrap_or(""),
+            v["severity"].as_str().unwrap_or(""),
+            v["message"].as_str().unwrap_or(""),
+            v["evidence"].as_str().unwrap_or("")
+        ));
+    }
+    text
+}
+
+/// Golden findings: every capture's findings are checked in and reviewed like code.
+#[test]
+fn every_capture_matches_its_expected_findings() {
+    let bless = std::env::var_os("WIRELINT_BLESS").is_some_and(|v| v == "1");
+    let mut failures = Vec::new();
+    for name in capture_names() {
+        let path = findings_path(&name);
+        let actual = findings_of(&name);
+        if bless {
+            std::fs::write(&path, &actual)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(expected) if expected == actual => {}
+            Ok(expected) => failures.push(format!(
+                "{name}: findings differ from {} (- expected, + actual):\n{}",
+                path.display(),
+                diff(&expected, &actual)
+            )),
+            Err(_) => failures.push(format!("{name}: {} is missing", path.display())),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n\n{BLESS_HINT}",
+        failures.join("\n\n")
+    );
+}

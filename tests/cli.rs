@@ -54,7 +54,10 @@ fn bad_input_exits_2_naming_the_file_and_the_problem() {
             let o = wirelint(&[cmd, &p], dir.path());
             let err = stderr(&o);
             assert_eq!(o.status.code(), Some(2), "{cmd} {p}: {err}");
-            assert!(err.to_lowercase().contains(expect), "{cmd} {p}: message {err:?} should mention {expect:?}");
+            assert!(
+                err.to_lowercase().contains(expect),
+                "{cmd} {p}: message {err:?} should mention {expect:?}"
+            );
             assert!(!err.contains("panicked"), "{err}");
         }
     }
@@ -68,37 +71,80 @@ fn a_capture_cut_off_midway_is_analysed_up_to_the_damage() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cut = dir.path().join("cut.pcap");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("write");
-    let o = wirelint(&["exchanges", "--format", "jsonl", cut.to_str().unwrap_or("")], dir.path());
+    let o = wirelint(
+        &["exchanges", "--format", "jsonl", cut.to_str().unwrap_or("")],
+        dir.path(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("warning"), "{}", stderr(&o));
-    assert!(!o.stdout.is_empty(), "exchanges before the damage are reported");
+    assert!(
+        !o.stdout.is_empty(),
+        "exchanges before the damage are reported"
+    );
 }
 
 #[test]
 fn exchanges_jsonl_is_the_documented_contract() {
-    let o = wirelint(&["exchanges", "--format", "jsonl", "-q", demo().to_str().unwrap_or("")], &support::repo());
+    let o = wirelint(
+        &[
+            "exchanges",
+            "--format",
+            "jsonl",
+            "-q",
+            demo().to_str().unwrap_or(""),
+        ],
+        &support::repo(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout).expect("utf-8");
     let mut n = 0;
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
-        for key in ["capture", "client", "server", "index", "request", "response", "anomalies"] {
+        for key in [
+            "capture",
+            "client",
+            "server",
+            "index",
+            "request",
+            "response",
+            "anomalies",
+        ] {
             assert!(v.get(key).is_some(), "missing {key} in {line}");
         }
         if let Some(req) = v["request"].as_object() {
-            for key in ["method", "target", "version", "host", "frame", "ts", "headers", "body_bytes"] {
+            for key in [
+                "method",
+                "target",
+                "version",
+                "host",
+                "frame",
+                "ts",
+                "headers",
+                "body_bytes",
+            ] {
                 assert!(req.contains_key(key), "request lacks {key}");
             }
             assert!(req["frame"].as_u64().is_some_and(|f| f >= 1));
         }
         if let Some(resp) = v["response"].as_object() {
-            for key in ["status", "reason", "version", "frame", "ts", "headers", "body_bytes"] {
+            for key in [
+                "status",
+                "reason",
+                "version",
+                "frame",
+                "ts",
+                "headers",
+                "body_bytes",
+            ] {
                 assert!(resp.contains_key(key), "response lacks {key}");
             }
         }
         n += 1;
     }
-    assert!(n >= 20, "the demo capture has a realistic session, found {n} exchanges");
+    assert!(
+        n >= 20,
+        "the demo capture has a realistic session, found {n} exchanges"
+    );
 }
 
 #[test]
@@ -106,14 +152,28 @@ fn analyze_exit_codes_follow_fail_on() {
     let demo = demo();
     let d = demo.to_str().unwrap_or("");
     let o = wirelint(&["analyze", "-q", d], &support::repo());
-    assert_eq!(o.status.code(), Some(1), "the demo capture has errors: {}", stderr(&o));
-    let o = wirelint(&["analyze", "-q", "--fail-on", "never", d], &support::repo());
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the demo capture has errors: {}",
+        stderr(&o)
+    );
+    let o = wirelint(
+        &["analyze", "-q", "--fail-on", "never", d],
+        &support::repo(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = wirelint(&["analyze", "-q", "--select", "no-such-rule", d], &support::repo());
+    let o = wirelint(
+        &["analyze", "-q", "--select", "no-such-rule", d],
+        &support::repo(),
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no-such-rule"));
     // Only info-level rules selected: nothing at or above error.
-    let o = wirelint(&["analyze", "-q", "--select", "x-prefixed-header", d], &support::repo());
+    let o = wirelint(
+        &["analyze", "-q", "--select", "x-prefixed-header", d],
+        &support::repo(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
@@ -121,7 +181,18 @@ fn analyze_exit_codes_follow_fail_on() {
 fn analyze_formats_are_well_formed() {
     let demo = demo();
     let d = demo.to_str().unwrap_or("");
-    let o = wirelint(&["analyze", "-q", "--fail-on", "never", "--format", "jsonl", d], &support::repo());
+    let o = wirelint(
+        &[
+            "analyze",
+            "-q",
+            "--fail-on",
+            "never",
+            "--format",
+            "jsonl",
+            d,
+        ],
+        &support::repo(),
+    );
     let text = String::from_utf8(o.stdout).expect("utf-8");
     let mut rules_seen = std::collections::BTreeSet::new();
     for line in text.lines() {
@@ -131,32 +202,76 @@ fn analyze_formats_are_well_formed() {
         }
         rules_seen.insert(v["rule"].as_str().unwrap_or("").to_string());
     }
-    for expected in ["created-without-location", "no-content-with-body", "unauthorized-without-challenge", "method-not-allowed-without-allow"] {
-        assert!(rules_seen.contains(expected), "demo capture should show {expected}; saw {rules_seen:?}");
+    for expected in [
+        "created-without-location",
+        "no-content-with-body",
+        "unauthorized-without-challenge",
+        "method-not-allowed-without-allow",
+    ] {
+        assert!(
+            rules_seen.contains(expected),
+            "demo capture should show {expected}; saw {rules_seen:?}"
+        );
     }
 
-    let o = wirelint(&["analyze", "-q", "--fail-on", "never", "--format", "json", d], &support::repo());
+    let o = wirelint(
+        &["analyze", "-q", "--fail-on", "never", "--format", "json", d],
+        &support::repo(),
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
     assert!(v["findings"].as_array().is_some_and(|a| !a.is_empty()));
     assert!(v["summary"]["exchanges"].as_u64().is_some_and(|n| n > 0));
 
-    let o = wirelint(&["analyze", "-q", "--fail-on", "never", "--format", "sarif", d], &support::repo());
+    let o = wirelint(
+        &[
+            "analyze",
+            "-q",
+            "--fail-on",
+            "never",
+            "--format",
+            "sarif",
+            d,
+        ],
+        &support::repo(),
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("SARIF is JSON");
     assert_eq!(v["version"], "2.1.0");
     let run = &v["runs"][0];
-    let rules = run["tool"]["driver"]["rules"].as_array().expect("driver rules");
+    let rules = run["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("driver rules");
     for r in run["results"].as_array().expect("results") {
         let idx = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
-        assert_eq!(rules[idx]["id"], r["ruleId"], "ruleIndex points at the rule");
-        assert!(r["partialFingerprints"]["wirelint/v1"].as_str().is_some_and(|f| f.len() == 16));
-        assert!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().is_some());
-        assert!(matches!(r["level"].as_str(), Some("error" | "warning" | "note")));
+        assert_eq!(
+            rules[idx]["id"], r["ruleId"],
+            "ruleIndex points at the rule"
+        );
+        assert!(
+            r["partialFingerprints"]["wirelint/v1"]
+                .as_str()
+                .is_some_and(|f| f.len() == 16)
+        );
+        assert!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .is_some()
+        );
+        assert!(matches!(
+            r["level"].as_str(),
+            Some("error" | "warning" | "note")
+        ));
     }
 
-    let o = wirelint(&["analyze", "-q", "--fail-on", "never", d], &support::repo());
+    let o = wirelint(
+        &["analyze", "-q", "--fail-on", "never", d],
+        &support::repo(),
+    );
     let text = String::from_utf8(o.stdout).expect("utf-8");
     assert!(text.contains("created-without-location"), "{text}");
-    assert!(!text.contains("\x1b["), "no colour when stdout is not a terminal");
+    assert!(
+        !text.contains("\x1b["),
+        "no colour when stdout is not a terminal"
+    );
 }
 
 #[test]
@@ -165,7 +280,15 @@ fn secrets_are_redacted_in_every_output() {
     let d = demo.to_str().unwrap_or("");
     for args in [
         vec!["exchanges", "--format", "jsonl", "-q", d],
-        vec!["analyze", "-q", "--fail-on", "never", "--format", "jsonl", d],
+        vec![
+            "analyze",
+            "-q",
+            "--fail-on",
+            "never",
+            "--format",
+            "jsonl",
+            d,
+        ],
     ] {
         let o = wirelint(&args, &support::repo());
         let text = String::from_utf8_lossy(&o.stdout);
@@ -176,7 +299,14 @@ fn secrets_are_redacted_in_every_output() {
                 for h in ex[side]["headers"].as_array().into_iter().flatten() {
                     let name = h[0].as_str().unwrap_or("").to_ascii_lowercase();
                     let value = h[1].as_str().unwrap_or("");
-                    if ["authorization", "cookie", "set-cookie", "proxy-authorization"].contains(&name.as_str()) {
+                    if [
+                        "authorization",
+                        "cookie",
+                        "set-cookie",
+                        "proxy-authorization",
+                    ]
+                    .contains(&name.as_str())
+                    {
                         assert!(value.contains("****"), "{name}: {value} is not redacted");
                     }
                 }
@@ -191,7 +321,10 @@ fn rules_list_and_explain() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("created-without-location"));
-    let o = wirelint(&["rules", "explain", "created-without-location"], &support::repo());
+    let o = wirelint(
+        &["rules", "explain", "created-without-location"],
+        &support::repo(),
+    );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("RFC 9110"), "{text}");
     assert!(text.contains("Bad example"), "{text}");
@@ -203,7 +336,8 @@ fn rules_list_and_explain() {
 fn rules_readme_is_generated_from_the_rule_files() {
     let o = wirelint(&["rules", "--format", "markdown"], &support::repo());
     let generated = String::from_utf8_lossy(&o.stdout);
-    let on_disk = std::fs::read_to_string(support::repo().join("rules/README.md")).unwrap_or_default();
+    let on_disk =
+        std::fs::read_to_string(support::repo().join("rules/README.md")).unwrap_or_default();
     assert!(
         generated == on_disk,
         "rules/README.md is stale: run `cargo run -- rules --format markdown > rules/README.md`"

@@ -10,9 +10,19 @@ fn fired(set: &RuleSet, example: &wirelint::rules::ExampleFile) -> Vec<(String, 
     let mut out = Vec::new();
     for ex in examples::exchanges(example) {
         out.extend(engine.check(&ex).into_iter().map(|f| (f.rule, f.message)));
-        out.extend(stateful.observe(&ex).into_iter().map(|(_, f)| (f.rule, f.message)));
+        out.extend(
+            stateful
+                .observe(&ex)
+                .into_iter()
+                .map(|(_, f)| (f.rule, f.message)),
+        );
     }
-    out.extend(stateful.finish().into_iter().map(|(_, f)| (f.rule, f.message)));
+    out.extend(
+        stateful
+            .finish()
+            .into_iter()
+            .map(|(_, f)| (f.rule, f.message)),
+    );
     out
 }
 
@@ -23,18 +33,38 @@ fn every_rule_example_behaves() {
     for (path, text) in RuleSet::builtin_files() {
         match RuleSet::compile(text, path) {
             Ok(rule) => {
-                let stem = path.rsplit('/').next().unwrap_or(path).trim_end_matches(".toml");
+                let stem = path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(path)
+                    .trim_end_matches(".toml");
                 let folder = path.split('/').next().unwrap_or("");
                 if rule.id != stem {
-                    problems.push(format!("{path}: id {} does not match the file name", rule.id));
+                    problems.push(format!(
+                        "{path}: id {} does not match the file name",
+                        rule.id
+                    ));
                 }
                 if rule.category != folder {
-                    problems.push(format!("{path}: category {} does not match the folder", rule.category));
+                    problems.push(format!(
+                        "{path}: category {} does not match the folder",
+                        rule.category
+                    ));
                 }
-                let bad = rule.examples.iter().filter(|e| e.kind == ExampleKind::Bad).count();
-                let good = rule.examples.iter().filter(|e| e.kind == ExampleKind::Good).count();
+                let bad = rule
+                    .examples
+                    .iter()
+                    .filter(|e| e.kind == ExampleKind::Bad)
+                    .count();
+                let good = rule
+                    .examples
+                    .iter()
+                    .filter(|e| e.kind == ExampleKind::Good)
+                    .count();
                 if bad == 0 || good == 0 {
-                    problems.push(format!("{path}: needs at least one bad and one good example"));
+                    problems.push(format!(
+                        "{path}: needs at least one bad and one good example"
+                    ));
                 }
                 compiled.push(rule);
             }
@@ -58,12 +88,20 @@ fn every_rule_example_behaves() {
                 ExampleKind::Good if fires => problems.push(format!(
                     "{}: good example #{i} ({note}) fires it: {:?}",
                     rule.id,
-                    hits.iter().filter(|h| h.0 == rule.id).map(|h| h.1.as_str()).collect::<Vec<_>>()
+                    hits.iter()
+                        .filter(|h| h.0 == rule.id)
+                        .map(|h| h.1.as_str())
+                        .collect::<Vec<_>>()
                 )),
                 _ => {}
             }
         }
     }
     println!("{} rules, {checked} examples", set.rules.len());
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

@@ -2,7 +2,9 @@
 //! area.
 
 mod captures;
+mod cli;
 mod conformance;
 mod reassembly;
+mod rules;
 
 mod support;

@@ -407,10 +407,10 @@ fn pcapng_leading_linktypes(data: &[u8]) -> Vec<u32> {
         }
         match btype {
             PCAPNG_IDB => {
-                if let Some(lt) = read_u16(data, pos + 8, big_endian) {
-                    if !out.contains(&u32::from(lt)) {
-                        out.push(u32::from(lt));
-                    }
+                if let Some(lt) = read_u16(data, pos + 8, big_endian)
+                    && !out.contains(&u32::from(lt))
+                {
+                    out.push(u32::from(lt));
                 }
             }
             PCAPNG_EPB | PCAPNG_SPB | PCAPNG_PB => break,
@@ -847,18 +847,18 @@ impl<'a> FileReader<'a> {
 /// little-endian).
 fn tsoffset(idb: &InterfaceDescriptionBlock<'_>, big_endian: bool) -> i64 {
     for opt in &idb.options {
-        if opt.code.0 == OPT_IF_TSOFFSET && opt.len == 8 {
-            if let Some(bytes) = opt
+        if opt.code.0 == OPT_IF_TSOFFSET
+            && opt.len == 8
+            && let Some(bytes) = opt
                 .value()
                 .get(..8)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            {
-                return if big_endian {
-                    i64::from_be_bytes(bytes)
-                } else {
-                    i64::from_le_bytes(bytes)
-                };
-            }
+        {
+            return if big_endian {
+                i64::from_be_bytes(bytes)
+            } else {
+                i64::from_le_bytes(bytes)
+            };
         }
     }
     0

@@ -28,7 +28,8 @@ pub fn load_rules(
 ) -> anyhow::Result<RuleSet> {
     let mut set = RuleSet::builtin().context("loading the built-in rules")?;
     for dir in config.rule_dirs.iter().chain(extra_dirs) {
-        set.add_dir(dir).with_context(|| format!("loading rules from {}", dir.display()))?;
+        set.add_dir(dir)
+            .with_context(|| format!("loading rules from {}", dir.display()))?;
     }
     if let Some(path) = config_path {
         config.validate(&set, path)?;
@@ -37,7 +38,11 @@ pub fn load_rules(
     policy.select.extend(select.iter().cloned());
     policy.ignore.extend(ignore.iter().cloned());
     for name in select.iter().chain(ignore) {
-        if !set.rules.iter().any(|r| &r.id == name || &r.category == name || name == "all") {
+        if !set
+            .rules
+            .iter()
+            .any(|r| &r.id == name || &r.category == name || name == "all")
+        {
             anyhow::bail!("unknown rule id or category {name:?} (see `wirelint rules`)");
         }
     }
@@ -50,7 +55,9 @@ fn suppressed(sups: &[Suppression], f: &Finding, ex: &Exchange) -> bool {
     }
     let req = ex.request.as_ref();
     let host = req.and_then(|r| r.header("host"));
-    let path = req.and_then(|r| r.target()).map(|t| t.split('?').next().unwrap_or(t));
+    let path = req
+        .and_then(|r| r.target())
+        .map(|t| t.split('?').next().unwrap_or(t));
     sups.iter().any(|s| s.matches(&f.rule, host, path))
 }
 
@@ -65,7 +72,13 @@ fn threshold(fail_on: FailOn) -> Option<Severity> {
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let (config, config_path) = Config::discover(args.config.as_deref())?;
-    let rules = Arc::new(load_rules(&config, config_path.as_deref(), &args.rules, &args.select, &args.ignore)?);
+    let rules = Arc::new(load_rules(
+        &config,
+        config_path.as_deref(),
+        &args.rules,
+        &args.select,
+        &args.ignore,
+    )?);
     let suppressions = match &config_path {
         Some(p) => config.suppressions(p)?,
         None => Vec::new(),
@@ -113,11 +126,18 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         _ => {}
     }
 
-    let mut emit = |f: &Finding, ex: Option<&Exchange>, out: &mut BufWriter<std::io::Stdout>| -> std::io::Result<()> {
+    let mut emit = |f: &Finding,
+                    ex: Option<&Exchange>,
+                    out: &mut BufWriter<std::io::Stdout>|
+     -> std::io::Result<()> {
         worst = Some(worst.map_or(f.severity, |w| w.max(f.severity)));
         *by_rule.entry(f.rule.clone()).or_default() += 1;
         let capture_of = |ex: &Exchange| {
-            let file = ex.request.as_ref().or(ex.response.as_ref()).map_or(0, |m| m.head_frame.file);
+            let file = ex
+                .request
+                .as_ref()
+                .or(ex.response.as_ref())
+                .map_or(0, |m| m.head_frame.file);
             names.get(usize::from(file)).cloned().unwrap_or_default()
         };
         match format {
@@ -131,7 +151,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 }
                 let json = match ex {
                     Some(ex) => serde_json::to_writer(&mut *out, &FindingJson::new(f, ex, &names)),
-                    None => serde_json::to_writer(&mut *out, &FindingJson::settled(f, Default::default())),
+                    None => serde_json::to_writer(
+                        &mut *out,
+                        &FindingJson::settled(f, Default::default()),
+                    ),
                 };
                 json.map_err(std::io::Error::from)?;
                 if format == FindingFormat::Jsonl {
@@ -143,9 +166,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 if !std::mem::take(&mut first_json) {
                     out.write_all(b",")?;
                 }
-                let capture = ex.map(capture_of).unwrap_or_else(|| names.first().cloned().unwrap_or_default());
+                let capture = ex
+                    .map(capture_of)
+                    .unwrap_or_else(|| names.first().cloned().unwrap_or_default());
                 let idx = rule_index.get(f.rule.as_str()).copied().unwrap_or(0);
-                serde_json::to_writer(&mut *out, &sarif::result(f, ex, &capture, idx)).map_err(std::io::Error::from)
+                serde_json::to_writer(&mut *out, &sarif::result(f, ex, &capture, idx))
+                    .map_err(std::io::Error::from)
             }
         }
     };
@@ -172,7 +198,6 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         |done| progress.update(done),
     );
     progress.finish();
-    drop(emit);
     let run_summary = result.context("analysis failed")?;
     text.exchanges = exchanges;
     match format {
@@ -187,8 +212,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             out.write_all(b"\n")?;
         }
         FindingFormat::Sarif => {
-            let artifacts: Vec<serde_json::Value> = names.iter().map(|n| serde_json::json!({"location": {"uri": n}})).collect();
-            write!(out, "],\"artifacts\":{}}}]}}", serde_json::Value::Array(artifacts))?;
+            let artifacts: Vec<serde_json::Value> = names
+                .iter()
+                .map(|n| serde_json::json!({"location": {"uri": n}}))
+                .collect();
+            write!(
+                out,
+                "],\"artifacts\":{}}}]}}",
+                serde_json::Value::Array(artifacts)
+            )?;
             out.write_all(b"\n")?;
         }
         FindingFormat::Jsonl => {}
@@ -198,5 +230,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         eprint!("{}", summary::render(&run_summary, &anomalies));
     }
     let fail = threshold(args.fail_on).is_some_and(|t| worst.is_some_and(|w| w >= t));
-    Ok(if fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if fail {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

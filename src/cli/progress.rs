@@ -33,7 +33,12 @@ impl Progress {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         let rate = done as f64 / secs / 1e6;
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r{pct:>3}%  {:.0} / {:.0} MB  {rate:.0} MB/s ", done as f64 / 1e6, self.total as f64 / 1e6);
+        let _ = write!(
+            err,
+            "\r{pct:>3}%  {:.0} / {:.0} MB  {rate:.0} MB/s ",
+            done as f64 / 1e6,
+            self.total as f64 / 1e6
+        );
         let _ = err.flush();
     }
 

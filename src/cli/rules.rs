@@ -16,7 +16,9 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
         },
         None => match args.format {
             RulesFormat::Text => print!("{}", rules_doc::text(&set)),
-            RulesFormat::Json => println!("{}", serde_json::to_string_pretty(&rules_doc::json(&set))?),
+            RulesFormat::Json => {
+                println!("{}", serde_json::to_string_pretty(&rules_doc::json(&set))?)
+            }
             RulesFormat::Markdown => print!("{}", rules_doc::markdown(&set)),
         },
     }

@@ -467,11 +467,12 @@ impl HttpConnection {
             // Mid-stream: a start line further in, at a line start.
             for d in 0..2 {
                 let buf = &self.undecided[d];
-                if let Some(off) = find_start(Side::Request, buf, 0) {
-                    if off < buf.len() && head::looks_like_request(&buf[off..]) == StartGuess::Yes {
-                        decision = Some(d);
-                        break;
-                    }
+                if let Some(off) = find_start(Side::Request, buf, 0)
+                    && off < buf.len()
+                    && head::looks_like_request(&buf[off..]) == StartGuess::Yes
+                {
+                    decision = Some(d);
+                    break;
                 }
                 // Only a complete status line at a line start decides: "HTTP/" also occurs
                 // inside request lines.
@@ -678,13 +679,22 @@ fn feed(
 fn conflict(this: &mut DirParser, pairing: &mut Pairing) {
     const DETAIL: &str = "a retransmitted segment carried different bytes; the first copy was kept";
     if let Some(inflight) = this.current.as_mut() {
-        inflight.msg.add_anomaly(AnomalyKind::ConflictingOverlap, DETAIL);
+        inflight
+            .msg
+            .add_anomaly(AnomalyKind::ConflictingOverlap, DETAIL);
         return;
     }
     match this.side {
-        Side::Response => pairing.flag_held_response(|_| (AnomalyKind::ConflictingOverlap, DETAIL.to_string())),
+        Side::Response => {
+            pairing.flag_held_response(|_| (AnomalyKind::ConflictingOverlap, DETAIL.to_string()))
+        }
         Side::Request => {
-            if let Some(req) = pairing.slots.iter_mut().rev().find_map(|s| s.request.as_mut()) {
+            if let Some(req) = pairing
+                .slots
+                .iter_mut()
+                .rev()
+                .find_map(|s| s.request.as_mut())
+            {
                 req.add_anomaly(AnomalyKind::ConflictingOverlap, DETAIL);
             } else if let Some(req) = pairing.held.as_mut().and_then(|e| e.request.as_mut()) {
                 req.add_anomaly(AnomalyKind::ConflictingOverlap, DETAIL);

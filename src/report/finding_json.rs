@@ -33,7 +33,10 @@ pub enum ExchangeField<'a> {
 
 impl<'a> FindingJson<'a> {
     pub fn new(f: &'a Finding, ex: &'a Exchange, names: &'a [String]) -> Self {
-        Self::with(f, ExchangeField::Full(Box::new(ExchangeJson::new(ex, names))))
+        Self::with(
+            f,
+            ExchangeField::Full(Box::new(ExchangeJson::new(ex, names))),
+        )
     }
 
     pub fn settled(f: &'a Finding, at: ExchangeRef) -> Self {

@@ -36,7 +36,13 @@ pub fn exchange_location(ex: &Exchange) -> String {
     let mut s = String::new();
     match &ex.request {
         Some(r) => {
-            let _ = write!(s, "{} {}{}", r.method().unwrap_or("?"), r.header("host").unwrap_or(""), r.target().unwrap_or(""));
+            let _ = write!(
+                s,
+                "{} {}{}",
+                r.method().unwrap_or("?"),
+                r.header("host").unwrap_or(""),
+                r.target().unwrap_or("")
+            );
         }
         None => s.push_str("(no request)"),
     }
@@ -44,8 +50,16 @@ pub fn exchange_location(ex: &Exchange) -> String {
         let _ = write!(s, " → {status}");
     }
     let _ = write!(s, "  {} → {}", ex.connection.client, ex.connection.server);
-    let first = ex.request.as_ref().or(ex.response.as_ref()).map(|m| m.first_frame.number);
-    let last = ex.response.as_ref().or(ex.request.as_ref()).map(|m| m.last_frame.number);
+    let first = ex
+        .request
+        .as_ref()
+        .or(ex.response.as_ref())
+        .map(|m| m.first_frame.number);
+    let last = ex
+        .response
+        .as_ref()
+        .or(ex.request.as_ref())
+        .map(|m| m.last_frame.number);
     if let (Some(a), Some(b)) = (first, last) {
         if a == b {
             let _ = write!(s, "  frame {a}");
@@ -95,11 +109,22 @@ impl TextReport {
         };
         let mut out = String::new();
         let mut order: Vec<(&String, &RuleGroup)> = self.groups.iter().collect();
-        order.sort_by(|a, b| b.1.severity.cmp(&a.1.severity).then(b.1.count.cmp(&a.1.count)).then(a.0.cmp(b.0)));
+        order.sort_by(|a, b| {
+            b.1.severity
+                .cmp(&a.1.severity)
+                .then(b.1.count.cmp(&a.1.count))
+                .then(a.0.cmp(b.0))
+        });
         for (id, g) in &order {
             let sev = g.severity.unwrap_or(Severity::Info);
             let summary = rules.get(id).map(|r| r.category.as_str()).unwrap_or("");
-            let _ = writeln!(out, "{} {id} ({summary}) — {} finding{}", paint(sev, sev.as_str()), g.count, if g.count == 1 { "" } else { "s" });
+            let _ = writeln!(
+                out,
+                "{} {id} ({summary}) — {} finding{}",
+                paint(sev, sev.as_str()),
+                g.count,
+                if g.count == 1 { "" } else { "s" }
+            );
             for s in &g.samples {
                 let _ = writeln!(out, "  {}", s.message);
                 let _ = writeln!(out, "      {}", s.location);

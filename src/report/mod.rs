@@ -2,8 +2,8 @@
 
 pub mod exchange_json;
 pub mod exchange_text;
-pub mod summary;
 pub mod finding_json;
 pub mod findings_text;
-pub mod sarif;
 pub mod rules_doc;
+pub mod sarif;
+pub mod summary;

@@ -49,11 +49,22 @@ pub fn markdown(set: &RuleSet) -> String {
     let mut categories: Vec<&str> = set.rules.iter().map(|r| r.category.as_str()).collect();
     categories.sort();
     categories.dedup();
-    let _ = writeln!(out, "{} rules in {} categories.\n", set.rules.len(), categories.len());
+    let _ = writeln!(
+        out,
+        "{} rules in {} categories.\n",
+        set.rules.len(),
+        categories.len()
+    );
     for cat in categories {
-        let _ = writeln!(out, "## {cat}\n\n| id | severity | scope | summary |\n|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "## {cat}\n\n| id | severity | scope | summary |\n|---|---|---|---|"
+        );
         for r in set.rules.iter().filter(|r| r.category == cat) {
-            let scope = serde_json::to_value(r.scope).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let scope = serde_json::to_value(r.scope)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "| [`{}`]({}/{}.toml) | {} | {} | {} |",
@@ -80,7 +91,11 @@ pub fn explain(r: &Rule) -> String {
         let _ = writeln!(out, "References: {}", r.refs.join("; "));
     }
     if !r.equivalents.is_empty() {
-        let eq: Vec<String> = r.equivalents.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let eq: Vec<String> = r
+            .equivalents
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
         let _ = writeln!(out, "Equivalents: {}", eq.join("; "));
     }
     if let Some(check) = &r.check_name {
@@ -92,7 +107,14 @@ pub fn explain(r: &Rule) -> String {
             ExampleKind::Bad => "Bad",
             ExampleKind::Good => "Good",
         };
-        let _ = writeln!(out, "\n── {kind} example{} ──", ex.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "\n── {kind} example{} ──",
+            ex.note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        );
         let show = |label: &str, text: &Option<String>, raw: bool, out: &mut String| {
             if let Some(t) = text {
                 let bytes = examples::wire_bytes(t, raw);
@@ -110,7 +132,11 @@ pub fn explain(r: &Rule) -> String {
             show("response", &ex.response, ex.raw, &mut out);
         } else {
             for (n, e) in ex.exchange.iter().enumerate() {
-                let _ = writeln!(out, "exchange {n}{}:", e.at.map(|a| format!(" at {a}s")).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "exchange {n}{}:",
+                    e.at.map(|a| format!(" at {a}s")).unwrap_or_default()
+                );
                 show("request", &e.request, e.raw, &mut out);
                 show("response", &e.response, e.raw, &mut out);
             }

@@ -77,7 +77,10 @@ pub fn result(f: &Finding, ex: Option<&Exchange>, capture: &str, rule_index: usi
     let req = ex.and_then(|e| e.request.as_ref());
     let host = req.and_then(|r| r.header("host")).unwrap_or("");
     let method = req.and_then(|r| r.method()).unwrap_or("");
-    let template = req.and_then(|r| r.target()).map(path_template).unwrap_or_default();
+    let template = req
+        .and_then(|r| r.target())
+        .map(path_template)
+        .unwrap_or_default();
     let frame = ex
         .and_then(|e| e.request.as_ref().or(e.response.as_ref()))
         .map(|m| m.head_frame.number);
@@ -108,7 +111,10 @@ mod tests {
 
     #[test]
     fn path_templates_collapse_ids() {
-        assert_eq!(path_template("/users/123/orders/9f8e7d6c5b4a39281726?x=1"), "/users/{id}/orders/{id}");
+        assert_eq!(
+            path_template("/users/123/orders/9f8e7d6c5b4a39281726?x=1"),
+            "/users/{id}/orders/{id}"
+        );
         assert_eq!(path_template("/books"), "/books");
         assert_eq!(fingerprint(&["a", "b"]), fingerprint(&["a", "b"]));
         assert_ne!(fingerprint(&["ab", ""]), fingerprint(&["a", "b"]));

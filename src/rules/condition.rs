@@ -91,7 +91,7 @@ pub enum Cond {
     BodySize(Which, Cmp, u64),
     ContentType(Which, Vec<MediaPattern>),
     Json(Which, JsonCond),
-    BodyMatches(Which, Regex),
+    BodyMatches(Which, regex::bytes::Regex),
     ListContains(Which, String, Template),
     ListLacks(Which, String, Template),
     Anomaly(Which, Vec<AnomalyKind>),
@@ -290,6 +290,8 @@ pub fn compile(rule: &str, t: &toml::Table) -> Result<Cond, RuleError> {
             }
         }
     }
+    // Cheap tests first: a rule about 405s should not decode a body to learn it is a 200.
+    all.sort_by_key(Cond::cost);
     Ok(if all.len() == 1 {
         all.remove(0)
     } else {
@@ -354,7 +356,9 @@ fn compile_message(
                 let s = v
                     .as_str()
                     .ok_or_else(|| err(rule, k, "expected a regex string"))?;
-                all.push(Cond::BodyMatches(which, regex(rule, k, s)?));
+                let re = regex::bytes::Regex::new(s)
+                    .map_err(|e| err(rule, k, format!("invalid regex {s:?}: {e}")))?;
+                all.push(Cond::BodyMatches(which, re));
             }
             "list_contains" | "list_lacks" => {
                 for (name, tpl) in named(v)? {
@@ -407,6 +411,23 @@ impl Cond {
         }
     }
 
+    /// A rough evaluation cost, to evaluate cheap conditions first.
+    fn cost(&self) -> u8 {
+        match self {
+            Cond::Method(_) | Cond::Status(_) | Cond::Transport { .. } | Cond::Version(..) => 0,
+            Cond::Present(..) | Cond::Absent(..) | Cond::AnyPresent(..) | Cond::Count(..) => 1,
+            Cond::Anomaly(..)
+            | Cond::BodyPresent(..)
+            | Cond::BodySize(..)
+            | Cond::ContentType(..) => 2,
+            Cond::Header(..) | Cond::HeaderNot(..) | Cond::AnyLine(..) | Cond::AnyLineNot(..) => 3,
+            Cond::ListContains(..) | Cond::ListLacks(..) => 3,
+            Cond::Not(c) => c.cost(),
+            Cond::All(c) | Cond::Any(c) => c.iter().map(Cond::cost).max().unwrap_or(0),
+            Cond::Json(..) | Cond::BodyMatches(..) => 9,
+        }
+    }
+
     /// The statuses this condition requires at its top level, if it says.
     pub fn required_status(&self) -> Option<&StatusSet> {
         match self {
@@ -453,9 +474,13 @@ impl Cond {
             Cond::Version(w, versions) => s
                 .msg(*w)
                 .is_some_and(|m| versions.iter().any(|v| v == m.version())),
-            Cond::Present(w, names) => s
-                .msg(*w)
-                .is_some_and(|m| names.iter().all(|n| m.has_header(n))),
+            Cond::Present(w, names) => s.msg(*w).is_some_and(|m| {
+                let holds = names.iter().all(|n| m.has_header(n));
+                if holds && let Some(first) = names.first() {
+                    record_field(m, first, evidence);
+                }
+                holds
+            }),
             Cond::Absent(w, names) => s.msg(*w).is_some_and(|m| {
                 let holds = names.iter().all(|n| !m.has_header(n));
                 if holds && evidence.is_none() {
@@ -463,9 +488,16 @@ impl Cond {
                 }
                 holds
             }),
-            Cond::AnyPresent(w, names) => s
-                .msg(*w)
-                .is_some_and(|m| names.iter().any(|n| m.has_header(n))),
+            Cond::AnyPresent(w, names) => {
+                s.msg(*w)
+                    .is_some_and(|m| match names.iter().find(|n| m.has_header(n)) {
+                        Some(n) => {
+                            record_field(m, n, evidence);
+                            true
+                        }
+                        None => false,
+                    })
+            }
             Cond::Count(w, name, cmp, n) => s
                 .msg(*w)
                 .is_some_and(|m| cmp.holds(m.header_values(name).count() as u64, *n)),
@@ -520,7 +552,7 @@ impl Cond {
                     MediaPattern::Type(t) => essence.split_once('/').is_some_and(|(ty, _)| ty == t),
                 })
             }),
-            Cond::Json(w, cond) => s.json(*w, |parsed| match (cond, parsed) {
+            Cond::Json(w, cond) => s.json(*w, cond, |parsed| match (cond, parsed) {
                 (JsonCond::Valid, Some(_)) | (JsonCond::Invalid, None) => true,
                 (JsonCond::Members { equal, has, lacks }, Some(serde_json::Value::Object(obj))) => {
                     let holds = equal.iter().all(|(k, v)| obj.get(k) == Some(v))
@@ -539,13 +571,21 @@ impl Cond {
                 }
                 _ => false,
             }),
-            Cond::BodyMatches(w, re) => s.text(*w, |text| match re.find(text) {
-                Some(m) => {
-                    evidence.get_or_insert_with(|| format!("body: {:?}", excerpt(text, m.start())));
-                    true
+            Cond::BodyMatches(w, re) => {
+                let Some(body) = s.body_prefix(*w) else {
+                    return false;
+                };
+                match re.find(body) {
+                    Some(m) => {
+                        evidence.get_or_insert_with(|| {
+                            let end = (m.start() + 80).min(body.len());
+                            format!("body: {:?}", String::from_utf8_lossy(&body[m.start()..end]))
+                        });
+                        true
+                    }
+                    None => false,
                 }
-                None => false,
-            }),
+            }
             Cond::ListContains(w, name, tpl) => s.msg(*w).is_some_and(|m| {
                 let wanted = tpl.render(s);
                 list_items(m, name).any(|i| i == wanted)
@@ -576,6 +616,15 @@ impl Cond {
     }
 }
 
+/// Records `Name: value` of a present field as evidence (the field line as sent).
+fn record_field(m: &Message, name: &str, evidence: &mut Option<String>) {
+    if evidence.is_none()
+        && let Some(h) = m.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name))
+    {
+        *evidence = Some(format!("{}: {}", h.name, h.value));
+    }
+}
+
 fn list_items<'a>(m: &'a Message, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     m.header_values(name)
         .flat_map(|v| v.split(','))
@@ -588,10 +637,4 @@ pub fn media_essence(m: &Message) -> Option<String> {
     let ct = m.header("content-type")?;
     let essence = ct.split(';').next()?.trim().to_ascii_lowercase();
     (!essence.is_empty()).then_some(essence)
-}
-
-fn excerpt(text: &str, at: usize) -> String {
-    let start = text.floor_char_boundary(at);
-    let end = text.ceil_char_boundary((at + 80).min(text.len()));
-    text[start..end].to_string()
 }

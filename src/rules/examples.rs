@@ -63,7 +63,10 @@ pub fn exchanges(example: &ExampleFile) -> Vec<Exchange> {
         .server
         .as_deref()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(SocketAddr::new(IpAddr::V4(SERVER), if tls { 443 } else { 80 }));
+        .unwrap_or(SocketAddr::new(
+            IpAddr::V4(SERVER),
+            if tls { 443 } else { 80 },
+        ));
     let mut conns: Vec<(u32, String, Conn)> = Vec::new();
     let mut out = Vec::new();
     let mut order = 0u64;

@@ -240,25 +240,36 @@ impl Rule {
     }
 }
 
-/// The exchange (and, in message scope, the message) a rule is evaluated on, with lazily
-/// decoded bodies shared by every rule that reads them.
+/// Decoded content and whether it was cut at the cap; `None` when it does not decode.
+type Decoded = Option<(Vec<u8>, bool)>;
+
+/// Decoded bodies of one exchange, computed at most once whatever the number of rules
+/// (and subjects) that read them.
+#[derive(Default)]
+pub struct BodyCache {
+    bodies: [OnceCell<Decoded>; 2],
+    json: [OnceCell<Option<serde_json::Value>>; 2],
+    json_valid: [OnceCell<bool>; 2],
+}
+
+/// The exchange (and, in message scope, the message) a rule is evaluated on.
 pub struct Subject<'a> {
     pub exchange: &'a Exchange,
     pub side: Option<Side>,
-    bodies: [OnceCell<Option<String>>; 2],
-    json: [OnceCell<Option<serde_json::Value>>; 2],
+    cache: &'a BodyCache,
 }
 
 /// Bytes of decoded content a body rule reads at most.
 const BODY_READ_CAP: usize = 1024 * 1024;
+/// Bytes of decoded content that `body_matches` searches.
+const BODY_MATCH_CAP: usize = 64 * 1024;
 
 impl<'a> Subject<'a> {
-    pub fn new(exchange: &'a Exchange, side: Option<Side>) -> Self {
+    pub fn new(exchange: &'a Exchange, side: Option<Side>, cache: &'a BodyCache) -> Self {
         Subject {
             exchange,
             side,
-            bodies: [OnceCell::new(), OnceCell::new()],
-            json: [OnceCell::new(), OnceCell::new()],
+            cache,
         }
     }
 
@@ -305,30 +316,88 @@ impl<'a> Subject<'a> {
         }
     }
 
-    /// The decoded content as text (lossy), or `None` when it does not decode.
-    fn text(&self, which: Which, f: impl FnOnce(&str) -> bool) -> bool {
-        let (Some(m), Some(slot)) = (self.msg(which), self.slot(which)) else {
-            return false;
+    /// A message's content with its Content-Encoding undone (at most 1 MiB, with whether it
+    /// was cut there), decoded once per exchange for every rule and check that reads it;
+    /// `None` when it does not decode.
+    pub fn decoded(&self, side: Side) -> Option<(&'a [u8], bool)> {
+        let (m, slot) = match side {
+            Side::Request => (self.request()?, 0),
+            Side::Response => (self.response()?, 1),
         };
-        let body = self.bodies[slot].get_or_init(|| decoded_text(m));
-        body.as_deref().is_some_and(f)
+        self.cache.bodies[slot]
+            .get_or_init(|| content::decoded_body(m, BODY_READ_CAP).ok())
+            .as_ref()
+            .map(|(b, capped)| (b.as_slice(), *capped))
     }
 
-    fn json(&self, which: Which, f: impl FnOnce(Option<&serde_json::Value>) -> bool) -> bool {
-        let (Some(m), Some(slot)) = (self.msg(which), self.slot(which)) else {
+    /// The decoded content (see [`Subject::decoded`]).
+    pub fn decoded_body(&self, side: Side) -> Option<&'a [u8]> {
+        self.decoded(side).map(|(b, _)| b)
+    }
+
+    fn side_of(&self, which: Which) -> Option<Side> {
+        self.slot(which).map(|s| {
+            if s == 0 {
+                Side::Request
+            } else {
+                Side::Response
+            }
+        })
+    }
+
+    /// The first 64 KiB of decoded content, for `body_matches`.
+    fn body_prefix(&self, which: Which) -> Option<&'a [u8]> {
+        let body = self.decoded_body(self.side_of(which)?)?;
+        Some(&body[..body.len().min(BODY_MATCH_CAP)])
+    }
+
+    /// The decoded content parsed as JSON (once per exchange), `None` when it is not JSON.
+    pub fn json_value(&self, side: Side) -> Option<&'a serde_json::Value> {
+        let slot = if side == Side::Request { 0 } else { 1 };
+        self.cache.json[slot]
+            .get_or_init(|| {
+                self.decoded_body(side)
+                    .and_then(|b| serde_json::from_slice(b).ok())
+            })
+            .as_ref()
+    }
+
+    /// Whether the decoded content is valid JSON, without building it when nothing else
+    /// needs the value.
+    pub fn json_is_valid(&self, side: Side) -> bool {
+        let slot = if side == Side::Request { 0 } else { 1 };
+        *self.cache.json_valid[slot].get_or_init(|| match self.cache.json[slot].get() {
+            Some(parsed) => parsed.is_some(),
+            None => self
+                .decoded_body(side)
+                .is_some_and(|b| serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok()),
+        })
+    }
+
+    fn json(
+        &self,
+        which: Which,
+        cond: &condition::JsonCond,
+        f: impl FnOnce(Option<&serde_json::Value>) -> bool,
+    ) -> bool {
+        let Some(side) = self.side_of(which) else {
             return false;
         };
-        let parsed = self.json[slot].get_or_init(|| {
-            let text = self.bodies[slot].get_or_init(|| decoded_text(m));
-            text.as_deref().and_then(|t| serde_json::from_str(t).ok())
-        });
-        f(parsed.as_ref())
+        if self.msg(which).is_none() {
+            return false;
+        }
+        match cond {
+            condition::JsonCond::Valid => self.json_is_valid(side),
+            condition::JsonCond::Invalid => !self.json_is_valid(side),
+            condition::JsonCond::Members { .. } => {
+                // Members are only ever found on an object: other bodies are not parsed.
+                let object = self
+                    .decoded_body(side)
+                    .is_some_and(|b| b.trim_ascii_start().first() == Some(&b'{'));
+                object && f(self.json_value(side))
+            }
+        }
     }
-}
-
-fn decoded_text(m: &Message) -> Option<String> {
-    let (bytes, _) = content::decoded_body(m, BODY_READ_CAP).ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// A reference to an exchange: its connection's first frame and its index there.
@@ -491,9 +560,10 @@ impl Engine {
     /// Every finding of the stateless rules on one exchange.
     pub fn check(&self, ex: &Exchange) -> Vec<Finding> {
         let mut out = Vec::new();
-        let whole = Subject::new(ex, None);
-        let req = Subject::new(ex, Some(Side::Request));
-        let resp = Subject::new(ex, Some(Side::Response));
+        let cache = BodyCache::default();
+        let whole = Subject::new(ex, None, &cache);
+        let req = Subject::new(ex, Some(Side::Request), &cache);
+        let resp = Subject::new(ex, Some(Side::Response), &cache);
         for rule in &self.rules {
             if !rule.may_apply(ex) {
                 continue;

@@ -45,18 +45,7 @@ impl Directive {
     }
 }
 
-/// `1*DIGIT` as a number, capped at 2^31 (RFC 9111 §1.2.2).
-pub fn delta_seconds(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    const CAP: u64 = 1 << 31;
-    let mut n: u64 = 0;
-    for b in s.bytes() {
-        n = (n * 10 + u64::from(b - b'0')).min(CAP);
-    }
-    u32::try_from(n).ok()
-}
+pub use super::delta::delta_seconds;
 
 /// Why an element is not a directive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,14 +194,6 @@ mod tests {
             parse_element("max-age=1 h"),
             Err(ElementError::BadArg(_))
         ));
-    }
-
-    #[test]
-    fn delta_seconds_caps_and_rejects() {
-        assert_eq!(delta_seconds("99999999999999999999"), Some(1 << 31));
-        assert_eq!(delta_seconds("-1"), None);
-        assert_eq!(delta_seconds("1.5"), None);
-        assert_eq!(delta_seconds(""), None);
     }
 
     #[test]

@@ -155,6 +155,35 @@ pub fn parse_http_date_at(value: &str, now: Timestamp) -> Result<HttpDate, DateE
     Err(DateError::Malformed)
 }
 
+/// Fields whose value is (or may be) an HTTP-date.
+pub const DATE_FIELDS: &[&str] = &[
+    "Date",
+    "Last-Modified",
+    "Expires",
+    "If-Modified-Since",
+    "If-Unmodified-Since",
+    "Retry-After",
+    "If-Range",
+];
+
+/// Whether a line of one of [`DATE_FIELDS`] is meant as an HTTP-date and should be parsed:
+/// `Retry-After` only when it starts with a letter (digits are delta-seconds), `If-Range`
+/// only when it is not an entity-tag (`"…"` or `W/…`), and never `Expires: 0` or
+/// `Expires: -1`, the conventional "already expired" (RFC 9111 §5.3).
+pub fn holds_http_date(name: &str, value: &str) -> bool {
+    let v = value.trim_matches([' ', '\t']);
+    if name.eq_ignore_ascii_case("retry-after") {
+        return v.starts_with(|c: char| c.is_ascii_alphabetic());
+    }
+    if name.eq_ignore_ascii_case("if-range") {
+        return !(v.starts_with('"') || v.starts_with("W/"));
+    }
+    if name.eq_ignore_ascii_case("expires") {
+        return v != "0" && v != "-1";
+    }
+    DATE_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
 /// A small cursor over the value's bytes.
 struct Cur<'a>(&'a [u8]);
 
@@ -283,7 +312,15 @@ fn asctime(rest: &[u8], day_name: usize) -> Result<HttpDate, DateError> {
     c.lit(b" ")?;
     let year = c.digits(4)?;
     c.end()?;
-    build(DateForm::Asctime, year, month, day, time, Zone::Gmt, day_name)
+    build(
+        DateForm::Asctime,
+        year,
+        month,
+        day,
+        time,
+        Zone::Gmt,
+        day_name,
+    )
 }
 
 fn build(
@@ -443,6 +480,24 @@ mod tests {
         ] {
             assert_eq!(p(s), Err(DateError::Malformed), "{s:?}");
         }
+    }
+
+    #[test]
+    fn which_values_are_dates() {
+        assert!(holds_http_date("date", "x"));
+        assert!(holds_http_date(
+            "Retry-After",
+            "Tue, 04 Mar 2025 10:00:00 GMT"
+        ));
+        assert!(!holds_http_date("Retry-After", "120"));
+        assert!(!holds_http_date("Retry-After", "-5"));
+        assert!(!holds_http_date("If-Range", "\"abc\""));
+        assert!(!holds_http_date("If-Range", "W/\"abc\""));
+        assert!(holds_http_date("If-Range", "Tue, 04 Mar 2025 10:00:00 GMT"));
+        assert!(!holds_http_date("Expires", "0"));
+        assert!(!holds_http_date("Expires", "-1"));
+        assert!(holds_http_date("Expires", "-2"));
+        assert!(!holds_http_date("Server", "x"));
     }
 
     #[test]

@@ -191,8 +191,8 @@ mod tests {
 
     #[test]
     fn accept_ranges() {
-        let r = parse_accept("text/html;level=1;q=0.5;ext=x, */*;q=0, application/*")
-            .expect("accept");
+        let r =
+            parse_accept("text/html;level=1;q=0.5;ext=x, */*;q=0, application/*").expect("accept");
         assert_eq!(r.len(), 3);
         assert_eq!(r[0].params, vec![("level".into(), "1".into())]);
         assert!((r[0].q - 0.5).abs() < 1e-6);

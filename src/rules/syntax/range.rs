@@ -22,7 +22,7 @@ pub enum ContentRange<'a> {
 
 impl ContentRange<'_> {
     /// Number of bytes a `Bytes` range covers.
-    pub fn len(&self) -> Option<u64> {
+    pub fn size(&self) -> Option<u64> {
         match *self {
             ContentRange::Bytes { first, last, .. } => {
                 last.checked_sub(first).and_then(|d| d.checked_add(1))
@@ -124,7 +124,10 @@ pub fn parse_content_range(value: &str) -> Result<ContentRange<'_>, ContentRange
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ByteRange<'a> {
     /// `first-` or `first-last`.
-    Int { first: &'a str, last: Option<&'a str> },
+    Int {
+        first: &'a str,
+        last: Option<&'a str>,
+    },
     /// `-suffix`.
     Suffix(&'a str),
 }
@@ -216,7 +219,12 @@ mod tests {
                 complete: Some(11)
             })
         );
-        assert_eq!(parse_content_range("bytes 0-4/11").ok().and_then(|r| r.len()), Some(5));
+        assert_eq!(
+            parse_content_range("bytes 0-4/11")
+                .ok()
+                .and_then(|r| r.size()),
+            Some(5)
+        );
         assert_eq!(
             parse_content_range("bytes */11"),
             Ok(ContentRange::Unsatisfied { complete: 11 })
@@ -272,7 +280,13 @@ mod tests {
                 }
             ]
         );
-        for ok in ["bytes=0-0", "bytes=-0", "BYTES=1000-", "items=0-24", "items=whatever"] {
+        for ok in [
+            "bytes=0-0",
+            "bytes=-0",
+            "BYTES=1000-",
+            "items=0-24",
+            "items=whatever",
+        ] {
             assert!(parse_range(ok).is_ok(), "{ok:?}");
         }
         assert!(parse_range("bytes=99999999999999999999999-99999999999999999999999").is_ok());
@@ -289,7 +303,14 @@ mod tests {
             parse_range("bytes=100000000000000000000-5"),
             Err(RangeError::FirstAfterLast("100000000000000000000-5".into()))
         );
-        for bad in ["bytes=-", "bytes=a-b", "bytes=1-2-3", "bytes=5", "bytes=0x1-2", "bytes=1 -2"] {
+        for bad in [
+            "bytes=-",
+            "bytes=a-b",
+            "bytes=1-2-3",
+            "bytes=5",
+            "bytes=0x1-2",
+            "bytes=1 -2",
+        ] {
             assert!(
                 matches!(parse_range(bad), Err(RangeError::BadElement(_))),
                 "{bad:?}"
