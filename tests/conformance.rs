@@ -352,3 +352,40 @@ fn public_captures_agree_with_tshark() {
         ratio * 100.0
     );
 }
+
+/// `analyze` runs over every public capture without a panic or an error, whatever the
+/// capture throws at the rules (truncated messages, HTTP/0.9, tunnels, odd link types).
+#[test]
+fn analyze_runs_on_every_public_capture() {
+    let Some(root) = support::public_captures() else {
+        return;
+    };
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("corpus folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("truth.json").is_file())
+        .collect();
+    dirs.sort();
+    let mut failures = Vec::new();
+    let mut findings = 0usize;
+    for dir in &dirs {
+        let Some(file) = support::capture_in(dir) else {
+            continue;
+        };
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelint"))
+            .args(["analyze", "--format", "jsonl", "--fail-on", "never", "-q"])
+            .arg(&file)
+            .output()
+            .expect("the wirelint binary runs");
+        if !out.status.success() {
+            failures.push(format!(
+                "{}: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        findings += String::from_utf8_lossy(&out.stdout).lines().count();
+    }
+    println!("analyze: {} captures, {findings} findings", dirs.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
