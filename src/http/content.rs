@@ -1,6 +1,7 @@
 //! Content codings (gzip, deflate, br) decoded on demand for body rules, with an output cap
 //! so that a compression bomb costs at most `cap` bytes.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use super::message::Message;
@@ -14,25 +15,27 @@ pub enum ContentError {
 }
 
 /// The message's content with its Content-Encoding undone, at most `cap` bytes. Returns
-/// the bytes and whether the output was cut at the cap.
-pub fn decoded_body(msg: &Message, cap: usize) -> Result<(Vec<u8>, bool), ContentError> {
+/// the bytes (borrowed when there is nothing to undo) and whether the output was cut at
+/// the cap.
+pub fn decoded_body(msg: &Message, cap: usize) -> Result<(Cow<'_, [u8]>, bool), ContentError> {
     let codings: Vec<String> = msg
         .header_values("content-encoding")
         .flat_map(|v| v.split(','))
         .map(|c| c.trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty() && c != "identity")
         .collect();
-    let mut data = msg.body.captured.clone();
+    let raw = msg.body.captured.as_slice();
+    if codings.is_empty() {
+        let cut = raw.len() > cap;
+        return Ok((Cow::Borrowed(&raw[..raw.len().min(cap)]), cut));
+    }
+    let mut data: Cow<'_, [u8]> = Cow::Borrowed(raw);
     let mut capped = false;
     // Codings are listed in the order they were applied: undo them last to first.
     for coding in codings.iter().rev() {
         let (out, cut) = decode_one(coding, &data, cap)?;
-        data = out;
+        data = Cow::Owned(out);
         capped |= cut;
-    }
-    if data.len() > cap {
-        data.truncate(cap);
-        capped = true;
     }
     Ok((data, capped))
 }

@@ -248,14 +248,23 @@ impl Message {
 
     /// The combined field value: every line's value joined with ", " (RFC 9110 §5.3).
     pub fn combined(&self, name: &str) -> Option<String> {
+        self.combined_ref(name).map(std::borrow::Cow::into_owned)
+    }
+
+    /// The combined field value, borrowed when the field has a single line (the usual case,
+    /// on the rule engine's hot path).
+    pub fn combined_ref<'a>(&'a self, name: &'a str) -> Option<std::borrow::Cow<'a, str>> {
         let mut values = self.header_values(name);
         let first = values.next()?;
-        let mut out = first.to_string();
+        let Some(second) = values.next() else {
+            return Some(std::borrow::Cow::Borrowed(first));
+        };
+        let mut out = format!("{first}, {second}");
         for v in values {
             out.push_str(", ");
             out.push_str(v);
         }
-        Some(out)
+        Some(std::borrow::Cow::Owned(out))
     }
 
     pub fn has_anomaly(&self, kind: AnomalyKind) -> bool {

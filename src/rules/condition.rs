@@ -501,14 +501,14 @@ impl Cond {
             Cond::Count(w, name, cmp, n) => s
                 .msg(*w)
                 .is_some_and(|m| cmp.holds(m.header_values(name).count() as u64, *n)),
-            Cond::Header(w, name, re) => s.msg(*w).is_some_and(|m| match m.combined(name) {
+            Cond::Header(w, name, re) => s.msg(*w).is_some_and(|m| match m.combined_ref(name) {
                 Some(v) if re.is_match(&v) => {
                     evidence.get_or_insert_with(|| format!("{name}: {v}"));
                     true
                 }
                 _ => false,
             }),
-            Cond::HeaderNot(w, name, re) => s.msg(*w).is_some_and(|m| match m.combined(name) {
+            Cond::HeaderNot(w, name, re) => s.msg(*w).is_some_and(|m| match m.combined_ref(name) {
                 Some(v) => {
                     let holds = !re.is_match(&v);
                     if holds {

@@ -240,14 +240,15 @@ impl Rule {
     }
 }
 
-/// Decoded content and whether it was cut at the cap; `None` when it does not decode.
-type Decoded = Option<(Vec<u8>, bool)>;
+/// Decoded content (borrowed when there was no coding to undo) and whether it was cut at
+/// the cap; `None` when it does not decode.
+type Decoded<'a> = Option<(std::borrow::Cow<'a, [u8]>, bool)>;
 
 /// Decoded bodies of one exchange, computed at most once whatever the number of rules
 /// (and subjects) that read them.
 #[derive(Default)]
-pub struct BodyCache {
-    bodies: [OnceCell<Decoded>; 2],
+pub struct BodyCache<'a> {
+    bodies: [OnceCell<Decoded<'a>>; 2],
     json: [OnceCell<Option<serde_json::Value>>; 2],
     json_valid: [OnceCell<bool>; 2],
 }
@@ -256,7 +257,7 @@ pub struct BodyCache {
 pub struct Subject<'a> {
     pub exchange: &'a Exchange,
     pub side: Option<Side>,
-    cache: &'a BodyCache,
+    cache: &'a BodyCache<'a>,
 }
 
 /// Bytes of decoded content a body rule reads at most.
@@ -265,7 +266,7 @@ const BODY_READ_CAP: usize = 1024 * 1024;
 const BODY_MATCH_CAP: usize = 64 * 1024;
 
 impl<'a> Subject<'a> {
-    pub fn new(exchange: &'a Exchange, side: Option<Side>, cache: &'a BodyCache) -> Self {
+    pub fn new(exchange: &'a Exchange, side: Option<Side>, cache: &'a BodyCache<'a>) -> Self {
         Subject {
             exchange,
             side,
@@ -327,7 +328,7 @@ impl<'a> Subject<'a> {
         self.cache.bodies[slot]
             .get_or_init(|| content::decoded_body(m, BODY_READ_CAP).ok())
             .as_ref()
-            .map(|(b, capped)| (b.as_slice(), *capped))
+            .map(|(b, capped)| (&**b, *capped))
     }
 
     /// The decoded content (see [`Subject::decoded`]).
@@ -594,7 +595,7 @@ impl Engine {
 }
 
 /// Evaluates one rule on one subject; `side` is the message the finding is about.
-fn evaluate(rule: &Rule, s: &Subject<'_>, side: Option<Side>, out: &mut Vec<Finding>) {
+fn evaluate<'s>(rule: &Rule, s: &'s Subject<'s>, side: Option<Side>, out: &mut Vec<Finding>) {
     if rule.reads_body {
         let incomplete = match side {
             Some(Side::Request) => s.request().is_some_and(Message::is_incomplete),

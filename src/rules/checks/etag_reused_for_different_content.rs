@@ -58,7 +58,7 @@ struct Seen {
     /// The content codings, normalised (`identity`, `gzip`, `gzip,br`), at most
     /// [`MAX_CODING`] characters.
     coding: String,
-    /// Digest of the body as sent (still encoded): equal raw bytes need no decoding.
+    /// CRC and length of the body as sent (still encoded): equal raw bytes need no decoding.
     raw_hash: u128,
     at: ExchangeRef,
     frame: u64,
@@ -152,7 +152,12 @@ impl StatefulCheck for EtagReuse {
         let resp_coding = coding(resp);
         let url_key = self.keyer.key((host, target, etag));
         let variant_key = self.keyer.key((host, target, &resp_coding, &vary, etag));
-        let raw_hash = digest(&resp.body.captured);
+        // CRC-32 (SIMD-fast) and length of the bytes as sent: enough to recognise a repeat.
+        let raw_hash = {
+            let mut crc = flate2::Crc::new();
+            crc.update(&resp.body.captured);
+            (u128::from(crc.sum()) << 64) | resp.body.captured.len() as u128
+        };
         // The same bytes as the first response of this variant: same content, and decoding
         // (the expensive part, on the thread that sees every exchange) is not needed.
         if self.bodies.peek(&variant_key).is_some_and(|first| first.raw_hash == raw_hash) {
@@ -166,7 +171,7 @@ impl StatefulCheck for EtagReuse {
         };
         let this = Seen {
             body_hash: body.as_deref().map_or(0, digest),
-            body_len: body.as_ref().map_or(0, Vec::len),
+            body_len: body.as_ref().map_or(0, |b| b.len()),
             coding: resp_coding,
             raw_hash,
             at: ExchangeRef::of(ex),

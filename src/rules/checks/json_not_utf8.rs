@@ -41,7 +41,6 @@ fn verdict(msg: &Message) -> Option<String> {
     verdict_with(msg, || {
         content::decoded_body(msg, READ_CAP)
             .ok()
-            .map(|(b, c)| (std::borrow::Cow::Owned(b), c))
     })
 }
 

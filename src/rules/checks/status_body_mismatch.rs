@@ -77,7 +77,6 @@ fn verdict(resp: &Message) -> Option<String> {
     verdict_with(resp, || {
         content::decoded_body(resp, READ_CAP)
             .ok()
-            .map(|(b, c)| (std::borrow::Cow::Owned(b), c))
     })
 }
 
