@@ -347,6 +347,23 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// The first and last frame numbers of the exchange (request first, response last).
+    pub fn frame_span(&self) -> Option<(u64, u64)> {
+        let first = self
+            .request
+            .as_ref()
+            .or(self.response.as_ref())?
+            .first_frame
+            .number;
+        let last = self
+            .response
+            .as_ref()
+            .or(self.request.as_ref())?
+            .last_frame
+            .number;
+        Some((first, last))
+    }
+
     /// Every anomaly name on the exchange and its messages, sorted and without repeats.
     pub fn anomaly_names(&self) -> Vec<&'static str> {
         let mut kinds: Vec<AnomalyKind> = self

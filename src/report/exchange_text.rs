@@ -4,6 +4,15 @@ use std::fmt::Write as _;
 
 use crate::http::Exchange;
 
+/// `  frame 4` or `  frames 4–9`: where to look in the capture.
+pub fn frames_label(ex: &Exchange) -> String {
+    match ex.frame_span() {
+        Some((a, b)) if a == b => format!("  frame {a}"),
+        Some((a, b)) => format!("  frames {a}–{b}"),
+        None => String::new(),
+    }
+}
+
 /// `#3 198.51.100.7:51234 → 192.0.2.10:80  GET example.com/index.html → 200 OK (1234 B)  frames 4–9  [gap]`
 pub fn exchange_line(ex: &Exchange) -> String {
     let mut line = format!(
@@ -35,19 +44,7 @@ pub fn exchange_line(ex: &Exchange) -> String {
         }
         None => line.push_str(" → (no response)"),
     }
-    let first = ex
-        .request
-        .as_ref()
-        .or(ex.response.as_ref())
-        .map(|m| m.first_frame.number);
-    let last = ex
-        .response
-        .as_ref()
-        .or(ex.request.as_ref())
-        .map(|m| m.last_frame.number);
-    if let (Some(a), Some(b)) = (first, last) {
-        let _ = write!(line, "  frames {a}–{b}");
-    }
+    line.push_str(&frames_label(ex));
     let anomalies = ex.anomaly_names();
     if !anomalies.is_empty() {
         let _ = write!(line, "  [{}]", anomalies.join(", "));

@@ -50,23 +50,7 @@ pub fn exchange_location(ex: &Exchange) -> String {
         let _ = write!(s, " → {status}");
     }
     let _ = write!(s, "  {} → {}", ex.connection.client, ex.connection.server);
-    let first = ex
-        .request
-        .as_ref()
-        .or(ex.response.as_ref())
-        .map(|m| m.first_frame.number);
-    let last = ex
-        .response
-        .as_ref()
-        .or(ex.request.as_ref())
-        .map(|m| m.last_frame.number);
-    if let (Some(a), Some(b)) = (first, last) {
-        if a == b {
-            let _ = write!(s, "  frame {a}");
-        } else {
-            let _ = write!(s, "  frames {a}–{b}");
-        }
-    }
+    s.push_str(&super::exchange_text::frames_label(ex));
     s
 }
 

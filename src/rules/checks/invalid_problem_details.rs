@@ -26,12 +26,7 @@ fn run(input: &CheckInput<'_>) -> Vec<Hit> {
         return Vec::new();
     };
     let side = Side::Response;
-    verdict_with(resp, || {
-        input
-            .subject
-            .decoded(side)
-            .map(|(b, c)| (std::borrow::Cow::Borrowed(b), c))
-    })
+    verdict_with(resp, || input.decoded(side))
     .map(Hit::new).into_iter().collect()
 }
 
@@ -85,10 +80,7 @@ fn is_uri_reference(s: &str) -> bool {
 
 #[cfg(test)]
 fn verdict(resp: &Message) -> Option<String> {
-    verdict_with(resp, || {
-        content::decoded_body(resp, READ_CAP)
-            .ok()
-    })
+    verdict_with(resp, || content::decoded_body(resp, READ_CAP).ok())
 }
 
 /// The verdict, with the decoded content supplied by the caller (shared with every other

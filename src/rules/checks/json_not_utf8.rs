@@ -27,21 +27,13 @@ fn run(input: &CheckInput<'_>) -> Vec<Hit> {
         return Vec::new();
     };
     let side = input.side.unwrap_or(Side::Response);
-    verdict_with(msg, || {
-        input
-            .subject
-            .decoded(side)
-            .map(|(b, c)| (std::borrow::Cow::Borrowed(b), c))
-    })
+    verdict_with(msg, || input.decoded(side))
     .map(Hit::new).into_iter().collect()
 }
 
 #[cfg(test)]
 fn verdict(msg: &Message) -> Option<String> {
-    verdict_with(msg, || {
-        content::decoded_body(msg, READ_CAP)
-            .ok()
-    })
+    verdict_with(msg, || content::decoded_body(msg, READ_CAP).ok())
 }
 
 /// The verdict, with the decoded content supplied by the caller (shared with every other

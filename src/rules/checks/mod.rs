@@ -27,6 +27,13 @@ impl<'a> CheckInput<'a> {
         self.exchange.response.as_ref()
     }
 
+    /// The decoded content of one side, shared with every other rule that reads it.
+    pub fn decoded(&self, side: Side) -> Option<(std::borrow::Cow<'a, [u8]>, bool)> {
+        self.subject
+            .decoded(side)
+            .map(|(b, capped)| (std::borrow::Cow::Borrowed(b), capped))
+    }
+
     /// The message the rule is about: for message scope the one in scope, otherwise the
     /// response when the rule is about a response, else the request.
     pub fn message(&self) -> Option<&'a Message> {
