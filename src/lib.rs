@@ -9,7 +9,8 @@
 //! 4. [`http`] — HTTP/1.x messages paired into [`http::Exchange`]s with their anomalies;
 //!
 //! [`pipeline`] runs the stages on threads (connections sharded across workers by flow
-//! hash); [`report`] formats the output; [`cli`] is the command line.
+//! hash); [`report`] formats the output; [`store`] writes runs, exchanges and findings to
+//! SQLite for the dashboard; [`cli`] is the command line.
 
 pub mod capture;
 pub mod cli;
@@ -21,5 +22,6 @@ pub mod reassembly;
 pub mod redact;
 pub mod report;
 pub mod rules;
+pub mod store;
 pub mod synth;
 pub mod time;

@@ -6,5 +6,6 @@ mod cli;
 mod conformance;
 mod reassembly;
 mod rules;
+mod store;
 
 mod support;

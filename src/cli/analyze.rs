@@ -16,7 +16,8 @@ use crate::redact::Redactor;
 use crate::report::finding_json::FindingJson;
 use crate::report::findings_text::{TextReport, exchange_location};
 use crate::report::{sarif, summary};
-use crate::rules::{Finding, RuleSet, Severity};
+use crate::rules::{ExchangeRef, Finding, RuleSet, Severity};
+use crate::store::{RunSource, Store, WriterConfig};
 
 /// Loads the catalogue with the user's rule folders and policy applied.
 pub fn load_rules(
@@ -96,6 +97,23 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         redact: Some(Redactor::new(&config.redact)),
         ..PipelineConfig::default()
     };
+    // Opened before any output, so that a bad path fails the run up front.
+    let db = match &args.db {
+        Some(path) => {
+            let store = Store::open(path)?;
+            let source = RunSource::Files {
+                files: names.clone(),
+            };
+            let run = store.begin_run(&source)?;
+            let writer_cfg = WriterConfig {
+                redact: cfg.redact.clone(),
+                ..WriterConfig::default()
+            };
+            Some(store.writer_with(run, &source, writer_cfg)?)
+        }
+        None => None,
+    };
+    let store_err = |e: crate::store::StoreError| std::io::Error::other(e);
 
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
@@ -126,8 +144,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         _ => {}
     }
 
+    // `at` names the exchange of a finding settled at the end of input (`ex` is `None`
+    // then: that exchange was already reported).
     let mut emit = |f: &Finding,
                     ex: Option<&Exchange>,
+                    at: ExchangeRef,
                     out: &mut BufWriter<std::io::Stdout>|
      -> std::io::Result<()> {
         worst = Some(worst.map_or(f.severity, |w| w.max(f.severity)));
@@ -151,10 +172,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 }
                 let json = match ex {
                     Some(ex) => serde_json::to_writer(&mut *out, &FindingJson::new(f, ex, &names)),
-                    None => serde_json::to_writer(
-                        &mut *out,
-                        &FindingJson::settled(f, Default::default()),
-                    ),
+                    None => serde_json::to_writer(&mut *out, &FindingJson::settled(f, at)),
                 };
                 json.map_err(std::io::Error::from)?;
                 if format == FindingFormat::Jsonl {
@@ -181,24 +199,46 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         &captures,
         &cfg,
         |item| match item {
-            Output::Exchange(Analyzed { exchange, findings }) => {
+            Output::Exchange(Analyzed {
+                exchange,
+                mut findings,
+            }) => {
                 exchanges += 1;
                 for name in exchange.anomaly_names() {
                     *anomalies.entry(name).or_default() += 1;
                 }
+                findings.retain(|f| !suppressed(&suppressions, f, &exchange));
                 for f in &findings {
-                    if !suppressed(&suppressions, f, &exchange) {
-                        emit(f, Some(&exchange), &mut out)?;
-                    }
+                    emit(f, Some(&exchange), ExchangeRef::of(&exchange), &mut out)?;
                 }
-                Ok(())
+                match &db {
+                    Some(w) => w.write(Analyzed { exchange, findings }).map_err(store_err),
+                    None => Ok(()),
+                }
             }
-            Output::Settled(_, f) => emit(&f, None, &mut out),
+            Output::Settled(at, f) => {
+                emit(&f, None, at, &mut out)?;
+                match &db {
+                    Some(w) => w.settled(at, f).map_err(store_err),
+                    None => Ok(()),
+                }
+            }
         },
         |done| progress.update(done),
     );
     progress.finish();
-    let run_summary = result.context("analysis failed")?;
+    let run_summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            // The writer's own error (which names the database) explains a stopped sink
+            // better than the pipeline's; otherwise keep what was analysed so far.
+            if let Some(w) = db {
+                w.close()?;
+            }
+            return Err(anyhow::Error::new(e).context("analysis failed"));
+        }
+    };
+    let written = db.map(|w| w.finish(&run_summary)).transpose()?;
     text.exchanges = exchanges;
     match format {
         FindingFormat::Text => out.write_all(text.render(&rules, tty).as_bytes())?,
@@ -228,6 +268,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     out.flush().context("writing output")?;
     if !args.quiet {
         eprint!("{}", summary::render(&run_summary, &anomalies));
+        if let (Some(w), Some(path)) = (written, &args.db) {
+            eprintln!(
+                "database: run {} written to {} ({} exchanges, {} findings)",
+                w.run,
+                path.display(),
+                w.exchanges,
+                w.findings
+            );
+        }
     }
     let fail = threshold(args.fail_on).is_some_and(|t| worst.is_some_and(|w| w >= t));
     Ok(if fail {

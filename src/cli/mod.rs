@@ -73,6 +73,10 @@ pub struct AnalyzeArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Also record the run (exchanges, findings, counters) in this SQLite database, created
+    /// when missing; each analysis adds a new run. The report is printed as without it.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
     /// Do not print the run summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,

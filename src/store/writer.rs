@@ -1,0 +1,694 @@
+//! The writer thread: owns the write connection, receives analysed exchanges and settled
+//! findings through a bounded channel (the sender blocks when it is full, so an offline run
+//! never loses data), and inserts them in batches — one transaction per `batch_rows` rows
+//! or `batch_time`, whichever comes first — with cached prepared statements. Each commit
+//! also brings the run's counters and the rollups up to date, so a reader (or a database
+//! left by a killed process) always sees findings, rollups and counters that agree.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{RunId, StoreError};
+use crate::capture::FrameRef;
+use crate::http::{Exchange, Message, content};
+use crate::pipeline::{Analyzed, RunSummary};
+use crate::redact::Redactor;
+use crate::report::exchange_json::{ExchangeJson, endpoint};
+use crate::report::sarif::path_template;
+use crate::rules::{ExchangeRef, Finding, Severity, Side};
+
+/// Tuning of the writer.
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Rows (exchanges + findings) per transaction at most.
+    pub batch_rows: usize,
+    /// A transaction is committed at most this long after it began.
+    pub batch_time: Duration,
+    /// Messages waiting in the channel before `write` blocks.
+    pub queue: usize,
+    /// Bytes of decoded body kept per message.
+    pub preview_bytes: usize,
+    /// Bytes a compressed body is decoded to, at most, before its preview is cut (JSON
+    /// fields can only be masked in a body that decodes whole).
+    pub decode_cap: usize,
+    /// Masks configured JSON fields in bodies that were compressed on the wire (the
+    /// pipeline has already masked everything it could see).
+    pub redact: Option<Redactor>,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            batch_rows: 1000,
+            batch_time: Duration::from_millis(200),
+            queue: 1024,
+            preview_bytes: 4096,
+            decode_cap: 256 * 1024,
+            redact: None,
+        }
+    }
+}
+
+/// What a writer wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Written {
+    pub run: RunId,
+    pub connections: u64,
+    pub exchanges: u64,
+    pub findings: u64,
+    /// Settled findings whose exchange was not found (stored without one).
+    pub unresolved: u64,
+    pub transactions: u64,
+}
+
+// Nearly every message is an exchange: boxing would add an allocation per exchange.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    Exchange(Analyzed),
+    Settled(ExchangeRef, Finding),
+    Finish(Box<RunSummary>),
+}
+
+/// The handle the pipeline's sink writes through.
+pub struct Writer {
+    tx: Option<Sender<Msg>>,
+    handle: Option<JoinHandle<Result<Written, StoreError>>>,
+    path: PathBuf,
+    run: RunId,
+}
+
+impl Writer {
+    pub(super) fn spawn(
+        conn: Connection,
+        path: PathBuf,
+        run: RunId,
+        names: Vec<String>,
+        cfg: WriterConfig,
+    ) -> Writer {
+        let (tx, rx) = bounded(cfg.queue.max(1));
+        let state = State {
+            conn,
+            path: path.clone(),
+            run,
+            names,
+            cfg,
+            connections: HashMap::new(),
+            rollups: HashMap::new(),
+            written: Written {
+                run,
+                ..Written::default()
+            },
+            first_ts: None,
+            last_ts: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("wirelint-db".into())
+            .spawn(move || state.run(&rx));
+        match handle {
+            Ok(handle) => Writer {
+                tx: Some(tx),
+                handle: Some(handle),
+                path,
+                run,
+            },
+            // No thread: every write reports the writer stopped.
+            Err(_) => Writer {
+                tx: None,
+                handle: None,
+                path,
+                run,
+            },
+        }
+    }
+
+    pub fn run_id(&self) -> RunId {
+        self.run
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), StoreError> {
+        let stopped = || StoreError::WriterStopped {
+            path: self.path.clone(),
+        };
+        self.tx
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(msg)
+            .map_err(|_| stopped())
+    }
+
+    /// Queues an exchange with its findings (blocks while the queue is full).
+    pub fn write(&self, item: Analyzed) -> Result<(), StoreError> {
+        self.send(Msg::Exchange(item))
+    }
+
+    /// Queues a finding settled later about an exchange already written.
+    pub fn settled(&self, at: ExchangeRef, finding: Finding) -> Result<(), StoreError> {
+        self.send(Msg::Settled(at, finding))
+    }
+
+    /// Writes what is queued, records the run's summary and end, and returns the counts.
+    pub fn finish(mut self, summary: &RunSummary) -> Result<Written, StoreError> {
+        // A failed send means the thread stopped: joining returns its error.
+        let _ = self.send(Msg::Finish(Box::new(summary.clone())));
+        self.join()
+    }
+
+    /// Writes what is queued without marking the run finished (an interrupted run).
+    pub fn close(mut self) -> Result<Written, StoreError> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<Written, StoreError> {
+        self.tx = None;
+        match self.handle.take() {
+            Some(h) => h.join().unwrap_or_else(|_| {
+                Err(StoreError::WriterStopped {
+                    path: self.path.clone(),
+                })
+            }),
+            None => Err(StoreError::WriterStopped {
+                path: self.path.clone(),
+            }),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.handle.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
+/// Findings of one (rule, host, method, path template) since the last commit.
+struct Rollup {
+    severity: i64,
+    count: i64,
+    first_ts: i64,
+    last_ts: i64,
+    sample: i64,
+}
+
+/// Connection rows remembered before the cache is cleared (misses are looked up).
+const CONNECTION_CACHE: usize = 100_000;
+
+struct State {
+    conn: Connection,
+    path: PathBuf,
+    run: RunId,
+    names: Vec<String>,
+    cfg: WriterConfig,
+    connections: HashMap<FrameRef, i64>,
+    rollups: HashMap<(String, String, String, String), Rollup>,
+    written: Written,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+}
+
+/// The exchange's scalar columns that findings copy.
+struct ExchangeKeys {
+    id: i64,
+    host: Option<String>,
+    method: Option<String>,
+    status: Option<i64>,
+    template: Option<String>,
+    ts: i64,
+}
+
+fn severity_rank(s: Severity) -> i64 {
+    match s {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Error => 2,
+    }
+}
+
+fn side_name(s: Option<Side>) -> Option<&'static str> {
+    s.map(|s| match s {
+        Side::Request => "request",
+        Side::Response => "response",
+    })
+}
+
+fn u64_sql(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+const INSERT_CONNECTION: &str = "INSERT INTO connections \
+    (run_id, first_file, first_frame, client, server, first_ts, tls, mid_stream) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+    ON CONFLICT (run_id, first_file, first_frame) DO NOTHING";
+const SELECT_CONNECTION: &str =
+    "SELECT id FROM connections WHERE run_id = ?1 AND first_file = ?2 AND first_frame = ?3";
+const INSERT_EXCHANGE: &str = "INSERT INTO exchanges \
+    (run_id, connection_id, idx, file, method, host, target, path, path_template, status, \
+     req_frame, resp_frame, first_frame, last_frame, req_first_ts, req_last_ts, \
+     resp_first_ts, resp_last_ts, latency_ns, ts, req_body_bytes, resp_body_bytes, \
+     req_preview, resp_preview, req_preview_cut, resp_preview_cut, anomalies, \
+     finding_count, json) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+     ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
+const INSERT_FINDING: &str = "INSERT INTO findings \
+    (run_id, exchange_id, rule, severity, category, message, evidence, side, related, \
+     host, method, status, path_template, ts) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+const SELECT_EXCHANGE_BY_REF: &str = "SELECT e.id, e.host, e.method, e.status, \
+    e.path_template, e.ts FROM exchanges e JOIN connections c ON c.id = e.connection_id \
+    WHERE c.run_id = ?1 AND c.first_file = ?2 AND c.first_frame = ?3 AND e.idx = ?4";
+const UPSERT_ROLLUP: &str = "INSERT INTO rollups \
+    (run_id, rule, host, method, path_template, severity, count, first_ts, last_ts, \
+     sample_exchange_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+    ON CONFLICT (run_id, rule, host, method, path_template) DO UPDATE SET \
+     count = count + excluded.count, \
+     severity = max(severity, excluded.severity), \
+     first_ts = min(first_ts, excluded.first_ts), \
+     last_ts = max(last_ts, excluded.last_ts), \
+     sample_exchange_id = coalesce(sample_exchange_id, excluded.sample_exchange_id)";
+
+/// A message's body as stored: decoded, masked, cut to the preview size.
+struct Preview {
+    bytes: Option<Vec<u8>>,
+    cut: bool,
+}
+
+impl State {
+    fn sql_err(&self) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+        StoreError::sql(&self.path)
+    }
+
+    fn run(mut self, rx: &Receiver<Msg>) -> Result<Written, StoreError> {
+        let mut open: Option<Instant> = None;
+        let mut rows = 0usize;
+        loop {
+            let msg = match open {
+                None => rx.recv().ok(),
+                Some(since) => {
+                    let left = self.cfg.batch_time.saturating_sub(since.elapsed());
+                    match rx.recv_timeout(left) {
+                        Ok(m) => Some(m),
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.commit()?;
+                            open = None;
+                            rows = 0;
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => None,
+                    }
+                }
+            };
+            let Some(msg) = msg else { break };
+            if open.is_none() {
+                self.conn.execute_batch("BEGIN").map_err(self.sql_err())?;
+                open = Some(Instant::now());
+            }
+            match msg {
+                Msg::Exchange(item) => rows += self.exchange(item)?,
+                Msg::Settled(at, f) => {
+                    self.settled(at, f)?;
+                    rows += 1;
+                }
+                Msg::Finish(summary) => self.finish(&summary)?,
+            }
+            if rows >= self.cfg.batch_rows
+                || open.is_some_and(|t| t.elapsed() >= self.cfg.batch_time)
+            {
+                self.commit()?;
+                open = None;
+                rows = 0;
+            }
+        }
+        if open.is_some() {
+            self.commit()?;
+        }
+        Ok(self.written)
+    }
+
+    /// Brings counters and rollups up to date and commits the open transaction.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        {
+            let mut up = self
+                .conn
+                .prepare_cached(UPSERT_ROLLUP)
+                .map_err(StoreError::sql(&self.path))?;
+            for ((rule, host, method, template), r) in self.rollups.drain() {
+                up.execute(params![
+                    self.run, rule, host, method, template, r.severity, r.count, r.first_ts,
+                    r.last_ts, r.sample
+                ])
+                .map_err(StoreError::sql(&self.path))?;
+            }
+        }
+        self.conn
+            .prepare_cached(
+                "UPDATE runs SET exchanges = ?2, findings = ?3, first_ts = ?4, last_ts = ?5 \
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.run,
+                    u64_sql(self.written.exchanges),
+                    u64_sql(self.written.findings),
+                    self.first_ts,
+                    self.last_ts
+                ])
+            })
+            .map_err(StoreError::sql(&self.path))?;
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(StoreError::sql(&self.path))?;
+        self.written.transactions += 1;
+        Ok(())
+    }
+
+    fn connection_id(&mut self, ex: &Exchange) -> Result<i64, StoreError> {
+        let c = &ex.connection;
+        if let Some(&id) = self.connections.get(&c.first_frame) {
+            return Ok(id);
+        }
+        if self.connections.len() >= CONNECTION_CACHE {
+            self.connections.clear();
+        }
+        let key = params![self.run, c.first_frame.file, u64_sql(c.first_frame.number)];
+        let inserted = self
+            .conn
+            .prepare_cached(INSERT_CONNECTION)
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.run,
+                    c.first_frame.file,
+                    u64_sql(c.first_frame.number),
+                    endpoint(&c.client),
+                    endpoint(&c.server),
+                    c.first_ts.as_nanos(),
+                    c.tls,
+                    c.mid_stream
+                ])
+            })
+            .map_err(StoreError::sql(&self.path))?;
+        let id = if inserted == 1 {
+            self.written.connections += 1;
+            self.conn.last_insert_rowid()
+        } else {
+            self.conn
+                .prepare_cached(SELECT_CONNECTION)
+                .and_then(|mut s| s.query_row(key, |r| r.get(0)))
+                .map_err(StoreError::sql(&self.path))?
+        };
+        self.connections.insert(c.first_frame, id);
+        Ok(id)
+    }
+
+    fn preview(&self, m: &mut Message) -> Preview {
+        if m.body.size == 0 && m.body.captured.is_empty() {
+            return Preview {
+                bytes: None,
+                cut: false,
+            };
+        }
+        let encoded = m
+            .header_values("content-encoding")
+            .flat_map(|v| v.split(','))
+            .any(|c| !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("identity"));
+        let (mut bytes, mut cut) = if encoded {
+            match content::decoded_body(m, self.cfg.decode_cap) {
+                Ok((decoded, capped)) => {
+                    // (`Vec::from` whether the decoder returns a `Vec` or a `Cow`.)
+                    #[allow(clippy::useless_conversion)]
+                    let decoded: Vec<u8> = Vec::from(decoded);
+                    // Mask JSON fields in the decoded body: with no headers in the message,
+                    // the redactor touches only the body.
+                    let headers = std::mem::take(&mut m.headers);
+                    m.body.captured = decoded;
+                    if let Some(r) = &self.cfg.redact {
+                        r.message(m);
+                    }
+                    m.headers = headers;
+                    (std::mem::take(&mut m.body.captured), capped)
+                }
+                // Undecodable: nothing shown rather than compressed (unmaskable) bytes.
+                Err(_) => {
+                    return Preview {
+                        bytes: None,
+                        cut: true,
+                    };
+                }
+            }
+        } else {
+            (std::mem::take(&mut m.body.captured), false)
+        };
+        cut |= !m.body.captured_all;
+        if bytes.len() > self.cfg.preview_bytes {
+            bytes.truncate(self.cfg.preview_bytes);
+            cut = true;
+        }
+        Preview {
+            bytes: Some(bytes),
+            cut,
+        }
+    }
+
+    /// Inserts an exchange and its findings; returns the rows written.
+    fn exchange(&mut self, item: Analyzed) -> Result<usize, StoreError> {
+        let Analyzed {
+            mut exchange,
+            findings,
+        } = item;
+        let connection_id = self.connection_id(&exchange)?;
+        let json = serde_json::to_string(&ExchangeJson::new(&exchange, &self.names))
+            .unwrap_or_else(|_| "{}".into());
+        let req = exchange.request.as_ref();
+        let resp = exchange.response.as_ref();
+        let file = req
+            .or(resp)
+            .map_or(exchange.connection.first_frame.file, |m| m.head_frame.file);
+        let method = req.and_then(Message::method).map(str::to_string);
+        let target = req.and_then(Message::target);
+        let host = req.and_then(|m| m.header("host")).map(str::to_string);
+        let path = target.map(|t| t.split('?').next().unwrap_or(t));
+        let template = target.map(path_template);
+        let status = resp.and_then(Message::status).map(i64::from);
+        let ts = req
+            .or(resp)
+            .map_or(exchange.connection.first_ts, |m| m.head_ts)
+            .as_nanos();
+        let first_frame = req.or(resp).map(|m| u64_sql(m.first_frame.number));
+        let last_frame = resp.or(req).map(|m| u64_sql(m.last_frame.number));
+        let latency = match (req, resp) {
+            (Some(q), Some(p)) => Some(p.first_ts.as_nanos() - q.last_ts.as_nanos()),
+            _ => None,
+        };
+        let anomalies = exchange.anomaly_names().join(" ");
+        let frame = |m: Option<&Message>| m.map(|m| u64_sql(m.head_frame.number));
+        let (req_frame, resp_frame) = (frame(req), frame(resp));
+        let (rq_first, rq_last) = (
+            req.map(|m| m.first_ts.as_nanos()),
+            req.map(|m| m.last_ts.as_nanos()),
+        );
+        let (rp_first, rp_last) = (
+            resp.map(|m| m.first_ts.as_nanos()),
+            resp.map(|m| m.last_ts.as_nanos()),
+        );
+        let rq_size = req.map(|m| u64_sql(m.body.size));
+        let rp_size = resp.map(|m| u64_sql(m.body.size));
+        let path = path.map(str::to_string);
+        let target = target.map(str::to_string);
+        let none = || Preview {
+            bytes: None,
+            cut: false,
+        };
+        let req_preview = match exchange.request.as_mut() {
+            Some(m) => self.preview(m),
+            None => none(),
+        };
+        let resp_preview = match exchange.response.as_mut() {
+            Some(m) => self.preview(m),
+            None => none(),
+        };
+        self.conn
+            .prepare_cached(INSERT_EXCHANGE)
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.run,
+                    connection_id,
+                    exchange.index,
+                    file,
+                    method,
+                    host,
+                    target,
+                    path,
+                    template,
+                    status,
+                    req_frame,
+                    resp_frame,
+                    first_frame,
+                    last_frame,
+                    rq_first,
+                    rq_last,
+                    rp_first,
+                    rp_last,
+                    latency,
+                    ts,
+                    rq_size,
+                    rp_size,
+                    req_preview.bytes,
+                    resp_preview.bytes,
+                    req_preview.cut,
+                    resp_preview.cut,
+                    anomalies,
+                    u64_sql(findings.len() as u64),
+                    json
+                ])
+            })
+            .map_err(StoreError::sql(&self.path))?;
+        let id = self.conn.last_insert_rowid();
+        self.written.exchanges += 1;
+        self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
+        self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
+        let keys = ExchangeKeys {
+            id,
+            host,
+            method,
+            status,
+            template,
+            ts,
+        };
+        let n = findings.len();
+        for f in &findings {
+            self.finding(f, Some(&keys))?;
+        }
+        Ok(1 + n)
+    }
+
+    fn lookup(&self, at: ExchangeRef) -> Result<Option<ExchangeKeys>, StoreError> {
+        self.conn
+            .prepare_cached(SELECT_EXCHANGE_BY_REF)
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        self.run,
+                        at.connection.file,
+                        u64_sql(at.connection.number),
+                        at.index
+                    ],
+                    |r| {
+                        Ok(ExchangeKeys {
+                            id: r.get(0)?,
+                            host: r.get(1)?,
+                            method: r.get(2)?,
+                            status: r.get(3)?,
+                            template: r.get(4)?,
+                            ts: r.get(5)?,
+                        })
+                    },
+                )
+                .optional()
+            })
+            .map_err(StoreError::sql(&self.path))
+    }
+
+    fn settled(&mut self, at: ExchangeRef, f: Finding) -> Result<(), StoreError> {
+        let keys = self.lookup(at)?;
+        match &keys {
+            Some(k) => {
+                self.conn
+                    .prepare_cached(
+                        "UPDATE exchanges SET finding_count = finding_count + 1 WHERE id = ?1",
+                    )
+                    .and_then(|mut s| s.execute([k.id]))
+                    .map_err(StoreError::sql(&self.path))?;
+            }
+            None => self.written.unresolved += 1,
+        }
+        self.finding(&f, keys.as_ref())
+    }
+
+    fn finding(&mut self, f: &Finding, ex: Option<&ExchangeKeys>) -> Result<(), StoreError> {
+        let related = if f.related.is_empty() {
+            None
+        } else {
+            let mut items = Vec::with_capacity(f.related.len());
+            for r in &f.related {
+                let id = self.lookup(*r)?.map(|k| k.id);
+                items.push(serde_json::json!({
+                    "exchange": id,
+                    "connection": r.connection,
+                    "index": r.index,
+                }));
+            }
+            Some(serde_json::Value::Array(items).to_string())
+        };
+        let severity = severity_rank(f.severity);
+        self.conn
+            .prepare_cached(INSERT_FINDING)
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.run,
+                    ex.map(|k| k.id),
+                    f.rule,
+                    severity,
+                    f.category,
+                    f.message,
+                    f.evidence,
+                    side_name(f.side),
+                    related,
+                    ex.and_then(|k| k.host.as_deref()),
+                    ex.and_then(|k| k.method.as_deref()),
+                    ex.and_then(|k| k.status),
+                    ex.and_then(|k| k.template.as_deref()),
+                    ex.map(|k| k.ts),
+                ])
+            })
+            .map_err(StoreError::sql(&self.path))?;
+        self.written.findings += 1;
+        if let Some(k) = ex {
+            let key = (
+                f.rule.clone(),
+                k.host.clone().unwrap_or_default(),
+                k.method.clone().unwrap_or_default(),
+                k.template.clone().unwrap_or_default(),
+            );
+            let r = self.rollups.entry(key).or_insert(Rollup {
+                severity,
+                count: 0,
+                first_ts: k.ts,
+                last_ts: k.ts,
+                sample: k.id,
+            });
+            r.count += 1;
+            r.severity = r.severity.max(severity);
+            r.first_ts = r.first_ts.min(k.ts);
+            r.last_ts = r.last_ts.max(k.ts);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, s: &RunSummary) -> Result<(), StoreError> {
+        let decode_errors: u64 = s.decode.errors.values().sum();
+        let summary = serde_json::to_string(s).unwrap_or_else(|_| "{}".into());
+        self.conn
+            .prepare_cached(
+                "UPDATE runs SET finished_wall = ?2, packets = ?3, bytes = ?4, \
+                 decode_errors = ?5, connections = ?6, summary = ?7 WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    self.run,
+                    super::wall_nanos(),
+                    u64_sql(s.frames),
+                    u64_sql(s.bytes),
+                    u64_sql(decode_errors),
+                    u64_sql(s.reassembly.connections),
+                    summary
+                ])
+            })
+            .map_err(StoreError::sql(&self.path))?;
+        Ok(())
+    }
+}

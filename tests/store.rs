@@ -1,0 +1,487 @@
+//! The SQLite store: migrations, `analyze --db` end to end against the jsonl output,
+//! rollups, keyset pagination, readers beside a writer, and bad database paths.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rusqlite::Connection;
+use wirelint::capture::{CaptureSet, FrameRef};
+use wirelint::config::Config;
+use wirelint::http::Exchange;
+use wirelint::pipeline::{self, PipelineConfig, RunSummary};
+use wirelint::redact::Redactor;
+use wirelint::rules::{ExchangeRef, Finding, Severity};
+use wirelint::store::read::FindingFilter;
+use wirelint::store::{Reader, RunSource, Store, StoreError, WriterConfig, schema};
+
+use crate::support;
+
+fn wirelint(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wirelint"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the wirelint binary runs")
+}
+
+fn demo() -> PathBuf {
+    support::repo().join("captures/demo-api.pcap")
+}
+
+fn lines(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn count(conn: &Connection, sql: &str, run: i64) -> i64 {
+    conn.query_row(sql, [run], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[test]
+fn migrations_build_an_empty_file_and_reopen_keeps_the_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").expect("write");
+    let store = Store::open(&path).expect("open an empty file");
+    assert_eq!(store.version().expect("version"), schema::VERSION);
+    let source = RunSource::Files {
+        files: vec!["a.pcap".into()],
+    };
+    let run = store.begin_run(&source).expect("begin");
+    drop(store);
+
+    let again = Store::open(&path).expect("re-open");
+    assert_eq!(again.version().expect("version"), schema::VERSION);
+    let reader = Reader::open(&path).expect("reader");
+    let runs = reader.runs().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].id, run);
+    assert!(runs[0].source.contains("a.pcap"));
+
+    let conn = Connection::open(&path).expect("sqlite");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("mode");
+    assert_eq!(mode, "wal");
+    for table in ["runs", "connections", "exchanges", "findings", "rollups"] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .expect("master");
+        assert_eq!(n, 1, "table {table}");
+    }
+
+    // A database from a newer wirelint is refused with its path named.
+    conn.pragma_update(None, "user_version", schema::VERSION + 1)
+        .expect("bump");
+    drop(conn);
+    match Store::open(&path) {
+        Err(e @ StoreError::TooNew { .. }) => {
+            assert!(e.to_string().contains("empty.db"), "{e}");
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a newer schema must be refused"),
+    }
+    assert!(matches!(
+        Reader::open(&path),
+        Err(StoreError::TooNew { .. })
+    ));
+}
+
+#[test]
+fn analyze_twice_adds_two_runs_that_match_the_jsonl_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("w.db");
+    let db_arg = db.to_string_lossy().into_owned();
+    let demo = demo();
+    let demo_arg = demo.to_string_lossy().into_owned();
+    let plain = wirelint(
+        &[
+            "analyze",
+            &demo_arg,
+            "--format",
+            "jsonl",
+            "--fail-on",
+            "never",
+        ],
+        dir.path(),
+    );
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let o = wirelint(
+            &[
+                "analyze",
+                &demo_arg,
+                "--format",
+                "jsonl",
+                "--fail-on",
+                "never",
+                "--db",
+                &db_arg,
+            ],
+            dir.path(),
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.stdout, plain.stdout, "--db leaves the report unchanged");
+        outputs.push(o);
+    }
+    let findings = lines(&outputs[0]);
+    assert!(!findings.is_empty());
+    let exchanges = lines(&wirelint(
+        &["exchanges", &demo_arg, "--format", "jsonl", "-q"],
+        dir.path(),
+    ));
+
+    let reader = Reader::open(&db).expect("reader");
+    let runs = reader.runs().expect("runs");
+    assert_eq!(runs.len(), 2);
+    let conn = reader.connection();
+    for run in &runs {
+        assert!(run.finished_wall.is_some());
+        assert_eq!(run.exchanges as usize, exchanges.len());
+        assert_eq!(run.findings as usize, findings.len());
+        assert_eq!(run.packets, 73);
+        let mut st = conn
+            .prepare("SELECT json FROM exchanges WHERE run_id = ?1 ORDER BY id")
+            .expect("prepare");
+        let stored: Vec<String> = st
+            .query_map([run.id], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .expect("json");
+        assert_eq!(
+            stored, exchanges,
+            "stored exchange objects = exchanges --format jsonl"
+        );
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM findings WHERE run_id = ?1",
+                run.id
+            ) as usize,
+            findings.len()
+        );
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM findings WHERE run_id = ?1 AND exchange_id IS NULL",
+                run.id
+            ),
+            0,
+            "every finding names its exchange"
+        );
+        // Per rule, as in the report.
+        let mut expected = std::collections::BTreeMap::<String, i64>::new();
+        for line in &findings {
+            let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+            *expected
+                .entry(v["rule"].as_str().unwrap_or("").to_string())
+                .or_default() += 1;
+        }
+        let got: std::collections::BTreeMap<String, i64> = reader
+            .counts_by_rule(Some(run.id))
+            .expect("counts")
+            .into_iter()
+            .map(|c| (c.rule, c.count))
+            .collect();
+        assert_eq!(got, expected);
+        let sev = reader.counts_by_severity(Some(run.id)).expect("severity");
+        assert_eq!(sev.iter().sum::<i64>() as usize, findings.len());
+        // finding_count on exchanges agrees with the findings table.
+        assert_eq!(
+            count(
+                conn,
+                "SELECT sum(finding_count) FROM exchanges WHERE run_id = ?1",
+                run.id
+            ) as usize,
+            findings.len()
+        );
+    }
+    let stderr = String::from_utf8_lossy(&outputs[1].stderr);
+    assert!(stderr.contains("database: run 2"), "{stderr}");
+}
+
+#[test]
+fn rollups_agree_with_the_findings_and_pages_cover_them_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("w.db");
+    let o = wirelint(
+        &[
+            "analyze",
+            &demo().to_string_lossy(),
+            "-q",
+            "--fail-on",
+            "never",
+            "--db",
+            &db.to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let reader = Reader::open(&db).expect("reader");
+    let conn = reader.connection();
+    type Key = (String, String, String, String, i64, i64, i64);
+    let collect = |sql: &str| -> Vec<Key> {
+        let mut st = conn.prepare(sql).expect("prepare");
+        st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .and_then(Iterator::collect)
+        .expect("rows")
+    };
+    let from_findings = collect(
+        "SELECT rule, coalesce(host, ''), coalesce(method, ''), coalesce(path_template, ''), \
+         count(*), min(ts), max(ts) FROM findings GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    );
+    let rollups = collect(
+        "SELECT rule, host, method, path_template, count, first_ts, last_ts FROM rollups \
+         ORDER BY 1, 2, 3, 4",
+    );
+    assert!(!rollups.is_empty());
+    assert_eq!(rollups, from_findings);
+    // The sample exchange carries a finding of that rule.
+    let bad: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM rollups r WHERE NOT EXISTS (SELECT 1 FROM findings f \
+             WHERE f.exchange_id = r.sample_exchange_id AND f.rule = r.rule)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("samples");
+    assert_eq!(bad, 0);
+    let top = reader.rollups(None, 3).expect("rollups");
+    assert_eq!(top.len(), 3);
+    assert!(top[0].count >= top[2].count);
+
+    // Keyset pagination: every finding once, newest first, whatever the page size.
+    let total: i64 = conn
+        .query_row("SELECT count(*) FROM findings", [], |r| r.get(0))
+        .expect("count");
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = reader
+            .findings(&FindingFilter::default(), before, 7)
+            .expect("page");
+        seen.extend(page.findings.iter().map(|f| f.id));
+        match page.next {
+            Some(n) => before = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len() as i64, total);
+    assert!(seen.windows(2).all(|w| w[0] > w[1]));
+
+    // Filters narrow, and are values, never SQL.
+    let warn = FindingFilter {
+        severity: Some(Severity::Warning),
+        ..FindingFilter::default()
+    };
+    let page = reader.findings(&warn, None, 1000).expect("warnings");
+    assert!(!page.findings.is_empty());
+    assert!(
+        page.findings
+            .iter()
+            .all(|f| f.severity == Severity::Warning)
+    );
+    let rule = page.findings[0].rule.clone();
+    let by_rule = FindingFilter {
+        rule: Some(rule.clone()),
+        host: page.findings[0].host.clone(),
+        ..FindingFilter::default()
+    };
+    let page = reader.findings(&by_rule, None, 1000).expect("rule");
+    assert!(page.findings.iter().all(|f| f.rule == rule));
+    let evil = FindingFilter {
+        host: Some("x' OR 1=1 --".into()),
+        ..FindingFilter::default()
+    };
+    assert!(
+        reader
+            .findings(&evil, None, 10)
+            .expect("evil")
+            .findings
+            .is_empty()
+    );
+}
+
+/// An analysed exchange as the sink received it.
+type Item = (Exchange, Vec<Finding>);
+
+fn analysed_demo() -> (Vec<Item>, RunSummary, Vec<String>) {
+    let rules =
+        wirelint::cli::analyze::load_rules(&Config::default(), None, &[], &[], &[]).expect("rules");
+    let captures = CaptureSet::open(&[demo()]).expect("demo");
+    let cfg = PipelineConfig {
+        rules: Some(Arc::new(rules)),
+        redact: Some(Redactor::default()),
+        ..PipelineConfig::default()
+    };
+    let mut items = Vec::new();
+    let summary = pipeline::run(
+        &captures,
+        &cfg,
+        |item| {
+            if let pipeline::Output::Exchange(a) = item {
+                items.push((a.exchange, a.findings));
+            }
+            Ok(())
+        },
+        |_| {},
+    )
+    .expect("pipeline");
+    (items, summary, captures.file_names())
+}
+
+#[test]
+fn readers_read_while_the_writer_writes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("busy.db");
+    let (items, summary, names) = analysed_demo();
+    let per_run_findings: usize = items.iter().map(|(_, f)| f.len()).sum::<usize>() + 1;
+    let store = Store::open(&path).expect("open");
+    let done = Arc::new(AtomicBool::new(false));
+    const RUNS: usize = 25;
+
+    let reader_done = Arc::clone(&done);
+    let reader_path = path.clone();
+    let reader = std::thread::spawn(move || -> Result<usize, StoreError> {
+        let reader = Reader::open(&reader_path)?;
+        let mut reads = 0;
+        let mut last_total = 0;
+        while !reader_done.load(Ordering::Relaxed) || reads < 5 {
+            let runs = reader.runs()?;
+            let total: i64 = reader.counts_by_severity(None)?.iter().sum();
+            assert!(total >= last_total, "counts only grow");
+            last_total = total;
+            // What a reader sees is whole batches: counters match the rows.
+            for run in runs.iter().filter(|r| r.finished_wall.is_some()) {
+                let rows: i64 = reader
+                    .connection()
+                    .query_row(
+                        "SELECT count(*) FROM findings WHERE run_id = ?1",
+                        [run.id],
+                        |r| r.get(0),
+                    )
+                    .map_err(|error| StoreError::Sql {
+                        path: reader_path.clone(),
+                        error,
+                    })?;
+                assert_eq!(rows, run.findings);
+            }
+            reader.findings(&FindingFilter::default(), None, 50)?;
+            reader.counts_by_rule(None)?;
+            reads += 1;
+        }
+        Ok(reads)
+    });
+
+    let source = RunSource::Files { files: names };
+    for _ in 0..RUNS {
+        let run = store.begin_run(&source).expect("begin");
+        let cfg = WriterConfig {
+            batch_rows: 16,
+            queue: 8,
+            ..WriterConfig::default()
+        };
+        let writer = store.writer_with(run, &source, cfg).expect("writer");
+        let mut first: Option<ExchangeRef> = None;
+        for (ex, findings) in &items {
+            first.get_or_insert(ExchangeRef::of(ex));
+            writer
+                .write(pipeline::Analyzed {
+                    exchange: ex.clone(),
+                    findings: findings.clone(),
+                })
+                .expect("write");
+        }
+        let settled = Finding {
+            rule: "created-resource-missing".into(),
+            severity: Severity::Warning,
+            category: "stateful".into(),
+            message: "settled at the end".into(),
+            evidence: String::new(),
+            side: None,
+            related: vec![ExchangeRef {
+                connection: FrameRef {
+                    file: 0,
+                    number: 999_999,
+                },
+                index: 0,
+            }],
+        };
+        writer
+            .settled(first.expect("an exchange"), settled)
+            .expect("settled");
+        let written = writer.finish(&summary).expect("finish");
+        assert_eq!(written.exchanges as usize, items.len());
+        assert_eq!(written.findings as usize, per_run_findings);
+        assert_eq!(
+            written.unresolved, 0,
+            "the settled finding found its exchange"
+        );
+    }
+    done.store(true, Ordering::Relaxed);
+    let reads = reader
+        .join()
+        .expect("reader thread")
+        .expect("reads without SQLITE_BUSY or other errors");
+    assert!(reads >= 5);
+
+    let reader = Reader::open(&path).expect("reader");
+    assert_eq!(reader.runs().expect("runs").len(), RUNS);
+    let unresolved_related: i64 = reader
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM findings WHERE related LIKE '%\"exchange\":null%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("related");
+    assert_eq!(
+        unresolved_related as usize, RUNS,
+        "unknown related refs stay null"
+    );
+}
+
+#[test]
+fn an_unwritable_database_path_exits_2_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = demo().to_string_lossy().into_owned();
+    let missing = dir.path().join("no/such/folder/w.db");
+    let folder = dir.path().to_path_buf();
+    for path in [missing, folder] {
+        let p = path.to_string_lossy().into_owned();
+        let o = wirelint(&["analyze", &demo, "--db", &p], dir.path());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{p}: {err}");
+        assert!(err.contains(&p), "{err:?} should name {p}");
+        assert!(o.stdout.is_empty(), "no report before the error");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
