@@ -249,6 +249,8 @@ type Decoded<'a> = Option<(std::borrow::Cow<'a, [u8]>, bool)>;
 #[derive(Default)]
 pub struct BodyCache<'a> {
     bodies: [OnceCell<Decoded<'a>>; 2],
+    /// The first `BODY_MATCH_CAP` decoded bytes, when only a prefix was needed.
+    prefixes: [OnceCell<Decoded<'a>>; 2],
     json: [OnceCell<Option<serde_json::Value>>; 2],
     json_valid: [OnceCell<bool>; 2],
 }
@@ -346,10 +348,20 @@ impl<'a> Subject<'a> {
         })
     }
 
-    /// The first 64 KiB of decoded content, for `body_matches`.
+    /// The first 64 KiB of decoded content, for `body_matches`: taken from the full decode
+    /// when another rule already needed it, otherwise decoded only that far.
     fn body_prefix(&self, which: Which) -> Option<&'a [u8]> {
-        let body = self.decoded_body(self.side_of(which)?)?;
-        Some(&body[..body.len().min(BODY_MATCH_CAP)])
+        let side = self.side_of(which)?;
+        let slot = if side == Side::Request { 0 } else { 1 };
+        if let Some(full) = self.cache.bodies[slot].get() {
+            let (body, _) = full.as_ref()?;
+            return Some(&body[..body.len().min(BODY_MATCH_CAP)]);
+        }
+        let m = self.msg(which)?;
+        self.cache.prefixes[slot]
+            .get_or_init(|| content::decoded_body(m, BODY_MATCH_CAP).ok())
+            .as_ref()
+            .map(|(b, _)| &**b)
     }
 
     /// The decoded content parsed as JSON (once per exchange), `None` when it is not JSON.
@@ -369,9 +381,14 @@ impl<'a> Subject<'a> {
         let slot = if side == Side::Request { 0 } else { 1 };
         *self.cache.json_valid[slot].get_or_init(|| match self.cache.json[slot].get() {
             Some(parsed) => parsed.is_some(),
-            None => self
-                .decoded_body(side)
-                .is_some_and(|b| serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok()),
+            None => match self.decoded_body(side) {
+                // Objects are what member rules read next: build the value once now.
+                Some(b) if b.trim_ascii_start().first() == Some(&b'{') => {
+                    self.json_value(side).is_some()
+                }
+                Some(b) => serde_json::from_slice::<serde::de::IgnoredAny>(b).is_ok(),
+                None => false,
+            },
         })
     }
 

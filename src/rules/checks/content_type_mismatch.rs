@@ -9,7 +9,10 @@
 //! and bodies shorter than 8 bytes are skipped.
 
 use super::{CheckInput, CheckKind, Hit};
-use crate::http::{Message, content};
+use crate::rules::Side;
+use crate::http::Message;
+#[cfg(test)]
+use crate::http::content;
 use crate::rules::syntax::negotiation::{self, MediaType};
 
 pub const CHECK: CheckKind = CheckKind::Exchange(run);
@@ -21,7 +24,10 @@ fn run(input: &CheckInput<'_>) -> Vec<Hit> {
     let Some(msg) = input.message() else {
         return Vec::new();
     };
-    verdict(msg).map(Hit::new).into_iter().collect()
+    // The engine's shared decode (full content, which other body rules need anyway) is
+    // reused; sniffing reads only its first bytes.
+    let side = if msg.status().is_some() { Side::Response } else { Side::Request };
+    verdict_with(msg, || input.decoded(side)).map(Hit::new).into_iter().collect()
 }
 
 /// What the bytes are, by signature: (media type, evidence wording).
@@ -71,22 +77,31 @@ fn is_textual(mt: &MediaType) -> bool {
     mt.kind == "text" || mt.is_json() || mt.is_xml()
 }
 
+#[cfg(test)]
 fn verdict(msg: &Message) -> Option<String> {
+    verdict_with(msg, || content::decoded_body(msg, SNIFF_CAP).ok())
+}
+
+fn verdict_with<'m>(
+    msg: &'m Message,
+    decode: impl FnOnce() -> Option<(std::borrow::Cow<'m, [u8]>, bool)>,
+) -> Option<String> {
     if msg.status() == Some(206) || msg.is_incomplete() {
         return None;
     }
     let declared = negotiation::parse(msg.header("content-type")?)?;
-    let (body, _) = content::decoded_body(msg, SNIFF_CAP).ok()?;
+    let (body, _) = decode()?;
+    let body = &body[..body.len().min(SNIFF_CAP)];
     if body.len() < 8 {
         return None;
     }
-    if let Some((found, words)) = sniff(&body) {
+    if let Some((found, words)) = sniff(body) {
         let essence = declared.essence();
         let contradicts =
             is_textual(&declared) || (declared.kind == "image" && image_alias(&essence) != found);
         return contradicts.then(|| words.to_string());
     }
-    (declared.is_json() && is_html(&body)).then(|| "an HTML document".to_string())
+    (declared.is_json() && is_html(body)).then(|| "an HTML document".to_string())
 }
 
 #[cfg(test)]

@@ -28,8 +28,13 @@ fn run(input: &CheckInput<'_>) -> Vec<Hit> {
         return Vec::new();
     };
     let side = Side::Response;
-    verdict_with(resp, || input.decoded(side))
-    .map(Hit::new).into_iter().collect()
+    // Decoding and parsing are shared with every other rule that reads this body.
+    verdict_with(resp, || input.decoded(side), |_| {
+        input.subject.json_value(side).map(std::borrow::Cow::Borrowed)
+    })
+    .map(Hit::new)
+    .into_iter()
+    .collect()
 }
 
 /// Status codes in the IANA HTTP Status Code Registry (excluding the "(Unused)" 306 and 418).
@@ -69,7 +74,11 @@ fn as_status(v: &Value) -> Option<u16> {
 
 #[cfg(test)]
 fn verdict(resp: &Message) -> Option<String> {
-    verdict_with(resp, || content::decoded_body(resp, READ_CAP).ok())
+    verdict_with(
+        resp,
+        || content::decoded_body(resp, READ_CAP).ok(),
+        |b| serde_json::from_slice(b).ok().map(std::borrow::Cow::Owned),
+    )
 }
 
 /// The verdict, with the decoded content supplied by the caller (shared with every other
@@ -77,6 +86,7 @@ fn verdict(resp: &Message) -> Option<String> {
 fn verdict_with<'m>(
     resp: &'m Message,
     decode: impl FnOnce() -> Option<(std::borrow::Cow<'m, [u8]>, bool)>,
+    parse: impl FnOnce(&[u8]) -> Option<std::borrow::Cow<'m, Value>>,
 ) -> Option<String> {
     let status = resp.status()?;
     if resp.is_incomplete() {
@@ -95,7 +105,8 @@ fn verdict_with<'m>(
     if body.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
-    let Value::Object(obj) = serde_json::from_slice::<Value>(&body).ok()? else {
+    let parsed = parse(&body)?;
+    let Value::Object(obj) = &*parsed else {
         return None;
     };
     let (member, claimed) = ["status", "statusCode", "code"].iter().find_map(|m| {
