@@ -10,11 +10,12 @@
 //!
 //! [`pipeline`] runs the stages on threads (connections sharded across workers by flow
 //! hash); [`report`] formats the output; [`store`] writes runs, exchanges and findings to
-//! SQLite for the dashboard; [`cli`] is the command line.
+//! SQLite, which [`dashboard`] serves as web pages; [`cli`] is the command line.
 
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod decode;
 pub mod http;
 pub mod pipeline;

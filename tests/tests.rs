@@ -4,6 +4,7 @@
 mod captures;
 mod cli;
 mod conformance;
+mod dashboard;
 mod reassembly;
 mod rules;
 mod store;

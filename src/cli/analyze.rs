@@ -97,8 +97,19 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         redact: Some(Redactor::new(&config.redact)),
         ..PipelineConfig::default()
     };
+    // With --serve, the address is checked and the database defaults to ./wirelint.db
+    // before anything is analysed.
+    let db_path = match (&args.db, &args.serve) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(_)) => Some(std::path::PathBuf::from("wirelint.db")),
+        (None, None) => None,
+    };
+    if let Some(listen) = &args.serve {
+        let addr = crate::dashboard::serve::parse_listen(listen)?;
+        crate::dashboard::serve::check_listen(addr, args.token.as_deref())?;
+    }
     // Opened before any output, so that a bad path fails the run up front.
-    let db = match &args.db {
+    let db = match &db_path {
         Some(path) => {
             let store = Store::open(path)?;
             let source = RunSource::Files {
@@ -268,7 +279,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     out.flush().context("writing output")?;
     if !args.quiet {
         eprint!("{}", summary::render(&run_summary, &anomalies));
-        if let (Some(w), Some(path)) = (written, &args.db) {
+        if let (Some(w), Some(path)) = (written, &db_path) {
             eprintln!(
                 "database: run {} written to {} ({} exchanges, {} findings)",
                 w.run,
@@ -279,6 +290,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let fail = threshold(args.fail_on).is_some_and(|t| worst.is_some_and(|w| w >= t));
+    if let (Some(listen), Some(path)) = (&args.serve, &db_path) {
+        super::serve::serve_db(path, listen, args.token.clone(), Arc::clone(&rules))?;
+    }
     Ok(if fail {
         ExitCode::from(1)
     } else {

@@ -4,6 +4,7 @@ pub mod analyze;
 mod exchanges;
 mod progress;
 mod rules;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,25 @@ pub enum Command {
     Exchanges(ExchangesArgs),
     /// List the rules, or explain one (`wirelint rules explain ID`).
     Rules(RulesArgs),
+    /// Serve the web dashboard over a database written by `analyze --db`.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The database to browse (read only).
+    #[arg(long, value_name = "PATH", default_value = "wirelint.db")]
+    pub db: PathBuf,
+    /// Address to listen on. Any address but loopback needs --token.
+    #[arg(long, value_name = "ADDR", default_value = crate::dashboard::serve::DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Token every request must carry (`Authorization: Bearer TOKEN` or `?token=TOKEN`):
+    /// 16 to 256 letters, digits or `-._~`.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Extra folder of rule files (repeatable), for their explanations.
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,6 +97,14 @@ pub struct AnalyzeArgs {
     /// when missing; each analysis adds a new run. The report is printed as without it.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Then serve the dashboard over the database (--db, else ./wirelint.db) on ADDR
+    /// (default 127.0.0.1:7878) until Ctrl-C.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1,
+          default_missing_value = crate::dashboard::serve::DEFAULT_LISTEN)]
+    pub serve: Option<String>,
+    /// With --serve: the token every request must carry (needed off loopback).
+    #[arg(long, value_name = "TOKEN", requires = "serve")]
+    pub token: Option<String>,
     /// Do not print the run summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -136,6 +164,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Analyze(args) => analyze::run(args),
         Command::Exchanges(args) => exchanges::run(args),
         Command::Rules(args) => rules::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

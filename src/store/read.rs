@@ -104,6 +104,26 @@ pub struct RollupRow {
     pub sample_exchange: Option<i64>,
 }
 
+/// One exchange with what the detail page shows beside its JSON object.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ExchangeDetail {
+    pub id: i64,
+    pub run: RunId,
+    /// Index of the capture file in the run's `source`.
+    pub file: i64,
+    pub req_frame: Option<i64>,
+    pub resp_frame: Option<i64>,
+    pub first_frame: Option<i64>,
+    pub latency_ns: Option<i64>,
+    /// Decoded bodies, redacted and bounded, as text (invalid UTF-8 replaced).
+    pub req_preview: Option<String>,
+    pub resp_preview: Option<String>,
+    pub req_preview_cut: bool,
+    pub resp_preview_cut: bool,
+    /// The stored `exchanges --format jsonl` object.
+    pub json: String,
+}
+
 /// Severity as stored (0 info, 1 warning, 2 error).
 pub fn severity_of(rank: i64) -> Severity {
     match rank {
@@ -363,6 +383,38 @@ impl Reader {
         self.conn
             .prepare_cached("SELECT json FROM exchanges WHERE id = ?1")
             .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())
+            .map_err(self.err())
+    }
+
+    /// An exchange with its frames, latency and body previews.
+    pub fn exchange(&self, id: i64) -> Result<Option<ExchangeDetail>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+        self.conn
+            .prepare_cached(
+                "SELECT id, run_id, file, req_frame, resp_frame, first_frame, latency_ns, \
+                 req_preview, resp_preview, req_preview_cut, resp_preview_cut, json \
+                 FROM exchanges WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([id], |r| {
+                    Ok(ExchangeDetail {
+                        id: r.get(0)?,
+                        run: r.get(1)?,
+                        file: r.get(2)?,
+                        req_frame: r.get(3)?,
+                        resp_frame: r.get(4)?,
+                        first_frame: r.get(5)?,
+                        latency_ns: r.get(6)?,
+                        req_preview: text(r.get(7)?),
+                        resp_preview: text(r.get(8)?),
+                        req_preview_cut: r.get(9)?,
+                        resp_preview_cut: r.get(10)?,
+                        json: r.get(11)?,
+                    })
+                })
+                .optional()
+            })
             .map_err(self.err())
     }
 

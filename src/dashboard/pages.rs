@@ -1,0 +1,494 @@
+//! Page and API handlers. Each page's data is one `Serialize` struct: the API returns it as
+//! JSON, the page renders it through its template.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use crate::rules::Severity;
+use crate::store::read::{FindingFilter, FindingRow, FindingsPage, RollupRow, RuleCount, RunRow};
+use crate::store::{Reader, StoreError};
+
+/// Findings per page, unless `limit` says otherwise.
+const PAGE_SIZE: usize = 100;
+/// Endpoints on the overview.
+const TOP_ENDPOINTS: usize = 20;
+
+/// Why a request failed; shown as plain text.
+#[derive(Debug)]
+pub enum PageError {
+    BadRequest(String),
+    NotFound(String),
+    Store(StoreError),
+    Internal(String),
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        PageError::Store(e)
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        PageError::Internal(format!("rendering the page: {e}"))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, text) = match self {
+            PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            PageError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            PageError::Store(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            PageError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
+        };
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{text}\n"),
+        )
+            .into_response()
+    }
+}
+
+/// Runs `f` with a fresh read-only connection on the blocking pool.
+async fn read<T, F>(state: &AppState, f: F) -> Result<T, PageError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Reader, &AppState) -> Result<T, PageError> + Send + 'static,
+{
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let reader = Reader::open(state.db())?;
+        f(&reader, &state)
+    })
+    .await
+    .map_err(|e| PageError::Internal(format!("the query stopped: {e}")))?
+}
+
+fn page(t: &impl Template) -> Result<Response, PageError> {
+    Ok(Html(t.render()?).into_response())
+}
+
+// ---------------------------------------------------------------- overview
+
+#[derive(Serialize)]
+pub struct SeverityCounts {
+    pub error: i64,
+    pub warning: i64,
+    pub info: i64,
+}
+
+#[derive(Serialize, Template)]
+#[template(path = "overview.html")]
+pub struct Overview {
+    pub severity: SeverityCounts,
+    pub by_rule: Vec<RuleCount>,
+    pub endpoints: Vec<RollupRow>,
+    pub runs: Vec<RunRow>,
+}
+
+fn overview_data(r: &Reader) -> Result<Overview, PageError> {
+    let [info, warning, error] = r.counts_by_severity(None)?;
+    Ok(Overview {
+        severity: SeverityCounts {
+            error,
+            warning,
+            info,
+        },
+        by_rule: r.counts_by_rule(None)?,
+        endpoints: r.rollups(None, TOP_ENDPOINTS)?,
+        runs: r.runs()?,
+    })
+}
+
+pub async fn overview(State(s): State<AppState>) -> Result<Response, PageError> {
+    page(&read(&s, |r, _| overview_data(r)).await?)
+}
+
+pub async fn overview_api(State(s): State<AppState>) -> Result<Json<Overview>, PageError> {
+    Ok(Json(read(&s, |r, _| overview_data(r)).await?))
+}
+
+// ---------------------------------------------------------------- findings
+
+/// The findings filters as query parameters; empty values (from the form) mean "any".
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct FindingsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A path template, e.g. `/users/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Keyset cursor: findings with a smaller id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+}
+
+fn number<T: std::str::FromStr>(name: &str, v: &Option<String>) -> Result<Option<T>, PageError> {
+    v.as_deref()
+        .map(|s| {
+            s.trim()
+                .parse()
+                .map_err(|_| PageError::BadRequest(format!("{name}={s:?} is not a number")))
+        })
+        .transpose()
+}
+
+impl FindingsQuery {
+    /// The same query with blank values dropped.
+    fn normalized(mut self) -> Self {
+        for v in [
+            &mut self.run,
+            &mut self.rule,
+            &mut self.severity,
+            &mut self.category,
+            &mut self.host,
+            &mut self.method,
+            &mut self.status,
+            &mut self.path,
+            &mut self.before,
+            &mut self.limit,
+        ] {
+            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                *v = None;
+            }
+        }
+        self
+    }
+
+    fn filter(&self) -> Result<FindingFilter, PageError> {
+        let severity = self
+            .severity
+            .as_deref()
+            .map(|s| {
+                Severity::parse(s).ok_or_else(|| {
+                    PageError::BadRequest(format!(
+                        "severity={s:?} is not one of error, warning, info"
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(FindingFilter {
+            run: number("run", &self.run)?,
+            rule: self.rule.clone(),
+            severity,
+            category: self.category.clone(),
+            host: self.host.clone(),
+            method: self.method.clone(),
+            status: number("status", &self.status)?,
+            path_template: self.path.clone(),
+            ..FindingFilter::default()
+        })
+    }
+
+    /// The query string of the page after this one.
+    fn next(&self, before: i64) -> String {
+        let next = FindingsQuery {
+            before: Some(before.to_string()),
+            ..self.clone()
+        };
+        serde_urlencoded::to_string(&next).unwrap_or_default()
+    }
+}
+
+#[derive(Serialize)]
+pub struct FindingsApi {
+    pub findings: Vec<FindingRow>,
+    /// The cursor of the following page (pass it as `before`), when there is one.
+    pub next: Option<i64>,
+    /// The following page's API address.
+    pub next_href: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "findings.html")]
+pub struct FindingsHtml {
+    pub q: FindingsQuery,
+    pub severities: Vec<(&'static str, bool)>,
+    pub page: FindingsPage,
+    pub next_href: Option<String>,
+}
+
+async fn findings_page(s: &AppState, q: FindingsQuery) -> Result<FindingsPage, PageError> {
+    let filter = q.filter()?;
+    let before: Option<i64> = number("before", &q.before)?;
+    let limit: usize = number("limit", &q.limit)?.unwrap_or(PAGE_SIZE);
+    read(s, move |r, _| Ok(r.findings(&filter, before, limit)?)).await
+}
+
+pub async fn findings(
+    State(s): State<AppState>,
+    Query(q): Query<FindingsQuery>,
+) -> Result<Response, PageError> {
+    let q = q.normalized();
+    let page_ = findings_page(&s, q.clone()).await?;
+    let next_href = page_.next.map(|n| format!("/findings?{}", q.next(n)));
+    let severities = [Severity::Error, Severity::Warning, Severity::Info]
+        .map(|v| (v.as_str(), q.severity.as_deref() == Some(v.as_str())))
+        .to_vec();
+    page(&FindingsHtml {
+        q,
+        severities,
+        page: page_,
+        next_href,
+    })
+}
+
+pub async fn findings_api(
+    State(s): State<AppState>,
+    Query(q): Query<FindingsQuery>,
+) -> Result<Json<FindingsApi>, PageError> {
+    let q = q.normalized();
+    let page_ = findings_page(&s, q.clone()).await?;
+    Ok(Json(FindingsApi {
+        next_href: page_.next.map(|n| format!("/api/findings?{}", q.next(n))),
+        next: page_.next,
+        findings: page_.findings,
+    }))
+}
+
+// ---------------------------------------------------------------- exchange
+
+/// The stored `exchanges --format jsonl` object, as far as the page needs it.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct ExchangeJson {
+    capture: String,
+    client: String,
+    server: String,
+    index: u64,
+    request: Option<MessageJson>,
+    response: Option<MessageJson>,
+    anomalies: Vec<serde_json::Value>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct MessageJson {
+    method: Option<String>,
+    target: Option<String>,
+    version: Option<String>,
+    status: Option<u16>,
+    reason: Option<String>,
+    frame: Option<i64>,
+    headers: Vec<(String, String)>,
+    body_bytes: u64,
+}
+
+/// One side of an exchange as on the wire.
+#[derive(Serialize)]
+pub struct MessageView {
+    pub title: &'static str,
+    pub present: bool,
+    pub frame: Option<i64>,
+    pub start_line: String,
+    /// In wire order, redacted.
+    pub headers: Vec<(String, String)>,
+    pub body_bytes: u64,
+    pub preview: Option<String>,
+    pub preview_cut: bool,
+}
+
+#[derive(Serialize)]
+pub struct FindingView {
+    #[serde(flatten)]
+    pub row: FindingRow,
+    /// The rule's explanation and references (absent for a rule this build does not know).
+    pub why: Option<String>,
+    pub refs: Vec<String>,
+}
+
+#[derive(Serialize, Template)]
+#[template(path = "exchange.html")]
+pub struct ExchangeView {
+    pub id: i64,
+    pub run: i64,
+    pub capture: String,
+    pub client: String,
+    pub server: String,
+    pub index: u64,
+    pub latency_ns: Option<i64>,
+    pub latency: Option<String>,
+    /// Wireshark display filter selecting the exchange's head frame in `capture`.
+    pub wireshark: Option<String>,
+    pub anomalies: Vec<String>,
+    pub messages: Vec<MessageView>,
+    pub findings: Vec<FindingView>,
+}
+
+fn message_view(
+    title: &'static str,
+    m: Option<MessageJson>,
+    preview: Option<String>,
+    cut: bool,
+) -> MessageView {
+    let present = m.is_some();
+    let m = m.unwrap_or_default();
+    let part = |v: Option<String>| v.unwrap_or_default();
+    let start_line = match m.status {
+        Some(status) => format!(
+            "{} {status} {}",
+            part(m.version),
+            m.reason.unwrap_or_default()
+        ),
+        None => format!("{} {} {}", part(m.method), part(m.target), part(m.version)),
+    };
+    MessageView {
+        title,
+        present,
+        frame: m.frame,
+        start_line: start_line.trim_end().to_string(),
+        headers: m.headers,
+        body_bytes: m.body_bytes,
+        preview: preview.filter(|p| !p.is_empty()),
+        preview_cut: cut,
+    }
+}
+
+fn latency_text(ns: i64) -> String {
+    if ns.abs() >= 1_000_000 {
+        format!("{:.2} ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.1} µs", ns as f64 / 1e3)
+    }
+}
+
+fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, PageError> {
+    let ex = r
+        .exchange(id)?
+        .ok_or_else(|| PageError::NotFound(format!("no exchange {id} in this database")))?;
+    let json: ExchangeJson = serde_json::from_str(&ex.json)
+        .map_err(|e| PageError::Internal(format!("exchange {id}: stored JSON: {e}")))?;
+    let filter = FindingFilter {
+        exchange: Some(id),
+        ..FindingFilter::default()
+    };
+    let mut rows = r.findings(&filter, None, 1000)?.findings;
+    rows.reverse();
+    let findings = rows
+        .into_iter()
+        .map(|row| {
+            let rule = s.rules().rules.iter().find(|x| x.id == row.rule);
+            FindingView {
+                why: rule.map(|x| x.why.clone()),
+                refs: rule.map(|x| x.refs.clone()).unwrap_or_default(),
+                row,
+            }
+        })
+        .collect();
+    let frame = ex.req_frame.or(ex.resp_frame).or(ex.first_frame);
+    Ok(ExchangeView {
+        id: ex.id,
+        run: ex.run,
+        capture: json.capture,
+        client: json.client,
+        server: json.server,
+        index: json.index,
+        latency_ns: ex.latency_ns,
+        latency: ex.latency_ns.map(latency_text),
+        wireshark: frame.map(|n| format!("frame.number == {n}")),
+        anomalies: json
+            .anomalies
+            .iter()
+            .map(|a| match a {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect(),
+        messages: vec![
+            message_view("Request", json.request, ex.req_preview, ex.req_preview_cut),
+            message_view(
+                "Response",
+                json.response,
+                ex.resp_preview,
+                ex.resp_preview_cut,
+            ),
+        ],
+        findings,
+    })
+}
+
+pub async fn exchange(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    page(&read(&s, move |r, s| exchange_data(r, s, id)).await?)
+}
+
+pub async fn exchange_api(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<ExchangeView>, PageError> {
+    Ok(Json(read(&s, move |r, s| exchange_data(r, s, id)).await?))
+}
+
+// ---------------------------------------------------------------- rules
+
+#[derive(Serialize)]
+pub struct RuleView {
+    pub id: String,
+    pub severity: &'static str,
+    pub category: String,
+    pub enabled: bool,
+    pub summary: String,
+    pub why: String,
+    pub refs: Vec<String>,
+    /// Findings of this rule over every run.
+    pub hits: i64,
+}
+
+#[derive(Serialize, Template)]
+#[template(path = "rules.html")]
+pub struct RulesView {
+    pub rules: Vec<RuleView>,
+}
+
+fn rules_data(r: &Reader, s: &AppState) -> Result<RulesView, PageError> {
+    let counts = r.counts_by_rule(None)?;
+    let hits = |id: &str| counts.iter().find(|c| c.rule == id).map_or(0, |c| c.count);
+    Ok(RulesView {
+        rules: s
+            .rules()
+            .rules
+            .iter()
+            .map(|x| RuleView {
+                id: x.id.clone(),
+                severity: x.severity.as_str(),
+                category: x.category.clone(),
+                enabled: x.enabled,
+                summary: x.summary_text.clone(),
+                why: x.why.clone(),
+                refs: x.refs.clone(),
+                hits: hits(&x.id),
+            })
+            .collect(),
+    })
+}
+
+pub async fn rules(State(s): State<AppState>) -> Result<Response, PageError> {
+    page(&read(&s, rules_data).await?)
+}
+
+pub async fn rules_api(State(s): State<AppState>) -> Result<Json<RulesView>, PageError> {
+    Ok(Json(read(&s, rules_data).await?))
+}
