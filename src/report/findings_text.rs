@@ -28,6 +28,8 @@ struct RuleGroup {
 #[derive(Default)]
 pub struct TextReport {
     groups: BTreeMap<String, RuleGroup>,
+    /// Findings by their own severity (a rule's findings may differ: escalations).
+    by_severity: BTreeMap<Severity, u64>,
     pub exchanges: u64,
 }
 
@@ -56,6 +58,7 @@ pub fn exchange_location(ex: &Exchange) -> String {
 
 impl TextReport {
     pub fn add(&mut self, f: &Finding, location: impl FnOnce() -> String) {
+        *self.by_severity.entry(f.severity).or_default() += 1;
         let g = self.groups.entry(f.rule.clone()).or_default();
         g.count += 1;
         g.severity = Some(g.severity.map_or(f.severity, |s| s.max(f.severity)));
@@ -69,13 +72,7 @@ impl TextReport {
     }
 
     pub fn counts_by_severity(&self) -> BTreeMap<Severity, u64> {
-        let mut out = BTreeMap::new();
-        for g in self.groups.values() {
-            if let Some(s) = g.severity {
-                *out.entry(s).or_default() += g.count;
-            }
-        }
-        out
+        self.by_severity.clone()
     }
 
     /// Renders the report; `color` adds ANSI colours (on a terminal only).
