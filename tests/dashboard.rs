@@ -564,3 +564,112 @@ fn analyze_then_serve() {
     assert!(reply.contains("201 Created for POST /v1/books has no Location header"));
     assert!(dir.path().join("wirelint.db").is_file());
 }
+
+/// Headless Chromium, when installed (CI installs Debian's `chromium`).
+fn chromium() -> Option<PathBuf> {
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+/// The DOM a real browser builds from a page (after parsing, as it would run it).
+fn browser_dom(browser: &Path, url: &str, profile: &Path) -> String {
+    let out = Command::new("timeout")
+        .arg("90")
+        .arg(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", url])
+        .output()
+        .expect("chromium runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The real pages in headless Chromium over a capture full of markup: every page renders,
+/// and nothing from the capture becomes an element (no `<script>`, no `<img>` in the DOM
+/// the browser built), while the hostile text is shown as text.
+#[test]
+fn a_real_browser_renders_pages_without_running_captured_markup() {
+    let Some(browser) = chromium() else {
+        println!("skipped: no chromium installed (CI installs it; `apt-get install chromium`)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pcap = dir.path().join("hostile.pcap");
+    hostile_capture(&pcap);
+    let db = analyze_into(dir.path(), &pcap);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("wirelint serve starts");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let base = stderr.lines().map_while(Result::ok).find_map(|l| {
+        l.split("http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .map(str::to_string)
+    });
+    let Some(base) = base else {
+        child.kill().ok();
+        child.wait().ok();
+        panic!("serve printed no URL");
+    };
+    let profile = dir.path().join("chromium-profile");
+    let mut checked = Vec::new();
+    let findings = browser_dom(&browser, &format!("http://{base}/findings"), &profile);
+    let exchange = findings
+        .split("href=\"/exchanges/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(|id| format!("/exchanges/{id}"));
+    let mut pages = vec![
+        "/".to_string(),
+        "/findings".to_string(),
+        "/rules".to_string(),
+    ];
+    pages.extend(exchange.clone());
+    for page in &pages {
+        let dom = browser_dom(&browser, &format!("http://{base}{page}"), &profile);
+        checked.push((page.clone(), dom));
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert!(
+        exchange.is_some(),
+        "the findings page links an exchange:\n{findings}"
+    );
+    for (page, dom) in &checked {
+        assert!(dom.contains("wirelint"), "{page} did not render:\n{dom}");
+        let lower = dom.to_ascii_lowercase();
+        assert!(
+            !lower.contains("<script"),
+            "{page}: a script element:\n{dom}"
+        );
+        assert!(
+            !lower.contains("<img"),
+            "{page}: an injected element:\n{dom}"
+        );
+    }
+    let (_, exchange_dom) = checked.last().expect("the exchange page");
+    assert!(
+        exchange_dom.contains("alert(1)"),
+        "the hostile target is shown as text"
+    );
+}
