@@ -378,12 +378,4 @@ impl Exchange {
         kinds.dedup();
         kinds.into_iter().map(AnomalyKind::name).collect()
     }
-
-    /// Position in the run's frame order where this exchange was complete: it orders
-    /// exchanges in output, whatever worker thread produced them.
-    pub fn completed_order(&self) -> u64 {
-        let req = self.request.as_ref().map_or(0, |m| m.last_order);
-        let resp = self.response.as_ref().map_or(0, |m| m.last_order);
-        req.max(resp).max(self.closed_order)
-    }
 }

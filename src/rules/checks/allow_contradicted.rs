@@ -135,15 +135,10 @@ impl StatefulCheck for AllowContradicted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::syntax::testing::exchanges;
+    use crate::rules::syntax::testing::stateful_evidence;
 
     fn run(toml: &str) -> Vec<String> {
-        let mut check = make();
-        let mut out = Vec::new();
-        for ex in exchanges(toml) {
-            check.observe(&ex, &mut out);
-        }
-        out.into_iter().map(|h| h.evidence).collect()
+        stateful_evidence(CHECK, toml)
     }
 
     fn ex(method: &str, target: &str, status: &str, extra: &str) -> String {

@@ -142,15 +142,10 @@ impl StatefulCheck for RetryAfter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::syntax::testing::exchanges;
+    use crate::rules::syntax::testing::stateful_evidence;
 
     fn run(toml: &str) -> Vec<String> {
-        let mut check = make();
-        let mut out = Vec::new();
-        for ex in exchanges(toml) {
-            check.observe(&ex, &mut out);
-        }
-        out.into_iter().map(|h| h.evidence).collect()
+        stateful_evidence(CHECK, toml)
     }
 
     fn two(first_resp: &str, second_at: f64, second_req_extra: &str) -> String {

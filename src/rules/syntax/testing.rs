@@ -72,3 +72,17 @@ pub fn evidence(check: CheckKind, ex: &Exchange, side: Option<Side>) -> Vec<Stri
         .map(|h| h.evidence)
         .collect()
 }
+
+/// Evidence of every hit a stateful check reports over the exchanges of a
+/// `[[example.exchange]]`-style TOML text (observe each, then finish).
+pub fn stateful_evidence(check: CheckKind, toml_text: &str) -> Vec<String> {
+    let CheckKind::Stateful(make) = check else {
+        panic!("not a stateful check");
+    };
+    let mut state = make();
+    let mut out = Vec::new();
+    for ex in exchanges(toml_text) {
+        state.observe(&ex, &mut out);
+    }
+    out.into_iter().map(|h| h.evidence).collect()
+}
