@@ -62,6 +62,23 @@ pub struct Segment<'a> {
     pub missing: u32,
 }
 
+impl Segment<'_> {
+    /// The same segment with its payload copied: live capture reuses the packet buffer.
+    pub fn into_owned(self) -> Segment<'static> {
+        Segment {
+            frame: self.frame,
+            ts: self.ts,
+            src: self.src,
+            dst: self.dst,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            payload: Cow::Owned(self.payload.into_owned()),
+            missing: self.missing,
+        }
+    }
+}
+
 /// What the decoder saw. Counters only grow; `errors` counts frames that could not be decoded,
 /// by reason.
 #[derive(Default, Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -10,17 +10,20 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
+use crate::capture::live::{KernelStats, LiveCapture, LiveError};
 use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
 use crate::decode::{DecodeStats, Decoder, Segment};
 use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats};
 use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
 use crate::redact::Redactor;
 use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
+use crate::time::Timestamp;
 
 /// Settings of one run.
 #[derive(Clone, Debug, Default)]
@@ -65,12 +68,17 @@ pub struct RunSummary {
     pub reassembly: ReassemblyStats,
     pub http: HttpStats,
     pub warnings: Vec<String>,
+    /// Live capture only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveSummary>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Live(#[from] LiveError),
     #[error("writing output failed: {0}")]
     Output(#[source] std::io::Error),
     #[error("a worker thread failed: {0}")]
@@ -87,6 +95,8 @@ struct Batch<'s> {
     /// Every frame up to this order that belongs to this worker is in this batch or an
     /// earlier one.
     upto: u64,
+    /// Live capture: the wall-clock time when the batch was sent.
+    tick: Option<Timestamp>,
 }
 
 const BATCH_SEGMENTS: usize = 512;
@@ -94,6 +104,12 @@ const BATCH_BYTES: usize = 512 * 1024;
 /// How often (in frames) every worker is told how far the reader got, so the collector can
 /// release output even from workers that receive no traffic.
 const WATERMARK_EVERY: u64 = 8192;
+/// Live capture: how often the capture thread sends every worker what it has and the time.
+const LIVE_TICK: Duration = Duration::from_millis(100);
+/// Live capture: how often libpcap's counters are read.
+const LIVE_STATS_EVERY: Duration = Duration::from_secs(1);
+/// Live capture: batches waiting per worker before the capture thread drops.
+const LIVE_QUEUE_BATCHES: usize = 256;
 
 /// What a worker hands to the collector.
 struct WorkerOutput {
@@ -126,6 +142,115 @@ impl Ord for Pending {
     }
 }
 
+/// What the reader hands back when it is done.
+struct Fed {
+    read: ReadSummary,
+    decode: DecodeStats,
+    live: Option<LiveSummary>,
+}
+
+/// Counters of a live capture, readable while it runs (the daemon logs them and records
+/// them on the run).
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    pub kernel_received: AtomicU64,
+    pub kernel_dropped: AtomicU64,
+    pub interface_dropped: AtomicU64,
+    /// Segments the capture thread dropped because a worker's queue was full.
+    pub internal_dropped: AtomicU64,
+    pub decode_errors: AtomicU64,
+}
+
+impl LiveCounters {
+    pub fn snapshot(&self) -> LiveSummary {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LiveSummary {
+            frames: get(&self.frames),
+            bytes: get(&self.bytes),
+            kernel: KernelStats {
+                received: get(&self.kernel_received),
+                dropped: get(&self.kernel_dropped),
+                interface_dropped: get(&self.interface_dropped),
+            },
+            internal_dropped: get(&self.internal_dropped),
+            decode_errors: get(&self.decode_errors),
+        }
+    }
+}
+
+/// Live capture's own counters at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LiveSummary {
+    pub frames: u64,
+    pub bytes: u64,
+    pub kernel: KernelStats,
+    /// Segments dropped because a worker's queue was full (the capture thread never waits).
+    pub internal_dropped: u64,
+    pub decode_errors: u64,
+}
+
+/// The reader's side of the worker queues: per-worker batches and how full queues are
+/// handled — offline the reader waits (nothing is lost), live it drops and counts.
+struct Shards<'s> {
+    senders: Vec<Sender<Batch<'s>>>,
+    batches: Vec<Batch<'s>>,
+    lossy: bool,
+    /// Segments dropped on full queues (lossy mode only).
+    dropped: u64,
+    /// A worker is gone: the run is stopping.
+    closed: bool,
+}
+
+impl<'s> Shards<'s> {
+    fn new(senders: Vec<Sender<Batch<'s>>>, lossy: bool) -> Self {
+        let batches = senders.iter().map(|_| Batch::default()).collect();
+        Shards {
+            senders,
+            batches,
+            lossy,
+            dropped: 0,
+            closed: false,
+        }
+    }
+
+    /// Queues a segment for the worker that owns its connection.
+    fn push(&mut self, order: u64, seg: Segment<'s>) {
+        let (key, _) = FlowKey::of(seg.src, seg.dst);
+        let w = (key.shard_hash() % self.senders.len() as u64) as usize;
+        let batch = &mut self.batches[w];
+        batch.bytes += seg.payload.len();
+        batch.segments.push((order, seg));
+        if batch.segments.len() >= BATCH_SEGMENTS || batch.bytes >= BATCH_BYTES {
+            self.flush(w, order, None);
+        }
+    }
+
+    fn flush(&mut self, w: usize, upto: u64, tick: Option<Timestamp>) {
+        let mut full = std::mem::take(&mut self.batches[w]);
+        full.upto = upto;
+        full.tick = tick;
+        let tx = &self.senders[w];
+        if self.lossy {
+            match tx.try_send(full) {
+                Ok(()) => {}
+                Err(TrySendError::Full(lost)) => self.dropped += lost.segments.len() as u64,
+                Err(TrySendError::Disconnected(_)) => self.closed = true,
+            }
+        } else if tx.send(full).is_err() {
+            self.closed = true;
+        }
+    }
+
+    /// Sends every worker what it has, with how far the reader got (and, live, the time).
+    fn flush_all(&mut self, upto: u64, tick: Option<Timestamp>) {
+        for w in 0..self.senders.len() {
+            self.flush(w, upto, tick);
+        }
+    }
+}
+
 /// Runs the offline pipeline over `captures`, handing every exchange to `sink` in a
 /// deterministic order. `progress` gets bytes read so far, now and then.
 pub fn run(
@@ -134,19 +259,52 @@ pub fn run(
     sink: impl FnMut(Output) -> std::io::Result<()> + Send,
     progress: impl FnMut(u64),
 ) -> Result<RunSummary, PipelineError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    drive(cfg, false, sink, Arc::clone(&stop), |shards| {
+        read_files(captures, cfg, shards, &stop, progress)
+    })
+}
+
+/// Runs the pipeline over a live capture until `stop` is set (or reading fails), then
+/// drains every queue: the sink has everything by the time this returns. The calling
+/// thread is the capture thread; it never waits for the workers (full queues drop and
+/// count), and it keeps `counters` up to date.
+pub fn run_live(
+    capture: &mut LiveCapture,
+    cfg: &PipelineConfig,
+    sink: impl FnMut(Output) -> std::io::Result<()> + Send,
+    stop: Arc<AtomicBool>,
+    counters: &LiveCounters,
+) -> Result<RunSummary, PipelineError> {
+    drive(cfg, true, sink, Arc::clone(&stop), |shards| {
+        read_live(capture, shards, &stop, counters)
+    })
+}
+
+/// The threads of a run: workers sharded by flow, the collector, and `read` (on the calling
+/// thread) feeding them through `Shards`.
+fn drive<'s>(
+    cfg: &PipelineConfig,
+    lossy: bool,
+    sink: impl FnMut(Output) -> std::io::Result<()> + Send,
+    stop: Arc<AtomicBool>,
+    read: impl FnOnce(&mut Shards<'s>) -> Result<Fed, PipelineError>,
+) -> Result<RunSummary, PipelineError> {
     let workers = if cfg.workers == 0 {
         thread::available_parallelism().map_or(2, |n| n.get())
     } else {
         cfg.workers
     };
-    let stop = Arc::new(AtomicBool::new(false));
+    // Live, the queues absorb bursts while a worker is busy; offline they only need to
+    // keep the workers fed.
+    let depth = if lossy { LIVE_QUEUE_BATCHES } else { 8 };
 
     thread::scope(|scope| {
         let (out_tx, out_rx) = bounded::<WorkerOutput>(workers * 8);
         let mut senders = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
-            let (tx, rx) = bounded::<Batch<'_>>(8);
+            let (tx, rx) = bounded::<Batch<'s>>(depth);
             senders.push(tx);
             let out_tx = out_tx.clone();
             let http = cfg.http;
@@ -163,8 +321,9 @@ pub fn run(
         let collector =
             scope.spawn(move || collect(out_rx, workers, sink, stateful, collector_stop));
 
-        let read = read_and_shard(captures, cfg, &senders, &stop, progress);
-        drop(senders);
+        let mut shards = Shards::new(senders, lossy);
+        let fed = read(&mut shards);
+        drop(shards);
 
         let mut summary = RunSummary::default();
         for h in handles {
@@ -179,68 +338,124 @@ pub fn run(
         let collected = collector
             .join()
             .map_err(|_| PipelineError::Worker("the collector panicked".into()))?;
-        let (read, decode) = read?;
+        let fed = fed?;
         collected.map_err(PipelineError::Output)?;
-        summary.frames = read.frames;
-        summary.bytes = read.bytes;
-        summary.filtered_out = read.filtered_out;
-        summary.decode = decode;
-        summary.warnings = read.warnings.iter().map(ToString::to_string).collect();
+        summary.frames = fed.read.frames;
+        summary.bytes = fed.read.bytes;
+        summary.filtered_out = fed.read.filtered_out;
+        summary.decode = fed.decode;
+        summary.live = fed.live;
+        summary.warnings = fed.read.warnings.iter().map(ToString::to_string).collect();
         Ok(summary)
     })
 }
 
-/// The reader thread's work: frames → segments → per-worker batches.
-fn read_and_shard<'s>(
+/// The reader thread's work offline: frames → segments → per-worker batches.
+fn read_files<'s>(
     captures: &'s CaptureSet,
     cfg: &PipelineConfig,
-    senders: &[Sender<Batch<'s>>],
+    shards: &mut Shards<'s>,
     stop: &AtomicBool,
     progress: impl FnMut(u64),
-) -> Result<(ReadSummary, DecodeStats), CaptureError> {
-    let workers = senders.len();
+) -> Result<Fed, PipelineError> {
     let mut decoder = Decoder::new();
-    let mut batches: Vec<Batch<'s>> = (0..workers).map(|_| Batch::default()).collect();
     let mut order: u64 = 0;
-    let mut stopped = false;
-    let flush = |batch: &mut Batch<'s>, tx: &Sender<Batch<'s>>, upto: u64| -> bool {
-        let mut full = std::mem::take(batch);
-        full.upto = upto;
-        tx.send(full).is_ok()
-    };
     let read = captures.for_each_frame(
         cfg.filter.as_deref(),
         |frame| {
-            if stopped {
+            if shards.closed {
                 return;
             }
             order += 1;
             if let Some(seg) = decoder.decode(frame) {
-                let (key, _) = FlowKey::of(seg.src, seg.dst);
-                let w = (key.shard_hash() % workers as u64) as usize;
-                let batch = &mut batches[w];
-                batch.bytes += seg.payload.len();
-                batch.segments.push((order, seg));
-                if batch.segments.len() >= BATCH_SEGMENTS || batch.bytes >= BATCH_BYTES {
-                    stopped |= !flush(batch, &senders[w], order);
-                }
+                shards.push(order, seg);
             }
             if order.is_multiple_of(WATERMARK_EVERY) {
                 if stop.load(Ordering::Relaxed) {
-                    stopped = true;
+                    shards.closed = true;
                 }
-                for (w, tx) in senders.iter().enumerate() {
-                    stopped |= !flush(&mut batches[w], tx, order);
-                }
+                shards.flush_all(order, None);
             }
         },
         progress,
     );
-    for (w, tx) in senders.iter().enumerate() {
-        flush(&mut batches[w], tx, order);
-    }
-    let read = read?;
-    Ok((read, decoder.finish().clone()))
+    shards.flush_all(order, None);
+    Ok(Fed {
+        read: read?,
+        decode: decoder.finish().clone(),
+        live: None,
+    })
+}
+
+/// The capture thread's work live: packets → segments (copied out of libpcap's buffer) →
+/// per-worker batches, never waiting on a worker. Every [`LIVE_TICK`] the workers get the
+/// time, whether packets came or not, so quiet connections release their exchanges.
+fn read_live(
+    capture: &mut LiveCapture,
+    shards: &mut Shards<'static>,
+    stop: &AtomicBool,
+    counters: &LiveCounters,
+) -> Result<Fed, PipelineError> {
+    let mut decoder = Decoder::new();
+    let mut order: u64 = 0;
+    let mut bytes: u64 = 0;
+    let mut last_tick = Instant::now();
+    let mut last_stats = Instant::now();
+    let update_stats = |capture: &mut LiveCapture, decoder: &Decoder, dropped: u64| {
+        if let Some(k) = capture.stats() {
+            counters
+                .kernel_received
+                .store(k.received, Ordering::Relaxed);
+            counters.kernel_dropped.store(k.dropped, Ordering::Relaxed);
+            counters
+                .interface_dropped
+                .store(k.interface_dropped, Ordering::Relaxed);
+        }
+        let errors = decoder.stats().errors.values().sum();
+        counters.decode_errors.store(errors, Ordering::Relaxed);
+        counters.internal_dropped.store(dropped, Ordering::Relaxed);
+    };
+    let result = loop {
+        if stop.load(Ordering::Relaxed) || shards.closed {
+            break Ok(());
+        }
+        match capture.next_frame() {
+            Ok(Some(frame)) => {
+                order += 1;
+                bytes += frame.data.len() as u64;
+                counters.frames.store(order, Ordering::Relaxed);
+                counters.bytes.store(bytes, Ordering::Relaxed);
+                if let Some(seg) = decoder.decode(&frame) {
+                    shards.push(order, seg.into_owned());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => break Err(e),
+        }
+        if last_tick.elapsed() >= LIVE_TICK {
+            last_tick = Instant::now();
+            shards.flush_all(order, Some(Timestamp::now()));
+        }
+        if last_stats.elapsed() >= LIVE_STATS_EVERY {
+            last_stats = Instant::now();
+            update_stats(capture, &decoder, shards.dropped);
+        }
+    };
+    // Everything read so far reaches the workers, whatever it costs to wait now.
+    shards.lossy = false;
+    shards.flush_all(order, Some(Timestamp::now()));
+    update_stats(capture, &decoder, shards.dropped);
+    result?;
+    let live = counters.snapshot();
+    Ok(Fed {
+        read: ReadSummary {
+            frames: order,
+            bytes,
+            ..ReadSummary::default()
+        },
+        decode: decoder.finish().clone(),
+        live: Some(live),
+    })
 }
 
 /// A worker: reassembles and parses its share of the connections.
@@ -277,6 +492,10 @@ fn worker(
             last_order = *order;
         }
         let watermark = batch.upto.max(last_order);
+        if let Some(now) = batch.tick {
+            table.tick(now, watermark, &mut sink);
+            released.extend(sink.exchanges.drain(..).map(|e| (watermark, analyze(e))));
+        }
         if out
             .send(WorkerOutput {
                 worker: id,

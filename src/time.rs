@@ -19,6 +19,15 @@ impl Timestamp {
         )
     }
 
+    /// The wall clock now (live capture stamps packets with it too).
+    pub fn now() -> Self {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(Timestamp::ZERO, |d| {
+                Timestamp(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            })
+    }
+
     pub fn as_nanos(self) -> i64 {
         self.0
     }

@@ -1,4 +1,4 @@
-//! Stage 1: frames from saved capture files (and, later, live interfaces).
+//! Stage 1: frames from saved capture files, or from a live interface ([`live`]).
 //!
 //! Output type: [`Frame`], a borrowed view of one captured packet with its link type,
 //! timestamp and the 1-based number Wireshark would give it in its file.
@@ -33,6 +33,7 @@ impl Frame<'_> {
 }
 
 mod file;
+pub mod live;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -50,7 +50,7 @@ pub fn load_rules(
     Ok(set.configured(&policy))
 }
 
-fn suppressed(sups: &[Suppression], f: &Finding, ex: &Exchange) -> bool {
+pub(super) fn suppressed(sups: &[Suppression], f: &Finding, ex: &Exchange) -> bool {
     if sups.is_empty() {
         return false;
     }

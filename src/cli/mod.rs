@@ -2,12 +2,15 @@
 
 pub mod analyze;
 mod exchanges;
+mod interfaces;
 mod progress;
 mod rules;
 mod serve;
+mod sniff;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -30,6 +33,113 @@ pub enum Command {
     Rules(RulesArgs),
     /// Serve the web dashboard over a database written by `analyze --db`.
     Serve(ServeArgs),
+    /// Capture live traffic on an interface, check it, and record findings as they come.
+    Sniff(SniffArgs),
+    /// List the interfaces `sniff` can capture on.
+    Interfaces(InterfacesArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SniffFormat {
+    /// One line per finding.
+    Text,
+    /// One JSON object per finding, with its exchange.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SniffArgs {
+    /// Interface to capture on (`any` for all; see `wirelint interfaces`).
+    #[arg(short, long, value_name = "IFACE")]
+    pub interface: String,
+    /// BPF filter (tcpdump syntax) run in the kernel.
+    #[arg(long, value_name = "BPF", default_value = crate::capture::live::DEFAULT_FILTER)]
+    pub filter: Option<String>,
+    /// The database the run is recorded in, created when missing; each start adds a run.
+    #[arg(long, value_name = "PATH", default_value = "wirelint.db")]
+    pub db: PathBuf,
+    /// Also serve the dashboard on ADDR (default 127.0.0.1:7878), updated live.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1,
+          default_missing_value = crate::dashboard::serve::DEFAULT_LISTEN)]
+    pub serve: Option<String>,
+    /// With --serve: the token every request must carry (needed off loopback).
+    #[arg(long, value_name = "TOKEN", requires = "serve")]
+    pub token: Option<String>,
+    /// Bytes kept of each packet.
+    #[arg(long, value_name = "N", default_value_t = crate::capture::live::DEFAULT_SNAPLEN,
+          value_parser = clap::value_parser!(u32).range(64..))]
+    pub snaplen: u32,
+    /// Stop after this long (e.g. 90s, 10m, 2h; plain numbers are seconds).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Put the interface in promiscuous mode (see other hosts' traffic on a shared link).
+    #[arg(long)]
+    pub promiscuous: bool,
+    /// How findings are printed on stdout.
+    #[arg(long, value_enum, default_value_t = SniffFormat::Text)]
+    pub format: SniffFormat,
+    /// Log format on stderr (`RUST_LOG` sets the level, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Configuration file (default: ./wirelint.toml when present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Extra folder of rule files (repeatable).
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// Run only these rule ids or categories (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub select: Vec<String>,
+    /// Do not run these rule ids or categories (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Do not print findings on stdout (they are still recorded).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `90`, `90s`, `15m`, `2h`, `1d`, or `500ms`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 90s, 10m, 2h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => return Ok(Duration::from_millis(n)),
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use ms, s, m, h or d)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InterfacesFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InterfacesArgs {
+    #[arg(long, value_enum, default_value_t = InterfacesFormat::Text)]
+    pub format: InterfacesFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -165,6 +275,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Exchanges(args) => exchanges::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Sniff(args) => sniff::run(args),
+        Command::Interfaces(args) => interfaces::run(args),
     };
     match result {
         Ok(code) => code,
@@ -183,4 +295,19 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("m").is_err());
+    }
 }

@@ -369,6 +369,14 @@ impl HttpConnection {
         self.pairing.as_ref().map(|p| &p.connection)
     }
 
+    /// Releases the held exchange now: in live capture the server's next bytes may be
+    /// long in coming (keep-alive), and the user is waiting for the finding.
+    pub fn release_held(&mut self, out: &mut Vec<Exchange>) {
+        if let Some(p) = self.pairing.as_mut() {
+            p.release_held(out);
+        }
+    }
+
     /// Bytes held in parser buffers (for the memory cap).
     pub fn buffered(&self) -> usize {
         let parsers = self
@@ -588,13 +596,6 @@ impl HttpConnection {
             self.stats.http_connections = 1;
         }
         self.stats.exchanges = u64::from(pairing.next_index);
-    }
-
-    /// Releases a held exchange when nothing has arrived for a while (live capture).
-    pub fn release_held(&mut self, out: &mut Vec<Exchange>) {
-        if let Some(p) = self.pairing.as_mut() {
-            p.release_held(out);
-        }
     }
 }
 

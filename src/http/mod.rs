@@ -58,4 +58,8 @@ impl StreamConsumer for HttpConnection {
     fn buffered(&self) -> usize {
         HttpConnection::buffered(self)
     }
+
+    fn quiet(&mut self, _pos: Pos, sink: &mut HttpOutput) {
+        HttpConnection::release_held(self, &mut sink.exchanges);
+    }
 }

@@ -34,6 +34,10 @@ pub enum CloseReason {
 
 /// Seconds a finished connection's entry is kept to absorb its trailing packets.
 const CLOSED_LINGER_SECS: f64 = 30.0;
+/// Live capture: seconds without a packet after which a connection counts as quiet (see
+/// [`StreamConsumer::quiet`]). Short, so findings show up while the user watches; long
+/// enough for the rest of a burst to arrive.
+const QUIET_SECS: f64 = 0.5;
 
 /// What rides on a reassembled connection.
 pub trait StreamConsumer {
@@ -59,6 +63,9 @@ pub trait StreamConsumer {
     fn is_done(&self) -> bool;
     /// Bytes the consumer holds, for the memory cap.
     fn buffered(&self) -> usize;
+    /// Live capture: the connection has been quiet for a while. A consumer that holds
+    /// finished output back (waiting for bytes that might amend it) releases it now.
+    fn quiet(&mut self, _pos: Pos, _sink: &mut Self::Sink) {}
 }
 
 /// A connection's key: its two endpoints in a canonical order, so both directions match.
@@ -149,6 +156,8 @@ struct Flow<C> {
     last_pos: Pos,
     /// Bytes this flow held after its last segment (for the global cap).
     held: usize,
+    /// Packets arrived since the consumer was last told the flow was quiet.
+    active: bool,
 }
 
 impl<C: StreamConsumer> Flow<C> {
@@ -270,6 +279,7 @@ impl<C: StreamConsumer> FlowTable<C> {
                     last_seen: seg.ts,
                     last_pos: pos,
                     held: 0,
+                    active: true,
                 },
             );
         }
@@ -280,6 +290,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         };
         flow.last_seen = seg.ts;
         flow.last_pos = pos;
+        flow.active = true;
         {
             let Flow { dirs, consumer, .. } = flow;
             if flags.syn() {
@@ -424,6 +435,35 @@ impl<C: StreamConsumer> FlowTable<C> {
                 self.close_flow(&key, CloseReason::IdleTimeout, at, sink);
             }
             self.flows.remove(&key);
+        }
+    }
+
+    /// Live capture: time went on to `now` (wall clock, like the packets' timestamps)
+    /// whether or not packets arrived. Idle flows time out, and flows quiet for
+    /// [`QUIET_SECS`] let their consumers release what they hold. `order` is how far the
+    /// reader got.
+    pub fn tick(&mut self, now: Timestamp, order: u64, sink: &mut C::Sink) {
+        if now > self.latest {
+            self.latest = now;
+        }
+        let pos = Pos {
+            frame: crate::capture::FrameRef::default(),
+            ts: self.latest,
+            order,
+        };
+        if self.latest.secs_since(self.last_sweep) >= 1.0 {
+            self.sweep_idle(pos, sink);
+        }
+        let latest = self.latest;
+        for flow in self.flows.values_mut() {
+            if flow.active && !flow.closed && latest.secs_since(flow.last_seen) >= QUIET_SECS {
+                flow.active = false;
+                let at = Pos {
+                    order,
+                    ..flow.last_pos
+                };
+                flow.consumer.quiet(at, sink);
+            }
         }
     }
 

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::{RunId, StoreError};
 use crate::capture::FrameRef;
 use crate::http::{Exchange, Message, content};
-use crate::pipeline::{Analyzed, RunSummary};
+use crate::pipeline::{Analyzed, LiveSummary, RunSummary};
 use crate::redact::Redactor;
 use crate::report::exchange_json::{ExchangeJson, endpoint};
 use crate::report::sarif::path_template;
@@ -72,6 +72,7 @@ pub struct Written {
 enum Msg {
     Exchange(Analyzed),
     Settled(ExchangeRef, Finding),
+    Live(LiveSummary),
     Finish(Box<RunSummary>),
 }
 
@@ -150,6 +151,12 @@ impl Writer {
     /// Queues a finding settled later about an exchange already written.
     pub fn settled(&self, at: ExchangeRef, finding: Finding) -> Result<(), StoreError> {
         self.send(Msg::Settled(at, finding))
+    }
+
+    /// Records a live capture's counters on the run (in the next commit), so that the
+    /// dashboard shows packets and drops while the capture goes on.
+    pub fn live_counters(&self, counters: LiveSummary) -> Result<(), StoreError> {
+        self.send(Msg::Live(counters))
     }
 
     /// Writes what is queued, records the run's summary and end, and returns the counts.
@@ -314,6 +321,7 @@ impl State {
                     self.settled(at, f)?;
                     rows += 1;
                 }
+                Msg::Live(counters) => self.live(&counters)?,
                 Msg::Finish(summary) => self.finish(&summary)?,
             }
             if rows >= self.cfg.batch_rows
@@ -669,7 +677,30 @@ impl State {
         Ok(())
     }
 
+    fn live(&mut self, c: &LiveSummary) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE runs SET packets = ?2, bytes = ?3, kernel_drops = ?4, \
+                 internal_drops = ?5, decode_errors = ?6 WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    self.run,
+                    u64_sql(c.frames),
+                    u64_sql(c.bytes),
+                    u64_sql(c.kernel.dropped + c.kernel.interface_dropped),
+                    u64_sql(c.internal_dropped),
+                    u64_sql(c.decode_errors)
+                ])
+            })
+            .map_err(StoreError::sql(&self.path))?;
+        Ok(())
+    }
+
     fn finish(&mut self, s: &RunSummary) -> Result<(), StoreError> {
+        if let Some(live) = &s.live {
+            self.live(live)?;
+        }
         let decode_errors: u64 = s.decode.errors.values().sum();
         let summary = serde_json::to_string(s).unwrap_or_else(|_| "{}".into());
         self.conn

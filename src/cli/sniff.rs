@@ -1,0 +1,346 @@
+//! `wirelint sniff -i IFACE`: the daemon. Captures live traffic, runs the same pipeline and
+//! rules as `analyze`, records everything in the database as it goes (the dashboard reads
+//! it while it is written), and stops cleanly on SIGINT/SIGTERM.
+//!
+//! Threads: this one captures (it never waits on the others: full queues drop and count);
+//! the pipeline's workers and collector; the database writer; a ticker that records the
+//! capture counters on the run and logs them; with `--serve`, the dashboard's runtime.
+
+use std::future::IntoFuture;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use super::{LogFormat, SniffArgs, SniffFormat};
+use crate::capture::live::{LiveCapture, LiveConfig};
+use crate::config::Config;
+use crate::dashboard::{self, AppState};
+use crate::http::Exchange;
+use crate::pipeline::{self, Analyzed, LiveCounters, LiveSummary, Output, PipelineConfig};
+use crate::redact::Redactor;
+use crate::report::finding_json::FindingJson;
+use crate::report::findings_text::exchange_location;
+use crate::rules::{Finding, Severity};
+use crate::store::{RunSource, Store, WriterConfig};
+
+/// How often the capture counters are written to the run.
+const COUNTERS_EVERY: Duration = Duration::from_secs(1);
+/// How often they are logged.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    let (config, config_path) = Config::discover(args.config.as_deref())?;
+    let rules = Arc::new(super::analyze::load_rules(
+        &config,
+        config_path.as_deref(),
+        &args.rules,
+        &args.select,
+        &args.ignore,
+    )?);
+    let suppressions = match &config_path {
+        Some(p) => config.suppressions(p)?,
+        None => Vec::new(),
+    };
+    let listen = match &args.serve {
+        Some(text) => {
+            let addr = dashboard::serve::parse_listen(text)?;
+            dashboard::serve::check_listen(addr, args.token.as_deref())?;
+            Some(addr)
+        }
+        None => None,
+    };
+
+    let mut live_cfg = LiveConfig::new(&args.interface);
+    live_cfg.snaplen = args.snaplen;
+    live_cfg.promiscuous = args.promiscuous;
+    if let Some(f) = &args.filter {
+        live_cfg.filter = f.clone();
+    }
+    let mut capture = LiveCapture::open(&live_cfg)?;
+
+    let store = Store::open(&args.db)?;
+    let source = RunSource::Live {
+        interface: args.interface.clone(),
+        filter: Some(live_cfg.filter.clone()),
+    };
+    let run_id = store.begin_run(&source)?;
+    let redact = Redactor::new(&config.redact);
+    let writer = store.writer_with(
+        run_id,
+        &source,
+        WriterConfig {
+            redact: Some(redact.clone()),
+            ..WriterConfig::default()
+        },
+    )?;
+
+    // First signal: stop capturing, drain, flush, exit 0. Second: exit at once. The
+    // conditional handler is registered first so that it sees the flag as it was.
+    let stop = Arc::new(AtomicBool::new(false));
+    for (sig, code) in [(SIGINT, 130), (SIGTERM, 143)] {
+        signal_hook::flag::register_conditional_shutdown(sig, code, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+    }
+
+    let server = match listen {
+        Some(addr) => {
+            let listener = dashboard::serve::bind(addr, args.token.as_deref())?;
+            let state = AppState::new(&args.db, Arc::clone(&rules)).with_token(args.token.clone());
+            Some(spawn_dashboard(state, listener, Arc::clone(&stop))?)
+        }
+        None => None,
+    };
+
+    tracing::info!(
+        interface = %args.interface,
+        linktype = capture.linktype(),
+        filter = %live_cfg.filter,
+        snaplen = args.snaplen,
+        db = %args.db.display(),
+        run = run_id,
+        "capturing; Ctrl-C or SIGTERM stops"
+    );
+
+    let cfg = PipelineConfig {
+        workers: args.workers,
+        rules: Some(Arc::clone(&rules)),
+        redact: Some(redact),
+        ..PipelineConfig::default()
+    };
+    let counters = LiveCounters::default();
+    let done = AtomicBool::new(false);
+    let started = Instant::now();
+    let format = args.format;
+    let quiet = args.quiet;
+    let tty = std::io::stdout().is_terminal();
+    let mut exchanges = 0u64;
+    let mut findings = 0u64;
+    let store_err = |e: crate::store::StoreError| std::io::Error::other(e);
+
+    let result = std::thread::scope(|scope| {
+        // Counters to the run and the log; the deadline of --duration.
+        let ticker = scope.spawn(|| {
+            let mut last_log = Instant::now();
+            let mut last_counters = Instant::now();
+            let mut last_drops = 0;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                if args.duration.is_some_and(|d| started.elapsed() >= d) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                if last_counters.elapsed() < COUNTERS_EVERY {
+                    continue;
+                }
+                last_counters = Instant::now();
+                let snap = counters.snapshot();
+                if writer.live_counters(snap).is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                let drops = total_drops(&snap);
+                if drops > last_drops {
+                    tracing::warn!(
+                        kernel = snap.kernel.dropped,
+                        interface = snap.kernel.interface_dropped,
+                        internal = snap.internal_dropped,
+                        "packets dropped: wirelint is not keeping up (narrow --filter, or add --workers)"
+                    );
+                    last_drops = drops;
+                }
+                if last_log.elapsed() >= LOG_EVERY {
+                    last_log = Instant::now();
+                    log_counters(&snap, "capture");
+                }
+            }
+        });
+
+        let mut out = std::io::stdout();
+        let mut print = |f: &Finding, ex: Option<&Exchange>| -> std::io::Result<()> {
+            findings += 1;
+            if quiet {
+                return Ok(());
+            }
+            match (format, ex) {
+                (SniffFormat::Jsonl, Some(ex)) => {
+                    serde_json::to_writer(&mut out, &FindingJson::new(f, ex, &[]))?;
+                    out.write_all(b"\n")?;
+                }
+                (SniffFormat::Jsonl, None) => {}
+                (SniffFormat::Text, _) => {
+                    let location = ex.map(exchange_location).unwrap_or_default();
+                    writeln!(
+                        out,
+                        "{} {} {}  {}  {}",
+                        crate::time::Timestamp::now().to_rfc3339(),
+                        severity_label(f.severity, tty),
+                        f.rule,
+                        f.message,
+                        location
+                    )?;
+                }
+            }
+            out.flush()
+        };
+        let result = pipeline::run_live(
+            &mut capture,
+            &cfg,
+            |item| match item {
+                Output::Exchange(Analyzed {
+                    exchange,
+                    mut findings,
+                }) => {
+                    exchanges += 1;
+                    findings.retain(|f| !super::analyze::suppressed(&suppressions, f, &exchange));
+                    for f in &findings {
+                        print(f, Some(&exchange))?;
+                    }
+                    writer
+                        .write(Analyzed { exchange, findings })
+                        .map_err(store_err)
+                }
+                Output::Settled(at, f) => {
+                    print(&f, None)?;
+                    writer.settled(at, f).map_err(store_err)
+                }
+            },
+            Arc::clone(&stop),
+            &counters,
+        );
+        done.store(true, Ordering::Relaxed);
+        let _ = ticker.join();
+        result
+    });
+    // The dashboard stops with the capture (it watches the same flag).
+    stop.store(true, Ordering::Relaxed);
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            writer.close()?;
+            if let Some(h) = server {
+                let _ = h.join();
+            }
+            return Err(anyhow::Error::new(e).context("live capture failed"));
+        }
+    };
+    let written = writer.finish(&summary)?;
+    if let Some(h) = server {
+        let _ = h.join();
+    }
+    if let Some(live) = &summary.live {
+        log_counters(live, "stopped");
+    }
+    tracing::info!(
+        run = written.run,
+        exchanges,
+        stored_exchanges = written.exchanges,
+        findings = written.findings,
+        db = %args.db.display(),
+        "run recorded"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn total_drops(s: &LiveSummary) -> u64 {
+    s.kernel.dropped + s.kernel.interface_dropped + s.internal_dropped
+}
+
+fn log_counters(s: &LiveSummary, what: &str) {
+    tracing::info!(
+        packets = s.frames,
+        bytes = s.bytes,
+        kernel_dropped = s.kernel.dropped,
+        interface_dropped = s.kernel.interface_dropped,
+        internal_dropped = s.internal_dropped,
+        decode_errors = s.decode_errors,
+        "{what}"
+    );
+}
+
+fn severity_label(s: Severity, tty: bool) -> String {
+    let name = s.as_str();
+    if !tty {
+        return format!("{name:<7}");
+    }
+    let colour = match s {
+        Severity::Error => "31",
+        Severity::Warning => "33",
+        Severity::Info => "36",
+    };
+    format!("\x1b[{colour}m{name:<7}\x1b[0m")
+}
+
+/// Structured logs on stderr: `RUST_LOG` filters (default `info`), text or JSON lines.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // A subscriber may already be set (tests calling in-process): keep it.
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Serves the dashboard on its own runtime thread until `stop` is set.
+fn spawn_dashboard(
+    state: AppState,
+    listener: std::net::TcpListener,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the dashboard's runtime")?;
+    tracing::info!(url = %format!("http://{local}/"), "dashboard");
+    let handle = std::thread::Builder::new()
+        .name("wirelint-dashboard".into())
+        .spawn(move || {
+            let served = runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                let stopped = {
+                    let stop = Arc::clone(&stop);
+                    async move {
+                        while !stop.load(Ordering::Relaxed) {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                };
+                let server = axum::serve(listener, dashboard::router(state))
+                    .with_graceful_shutdown(stopped)
+                    .into_future();
+                // Event streams never end by themselves: give open requests a second.
+                let deadline = async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                };
+                tokio::select! {
+                    r = server => r,
+                    () = deadline => Ok(()),
+                }
+            });
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the dashboard stopped");
+            }
+            // Open event streams must not keep the process alive after the capture ended.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        })
+        .context("starting the dashboard thread")?;
+    Ok(handle)
+}
