@@ -29,16 +29,16 @@ pub fn run(args: InterfacesArgs) -> anyhow::Result<ExitCode> {
                         flags.push(name);
                     }
                 }
-                let addrs: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
-                let mut line = format!(
+                let mut last: Vec<String> = i.addresses.iter().map(ToString::to_string).collect();
+                if let Some(d) = &i.description {
+                    last.push(format!("({d})"));
+                }
+                let line = format!(
                     "{:<width$}  {:<24}  {}",
                     i.name,
                     flags.join(","),
-                    addrs.join(" ")
+                    last.join(" ")
                 );
-                if let Some(d) = &i.description {
-                    line.push_str(&format!("  ({d})"));
-                }
                 writeln!(out, "{}", line.trim_end())?;
             }
         }
