@@ -214,8 +214,12 @@ struct Sniffer {
 impl Sniffer {
     /// Starts `wirelint sniff` on lo for `port` and waits until it captures.
     fn start(db: &Path, port: u16) -> Sniffer {
+        Sniffer::start_on("lo", db, port)
+    }
+
+    fn start_on(interface: &str, db: &Path, port: u16) -> Sniffer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wirelint"))
-            .args(["sniff", "-i", "lo", "--quiet", "--log-format", "json"])
+            .args(["sniff", "-i", interface, "--quiet", "--log-format", "json"])
             .arg("--filter")
             .arg(format!("tcp port {port}"))
             .arg("--db")
@@ -438,6 +442,36 @@ fn sniffing_finds_every_bad_endpoint_and_nothing_on_the_good_ones() {
     assert_eq!(kind, "live");
     assert!(*finished, "the run is marked finished after SIGTERM");
     assert!(*packets > 0 && *stored == 39, "{runs:?}");
+}
+
+#[test]
+fn sniffing_any_reads_linux_cooked_frames() {
+    if !capture_permitted() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("any.db");
+    let server = TestServer::start();
+    let mut sniffer = Sniffer::start_on("any", &db, server.port);
+    drive(&server, 1);
+    sniffer.signal(libc::SIGTERM);
+    let status = sniffer.wait(Duration::from_secs(30));
+    let log = sniffer.log();
+    assert!(status.success(), "{status}\n{log}");
+    // LINUX_SLL2 (276) where libpcap offers it, else SLL (113).
+    assert!(
+        log.contains("\"linktype\":276") || log.contains("\"linktype\":113"),
+        "{log}"
+    );
+    let (findings, exchanges) = findings_by_path(&db);
+    let total: i64 = exchanges.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 13, "{exchanges:?}\n{log}");
+    assert!(
+        findings
+            .iter()
+            .any(|(p, r)| p == "/bad/created" && r == "created-without-location"),
+        "{findings:?}"
+    );
 }
 
 #[test]

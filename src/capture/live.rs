@@ -23,6 +23,8 @@ pub const DEFAULT_FILTER: &str = "tcp";
 /// GSO/GRO super-packets on loopback.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
 
+const LINKTYPE_LINUX_SLL2: i32 = 276;
+
 /// How a live capture is opened.
 #[derive(Clone, Debug)]
 pub struct LiveConfig {
@@ -185,6 +187,15 @@ impl LiveCapture {
                 filter: cfg.filter.clone(),
                 detail: e.to_string(),
             })?;
+        // The `any` pseudo-interface: prefer LINUX_SLL2, which also says which interface
+        // each packet crossed; SLL (v1) otherwise.
+        if cap
+            .list_datalinks()
+            .is_ok_and(|l| l.contains(&pcap::Linktype(LINKTYPE_LINUX_SLL2)))
+            && cap.get_datalink() != pcap::Linktype(LINKTYPE_LINUX_SLL2)
+        {
+            let _ = cap.set_datalink(pcap::Linktype(LINKTYPE_LINUX_SLL2));
+        }
         let linktype = u32::try_from(cap.get_datalink().0).unwrap_or(u32::MAX);
         // Non-blocking, with our own poll: on Linux, libpcap in immediate mode waits for a
         // packet however long it takes, ignoring the read timeout.
