@@ -585,3 +585,61 @@ fn collect(
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::decode::TcpFlags;
+
+    fn segment(port: u16) -> Segment<'static> {
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        Segment {
+            frame: FrameRef::default(),
+            ts: Timestamp::ZERO,
+            src: addr(port),
+            dst: addr(80),
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags(TcpFlags::ACK),
+            payload: Cow::Owned(vec![b'x'; 100]),
+            missing: 0,
+        }
+    }
+
+    #[test]
+    fn live_shards_drop_and_count_instead_of_waiting() {
+        // One worker whose queue holds one batch and is never read.
+        let (tx, rx) = bounded::<Batch<'static>>(1);
+        let mut shards = Shards::new(vec![tx], true);
+        for order in 1..=3 {
+            shards.push(order, segment(1000));
+            shards.flush_all(order, None);
+        }
+        // The first batch fits; the two others are dropped without blocking.
+        assert_eq!(shards.dropped, 2);
+        assert_eq!(rx.len(), 1);
+        assert!(!shards.closed);
+        drop(rx);
+        shards.flush_all(4, None);
+        assert!(shards.closed, "a gone worker stops the reader");
+    }
+
+    #[test]
+    fn offline_shards_wait_for_room() {
+        let (tx, rx) = bounded::<Batch<'static>>(1);
+        let reader = std::thread::spawn(move || {
+            let mut shards = Shards::new(vec![tx], false);
+            for order in 1..=3 {
+                shards.push(order, segment(1000));
+                shards.flush_all(order, None);
+            }
+            shards.dropped
+        });
+        let got: usize = rx.iter().map(|b| b.segments.len()).sum();
+        assert_eq!(reader.join().ok(), Some(0));
+        assert_eq!(got, 3);
+    }
+}

@@ -81,6 +81,10 @@ pub struct SniffArgs {
     /// Put the interface in promiscuous mode (see other hosts' traffic on a shared link).
     #[arg(long)]
     pub promiscuous: bool,
+    /// Hand each packet over at once rather than within 100 ms. On Linux this switches
+    /// libpcap to a ring with one slot per packet, which drops under load.
+    #[arg(long)]
+    pub immediate: bool,
     /// How findings are printed on stdout.
     #[arg(long, value_enum, default_value_t = SniffFormat::Text)]
     pub format: SniffFormat,

@@ -59,6 +59,7 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
     let mut live_cfg = LiveConfig::new(&args.interface);
     live_cfg.snaplen = args.snaplen;
     live_cfg.promiscuous = args.promiscuous;
+    live_cfg.immediate = args.immediate;
     if let Some(f) = &args.filter {
         live_cfg.filter = f.clone();
     }
