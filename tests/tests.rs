@@ -8,5 +8,6 @@ mod dashboard;
 mod reassembly;
 mod rules;
 mod store;
+mod webdriver;
 
 mod support;
