@@ -11,13 +11,22 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use std::time::Duration;
 use tower::ServiceExt;
+
+use serde_json::json;
+use wirelint::capture::CaptureSet;
+use wirelint::config::Config;
 use wirelint::dashboard::serve::{ServeError, check_listen};
 use wirelint::dashboard::{AppState, CSP, router};
+use wirelint::pipeline::{self, Analyzed, PipelineConfig, RunSummary};
+use wirelint::redact::Redactor;
 use wirelint::rules::RuleSet;
+use wirelint::store::{RunSource, Store};
 use wirelint::synth::{Conversation, PcapWriter, TsPrecision};
 
 use crate::support;
+use crate::webdriver::{Browser, Server};
 
 fn wirelint(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wirelint"))
@@ -122,6 +131,11 @@ fn assert_secure(got: &Got, uri: &str) {
     );
 }
 
+/// The page without the one script element it may carry (the dashboard's own live.js).
+fn without_live_js(html: &str) -> String {
+    html.replace("<script src=\"/static/live.js\" defer></script>", "")
+}
+
 /// Whether `html` holds `raw` HTML-escaped, with named (`&lt;`) or numeric (`&#60;`)
 /// entities.
 fn has_escaped(html: &str, raw: &str) -> bool {
@@ -156,7 +170,15 @@ fn every_page_and_api_answers_over_the_demo_capture() {
     let overview = ok(&st, "/");
     assert!(overview.body.contains("created-without-location"));
     assert!(overview.body.contains("/static/app.css"));
-    assert!(!overview.body.contains("<script"), "no script on the pages");
+    assert!(
+        !without_live_js(&overview.body).contains("<script"),
+        "no script on the pages but the dashboard's own file"
+    );
+    assert!(overview.body.contains("<svg class=\"chart\""), "charts");
+    assert!(
+        overview.body.contains("<rect class=\"bar s2xx\""),
+        "2xx bars"
+    );
     let api = ok(&st, "/api/overview").json();
     let sev = &api["severity"];
     let total = sev["error"].as_i64().unwrap()
@@ -343,7 +365,8 @@ fn hostile_capture(path: &Path) {
     c.handshake()
         .client_sends(
             b"POST /a?q=<script>alert(1)</script> HTTP/1.1\r\nHost: evil.test\r\n\
-              X-Evil: <script>alert(2)</script>\"'><img src=x>\r\nContent-Length: 0\r\n\r\n",
+              X-Evil: <script>alert(2)</script>\"'><img src=x onerror=window.__pwned=1>\r\n\
+              Content-Length: 0\r\n\r\n",
         )
         .server_sends(&[response.as_bytes(), body].concat())
         .fin();
@@ -370,13 +393,18 @@ fn captured_markup_is_escaped_on_every_page() {
         &ok(&st, "/").body,
         &ok(&st, "/findings").body,
         &ok(&st, "/rules").body,
+        &ok(&st, "/endpoints").body,
+        &ok(&st, "/api/endpoints").body,
     ] {
-        assert!(!page.contains("<script"), "unescaped markup:\n{page}");
+        assert!(
+            !without_live_js(page).contains("<script"),
+            "unescaped markup:\n{page}"
+        );
         assert!(!page.contains("<img"), "unescaped markup:\n{page}");
     }
     for raw in [
         "<script>alert(1)</script>",
-        "<script>alert(2)</script>\"'><img src=x>",
+        "<script>alert(2)</script>\"'><img src=x onerror=window.__pwned=1>",
         "<script>alert(3)</script>",
         "<script>alert(4)</script>",
     ] {
@@ -565,111 +593,295 @@ fn analyze_then_serve() {
     assert!(dir.path().join("wirelint.db").is_file());
 }
 
-/// Headless Chromium, when installed (CI installs Debian's `chromium`).
-fn chromium() -> Option<PathBuf> {
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
+// ---------------------------------------------------------------- in a real browser
+
+/// Whether the page has no element or script from a capture: the only script element is
+/// the dashboard's own live.js, no `<img>`, no `on…` attribute anywhere, nothing ran
+/// (`window.__pwned` is what the hostile capture's payloads would set), no dialog opened.
+fn assert_nothing_injected(b: &Browser, page: &str) {
+    assert_eq!(b.alert_text(), None, "{page}: a dialog opened");
+    let report = b.exec(
+        "var scripts = Array.prototype.map.call(document.scripts, function (s) { return s.getAttribute('src'); });\
+         var handlers = 0;\
+         document.querySelectorAll('*').forEach(function (e) {\
+           for (var i = 0; i < e.attributes.length; i++) { if (/^on/i.test(e.attributes[i].name)) handlers++; }\
+         });\
+         return { scripts: scripts, imgs: document.getElementsByTagName('img').length,\
+                  iframes: document.getElementsByTagName('iframe').length,\
+                  handlers: handlers, pwned: typeof window.__pwned };",
+        json!([]),
+    );
+    let scripts = report["scripts"].as_array().expect("scripts");
+    assert!(
+        scripts.iter().all(|s| s == "/static/live.js"),
+        "{page}: scripts {scripts:?}"
+    );
+    assert_eq!(report["imgs"], 0, "{page}: an injected <img>");
+    assert_eq!(report["iframes"], 0, "{page}: an injected <iframe>");
+    assert_eq!(report["handlers"], 0, "{page}: an event-handler attribute");
+    assert_eq!(
+        report["pwned"], "undefined",
+        "{page}: a captured script ran"
+    );
 }
 
-/// The DOM a real browser builds from a page (after parsing, as it would run it).
-fn browser_dom(browser: &Path, url: &str, profile: &Path) -> String {
-    let out = Command::new("timeout")
-        .arg("90")
-        .arg(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--dump-dom", url])
-        .output()
-        .expect("chromium runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn count(b: &Browser, css: &str) -> usize {
+    b.exec(
+        "return document.querySelectorAll(arguments[0]).length;",
+        json!([css]),
+    )
+    .as_u64()
+    .unwrap_or(0) as usize
 }
 
-/// The real pages in headless Chromium over a capture full of markup: every page renders,
-/// and nothing from the capture becomes an element (no `<script>`, no `<img>` in the DOM
-/// the browser built), while the hostile text is shown as text.
 #[test]
-fn a_real_browser_renders_pages_without_running_captured_markup() {
-    let Some(browser) = chromium() else {
-        println!("skipped: no chromium installed (CI installs it; `apt-get install chromium`)");
-        return;
+fn browser_overview_renders_its_charts() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&demo_db(dir.path()));
+    b.goto(&format!("{}/", server.base));
+    assert_eq!(count(&b, "svg.chart"), 2, "status and findings charts");
+    let status_bars = count(&b, "figure.chart:first-of-type svg.chart rect.bar");
+    assert!(status_bars > 0, "status chart has bars");
+    assert!(count(&b, "svg.chart rect.bar.s2xx") > 0, "2xx bars");
+    assert!(
+        count(
+            &b,
+            "svg.chart rect.bar.fill-error, svg.chart rect.bar.fill-warning"
+        ) > 0,
+        "findings bars"
+    );
+    // Bars are laid out inside the plot, with a real size.
+    let sized = b.exec(
+        "return Array.prototype.every.call(document.querySelectorAll('svg.chart rect.bar'), function (r) {\
+           var box = r.getBBox(); return box.width > 0 && box.height > 0 && box.y >= 0 && box.y + box.height <= 181; });",
+        json!([]),
+    );
+    assert_eq!(sized, true, "every bar has a size inside the plot");
+    let legend = b.text(&b.find("figure.chart figcaption"));
+    assert!(legend.contains("2xx"), "{legend}");
+    // The endpoints page is reachable from the overview and draws status mixes.
+    b.goto(&format!("{}/endpoints", server.base));
+    assert!(count(&b, "table.endpoints tbody tr") > 1);
+    assert!(count(&b, "svg.mix rect") > 0);
+    assert_nothing_injected(&b, "/endpoints");
+}
+
+#[test]
+fn browser_filter_narrows_the_findings_list() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&demo_db(dir.path()));
+    b.goto(&format!("{}/findings", server.base));
+    let rows = |b: &Browser| count(b, "table.findings tbody tr");
+    let all = rows(&b);
+    assert!(all > 3, "the demo has findings: {all}");
+
+    let rule = b.find("form.filters input[name=rule]");
+    b.clear(&rule);
+    b.type_into(&rule, "no-content-with-body");
+    b.click(&b.find("form.filters select[name=severity] option[value=error]"));
+    b.click(&b.find("form.filters button[type=submit]"));
+    assert!(
+        b.wait_until(Duration::from_secs(10), |b| b
+            .url()
+            .contains("rule=no-content-with-body")),
+        "the form submitted: {}",
+        b.url()
+    );
+    let narrowed = rows(&b);
+    assert!(narrowed > 0 && narrowed < all, "{narrowed} of {all}");
+    let cells = b.exec(
+        "return Array.prototype.map.call(document.querySelectorAll('table.findings tbody tr'), function (tr) {\
+           return [tr.cells[1].textContent.trim(), tr.cells[2].textContent.trim()]; });",
+        json!([]),
+    );
+    for c in cells.as_array().expect("rows") {
+        assert_eq!(c[0], "error", "{c}");
+        assert_eq!(c[1], "no-content-with-body", "{c}");
+    }
+    // The form shows the filter it applied.
+    let kept = b.exec(
+        "return [document.querySelector('input[name=rule]').value, document.querySelector('select[name=severity]').value];",
+        json!([]),
+    );
+    assert_eq!(kept, json!(["no-content-with-body", "error"]));
+}
+
+#[test]
+fn browser_exchange_page_shows_both_messages_and_the_explanation() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&demo_db(dir.path()));
+    b.goto(&format!(
+        "{}/findings?rule=created-without-location",
+        server.base
+    ));
+    b.click(&b.find("table.findings tbody tr td:last-child a"));
+    assert!(
+        b.wait_until(Duration::from_secs(10), |b| b.url().contains("/exchanges/")),
+        "followed the exchange link: {}",
+        b.url()
+    );
+    let wires: Vec<String> = b
+        .find_all("section.message pre.wire")
+        .iter()
+        .map(|e| b.text(e))
+        .collect();
+    assert_eq!(wires.len(), 2, "request and response");
+    assert!(
+        wires[0].starts_with("POST /v1/books HTTP/1.1"),
+        "{}",
+        wires[0]
+    );
+    assert!(wires[1].starts_with("HTTP/1.1 201 Created"), "{}", wires[1]);
+    // Side by side at this width.
+    let side = b.exec(
+        "var m = document.querySelectorAll('section.message');\
+         return m[0].getBoundingClientRect().top === m[1].getBoundingClientRect().top &&\
+                m[0].getBoundingClientRect().right <= m[1].getBoundingClientRect().left;",
+        json!([]),
+    );
+    assert_eq!(side, true, "request and response side by side");
+    let rules = RuleSet::builtin().expect("rules");
+    let rule = rules
+        .rules
+        .iter()
+        .find(|r| r.id == "created-without-location")
+        .expect("the rule");
+    let why: Vec<String> = b
+        .find_all("article.finding .why")
+        .iter()
+        .map(|e| b.text(e))
+        .collect();
+    assert!(
+        why.iter().any(|w| w.contains(&plain_prefix(&rule.why))),
+        "{why:?}"
+    );
+}
+
+/// The pipeline's output for a capture, as `analyze` would hand it to the store.
+fn analysed(capture: &Path) -> (Vec<Analyzed>, RunSummary, Vec<String>) {
+    let rules =
+        wirelint::cli::analyze::load_rules(&Config::default(), None, &[], &[], &[]).expect("rules");
+    let captures = CaptureSet::open(&[capture.to_path_buf()]).expect("capture");
+    let cfg = PipelineConfig {
+        rules: Some(Arc::new(rules)),
+        redact: Some(Redactor::default()),
+        ..PipelineConfig::default()
     };
+    let mut items = Vec::new();
+    let summary = pipeline::run(
+        &captures,
+        &cfg,
+        |item| {
+            if let pipeline::Output::Exchange(a) = item {
+                items.push(a);
+            }
+            Ok(())
+        },
+        |_| {},
+    )
+    .expect("pipeline");
+    (items, summary, captures.file_names())
+}
+
+/// The findings page follows the database: a finding another writer commits shows up
+/// within 2 s without a reload, built from text (the capture's markup stays text), and
+/// the overview's counters follow too.
+#[test]
+fn browser_live_findings_arrive_without_reload_and_stay_text() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let pcap = dir.path().join("hostile.pcap");
+    hostile_capture(&pcap);
+    let (items, summary, names) = analysed(&pcap);
+    let expected: usize = items.iter().map(|a| a.findings.len()).sum();
+    assert!(expected > 0, "the hostile exchange has findings");
+    let server = Server::start(&db);
+
+    b.goto(&format!("{}/findings", server.base));
+    let before = count(&b, "table.findings tbody tr");
+    b.exec("window.__sameDocument = 42; return true;", json!([]));
+    // live.js shows its status line once the first update arrived.
+    assert!(
+        b.wait_until(Duration::from_secs(5), |b| {
+            count(b, "[data-live-status]:not([hidden])") == 1
+        }),
+        "live.js connected"
+    );
+
+    // Another writer (this process, its own connection) appends a run.
+    let store = Store::open(&db).expect("store");
+    let source = RunSource::Files { files: names };
+    let run = store.begin_run(&source).expect("run");
+    let writer = store.writer(run, &source).expect("writer");
+    for a in items {
+        writer.write(a).expect("write");
+    }
+    writer.finish(&summary).expect("finish");
+
+    let arrived = b.wait_until(Duration::from_secs(2), |b| {
+        count(b, "table.findings tbody tr") >= before + expected
+    });
+    assert!(
+        arrived,
+        "{} rows, expected {} within 2 s of the commit",
+        count(&b, "table.findings tbody tr"),
+        before + expected
+    );
+    assert_eq!(
+        b.exec("return window.__sameDocument;", json!([])),
+        42,
+        "no reload"
+    );
+    let text = b.text(&b.find("table.findings tbody"));
+    assert!(text.contains("evil.test"), "the new rows: {text}");
+    assert!(
+        text.contains("<script>") || text.contains("<img"),
+        "captured markup shown as text: {text}"
+    );
+    assert_nothing_injected(&b, "/findings after live rows");
+
+    // The overview's counters follow the database as well.
+    b.goto(&format!("{}/", server.base));
+    let findings_cell = format!("[data-counter=\"run-{run}-findings\"]");
+    let shown = b.text(&b.find(&findings_cell));
+    assert_eq!(shown, expected.to_string());
+}
+
+/// The real pages in headless Chromium with JavaScript on, over a capture full of markup:
+/// every page renders, nothing from the capture becomes an element or runs, and the
+/// hostile text is shown as text.
+#[test]
+fn browser_runs_no_captured_markup_on_any_page() {
+    let Some(b) = Browser::start() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     let pcap = dir.path().join("hostile.pcap");
     hostile_capture(&pcap);
-    let db = analyze_into(dir.path(), &pcap);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wirelint"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(&db)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("wirelint serve starts");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let base = stderr.lines().map_while(Result::ok).find_map(|l| {
-        l.split("http://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .map(str::to_string)
-    });
-    let Some(base) = base else {
-        child.kill().ok();
-        child.wait().ok();
-        panic!("serve printed no URL");
-    };
-    let profile = dir.path().join("chromium-profile");
-    let mut checked = Vec::new();
-    let findings = browser_dom(&browser, &format!("http://{base}/findings"), &profile);
-    let exchange = findings
-        .split("href=\"/exchanges/")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .map(|id| format!("/exchanges/{id}"));
-    let mut pages = vec![
-        "/".to_string(),
-        "/findings".to_string(),
-        "/rules".to_string(),
-    ];
-    pages.extend(exchange.clone());
-    for page in &pages {
-        let dom = browser_dom(&browser, &format!("http://{base}{page}"), &profile);
-        checked.push((page.clone(), dom));
-    }
-    child.kill().ok();
-    child.wait().ok();
-    assert!(
-        exchange.is_some(),
-        "the findings page links an exchange:\n{findings}"
+    let server = Server::start(&analyze_into(dir.path(), &pcap));
+    b.goto(&format!("{}/findings", server.base));
+    let exchange = b.exec(
+        "var a = document.querySelector('a[href^=\"/exchanges/\"]'); return a && a.getAttribute('href');",
+        json!([]),
     );
-    for (page, dom) in &checked {
-        assert!(dom.contains("wirelint"), "{page} did not render:\n{dom}");
-        let lower = dom.to_ascii_lowercase();
-        assert!(
-            !lower.contains("<script"),
-            "{page}: a script element:\n{dom}"
-        );
-        assert!(
-            !lower.contains("<img"),
-            "{page}: an injected element:\n{dom}"
-        );
+    let exchange = exchange
+        .as_str()
+        .expect("the findings page links an exchange")
+        .to_string();
+    for page in ["/", "/findings", "/endpoints", "/rules", exchange.as_str()] {
+        b.goto(&format!("{}{page}", server.base));
+        let body = b.text(&b.find("main"));
+        assert!(!body.is_empty(), "{page} rendered nothing");
+        // Let live.js connect and apply a first update.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_nothing_injected(&b, page);
     }
-    let (_, exchange_dom) = checked.last().expect("the exchange page");
+    let body = b.text(&b.find("main"));
     assert!(
-        exchange_dom.contains("alert(1)"),
+        body.contains("alert(1)"),
         "the hostile target is shown as text"
     );
+    assert!(body.contains("onerror=window.__pwned=1"), "as text: {body}");
 }

@@ -9,5 +9,6 @@ mod live;
 mod reassembly;
 mod rules;
 mod store;
+mod webdriver;
 
 mod support;

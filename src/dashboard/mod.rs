@@ -4,12 +4,18 @@
 //!
 //! Safe by construction, since captures are attacker-controlled: templates escape every
 //! value (askama's default; no `|safe` anywhere), every response carries a strict
-//! Content-Security-Policy and `nosniff`, the pages have no script, and a token, when set,
+//! Content-Security-Policy and `nosniff`, the only script is the dashboard's own
+//! `/static/live.js` (which builds nodes and sets `textContent`, never HTML; Trusted Types
+//! in the CSP make the browser enforce that), pages work without it, and a token, when set,
 //! guards every route.
 //!
 //! - `pages`: the page and API handlers;
+//! - [`charts`]: time-bucket rollups as SVG geometry;
+//! - [`live`]: `/api/events`, the server-sent event stream of live updates;
 //! - [`mod@serve`]: binding, the token rule and the server loop.
 
+pub mod charts;
+pub mod live;
 mod pages;
 pub mod serve;
 
@@ -27,12 +33,17 @@ use crate::rules::RuleSet;
 
 pub use serve::{ServeError, serve};
 
-/// The Content-Security-Policy of every response: nothing but the dashboard's own
-/// stylesheet and images may load, no script at all.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-    form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The Content-Security-Policy of every response: nothing loads but the dashboard's own
+/// stylesheet, images and script file (`/static/live.js`; no inline script, no inline
+/// style, no other origin), and the event stream from the same origin. Trusted Types with
+/// no policy make the browser refuse any HTML string sink (`innerHTML`, `outerHTML`,
+/// `insertAdjacentHTML`, `document.write`), so live updates can only build nodes.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+    style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; \
+    frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'";
 
 const APP_CSS: &str = include_str!("../../dashboard/static/app.css");
+const LIVE_JS: &str = include_str!("../../dashboard/static/live.js");
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -90,9 +101,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/findings", get(pages::findings_api))
         .route("/exchanges/{id}", get(pages::exchange))
         .route("/api/exchanges/{id}", get(pages::exchange_api))
+        .route("/endpoints", get(pages::endpoints))
+        .route("/api/endpoints", get(pages::endpoints_api))
         .route("/rules", get(pages::rules))
         .route("/api/rules", get(pages::rules_api))
+        .route("/api/events", get(live::events))
         .route("/static/app.css", get(app_css))
+        .route("/static/live.js", get(live_js))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(middleware::from_fn(security_headers))
@@ -101,6 +116,14 @@ pub fn router(state: AppState) -> Router {
 
 async fn app_css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS).into_response()
+}
+
+async fn live_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        LIVE_JS,
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {

@@ -9,14 +9,21 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::charts::{self, Chart};
 use crate::rules::Severity;
-use crate::store::read::{FindingFilter, FindingRow, FindingsPage, RollupRow, RuleCount, RunRow};
-use crate::store::{Reader, StoreError};
+use crate::store::read::{
+    EndpointRow, FindingFilter, FindingRow, FindingsPage, RollupRow, RuleCount, RunRow,
+};
+use crate::store::{Reader, RunId, StoreError};
 
 /// Findings per page, unless `limit` says otherwise.
 const PAGE_SIZE: usize = 100;
 /// Endpoints on the overview.
 const TOP_ENDPOINTS: usize = 20;
+/// Latest findings on the overview.
+const LATEST_FINDINGS: usize = 10;
+/// Rows of the endpoints page, unless `limit` says otherwise.
+const ENDPOINTS_PAGE: usize = 200;
 
 /// Why a request failed; shown as plain text.
 #[derive(Debug)]
@@ -57,7 +64,7 @@ impl IntoResponse for PageError {
 }
 
 /// Runs `f` with a fresh read-only connection on the blocking pool.
-async fn read<T, F>(state: &AppState, f: F) -> Result<T, PageError>
+pub(super) async fn read<T, F>(state: &AppState, f: F) -> Result<T, PageError>
 where
     T: Send + 'static,
     F: FnOnce(&Reader, &AppState) -> Result<T, PageError> + Send + 'static,
@@ -77,7 +84,7 @@ fn page(t: &impl Template) -> Result<Response, PageError> {
 
 // ---------------------------------------------------------------- overview
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct SeverityCounts {
     pub error: i64,
     pub warning: i64,
@@ -87,32 +94,223 @@ pub struct SeverityCounts {
 #[derive(Serialize, Template)]
 #[template(path = "overview.html")]
 pub struct Overview {
+    /// The run the page is scoped to (`None`: every run).
+    pub run: Option<RunId>,
     pub severity: SeverityCounts,
     pub by_rule: Vec<RuleCount>,
     pub endpoints: Vec<RollupRow>,
     pub runs: Vec<RunRow>,
+    /// Exchanges by status class over time, and findings by severity, for `run` or else
+    /// the newest run with traffic.
+    pub status_chart: Option<Chart>,
+    pub findings_chart: Option<Chart>,
+    /// The newest findings (newest first), which live updates extend.
+    pub latest: Vec<FindingRow>,
+    /// Where live updates start (`/api/events?…`).
+    pub live: String,
 }
 
-fn overview_data(r: &Reader) -> Result<Overview, PageError> {
-    let [info, warning, error] = r.counts_by_severity(None)?;
+/// `?run=N` scopes the overview to one run.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RunQuery {
+    #[serde(default)]
+    pub run: Option<String>,
+}
+
+impl RunQuery {
+    fn run(&self) -> Result<Option<RunId>, PageError> {
+        number("run", &self.run.clone().filter(|s| !s.trim().is_empty()))
+    }
+}
+
+fn overview_data(r: &Reader, run: Option<RunId>) -> Result<Overview, PageError> {
+    let runs = r.runs()?;
+    if let Some(id) = run
+        && !runs.iter().any(|x| x.id == id)
+    {
+        return Err(PageError::NotFound(format!("no run {id} in this database")));
+    }
+    let [info, warning, error] = r.counts_by_severity(run)?;
+    let chart_run = match run {
+        Some(id) => runs.iter().find(|x| x.id == id),
+        None => runs.iter().find(|x| x.first_ts.is_some()),
+    };
+    let (status_chart, findings_chart) = match chart_run {
+        Some(cr) => {
+            let width = charts::width_for(cr.first_ts.unwrap_or(0), cr.last_ts.unwrap_or(0));
+            let rows = r.series(cr.id, width)?;
+            (
+                charts::chart(cr, width, &rows, charts::STATUS_SERIES),
+                charts::chart(cr, width, &rows, charts::SEVERITY_SERIES),
+            )
+        }
+        None => (None, None),
+    };
+    let filter = FindingFilter {
+        run,
+        ..FindingFilter::default()
+    };
+    let latest = r.findings(&filter, None, LATEST_FINDINGS)?.findings;
+    let after = latest.first().map_or(0, |f| f.id);
+    let live = match run {
+        Some(id) => format!("/api/events?after={after}&run={id}"),
+        None => format!("/api/events?after={after}"),
+    };
     Ok(Overview {
+        run,
         severity: SeverityCounts {
             error,
             warning,
             info,
         },
-        by_rule: r.counts_by_rule(None)?,
-        endpoints: r.rollups(None, TOP_ENDPOINTS)?,
-        runs: r.runs()?,
+        by_rule: r.counts_by_rule(run)?,
+        endpoints: r.rollups(run, TOP_ENDPOINTS)?,
+        runs: match run {
+            Some(id) => runs.into_iter().filter(|x| x.id == id).collect(),
+            None => runs,
+        },
+        status_chart,
+        findings_chart,
+        latest,
+        live,
     })
 }
 
-pub async fn overview(State(s): State<AppState>) -> Result<Response, PageError> {
-    page(&read(&s, |r, _| overview_data(r)).await?)
+pub async fn overview(
+    State(s): State<AppState>,
+    Query(q): Query<RunQuery>,
+) -> Result<Response, PageError> {
+    let run = q.run()?;
+    page(&read(&s, move |r, _| overview_data(r, run)).await?)
 }
 
-pub async fn overview_api(State(s): State<AppState>) -> Result<Json<Overview>, PageError> {
-    Ok(Json(read(&s, |r, _| overview_data(r)).await?))
+pub async fn overview_api(
+    State(s): State<AppState>,
+    Query(q): Query<RunQuery>,
+) -> Result<Json<Overview>, PageError> {
+    let run = q.run()?;
+    Ok(Json(read(&s, move |r, _| overview_data(r, run)).await?))
+}
+
+// ---------------------------------------------------------------- endpoints
+
+/// The endpoints filters; empty values mean "any" (the run: the newest).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct EndpointsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+}
+
+/// One endpoint as shown: the rollup with its status mix drawn as a bar.
+#[derive(Serialize)]
+pub struct EndpointView {
+    #[serde(flatten)]
+    pub row: EndpointRow,
+    pub p50: Option<String>,
+    pub p95: Option<String>,
+    /// The status mix as `(class, x, width)` segments of a 100-unit bar.
+    #[serde(skip)]
+    pub mix: Vec<(&'static str, String, String)>,
+    /// The findings page of this endpoint.
+    #[serde(skip)]
+    pub findings_href: String,
+}
+
+#[derive(Serialize, Template)]
+#[template(path = "endpoints.html")]
+pub struct EndpointsView {
+    /// The run shown (`None` when the database has no run).
+    pub run: Option<RunId>,
+    pub host: Option<String>,
+    pub runs: Vec<RunId>,
+    pub endpoints: Vec<EndpointView>,
+}
+
+fn endpoint_view(row: EndpointRow) -> EndpointView {
+    let total = row.exchanges.max(1) as f64;
+    let mut x = 0.0;
+    let mut mix = Vec::new();
+    for (class, n) in row.status.classes() {
+        if n == 0 {
+            continue;
+        }
+        let w = n as f64 / total * 100.0;
+        mix.push((class, format!("{x:.2}"), format!("{w:.2}")));
+        x += w;
+    }
+    let mut q = vec![("run", row.run.to_string())];
+    for (k, v) in [
+        ("host", &row.host),
+        ("method", &row.method),
+        ("path", &row.path_template),
+    ] {
+        if !v.is_empty() {
+            q.push((k, v.clone()));
+        }
+    }
+    EndpointView {
+        p50: row.p50_ns.map(latency_text),
+        p95: row.p95_ns.map(latency_text),
+        findings_href: format!(
+            "/findings?{}",
+            serde_urlencoded::to_string(&q).unwrap_or_default()
+        ),
+        mix,
+        row,
+    }
+}
+
+fn endpoints_data(r: &Reader, q: &EndpointsQuery) -> Result<EndpointsView, PageError> {
+    let runs: Vec<RunId> = r.runs()?.into_iter().map(|x| x.id).collect();
+    let run = match number::<RunId>("run", &q.run)? {
+        Some(id) if runs.contains(&id) => Some(id),
+        Some(id) => return Err(PageError::NotFound(format!("no run {id} in this database"))),
+        None => runs.first().copied(),
+    };
+    let limit: usize = number("limit", &q.limit)?.unwrap_or(ENDPOINTS_PAGE);
+    let endpoints = match run {
+        Some(id) => r
+            .endpoints(id, q.host.as_deref(), limit)?
+            .into_iter()
+            .map(endpoint_view)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(EndpointsView {
+        run,
+        host: q.host.clone(),
+        runs,
+        endpoints,
+    })
+}
+
+fn endpoints_query(mut q: EndpointsQuery) -> EndpointsQuery {
+    for v in [&mut q.run, &mut q.host, &mut q.limit] {
+        if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            *v = None;
+        }
+    }
+    q
+}
+
+pub async fn endpoints(
+    State(s): State<AppState>,
+    Query(q): Query<EndpointsQuery>,
+) -> Result<Response, PageError> {
+    let q = endpoints_query(q);
+    page(&read(&s, move |r, _| endpoints_data(r, &q)).await?)
+}
+
+pub async fn endpoints_api(
+    State(s): State<AppState>,
+    Query(q): Query<EndpointsQuery>,
+) -> Result<Json<EndpointsView>, PageError> {
+    let q = endpoints_query(q);
+    Ok(Json(read(&s, move |r, _| endpoints_data(r, &q)).await?))
 }
 
 // ---------------------------------------------------------------- findings
@@ -144,7 +342,10 @@ pub struct FindingsQuery {
     pub limit: Option<String>,
 }
 
-fn number<T: std::str::FromStr>(name: &str, v: &Option<String>) -> Result<Option<T>, PageError> {
+pub(super) fn number<T: std::str::FromStr>(
+    name: &str,
+    v: &Option<String>,
+) -> Result<Option<T>, PageError> {
     v.as_deref()
         .map(|s| {
             s.trim()
@@ -156,7 +357,7 @@ fn number<T: std::str::FromStr>(name: &str, v: &Option<String>) -> Result<Option
 
 impl FindingsQuery {
     /// The same query with blank values dropped.
-    fn normalized(mut self) -> Self {
+    pub(super) fn normalized(mut self) -> Self {
         for v in [
             &mut self.run,
             &mut self.rule,
@@ -176,7 +377,22 @@ impl FindingsQuery {
         self
     }
 
-    fn filter(&self) -> Result<FindingFilter, PageError> {
+    /// The `/api/events` address that follows this filter from finding `after` on.
+    pub(super) fn live(&self, after: i64) -> String {
+        let q = FindingsQuery {
+            before: None,
+            limit: None,
+            ..self.clone()
+        };
+        let rest = serde_urlencoded::to_string(&q).unwrap_or_default();
+        if rest.is_empty() {
+            format!("/api/events?after={after}")
+        } else {
+            format!("/api/events?after={after}&{rest}")
+        }
+    }
+
+    pub(super) fn filter(&self) -> Result<FindingFilter, PageError> {
         let severity = self
             .severity
             .as_deref()
@@ -227,6 +443,8 @@ pub struct FindingsHtml {
     pub severities: Vec<(&'static str, bool)>,
     pub page: FindingsPage,
     pub next_href: Option<String>,
+    /// Live updates (`/api/events?…` with the same filters) on the first page only.
+    pub live: Option<String>,
 }
 
 async fn findings_page(s: &AppState, q: FindingsQuery) -> Result<FindingsPage, PageError> {
@@ -243,6 +461,17 @@ pub async fn findings(
     let q = q.normalized();
     let page_ = findings_page(&s, q.clone()).await?;
     let next_href = page_.next.map(|n| format!("/findings?{}", q.next(n)));
+    // The newest id shown; an empty first page follows from the newest id in the database
+    // (reading it costs one index lookup), so that only findings written later arrive.
+    let live = if q.before.is_none() {
+        let after = match page_.findings.first() {
+            Some(f) => f.id,
+            None => read(&s, |r, _| Ok(r.last_finding_id()?)).await?,
+        };
+        Some(q.live(after))
+    } else {
+        None
+    };
     let severities = [Severity::Error, Severity::Warning, Severity::Info]
         .map(|v| (v.as_str(), q.severity.as_deref() == Some(v.as_str())))
         .to_vec();
@@ -251,6 +480,7 @@ pub async fn findings(
         severities,
         page: page_,
         next_href,
+        live,
     })
 }
 
@@ -365,7 +595,7 @@ fn message_view(
     }
 }
 
-fn latency_text(ns: i64) -> String {
+pub(super) fn latency_text(ns: i64) -> String {
     if ns.abs() >= 1_000_000 {
         format!("{:.2} ms", ns as f64 / 1e6)
     } else {

@@ -10,6 +10,7 @@
 //! every batch is one transaction, so a killed process leaves a consistent database whose
 //! unfinished run has no `finished_wall`.
 
+pub mod latency;
 pub mod read;
 pub mod schema;
 pub mod writer;

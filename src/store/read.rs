@@ -8,6 +8,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 use serde::Serialize;
 
+use super::latency::Histogram;
 use super::{BUSY_TIMEOUT, RunId, StoreError, schema};
 use crate::rules::Severity;
 
@@ -52,6 +53,8 @@ pub struct FindingFilter {
     /// An exact path template, e.g. `/users/{id}`.
     pub path_template: Option<String>,
     pub exchange: Option<i64>,
+    /// Only findings with a larger id (what a live view has not shown yet).
+    pub after: Option<i64>,
 }
 
 /// One finding as listed, with the exchange's keys.
@@ -102,6 +105,85 @@ pub struct RollupRow {
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
     pub sample_exchange: Option<i64>,
+}
+
+/// Exchanges of an endpoint by status class.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct StatusMix {
+    #[serde(rename = "1xx")]
+    pub s1xx: i64,
+    #[serde(rename = "2xx")]
+    pub s2xx: i64,
+    #[serde(rename = "3xx")]
+    pub s3xx: i64,
+    #[serde(rename = "4xx")]
+    pub s4xx: i64,
+    #[serde(rename = "5xx")]
+    pub s5xx: i64,
+    /// No response, or a status outside 100-599.
+    pub none: i64,
+}
+
+impl StatusMix {
+    /// `(class name, count)` in display order.
+    pub fn classes(&self) -> [(&'static str, i64); 6] {
+        [
+            ("1xx", self.s1xx),
+            ("2xx", self.s2xx),
+            ("3xx", self.s3xx),
+            ("4xx", self.s4xx),
+            ("5xx", self.s5xx),
+            ("none", self.none),
+        ]
+    }
+}
+
+/// A (run, host, method, path template) endpoint rollup. Percentiles come from a log-scale
+/// histogram: within 9.05 % of the exact value (see [`crate::store::latency`]).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct EndpointRow {
+    pub run: RunId,
+    pub host: String,
+    pub method: String,
+    pub path_template: String,
+    pub exchanges: i64,
+    pub status: StatusMix,
+    pub findings: i64,
+    /// Exchanges with both messages, hence a latency.
+    pub latency_count: i64,
+    pub p50_ns: Option<i64>,
+    pub p95_ns: Option<i64>,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+}
+
+const ENDPOINT_COLUMNS: &str = "run_id, host, method, path_template, exchanges, status_1xx, \
+    status_2xx, status_3xx, status_4xx, status_5xx, status_none, findings, latency_count, \
+    latency_hist, first_ts, last_ts";
+
+fn endpoint_row(r: &Row<'_>) -> rusqlite::Result<EndpointRow> {
+    let hist = Histogram::decode(&r.get::<_, Vec<u8>>(13)?);
+    Ok(EndpointRow {
+        run: r.get(0)?,
+        host: r.get(1)?,
+        method: r.get(2)?,
+        path_template: r.get(3)?,
+        exchanges: r.get(4)?,
+        status: StatusMix {
+            s1xx: r.get(5)?,
+            s2xx: r.get(6)?,
+            s3xx: r.get(7)?,
+            s4xx: r.get(8)?,
+            s5xx: r.get(9)?,
+            none: r.get(10)?,
+        },
+        findings: r.get(11)?,
+        latency_count: r.get(12)?,
+        p50_ns: hist.percentile(0.50),
+        p95_ns: hist.percentile(0.95),
+        first_ts: r.get(14)?,
+        last_ts: r.get(15)?,
+    })
 }
 
 /// One exchange with what the detail page shows beside its JSON object.
@@ -213,6 +295,7 @@ fn finding_where(f: &FindingFilter, before: Option<i64>) -> (String, Vec<Value>)
     int("severity >= ?", f.min_severity.map(rank));
     int("status = ?", f.status.map(i64::from));
     int("exchange_id = ?", f.exchange);
+    int("id > ?", f.after);
     int("id < ?", before);
     if terms.is_empty() {
         (String::new(), args)
@@ -309,11 +392,12 @@ impl Reader {
         Ok(FindingsPage { findings, next })
     }
 
-    /// Findings per rule (with the rule's worst severity seen), most frequent first.
+    /// Findings per rule (with the rule's worst severity seen), most frequent first. Read
+    /// from the `rule_counts` rollup, which the writer keeps in step with the rows.
     pub fn counts_by_rule(&self, run: Option<RunId>) -> Result<Vec<RuleCount>, StoreError> {
         let sql = format!(
-            "SELECT rule, max(severity), min(category), count(*) FROM findings{} \
-             GROUP BY rule ORDER BY count(*) DESC, rule",
+            "SELECT rule, max(severity), min(category), sum(count) FROM rule_counts{} \
+             GROUP BY rule ORDER BY sum(count) DESC, rule",
             run_clause(run)
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
@@ -332,7 +416,7 @@ impl Reader {
     /// Findings per severity: `[info, warning, error]`.
     pub fn counts_by_severity(&self, run: Option<RunId>) -> Result<[i64; 3], StoreError> {
         let sql = format!(
-            "SELECT severity, count(*) FROM findings{} GROUP BY severity",
+            "SELECT severity, sum(count) FROM rule_counts{} GROUP BY severity",
             run_clause(run)
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
@@ -349,17 +433,17 @@ impl Reader {
         Ok(out)
     }
 
-    /// The rollups of a run (or of every run), most findings first.
+    /// The rollups of a run (or of every run), most findings first (ties in index order).
     pub fn rollups(&self, run: Option<RunId>, limit: usize) -> Result<Vec<RollupRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT run_id, rule, host, method, path_template, severity, count, first_ts, \
-                 last_ts, sample_exchange_id FROM rollups WHERE ?1 IS NULL OR run_id = ?1 \
-                 ORDER BY count DESC, rule, host, method, path_template LIMIT ?2",
-            )
-            .map_err(self.err())?;
-        st.query_map(rusqlite::params![run, limit as i64], |r| {
+        let sql = format!(
+            "SELECT run_id, rule, host, method, path_template, severity, count, first_ts, \
+             last_ts, sample_exchange_id FROM rollups{} ORDER BY count DESC LIMIT ?",
+            run_clause(run)
+        );
+        let mut args: Vec<Value> = run.map(Value::Integer).into_iter().collect();
+        args.push(Value::Integer(limit as i64));
+        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        st.query_map(params_from_iter(args), |r| {
             Ok(RollupRow {
                 run: r.get(0)?,
                 rule: r.get(1)?,
@@ -375,6 +459,52 @@ impl Reader {
         })
         .and_then(Iterator::collect)
         .map_err(self.err())
+    }
+
+    /// A run's endpoints (optionally of one host), most exchanges first.
+    pub fn endpoints(
+        &self,
+        run: RunId,
+        host: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EndpointRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE run_id = ?{} \
+             ORDER BY exchanges DESC LIMIT ?",
+            if host.is_some() { " AND host = ?" } else { "" }
+        );
+        let mut args = vec![Value::Integer(run)];
+        args.extend(host.map(|h| Value::Text(h.to_string())));
+        args.push(Value::Integer(limit.clamp(1, 10_000) as i64));
+        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        st.query_map(params_from_iter(args), endpoint_row)
+            .and_then(Iterator::collect)
+            .map_err(self.err())
+    }
+
+    /// Counts per `width_ns`-wide time bucket of a run, in bucket order: `(bucket start,
+    /// series key, count)` (keys as in the `series` table).
+    pub fn series(&self, run: RunId, width_ns: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT bucket, key, count FROM series WHERE run_id = ?1 AND width_ns = ?2 \
+                 ORDER BY bucket",
+            )
+            .map_err(self.err())?;
+        st.query_map(rusqlite::params![run, width_ns], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .and_then(Iterator::collect)
+        .map_err(self.err())
+    }
+
+    /// The newest finding's id (0 when there is none).
+    pub fn last_finding_id(&self) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM findings")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(self.err())
     }
 
     /// The stored `exchanges --format jsonl` object of an exchange.

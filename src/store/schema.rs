@@ -10,7 +10,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration steps: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes and reads.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -127,6 +127,93 @@ CREATE TABLE rollups (
 CREATE INDEX rollups_rule ON rollups (rule, count);
 "#;
 
+/// Rollups the dashboard reads instead of aggregating `exchanges` or `findings` per request
+/// (the writer updates them in the transaction of the rows they count), and the indexes the
+/// remaining queries need. Existing runs are backfilled, except latency histograms, which
+/// SQL cannot build: their endpoints show no percentiles.
+const V2: &str = r#"
+-- Per (run, host, method, path template): exchanges, status mix, findings and a latency
+-- histogram (see store::latency for the encoding and the error bound of its percentiles).
+CREATE TABLE endpoints (
+    run_id         INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    host           TEXT NOT NULL,               -- '' when the request had none
+    method         TEXT NOT NULL,               -- '' when there was no request
+    path_template  TEXT NOT NULL,
+    exchanges      INTEGER NOT NULL,
+    status_1xx     INTEGER NOT NULL,
+    status_2xx     INTEGER NOT NULL,
+    status_3xx     INTEGER NOT NULL,
+    status_4xx     INTEGER NOT NULL,
+    status_5xx     INTEGER NOT NULL,
+    status_none    INTEGER NOT NULL,            -- no response (or a status outside 100-599)
+    findings       INTEGER NOT NULL,
+    latency_count  INTEGER NOT NULL,            -- exchanges with a latency (both messages)
+    latency_hist   BLOB NOT NULL,
+    first_ts       INTEGER,
+    last_ts        INTEGER,
+    PRIMARY KEY (run_id, host, method, path_template)
+) WITHOUT ROWID;
+CREATE INDEX endpoints_top ON endpoints (run_id, exchanges);
+
+-- Counts per time bucket, at several bucket widths so that a chart of any span reads at
+-- most a few hundred rows. key: 0-4 status class 1xx-5xx, 5 no status; 10 + severity rank
+-- (0 info, 1 warning, 2 error) for findings.
+CREATE TABLE series (
+    run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    width_ns  INTEGER NOT NULL,
+    bucket    INTEGER NOT NULL,                 -- start of the bucket, a multiple of width_ns
+    key       INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (run_id, width_ns, bucket, key)
+) WITHOUT ROWID;
+
+-- Findings per (run, rule, severity): the overview's and rules page's counts.
+CREATE TABLE rule_counts (
+    run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    rule      TEXT NOT NULL,
+    severity  INTEGER NOT NULL,
+    category  TEXT NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (run_id, rule, severity)
+) WITHOUT ROWID;
+
+-- No dashboard query reads exchanges by run/time, endpoint or status any more (the rollups
+-- above answer those): their indexes only slowed every insert.
+DROP INDEX exchanges_run_ts;
+DROP INDEX exchanges_endpoint;
+DROP INDEX exchanges_status;
+
+-- Filters that had no index, and the overview's top rollups.
+CREATE INDEX findings_method ON findings (method, id);
+CREATE INDEX findings_path ON findings (path_template, id);
+CREATE INDEX rollups_top ON rollups (count);
+CREATE INDEX rollups_run_top ON rollups (run_id, count);
+
+INSERT INTO rule_counts (run_id, rule, severity, category, count)
+    SELECT run_id, rule, severity, min(category), count(*) FROM findings
+    GROUP BY run_id, rule, severity;
+INSERT INTO endpoints
+    SELECT e.run_id, coalesce(e.host, ''), coalesce(e.method, ''), coalesce(e.path_template, ''),
+        count(*),
+        sum(e.status BETWEEN 100 AND 199), sum(e.status BETWEEN 200 AND 299),
+        sum(e.status BETWEEN 300 AND 399), sum(e.status BETWEEN 400 AND 499),
+        sum(e.status BETWEEN 500 AND 599),
+        sum(e.status IS NULL OR e.status NOT BETWEEN 100 AND 599),
+        sum(e.finding_count), 0, x'', min(e.ts), max(e.ts)
+    FROM exchanges e GROUP BY 1, 2, 3, 4;
+WITH widths(w) AS (VALUES (10000000), (100000000), (1000000000), (10000000000),
+        (60000000000), (600000000000), (3600000000000), (86400000000000))
+INSERT INTO series (run_id, width_ns, bucket, key, count)
+    SELECT e.run_id, w, (e.ts / w) * w,
+        CASE WHEN e.status BETWEEN 100 AND 599 THEN e.status / 100 - 1 ELSE 5 END, count(*)
+    FROM exchanges e, widths GROUP BY 1, 2, 3, 4;
+WITH widths(w) AS (VALUES (10000000), (100000000), (1000000000), (10000000000),
+        (60000000000), (600000000000), (3600000000000), (86400000000000))
+INSERT INTO series (run_id, width_ns, bucket, key, count)
+    SELECT f.run_id, w, (f.ts / w) * w, 10 + f.severity, count(*)
+    FROM findings f, widths WHERE f.ts IS NOT NULL GROUP BY 1, 2, 3, 4;
+"#;
+
 /// What a database's version says about this build.
 #[derive(Debug)]
 pub enum Migrated {
@@ -154,4 +241,35 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Migrated> {
         tx.commit()?;
         applied += 1;
     }
+}
+
+/// Bucket widths of the `series` table, in ns (10 ms to 1 day); the writer counts every
+/// exchange and finding at each. Must match the widths V2 backfilled with.
+pub const SERIES_WIDTHS_NS: [i64; 8] = [
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    60_000_000_000,
+    600_000_000_000,
+    3_600_000_000_000,
+    86_400_000_000_000,
+];
+
+/// `series.key` of an exchange's status: 0-4 for 1xx-5xx, 5 for none or out of range.
+pub fn status_key(status: Option<i64>) -> i64 {
+    match status {
+        Some(s @ 100..=599) => s / 100 - 1,
+        _ => 5,
+    }
+}
+
+/// `series.key` of a finding of this severity rank (0 info, 1 warning, 2 error).
+pub fn severity_key(rank: i64) -> i64 {
+    10 + rank.clamp(0, 2)
+}
+
+/// The start of the `width`-wide bucket holding `ts` (truncating, as V2's SQL backfill).
+pub fn bucket_of(ts: i64, width: i64) -> i64 {
+    ts / width * width
 }

@@ -2,8 +2,11 @@
 //! findings through a bounded channel (the sender blocks when it is full, so an offline run
 //! never loses data), and inserts them in batches — one transaction per `batch_rows` rows
 //! or `batch_time`, whichever comes first — with cached prepared statements. Each commit
-//! also brings the run's counters and the rollups up to date, so a reader (or a database
-//! left by a killed process) always sees findings, rollups and counters that agree.
+//! also brings the run's counters and the rollups up to date (findings per rule and
+//! endpoint, per-endpoint exchanges/status mix/latency histogram, counts per time bucket,
+//! findings per rule and severity), so a reader (or a database left by a killed process)
+//! always sees rows, rollups and counters that agree, and the dashboard never aggregates the
+//! big tables per request.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,6 +17,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::latency::Histogram;
+use super::schema::{SERIES_WIDTHS_NS, bucket_of, severity_key, status_key};
 use super::{RunId, StoreError};
 use crate::capture::FrameRef;
 use crate::http::{Exchange, Message, content};
@@ -101,6 +106,9 @@ impl Writer {
             cfg,
             connections: HashMap::new(),
             rollups: HashMap::new(),
+            endpoints: HashMap::new(),
+            series: HashMap::new(),
+            rule_counts: HashMap::new(),
             written: Written {
                 run,
                 ..Written::default()
@@ -206,6 +214,27 @@ struct Rollup {
 /// Connection rows remembered before the cache is cleared (misses are looked up).
 const CONNECTION_CACHE: usize = 100_000;
 
+/// Endpoint rollups kept in memory between commits before the cache is cleared (a miss
+/// reads the row back: this writer is the only one writing its run's rows).
+const ENDPOINT_CACHE: usize = 20_000;
+
+/// (host, method, path template), `''` for what the exchange lacked.
+type EndpointKey = (String, String, String);
+
+/// An endpoint's whole rollup row for this run.
+#[derive(Default)]
+struct Endpoint {
+    exchanges: i64,
+    /// 1xx..5xx, then no status.
+    status: [i64; 6],
+    findings: i64,
+    latency: Histogram,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+    /// Changed since the last commit.
+    dirty: bool,
+}
+
 struct State {
     conn: Connection,
     path: PathBuf,
@@ -214,6 +243,11 @@ struct State {
     cfg: WriterConfig,
     connections: HashMap<FrameRef, i64>,
     rollups: HashMap<(String, String, String, String), Rollup>,
+    endpoints: HashMap<EndpointKey, Endpoint>,
+    /// (bucket width, bucket start, series key) -> count since the last commit.
+    series: HashMap<(i64, i64, i64), i64>,
+    /// (rule, severity rank) -> (category, findings since the last commit).
+    rule_counts: HashMap<(String, i64), (String, i64)>,
     written: Written,
     first_ts: Option<i64>,
     last_ts: Option<i64>,
@@ -278,6 +312,20 @@ const UPSERT_ROLLUP: &str = "INSERT INTO rollups \
      first_ts = min(first_ts, excluded.first_ts), \
      last_ts = max(last_ts, excluded.last_ts), \
      sample_exchange_id = coalesce(sample_exchange_id, excluded.sample_exchange_id)";
+
+const UPSERT_ENDPOINT: &str = "INSERT OR REPLACE INTO endpoints \
+    (run_id, host, method, path_template, exchanges, status_1xx, status_2xx, status_3xx, \
+     status_4xx, status_5xx, status_none, findings, latency_count, latency_hist, first_ts, \
+     last_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+const SELECT_ENDPOINT: &str = "SELECT exchanges, status_1xx, status_2xx, status_3xx, \
+    status_4xx, status_5xx, status_none, findings, latency_hist, first_ts, last_ts \
+    FROM endpoints WHERE run_id = ?1 AND host = ?2 AND method = ?3 AND path_template = ?4";
+const UPSERT_SERIES: &str = "INSERT INTO series (run_id, width_ns, bucket, key, count) \
+    VALUES (?1, ?2, ?3, ?4, ?5) \
+    ON CONFLICT (run_id, width_ns, bucket, key) DO UPDATE SET count = count + excluded.count";
+const UPSERT_RULE_COUNT: &str = "INSERT INTO rule_counts \
+    (run_id, rule, severity, category, count) VALUES (?1, ?2, ?3, ?4, ?5) \
+    ON CONFLICT (run_id, rule, severity) DO UPDATE SET count = count + excluded.count";
 
 /// A message's body as stored: decoded, masked, cut to the preview size.
 struct Preview {
@@ -353,6 +401,7 @@ impl State {
                 .map_err(StoreError::sql(&self.path))?;
             }
         }
+        self.write_rollups()?;
         self.conn
             .prepare_cached(
                 "UPDATE runs SET exchanges = ?2, findings = ?3, first_ts = ?4, last_ts = ?5 \
@@ -372,7 +421,101 @@ impl State {
             .execute_batch("COMMIT")
             .map_err(StoreError::sql(&self.path))?;
         self.written.transactions += 1;
+        if self.endpoints.len() > ENDPOINT_CACHE {
+            self.endpoints.clear();
+        }
         Ok(())
+    }
+
+    /// Writes the endpoint rows changed since the last commit (whole rows: this writer owns
+    /// its run's rows), and adds the series and rule counts gathered since.
+    fn write_rollups(&mut self) -> Result<(), StoreError> {
+        let err = StoreError::sql(&self.path);
+        let run = self.run;
+        let result = (|| -> rusqlite::Result<()> {
+            let mut up = self.conn.prepare_cached(UPSERT_ENDPOINT)?;
+            for ((host, method, template), e) in self.endpoints.iter_mut() {
+                if !std::mem::take(&mut e.dirty) {
+                    continue;
+                }
+                let [s1, s2, s3, s4, s5, none] = e.status;
+                up.execute(params![
+                    run,
+                    host,
+                    method,
+                    template,
+                    e.exchanges,
+                    s1,
+                    s2,
+                    s3,
+                    s4,
+                    s5,
+                    none,
+                    e.findings,
+                    u64_sql(e.latency.count()),
+                    e.latency.encode(),
+                    e.first_ts,
+                    e.last_ts
+                ])?;
+            }
+            let mut up = self.conn.prepare_cached(UPSERT_SERIES)?;
+            for ((width, bucket, key), n) in self.series.drain() {
+                up.execute(params![run, width, bucket, key, n])?;
+            }
+            let mut up = self.conn.prepare_cached(UPSERT_RULE_COUNT)?;
+            for ((rule, severity), (category, n)) in self.rule_counts.drain() {
+                up.execute(params![run, rule, severity, category, n])?;
+            }
+            Ok(())
+        })();
+        result.map_err(err)
+    }
+
+    /// The endpoint's rollup, read back from the database when the cache dropped it.
+    fn endpoint(&mut self, key: EndpointKey) -> Result<&mut Endpoint, StoreError> {
+        use std::collections::hash_map::Entry;
+        match self.endpoints.entry(key) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(v) => {
+                let (host, method, template) = v.key();
+                let stored = self
+                    .conn
+                    .prepare_cached(SELECT_ENDPOINT)
+                    .and_then(|mut st| {
+                        st.query_row(params![self.run, host, method, template], |r| {
+                            let hist: Vec<u8> = r.get(8)?;
+                            Ok(Endpoint {
+                                exchanges: r.get(0)?,
+                                status: [
+                                    r.get(1)?,
+                                    r.get(2)?,
+                                    r.get(3)?,
+                                    r.get(4)?,
+                                    r.get(5)?,
+                                    r.get(6)?,
+                                ],
+                                findings: r.get(7)?,
+                                latency: Histogram::decode(&hist),
+                                first_ts: r.get(9)?,
+                                last_ts: r.get(10)?,
+                                dirty: false,
+                            })
+                        })
+                        .optional()
+                    })
+                    .map_err(StoreError::sql(&self.path))?;
+                Ok(v.insert(stored.unwrap_or_default()))
+            }
+        }
+    }
+
+    fn count_series(&mut self, ts: i64, key: i64) {
+        for width in SERIES_WIDTHS_NS {
+            *self
+                .series
+                .entry((width, bucket_of(ts, width), key))
+                .or_default() += 1;
+        }
     }
 
     fn connection_id(&mut self, ex: &Exchange) -> Result<i64, StoreError> {
@@ -559,6 +702,20 @@ impl State {
         self.written.exchanges += 1;
         self.first_ts = Some(self.first_ts.map_or(ts, |t| t.min(ts)));
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
+        self.count_series(ts, status_key(status));
+        let e = self.endpoint((
+            host.clone().unwrap_or_default(),
+            method.clone().unwrap_or_default(),
+            template.clone().unwrap_or_default(),
+        ))?;
+        e.exchanges += 1;
+        e.status[status_key(status) as usize] += 1;
+        if let Some(ns) = latency {
+            e.latency.add(ns);
+        }
+        e.first_ts = Some(e.first_ts.map_or(ts, |t| t.min(ts)));
+        e.last_ts = Some(e.last_ts.map_or(ts, |t| t.max(ts)));
+        e.dirty = true;
         let keys = ExchangeKeys {
             id,
             host,
@@ -655,7 +812,20 @@ impl State {
             })
             .map_err(StoreError::sql(&self.path))?;
         self.written.findings += 1;
+        let counted = self
+            .rule_counts
+            .entry((f.rule.clone(), severity))
+            .or_insert_with(|| (f.category.clone(), 0));
+        counted.1 += 1;
         if let Some(k) = ex {
+            self.count_series(k.ts, severity_key(severity));
+            let e = self.endpoint((
+                k.host.clone().unwrap_or_default(),
+                k.method.clone().unwrap_or_default(),
+                k.template.clone().unwrap_or_default(),
+            ))?;
+            e.findings += 1;
+            e.dirty = true;
             let key = (
                 f.rule.clone(),
                 k.host.clone().unwrap_or_default(),
