@@ -415,8 +415,17 @@ fn read_live(
         counters.decode_errors.store(errors, Ordering::Relaxed);
         counters.internal_dropped.store(dropped, Ordering::Relaxed);
     };
+    // After a stop request, packets the kernel still holds (up to one read timeout's
+    // worth, in a block not yet handed over) are read before the capture ends.
+    let mut drain_until: Option<Instant> = None;
     let result = loop {
-        if stop.load(Ordering::Relaxed) || shards.closed {
+        if shards.closed {
+            break Ok(());
+        }
+        if drain_until.is_none() && stop.load(Ordering::Relaxed) {
+            drain_until = Some(Instant::now() + capture.read_timeout() * 2);
+        }
+        if drain_until.is_some_and(|t| Instant::now() >= t) {
             break Ok(());
         }
         match capture.next_frame() {

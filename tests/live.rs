@@ -458,7 +458,7 @@ fn sniffing_any_reads_linux_cooked_frames() {
     let status = sniffer.wait(Duration::from_secs(30));
     let log = sniffer.log();
     assert!(status.success(), "{status}\n{log}");
-    // LINUX_SLL2 (276) where libpcap offers it, else SLL (113).
+    // libpcap's default cooked header: LINUX_SLL (113) on 1.10, LINUX_SLL2 (276) later.
     assert!(
         log.contains("\"linktype\":276") || log.contains("\"linktype\":113"),
         "{log}"

@@ -29,8 +29,6 @@ pub const DEFAULT_FILTER: &str = "tcp";
 /// GSO/GRO super-packets on loopback.
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
 
-const LINKTYPE_LINUX_SLL2: i32 = 276;
-
 /// How a live capture is opened.
 #[derive(Clone, Debug)]
 pub struct LiveConfig {
@@ -197,15 +195,10 @@ impl LiveCapture {
                 filter: cfg.filter.clone(),
                 detail: e.to_string(),
             })?;
-        // The `any` pseudo-interface: prefer LINUX_SLL2, which also says which interface
-        // each packet crossed; SLL (v1) otherwise.
-        if cap
-            .list_datalinks()
-            .is_ok_and(|l| l.contains(&pcap::Linktype(LINKTYPE_LINUX_SLL2)))
-            && cap.get_datalink() != pcap::Linktype(LINKTYPE_LINUX_SLL2)
-        {
-            let _ = cap.set_datalink(pcap::Linktype(LINKTYPE_LINUX_SLL2));
-        }
+        // The `any` pseudo-interface keeps libpcap's default cooked header (LINUX_SLL on
+        // libpcap 1.10, LINUX_SLL2 where newer versions default to it; both decode).
+        // Switching to SLL2 after activation loses the packets of the first ring block
+        // on libpcap 1.10 (measured: the first connection after start went missing).
         let linktype = u32::try_from(cap.get_datalink().0).unwrap_or(u32::MAX);
         // Non-blocking, with our own poll: on Linux, libpcap in immediate mode waits for a
         // packet however long it takes, ignoring the read timeout, and a stop request must
@@ -228,7 +221,12 @@ impl LiveCapture {
         &self.interface
     }
 
-    /// LINKTYPE_* of the handle (LINUX_SLL2 for `any` on recent libpcap).
+    /// How long the kernel may hold packets back before handing them over.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.poll_ms).unwrap_or(100))
+    }
+
+    /// LINKTYPE_* of the handle (LINUX_SLL or LINUX_SLL2 for `any`).
     pub fn linktype(&self) -> u32 {
         self.linktype
     }
