@@ -218,8 +218,13 @@ impl Sniffer {
     }
 
     fn start_on(interface: &str, db: &Path, port: u16) -> Sniffer {
+        Sniffer::start_with(interface, db, port, &[])
+    }
+
+    fn start_with(interface: &str, db: &Path, port: u16, extra: &[&str]) -> Sniffer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wirelint"))
             .args(["sniff", "-i", interface, "--quiet", "--log-format", "json"])
+            .args(extra)
             .arg("--filter")
             .arg(format!("tcp port {port}"))
             .arg("--db")
@@ -472,6 +477,107 @@ fn sniffing_any_reads_linux_cooked_frames() {
             .any(|(p, r)| p == "/bad/created" && r == "created-without-location"),
         "{findings:?}"
     );
+}
+
+/// Reads server-sent events from `url` (`/api/events`) until `done` accepts one's data or
+/// `limit` passes; returns the time the accepted event arrived.
+fn wait_for_event(
+    stream: &mut BufReader<TcpStream>,
+    limit: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Option<Instant> {
+    let until = Instant::now() + limit;
+    let mut line = String::new();
+    while Instant::now() < until {
+        line.clear();
+        match stream.read_line(&mut line) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            // The read timeout: check the limit and keep listening.
+            Err(_) => continue,
+        }
+        if let Some(data) = line.trim_end().strip_prefix("data:")
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(data.trim())
+            && done(&v)
+        {
+            return Some(Instant::now());
+        }
+    }
+    None
+}
+
+#[test]
+fn with_serve_findings_and_counters_reach_the_dashboard_stream_while_sniffing() {
+    if !capture_permitted() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("live.db");
+    let server = TestServer::start();
+    let mut sniffer = Sniffer::start_with("lo", &db, server.port, &["--serve", "127.0.0.1:0"]);
+    let log = sniffer.log();
+    let addr = log
+        .split("\"url\":\"http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no dashboard address in the log:\n{log}"))
+        .to_string();
+    let conn = TcpStream::connect(&addr).expect("connect to the dashboard");
+    conn.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("read timeout");
+    let mut w = conn.try_clone().expect("clone");
+    write!(
+        w,
+        "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .expect("request the event stream");
+    let mut events = BufReader::new(conn);
+    // The first event carries the current state: the live run, nothing found yet.
+    assert!(
+        wait_for_event(&mut events, Duration::from_secs(10), |v| v["runs"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()))
+        .is_some(),
+        "no first event"
+    );
+
+    // One wrong answer; the clock starts when the client has it.
+    let _ = agent()
+        .post(server.url("/bad/created"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"name":"ada"}"#);
+    let answered = Instant::now();
+    let arrived = wait_for_event(&mut events, Duration::from_secs(10), |v| {
+        v["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["rule"] == "created-without-location"))
+            && v["runs"][0]["exchanges"].as_i64().is_some_and(|n| n >= 1)
+    });
+    let Some(arrived) = arrived else {
+        panic!(
+            "the finding never reached the event stream\n{}",
+            sniffer.log()
+        );
+    };
+    // The target is 2 s; the bound here is loose because test machines are shared.
+    let took = arrived.duration_since(answered);
+    println!(
+        "finding on the dashboard stream {} ms after the response",
+        took.as_millis()
+    );
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    // The capture counters follow (written to the run every second).
+    assert!(
+        wait_for_event(&mut events, Duration::from_secs(10), |v| {
+            v["runs"][0]["packets"].as_i64().is_some_and(|p| p > 0)
+        })
+        .is_some(),
+        "packet counters never reached the event stream"
+    );
+
+    sniffer.signal(libc::SIGTERM);
+    let status = sniffer.wait(Duration::from_secs(30));
+    assert!(status.success(), "{status}\n{}", sniffer.log());
 }
 
 #[test]
