@@ -123,7 +123,6 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
     let quiet = args.quiet;
     let tty = std::io::stdout().is_terminal();
     let mut exchanges = 0u64;
-    let mut findings = 0u64;
     let store_err = |e: crate::store::StoreError| std::io::Error::other(e);
 
     let result = std::thread::scope(|scope| {
@@ -164,7 +163,6 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
 
         let mut out = std::io::stdout();
         let mut print = |f: &Finding, ex: Option<&Exchange>| -> std::io::Result<()> {
-            findings += 1;
             if quiet {
                 return Ok(());
             }
