@@ -107,12 +107,17 @@ fn analyze_twice_adds_two_runs_that_match_the_jsonl_output() {
         &[
             "analyze",
             &demo_arg,
+            "--no-db",
             "--format",
             "jsonl",
             "--fail-on",
             "never",
         ],
         dir.path(),
+    );
+    assert!(
+        !dir.path().join("wirelint.db").exists(),
+        "--no-db records nothing"
     );
     let mut outputs = Vec::new();
     for _ in 0..2 {
@@ -484,4 +489,46 @@ fn an_unwritable_database_path_exits_2_naming_it() {
         assert!(o.stdout.is_empty(), "no report before the error");
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+#[test]
+fn analyze_records_into_wirelint_db_by_default_and_no_db_opts_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = demo().to_string_lossy().into_owned();
+    let o = wirelint(&["analyze", "--fail-on", "never", &demo], dir.path());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let db = dir.path().join("wirelint.db");
+    assert!(db.is_file(), "./wirelint.db is the default");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("wirelint.db"));
+    let runs = Reader::open(&db).expect("reader").runs().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].exchanges > 0);
+
+    // --no-db writes nothing more; it cannot be combined with --db or --serve.
+    let o = wirelint(
+        &["analyze", "--fail-on", "never", "--no-db", &demo],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        Reader::open(&db)
+            .expect("reader")
+            .runs()
+            .expect("runs")
+            .len(),
+        1
+    );
+    for extra in [["--db", "other.db"], ["--serve", "127.0.0.1:0"]] {
+        let o = wirelint(
+            &["analyze", "--no-db", extra[0], extra[1], &demo],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(2), "--no-db {extra:?}");
+    }
+    assert!(!dir.path().join("other.db").exists());
 }
