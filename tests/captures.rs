@@ -818,6 +818,7 @@ fn findings_of(name: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelint"))
         .args([
             "analyze",
+            "--no-db",
             "--format",
             "jsonl",
             "--fail-on",

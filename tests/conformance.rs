@@ -373,7 +373,15 @@ fn analyze_runs_on_every_public_capture() {
             continue;
         };
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_wirelint"))
-            .args(["analyze", "--format", "jsonl", "--fail-on", "never", "-q"])
+            .args([
+                "analyze",
+                "--no-db",
+                "--format",
+                "jsonl",
+                "--fail-on",
+                "never",
+                "-q",
+            ])
             .arg(&file)
             .output()
             .expect("the wirelint binary runs");

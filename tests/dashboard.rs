@@ -885,3 +885,194 @@ fn browser_runs_no_captured_markup_on_any_page() {
     );
     assert!(body.contains("onerror=window.__pwned=1"), "as text: {body}");
 }
+
+// ---------------------------------------------------------------- a writer in another process
+
+/// A capture of `conversations` connections with four exchanges each (creations without
+/// Location, JSON reads, a 404 and a 500), spread over a few seconds of capture time.
+fn busy_capture(path: &Path, conversations: u32) {
+    let mut lists = Vec::new();
+    for c in 0..conversations {
+        let client = format!("10.0.{}.{}:{}", c / 250, 1 + c % 250, 20_000 + c % 40_000);
+        let mut conv = Conversation::new(
+            client.parse().expect("address"),
+            "198.51.100.7:8080".parse().expect("address"),
+        )
+        .starting_at(wirelint::time::Timestamp(
+            wirelint::synth::DEFAULT_START.0 + i64::from(c) * 2_000_000,
+        ));
+        conv.handshake();
+        for k in 0..4 {
+            let id = c * 4 + k;
+            let (req, resp) = match k {
+                0 => (
+                    "POST /items HTTP/1.1\r\nHost: busy.test\r\nContent-Length: 2\r\n\r\n{}".to_string(),
+                    "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n".to_string(),
+                ),
+                1 => (
+                    format!("GET /items/{id} HTTP/1.1\r\nHost: busy.test\r\n\r\n"),
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"ok\":1}\n".to_string(),
+                ),
+                2 => (
+                    format!("GET /missing/{id} HTTP/1.1\r\nHost: busy.test\r\n\r\n"),
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string(),
+                ),
+                _ => (
+                    format!("DELETE /items/{id} HTTP/1.1\r\nHost: busy.test\r\n\r\n"),
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\noops\n".to_string(),
+                ),
+            };
+            conv.client_sends(req.as_bytes())
+                .server_sends(resp.as_bytes());
+        }
+        conv.fin();
+        lists.push(conv.into_packets());
+    }
+    let mut w = PcapWriter::new(wirelint::synth::linktype::ETHERNET, TsPrecision::Micro);
+    w.packets(&wirelint::synth::merge(lists));
+    std::fs::write(path, w.finish()).expect("writing the capture");
+}
+
+/// What the APIs said at one moment, to check that nothing goes backwards.
+#[derive(Default)]
+struct Seen {
+    runs: usize,
+    findings: i64,
+    exchanges: std::collections::BTreeMap<i64, i64>,
+    newest_finding: i64,
+}
+
+/// The dashboard reads a database that other wirelint processes (`analyze --db`, one after
+/// another) are writing: every page and API answers 200 every time (no SQLITE_BUSY, no
+/// half-written batch), and counters never go backwards.
+#[test]
+fn every_api_reads_while_another_process_writes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pcap = dir.path().join("busy.pcap");
+    busy_capture(&pcap, 1500);
+    let db = dir.path().join("busy.db");
+    // A first run, so that the reader has a schema to open.
+    analyze_into_db(dir.path(), &pcap, &db);
+    let st = state(&db);
+
+    const RUNS: usize = 4;
+    let writer_db = db.clone();
+    let writer_pcap = pcap.clone();
+    let writer_dir = dir.path().to_path_buf();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..RUNS {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+                .args([
+                    "analyze",
+                    "--quiet",
+                    "--fail-on",
+                    "never",
+                    "--format",
+                    "jsonl",
+                    "--db",
+                ])
+                .arg(&writer_db)
+                .arg(&writer_pcap)
+                .current_dir(&writer_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("analyze starts");
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            let status = loop {
+                if let Some(s) = child.try_wait().expect("waiting") {
+                    break s;
+                }
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("analyze --db did not finish within 120 s");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            assert!(status.success(), "analyze --db failed: {err}");
+        }
+    });
+
+    let mut seen = Seen::default();
+    let mut polls = 0;
+    let mut during = 0;
+    loop {
+        let done = writer.is_finished();
+        let overview = ok(&st, "/api/overview").json();
+        let runs = overview["runs"].as_array().expect("runs");
+        assert!(runs.len() >= seen.runs, "runs went backwards");
+        seen.runs = runs.len();
+        let sev = &overview["severity"];
+        let total: i64 = ["error", "warning", "info"]
+            .iter()
+            .map(|k| sev[k].as_i64().expect("count"))
+            .sum();
+        assert!(
+            total >= seen.findings,
+            "findings went backwards: {total} < {}",
+            seen.findings
+        );
+        seen.findings = total;
+        for r in runs {
+            let (id, n) = (
+                r["id"].as_i64().expect("id"),
+                r["exchanges"].as_i64().expect("n"),
+            );
+            let before = seen.exchanges.insert(id, n).unwrap_or(0);
+            assert!(n >= before, "run {id}: exchanges went backwards");
+        }
+        let findings = ok(&st, "/api/findings?limit=50").json();
+        let newest = findings["findings"][0]["id"].as_i64().unwrap_or(0);
+        assert!(
+            newest >= seen.newest_finding,
+            "newest finding went backwards"
+        );
+        seen.newest_finding = newest;
+        if let Some(x) = findings["findings"][0]["exchange"].as_i64() {
+            ok(&st, &format!("/api/exchanges/{x}"));
+        }
+        ok(&st, "/api/findings?severity=warning&limit=20");
+        ok(&st, "/api/endpoints");
+        ok(&st, "/api/rules");
+        ok(&st, "/");
+        ok(&st, "/findings?rule=created-without-location");
+        ok(&st, "/endpoints");
+        polls += 1;
+        if !done {
+            during += 1;
+        } else {
+            break;
+        }
+    }
+    writer.join().expect("the writer thread");
+    assert!(during >= 5, "only {during} polls overlapped the writers");
+    assert_eq!(seen.runs, RUNS + 1, "after {polls} polls");
+    let api = ok(&st, "/api/overview").json();
+    let runs = api["runs"].as_array().expect("runs");
+    assert!(runs.iter().all(|r| r["exchanges"] == runs[0]["exchanges"]));
+}
+
+fn analyze_into_db(dir: &Path, capture: &Path, db: &Path) {
+    let out = wirelint(
+        &[
+            "analyze",
+            "--quiet",
+            "--fail-on",
+            "never",
+            "--db",
+            db.to_str().expect("utf-8 path"),
+            capture.to_str().expect("utf-8 path"),
+        ],
+        dir,
+    );
+    assert!(
+        out.status.success(),
+        "analyze failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

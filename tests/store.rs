@@ -107,12 +107,17 @@ fn analyze_twice_adds_two_runs_that_match_the_jsonl_output() {
         &[
             "analyze",
             &demo_arg,
+            "--no-db",
             "--format",
             "jsonl",
             "--fail-on",
             "never",
         ],
         dir.path(),
+    );
+    assert!(
+        !dir.path().join("wirelint.db").exists(),
+        "--no-db records nothing"
     );
     let mut outputs = Vec::new();
     for _ in 0..2 {
@@ -483,5 +488,274 @@ fn an_unwritable_database_path_exits_2_naming_it() {
         assert!(err.contains(&p), "{err:?} should name {p}");
         assert!(o.stdout.is_empty(), "no report before the error");
         assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn analyze_records_into_wirelint_db_by_default_and_no_db_opts_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = demo().to_string_lossy().into_owned();
+    let o = wirelint(&["analyze", "--fail-on", "never", &demo], dir.path());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let db = dir.path().join("wirelint.db");
+    assert!(db.is_file(), "./wirelint.db is the default");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("wirelint.db"));
+    let runs = Reader::open(&db).expect("reader").runs().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].exchanges > 0);
+
+    // --no-db writes nothing more; it cannot be combined with --db or --serve.
+    let o = wirelint(
+        &["analyze", "--fail-on", "never", "--no-db", &demo],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        Reader::open(&db)
+            .expect("reader")
+            .runs()
+            .expect("runs")
+            .len(),
+        1
+    );
+    for extra in [["--db", "other.db"], ["--serve", "127.0.0.1:0"]] {
+        let o = wirelint(
+            &["analyze", "--no-db", extra[0], extra[1], &demo],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(2), "--no-db {extra:?}");
+    }
+    assert!(!dir.path().join("other.db").exists());
+}
+
+fn analyzed_db(dir: &Path) -> PathBuf {
+    let db = dir.join("w.db");
+    let o = wirelint(
+        &[
+            "analyze",
+            &demo().to_string_lossy(),
+            "-q",
+            "--fail-on",
+            "never",
+            "--db",
+            &db.to_string_lossy(),
+        ],
+        dir,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    db
+}
+
+/// The rollups the writer keeps (endpoints, time series, counts per rule and severity) say
+/// what aggregating the rows says.
+#[test]
+fn writer_rollups_agree_with_the_rows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = analyzed_db(dir.path());
+    let reader = Reader::open(&db).expect("reader");
+    let conn = reader.connection();
+    let rows = |sql: &str| -> Vec<Vec<i64>> {
+        let mut st = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let n = st.column_count();
+        st.query_map([], |r| (0..n).map(|i| r.get::<_, i64>(i)).collect())
+            .and_then(Iterator::collect)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    let endpoints = rows(
+        "SELECT exchanges, status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, \
+         status_none, findings, latency_count FROM endpoints \
+         ORDER BY run_id, host, method, path_template",
+    );
+    let from_exchanges = rows(
+        "SELECT count(*), sum(status BETWEEN 100 AND 199), sum(status BETWEEN 200 AND 299), \
+         sum(status BETWEEN 300 AND 399), sum(status BETWEEN 400 AND 499), \
+         sum(status BETWEEN 500 AND 599), sum(status IS NULL OR status NOT BETWEEN 100 AND 599), \
+         sum(finding_count), sum(latency_ns IS NOT NULL) FROM exchanges \
+         GROUP BY run_id, coalesce(host, ''), coalesce(method, ''), coalesce(path_template, '') \
+         ORDER BY run_id, coalesce(host, ''), coalesce(method, ''), coalesce(path_template, '')",
+    );
+    assert!(endpoints.len() > 5);
+    assert_eq!(endpoints, from_exchanges);
+
+    for width in schema::SERIES_WIDTHS_NS {
+        let series = rows(&format!(
+            "SELECT bucket, key, count FROM series WHERE width_ns = {width} ORDER BY 1, 2"
+        ));
+        let mut expected = rows(&format!(
+            "SELECT (ts / {width}) * {width}, CASE WHEN status BETWEEN 100 AND 599 \
+             THEN status / 100 - 1 ELSE 5 END, count(*) FROM exchanges GROUP BY 1, 2 \
+             UNION ALL SELECT (ts / {width}) * {width}, 10 + severity, count(*) FROM findings \
+             GROUP BY 1, 2 ORDER BY 1, 2"
+        ));
+        expected.sort();
+        assert_eq!(series, expected, "width {width}");
+    }
+
+    let rule_counts = rows("SELECT severity, count FROM rule_counts ORDER BY rule, severity");
+    let from_findings = rows(
+        "SELECT severity, count(*) FROM findings GROUP BY rule, severity ORDER BY rule, severity",
+    );
+    assert_eq!(rule_counts, from_findings);
+
+    // Percentiles come from the histogram: within a bucket (9.05 %) of the exact ones.
+    let run = reader.runs().expect("runs")[0].id;
+    for e in reader.endpoints(run, None, 100).expect("endpoints") {
+        let mut st = conn
+            .prepare(
+                "SELECT latency_ns FROM exchanges WHERE run_id = ?1 AND coalesce(host, '') = ?2 \
+                 AND coalesce(method, '') = ?3 AND coalesce(path_template, '') = ?4 \
+                 AND latency_ns IS NOT NULL ORDER BY latency_ns",
+            )
+            .expect("prepare");
+        let lat: Vec<i64> = st
+            .query_map(
+                rusqlite::params![run, e.host, e.method, e.path_template],
+                |r| r.get(0),
+            )
+            .and_then(Iterator::collect)
+            .expect("latencies");
+        assert_eq!(lat.len() as i64, e.latency_count);
+        for (p, got) in [(0.5, e.p50_ns), (0.95, e.p95_ns)] {
+            let Some(got) = got else {
+                assert!(lat.is_empty());
+                continue;
+            };
+            let rank = ((p * lat.len() as f64).ceil() as usize).clamp(1, lat.len());
+            let exact = lat[rank - 1] as f64;
+            let err = (got as f64 - exact).abs() / exact.max(1_000.0);
+            assert!(err < 0.0906, "{} p{p}: {got} vs {exact}", e.path_template);
+        }
+    }
+}
+
+/// Every statement the dashboard runs reads the big tables (findings, exchanges,
+/// connections) through an index when it filters, and never sorts them.
+#[test]
+fn every_dashboard_query_uses_an_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = analyzed_db(dir.path());
+    let mut reader = Reader::open(&db).expect("reader");
+    reader.record_statements();
+    let run = reader.runs().expect("runs")[0].id;
+    let text = || Some("x".to_string());
+    let filters = [
+        FindingFilter::default(),
+        FindingFilter {
+            run: Some(run),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            rule: text(),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            severity: Some(Severity::Error),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            category: text(),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            host: text(),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            method: text(),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            status: Some(200),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            path_template: text(),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            exchange: Some(1),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            after: Some(1),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            rule: text(),
+            host: text(),
+            severity: Some(Severity::Info),
+            ..FindingFilter::default()
+        },
+    ];
+    for f in &filters {
+        reader.findings(f, None, 10).expect("findings");
+        reader.findings(f, Some(5), 10).expect("a deeper page");
+    }
+    for r in [None, Some(run)] {
+        reader.counts_by_rule(r).expect("by rule");
+        reader.counts_by_severity(r).expect("by severity");
+        reader.rollups(r, 20).expect("rollups");
+    }
+    reader.endpoints(run, None, 100).expect("endpoints");
+    reader
+        .endpoints(run, Some("x"), 100)
+        .expect("endpoints of a host");
+    reader
+        .series(run, schema::SERIES_WIDTHS_NS[0])
+        .expect("series");
+    reader.last_finding_id().expect("last id");
+    reader.exchange(1).expect("exchange");
+    reader.exchange_json(1).expect("exchange json");
+    reader.runs().expect("runs");
+
+    let statements = reader.recorded_statements();
+    assert!(statements.len() > 20, "{statements:?}");
+    let conn = reader.connection();
+    for sql in &statements {
+        let mut st = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let n = st.parameter_count();
+        let plan: Vec<String> = st
+            .query_map(
+                rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Value::Null, n)),
+                |r| r.get::<_, String>(3),
+            )
+            .and_then(Iterator::collect)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let filtered = sql.contains(" WHERE ");
+        for step in &plan {
+            for table in ["findings", "exchanges", "connections"] {
+                let scan = step.starts_with(&format!("SCAN {table}"));
+                // An unfiltered newest-first page walks the rowid order and stops at LIMIT.
+                let bounded_walk = !filtered && sql.contains("ORDER BY id DESC LIMIT");
+                assert!(
+                    !scan || bounded_walk,
+                    "a scan of {table}:\n{sql}\n{plan:#?}"
+                );
+            }
+            assert!(
+                !(step.contains("TEMP B-TREE") && sql.contains("FROM findings")),
+                "findings sorted without an index:\n{sql}\n{plan:#?}"
+            );
+            for small in ["endpoints", "series", "rollups"] {
+                assert!(
+                    !(filtered
+                        && step.starts_with(&format!("SCAN {small}"))
+                        && !step.contains("INDEX")),
+                    "a filtered scan of {small}:\n{sql}\n{plan:#?}"
+                );
+            }
+        }
     }
 }

@@ -71,6 +71,9 @@ fn threshold(fail_on: FailOn) -> Option<Severity> {
     }
 }
 
+/// Where `analyze` records its run without `--db` (and `serve` reads without `--db`).
+pub const DEFAULT_DB: &str = "wirelint.db";
+
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let (config, config_path) = Config::discover(args.config.as_deref())?;
     let rules = Arc::new(load_rules(
@@ -97,12 +100,17 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         redact: Some(Redactor::new(&config.redact)),
         ..PipelineConfig::default()
     };
-    // With --serve, the address is checked and the database defaults to ./wirelint.db
-    // before anything is analysed.
-    let db_path = match (&args.db, &args.serve) {
-        (Some(p), _) => Some(p.clone()),
-        (None, Some(_)) => Some(std::path::PathBuf::from("wirelint.db")),
-        (None, None) => None,
+    // The run is recorded in ./wirelint.db unless told otherwise (SPEC: `--db` defaults to
+    // it), so that `wirelint serve` in the same folder shows it. With --serve, the address
+    // is checked before anything is analysed.
+    let db_path = if args.no_db {
+        None
+    } else {
+        Some(
+            args.db
+                .clone()
+                .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_DB)),
+        )
     };
     if let Some(listen) = &args.serve {
         let addr = crate::dashboard::serve::parse_listen(listen)?;

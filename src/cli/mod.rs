@@ -207,12 +207,16 @@ pub struct AnalyzeArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
-    /// Also record the run (exchanges, findings, counters) in this SQLite database, created
-    /// when missing; each analysis adds a new run. The report is printed as without it.
+    /// Also record the run (exchanges, findings, counters) in this SQLite database
+    /// [default: ./wirelint.db], created when missing; each analysis adds a new run. The
+    /// report is printed as without it.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// Then serve the dashboard over the database (--db, else ./wirelint.db) on ADDR
-    /// (default 127.0.0.1:7878) until Ctrl-C.
+    /// Do not record the run in a database.
+    #[arg(long, conflicts_with_all = ["db", "serve"])]
+    pub no_db: bool,
+    /// Then serve the dashboard over the database on ADDR (default 127.0.0.1:7878) until
+    /// Ctrl-C.
     #[arg(long, value_name = "ADDR", num_args = 0..=1,
           default_missing_value = crate::dashboard::serve::DEFAULT_LISTEN)]
     pub serve: Option<String>,

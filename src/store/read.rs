@@ -2,6 +2,7 @@
 //! writes, and see whole batches only). Every filter value is a bound parameter; the SQL
 //! text is built only from fixed fragments.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::Value;
@@ -16,6 +17,9 @@ use crate::rules::Severity;
 pub struct Reader {
     path: PathBuf,
     conn: Connection,
+    /// The SQL of every statement prepared, when asked for (tests check that each uses an
+    /// index: see [`Reader::record_statements`]).
+    log: Option<RefCell<Vec<String>>>,
 }
 
 /// One capture run as listed.
@@ -44,8 +48,6 @@ pub struct FindingFilter {
     pub run: Option<RunId>,
     pub rule: Option<String>,
     pub severity: Option<Severity>,
-    /// At this severity or above.
-    pub min_severity: Option<Severity>,
     pub category: Option<String>,
     pub host: Option<String>,
     pub method: Option<String>,
@@ -292,7 +294,6 @@ fn finding_where(f: &FindingFilter, before: Option<i64>) -> (String, Vec<Value>)
     };
     int("run_id = ?", f.run);
     int("severity = ?", f.severity.map(rank));
-    int("severity >= ?", f.min_severity.map(rank));
     int("status = ?", f.status.map(i64::from));
     int("exchange_id = ?", f.exchange);
     int("id > ?", f.after);
@@ -348,7 +349,35 @@ impl Reader {
                 supported: schema::VERSION,
             });
         }
-        Ok(Reader { path, conn })
+        Ok(Reader {
+            path,
+            conn,
+            log: None,
+        })
+    }
+
+    /// Prepares (from the cache) a statement, noting its SQL when recording.
+    fn prepare(&self, sql: &str) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
+        if let Some(log) = &self.log {
+            let mut log = log.borrow_mut();
+            if !log.iter().any(|s| s == sql) {
+                log.push(sql.to_string());
+            }
+        }
+        self.conn.prepare_cached(sql)
+    }
+
+    /// From now on, remembers the SQL of every distinct statement this reader prepares.
+    pub fn record_statements(&mut self) {
+        self.log.get_or_insert_with(|| RefCell::new(Vec::new()));
+    }
+
+    /// The statements prepared since [`Reader::record_statements`].
+    pub fn recorded_statements(&self) -> Vec<String> {
+        self.log
+            .as_ref()
+            .map(|l| l.borrow().clone())
+            .unwrap_or_default()
     }
 
     fn err(&self) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
@@ -358,7 +387,7 @@ impl Reader {
     /// Every run, newest first.
     pub fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC");
-        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let mut st = self.prepare(&sql).map_err(self.err())?;
         st.query_map([], run_row)
             .and_then(Iterator::collect)
             .map_err(self.err())
@@ -378,7 +407,7 @@ impl Reader {
         args.push(Value::Integer(limit as i64 + 1));
         let sql =
             format!("SELECT {FINDING_COLUMNS} FROM findings{where_} ORDER BY id DESC LIMIT ?");
-        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let mut st = self.prepare(&sql).map_err(self.err())?;
         let mut findings: Vec<FindingRow> = st
             .query_map(params_from_iter(args), finding_row)
             .and_then(Iterator::collect)
@@ -400,7 +429,7 @@ impl Reader {
              GROUP BY rule ORDER BY sum(count) DESC, rule",
             run_clause(run)
         );
-        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let mut st = self.prepare(&sql).map_err(self.err())?;
         st.query_map(params_from_iter(run), |r| {
             Ok(RuleCount {
                 rule: r.get(0)?,
@@ -419,7 +448,7 @@ impl Reader {
             "SELECT severity, sum(count) FROM rule_counts{} GROUP BY severity",
             run_clause(run)
         );
-        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let mut st = self.prepare(&sql).map_err(self.err())?;
         let mut out = [0i64; 3];
         let rows = st
             .query_map(params_from_iter(run), |r| {
@@ -442,7 +471,7 @@ impl Reader {
         );
         let mut args: Vec<Value> = run.map(Value::Integer).into_iter().collect();
         args.push(Value::Integer(limit as i64));
-        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let mut st = self.prepare(&sql).map_err(self.err())?;
         st.query_map(params_from_iter(args), |r| {
             Ok(RollupRow {
                 run: r.get(0)?,
@@ -476,7 +505,7 @@ impl Reader {
         let mut args = vec![Value::Integer(run)];
         args.extend(host.map(|h| Value::Text(h.to_string())));
         args.push(Value::Integer(limit.clamp(1, 10_000) as i64));
-        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let mut st = self.prepare(&sql).map_err(self.err())?;
         st.query_map(params_from_iter(args), endpoint_row)
             .and_then(Iterator::collect)
             .map_err(self.err())
@@ -486,8 +515,7 @@ impl Reader {
     /// series key, count)` (keys as in the `series` table).
     pub fn series(&self, run: RunId, width_ns: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         let mut st = self
-            .conn
-            .prepare_cached(
+            .prepare(
                 "SELECT bucket, key, count FROM series WHERE run_id = ?1 AND width_ns = ?2 \
                  ORDER BY bucket",
             )
@@ -501,8 +529,7 @@ impl Reader {
 
     /// The newest finding's id (0 when there is none).
     pub fn last_finding_id(&self) -> Result<i64, StoreError> {
-        self.conn
-            .prepare_cached("SELECT coalesce(max(id), 0) FROM findings")
+        self.prepare("SELECT coalesce(max(id), 0) FROM findings")
             .and_then(|mut st| st.query_row([], |r| r.get(0)))
             .map_err(self.err())
     }
@@ -510,8 +537,7 @@ impl Reader {
     /// The stored `exchanges --format jsonl` object of an exchange.
     pub fn exchange_json(&self, id: i64) -> Result<Option<String>, StoreError> {
         use rusqlite::OptionalExtension;
-        self.conn
-            .prepare_cached("SELECT json FROM exchanges WHERE id = ?1")
+        self.prepare("SELECT json FROM exchanges WHERE id = ?1")
             .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())
             .map_err(self.err())
     }
@@ -520,32 +546,31 @@ impl Reader {
     pub fn exchange(&self, id: i64) -> Result<Option<ExchangeDetail>, StoreError> {
         use rusqlite::OptionalExtension;
         let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
-        self.conn
-            .prepare_cached(
-                "SELECT id, run_id, file, req_frame, resp_frame, first_frame, latency_ns, \
+        self.prepare(
+            "SELECT id, run_id, file, req_frame, resp_frame, first_frame, latency_ns, \
                  req_preview, resp_preview, req_preview_cut, resp_preview_cut, json \
                  FROM exchanges WHERE id = ?1",
-            )
-            .and_then(|mut st| {
-                st.query_row([id], |r| {
-                    Ok(ExchangeDetail {
-                        id: r.get(0)?,
-                        run: r.get(1)?,
-                        file: r.get(2)?,
-                        req_frame: r.get(3)?,
-                        resp_frame: r.get(4)?,
-                        first_frame: r.get(5)?,
-                        latency_ns: r.get(6)?,
-                        req_preview: text(r.get(7)?),
-                        resp_preview: text(r.get(8)?),
-                        req_preview_cut: r.get(9)?,
-                        resp_preview_cut: r.get(10)?,
-                        json: r.get(11)?,
-                    })
+        )
+        .and_then(|mut st| {
+            st.query_row([id], |r| {
+                Ok(ExchangeDetail {
+                    id: r.get(0)?,
+                    run: r.get(1)?,
+                    file: r.get(2)?,
+                    req_frame: r.get(3)?,
+                    resp_frame: r.get(4)?,
+                    first_frame: r.get(5)?,
+                    latency_ns: r.get(6)?,
+                    req_preview: text(r.get(7)?),
+                    resp_preview: text(r.get(8)?),
+                    req_preview_cut: r.get(9)?,
+                    resp_preview_cut: r.get(10)?,
+                    json: r.get(11)?,
                 })
-                .optional()
             })
-            .map_err(self.err())
+            .optional()
+        })
+        .map_err(self.err())
     }
 
     /// The underlying connection, for queries not wrapped here (it is read-only).

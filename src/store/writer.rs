@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use super::latency::Histogram;
 use super::schema::{SERIES_WIDTHS_NS, bucket_of, severity_key, status_key};
 use super::{RunId, StoreError};
 use crate::capture::FrameRef;
-use crate::http::{Exchange, Message, content};
+use crate::http::{Message, content};
 use crate::pipeline::{Analyzed, LiveSummary, RunSummary};
 use crate::redact::Redactor;
 use crate::report::exchange_json::{ExchangeJson, endpoint};
@@ -50,7 +51,7 @@ pub struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            batch_rows: 1000,
+            batch_rows: 5000,
             batch_time: Duration::from_millis(200),
             queue: 1024,
             preview_bytes: 4096,
@@ -75,7 +76,7 @@ pub struct Written {
 // Nearly every message is an exchange: boxing would add an allocation per exchange.
 #[allow(clippy::large_enum_variant)]
 enum Msg {
-    Exchange(Analyzed),
+    Exchange(Row),
     Settled(ExchangeRef, Finding),
     Live(LiveSummary),
     Finish(Box<RunSummary>),
@@ -87,6 +88,15 @@ pub struct Writer {
     handle: Option<JoinHandle<Result<Written, StoreError>>>,
     path: PathBuf,
     run: RunId,
+    /// What [`prepare`] needs: rows are prepared on the caller's thread, so that the
+    /// writer thread (the one that cannot be parallelised) only runs SQLite.
+    prep: Arc<Prep>,
+}
+
+/// The run's capture names and the writer's settings, shared with the callers.
+struct Prep {
+    names: Vec<String>,
+    cfg: WriterConfig,
 }
 
 impl Writer {
@@ -98,11 +108,14 @@ impl Writer {
         cfg: WriterConfig,
     ) -> Writer {
         let (tx, rx) = bounded(cfg.queue.max(1));
+        let prep = Arc::new(Prep {
+            names,
+            cfg: cfg.clone(),
+        });
         let state = State {
             conn,
             path: path.clone(),
             run,
-            names,
             cfg,
             connections: HashMap::new(),
             rollups: HashMap::new(),
@@ -125,6 +138,7 @@ impl Writer {
                 handle: Some(handle),
                 path,
                 run,
+                prep,
             },
             // No thread: every write reports the writer stopped.
             Err(_) => Writer {
@@ -132,6 +146,7 @@ impl Writer {
                 handle: None,
                 path,
                 run,
+                prep,
             },
         }
     }
@@ -151,9 +166,14 @@ impl Writer {
             .map_err(|_| stopped())
     }
 
-    /// Queues an exchange with its findings (blocks while the queue is full).
+    /// Prepares an exchange's row (JSON, previews, keys) on this thread and queues it with
+    /// its findings (blocks while the queue is full).
     pub fn write(&self, item: Analyzed) -> Result<(), StoreError> {
-        self.send(Msg::Exchange(item))
+        self.send(Msg::Exchange(prepare(
+            item,
+            &self.prep.names,
+            &self.prep.cfg,
+        )))
     }
 
     /// Queues a finding settled later about an exchange already written.
@@ -239,7 +259,6 @@ struct State {
     conn: Connection,
     path: PathBuf,
     run: RunId,
-    names: Vec<String>,
     cfg: WriterConfig,
     connections: HashMap<FrameRef, i64>,
     rollups: HashMap<(String, String, String, String), Rollup>,
@@ -333,6 +352,168 @@ struct Preview {
     cut: bool,
 }
 
+/// A connection's row, as first seen.
+struct ConnectionRow {
+    first_frame: FrameRef,
+    client: String,
+    server: String,
+    first_ts: i64,
+    tls: bool,
+    mid_stream: bool,
+}
+
+/// An exchange's column values, computed before it reaches the writer thread.
+struct Row {
+    connection: ConnectionRow,
+    index: u32,
+    file: u16,
+    method: Option<String>,
+    host: Option<String>,
+    target: Option<String>,
+    path: Option<String>,
+    template: Option<String>,
+    status: Option<i64>,
+    req_frame: Option<i64>,
+    resp_frame: Option<i64>,
+    first_frame: Option<i64>,
+    last_frame: Option<i64>,
+    req_first_ts: Option<i64>,
+    req_last_ts: Option<i64>,
+    resp_first_ts: Option<i64>,
+    resp_last_ts: Option<i64>,
+    latency: Option<i64>,
+    ts: i64,
+    req_body: Option<i64>,
+    resp_body: Option<i64>,
+    req_preview: Preview,
+    resp_preview: Preview,
+    anomalies: String,
+    json: String,
+    findings: Vec<Finding>,
+}
+
+/// Computes an exchange's row: everything but the SQL.
+fn prepare(item: Analyzed, names: &[String], cfg: &WriterConfig) -> Row {
+    let Analyzed {
+        mut exchange,
+        findings,
+    } = item;
+    let json =
+        serde_json::to_string(&ExchangeJson::new(&exchange, names)).unwrap_or_else(|_| "{}".into());
+    let c = &exchange.connection;
+    let connection = ConnectionRow {
+        first_frame: c.first_frame,
+        client: endpoint(&c.client),
+        server: endpoint(&c.server),
+        first_ts: c.first_ts.as_nanos(),
+        tls: c.tls,
+        mid_stream: c.mid_stream,
+    };
+    let req = exchange.request.as_ref();
+    let resp = exchange.response.as_ref();
+    let file = req
+        .or(resp)
+        .map_or(exchange.connection.first_frame.file, |m| m.head_frame.file);
+    let target = req.and_then(Message::target);
+    let frame = |m: Option<&Message>| m.map(|m| u64_sql(m.head_frame.number));
+    let mut row = Row {
+        connection,
+        index: exchange.index,
+        file,
+        method: req.and_then(Message::method).map(str::to_string),
+        host: req.and_then(|m| m.header("host")).map(str::to_string),
+        path: target.map(|t| t.split('?').next().unwrap_or(t).to_string()),
+        template: target.map(path_template),
+        target: target.map(str::to_string),
+        status: resp.and_then(Message::status).map(i64::from),
+        req_frame: frame(req),
+        resp_frame: frame(resp),
+        first_frame: req.or(resp).map(|m| u64_sql(m.first_frame.number)),
+        last_frame: resp.or(req).map(|m| u64_sql(m.last_frame.number)),
+        req_first_ts: req.map(|m| m.first_ts.as_nanos()),
+        req_last_ts: req.map(|m| m.last_ts.as_nanos()),
+        resp_first_ts: resp.map(|m| m.first_ts.as_nanos()),
+        resp_last_ts: resp.map(|m| m.last_ts.as_nanos()),
+        latency: match (req, resp) {
+            (Some(q), Some(p)) => Some(p.first_ts.as_nanos() - q.last_ts.as_nanos()),
+            _ => None,
+        },
+        ts: req
+            .or(resp)
+            .map_or(exchange.connection.first_ts, |m| m.head_ts)
+            .as_nanos(),
+        req_body: req.map(|m| u64_sql(m.body.size)),
+        resp_body: resp.map(|m| u64_sql(m.body.size)),
+        req_preview: Preview {
+            bytes: None,
+            cut: false,
+        },
+        resp_preview: Preview {
+            bytes: None,
+            cut: false,
+        },
+        anomalies: exchange.anomaly_names().join(" "),
+        json,
+        findings,
+    };
+    if let Some(m) = exchange.request.as_mut() {
+        row.req_preview = preview(cfg, m);
+    }
+    if let Some(m) = exchange.response.as_mut() {
+        row.resp_preview = preview(cfg, m);
+    }
+    row
+}
+
+fn preview(cfg: &WriterConfig, m: &mut Message) -> Preview {
+    if m.body.size == 0 && m.body.captured.is_empty() {
+        return Preview {
+            bytes: None,
+            cut: false,
+        };
+    }
+    let encoded = m
+        .header_values("content-encoding")
+        .flat_map(|v| v.split(','))
+        .any(|c| !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("identity"));
+    let (mut bytes, mut cut) = if encoded {
+        match content::decoded_body(m, cfg.decode_cap) {
+            Ok((decoded, capped)) => {
+                // (`Vec::from` whether the decoder returns a `Vec` or a `Cow`.)
+                #[allow(clippy::useless_conversion)]
+                let decoded: Vec<u8> = Vec::from(decoded);
+                // Mask JSON fields in the decoded body: with no headers in the message,
+                // the redactor touches only the body.
+                let headers = std::mem::take(&mut m.headers);
+                m.body.captured = decoded;
+                if let Some(r) = &cfg.redact {
+                    r.message(m);
+                }
+                m.headers = headers;
+                (std::mem::take(&mut m.body.captured), capped)
+            }
+            // Undecodable: nothing shown rather than compressed (unmaskable) bytes.
+            Err(_) => {
+                return Preview {
+                    bytes: None,
+                    cut: true,
+                };
+            }
+        }
+    } else {
+        (std::mem::take(&mut m.body.captured), false)
+    };
+    cut |= !m.body.captured_all;
+    if bytes.len() > cfg.preview_bytes {
+        bytes.truncate(cfg.preview_bytes);
+        cut = true;
+    }
+    Preview {
+        bytes: Some(bytes),
+        cut,
+    }
+}
+
 impl State {
     fn sql_err(&self) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         StoreError::sql(&self.path)
@@ -364,7 +545,7 @@ impl State {
                 open = Some(Instant::now());
             }
             match msg {
-                Msg::Exchange(item) => rows += self.exchange(item)?,
+                Msg::Exchange(row) => rows += self.exchange(row)?,
                 Msg::Settled(at, f) => {
                     self.settled(at, f)?;
                     rows += 1;
@@ -518,8 +699,7 @@ impl State {
         }
     }
 
-    fn connection_id(&mut self, ex: &Exchange) -> Result<i64, StoreError> {
-        let c = &ex.connection;
+    fn connection_id(&mut self, c: &ConnectionRow) -> Result<i64, StoreError> {
         if let Some(&id) = self.connections.get(&c.first_frame) {
             return Ok(id);
         }
@@ -535,9 +715,9 @@ impl State {
                     self.run,
                     c.first_frame.file,
                     u64_sql(c.first_frame.number),
-                    endpoint(&c.client),
-                    endpoint(&c.server),
-                    c.first_ts.as_nanos(),
+                    c.client,
+                    c.server,
+                    c.first_ts,
                     c.tls,
                     c.mid_stream
                 ])
@@ -556,119 +736,30 @@ impl State {
         Ok(id)
     }
 
-    fn preview(&self, m: &mut Message) -> Preview {
-        if m.body.size == 0 && m.body.captured.is_empty() {
-            return Preview {
-                bytes: None,
-                cut: false,
-            };
-        }
-        let encoded = m
-            .header_values("content-encoding")
-            .flat_map(|v| v.split(','))
-            .any(|c| !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("identity"));
-        let (mut bytes, mut cut) = if encoded {
-            match content::decoded_body(m, self.cfg.decode_cap) {
-                Ok((decoded, capped)) => {
-                    // (`Vec::from` whether the decoder returns a `Vec` or a `Cow`.)
-                    #[allow(clippy::useless_conversion)]
-                    let decoded: Vec<u8> = Vec::from(decoded);
-                    // Mask JSON fields in the decoded body: with no headers in the message,
-                    // the redactor touches only the body.
-                    let headers = std::mem::take(&mut m.headers);
-                    m.body.captured = decoded;
-                    if let Some(r) = &self.cfg.redact {
-                        r.message(m);
-                    }
-                    m.headers = headers;
-                    (std::mem::take(&mut m.body.captured), capped)
-                }
-                // Undecodable: nothing shown rather than compressed (unmaskable) bytes.
-                Err(_) => {
-                    return Preview {
-                        bytes: None,
-                        cut: true,
-                    };
-                }
-            }
-        } else {
-            (std::mem::take(&mut m.body.captured), false)
-        };
-        cut |= !m.body.captured_all;
-        if bytes.len() > self.cfg.preview_bytes {
-            bytes.truncate(self.cfg.preview_bytes);
-            cut = true;
-        }
-        Preview {
-            bytes: Some(bytes),
-            cut,
-        }
-    }
-
     /// Inserts an exchange and its findings; returns the rows written.
-    fn exchange(&mut self, item: Analyzed) -> Result<usize, StoreError> {
-        let Analyzed {
-            mut exchange,
+    fn exchange(&mut self, row: Row) -> Result<usize, StoreError> {
+        let connection_id = self.connection_id(&row.connection)?;
+        let Row {
+            index,
+            file,
+            method,
+            host,
+            target,
+            path,
+            template,
+            status,
+            latency,
+            ts,
             findings,
-        } = item;
-        let connection_id = self.connection_id(&exchange)?;
-        let json = serde_json::to_string(&ExchangeJson::new(&exchange, &self.names))
-            .unwrap_or_else(|_| "{}".into());
-        let req = exchange.request.as_ref();
-        let resp = exchange.response.as_ref();
-        let file = req
-            .or(resp)
-            .map_or(exchange.connection.first_frame.file, |m| m.head_frame.file);
-        let method = req.and_then(Message::method).map(str::to_string);
-        let target = req.and_then(Message::target);
-        let host = req.and_then(|m| m.header("host")).map(str::to_string);
-        let path = target.map(|t| t.split('?').next().unwrap_or(t));
-        let template = target.map(path_template);
-        let status = resp.and_then(Message::status).map(i64::from);
-        let ts = req
-            .or(resp)
-            .map_or(exchange.connection.first_ts, |m| m.head_ts)
-            .as_nanos();
-        let first_frame = req.or(resp).map(|m| u64_sql(m.first_frame.number));
-        let last_frame = resp.or(req).map(|m| u64_sql(m.last_frame.number));
-        let latency = match (req, resp) {
-            (Some(q), Some(p)) => Some(p.first_ts.as_nanos() - q.last_ts.as_nanos()),
-            _ => None,
-        };
-        let anomalies = exchange.anomaly_names().join(" ");
-        let frame = |m: Option<&Message>| m.map(|m| u64_sql(m.head_frame.number));
-        let (req_frame, resp_frame) = (frame(req), frame(resp));
-        let (rq_first, rq_last) = (
-            req.map(|m| m.first_ts.as_nanos()),
-            req.map(|m| m.last_ts.as_nanos()),
-        );
-        let (rp_first, rp_last) = (
-            resp.map(|m| m.first_ts.as_nanos()),
-            resp.map(|m| m.last_ts.as_nanos()),
-        );
-        let rq_size = req.map(|m| u64_sql(m.body.size));
-        let rp_size = resp.map(|m| u64_sql(m.body.size));
-        let path = path.map(str::to_string);
-        let target = target.map(str::to_string);
-        let none = || Preview {
-            bytes: None,
-            cut: false,
-        };
-        let req_preview = match exchange.request.as_mut() {
-            Some(m) => self.preview(m),
-            None => none(),
-        };
-        let resp_preview = match exchange.response.as_mut() {
-            Some(m) => self.preview(m),
-            None => none(),
-        };
+            ..
+        } = row;
         self.conn
             .prepare_cached(INSERT_EXCHANGE)
             .and_then(|mut s| {
                 s.execute(params![
                     self.run,
                     connection_id,
-                    exchange.index,
+                    index,
                     file,
                     method,
                     host,
@@ -676,25 +767,25 @@ impl State {
                     path,
                     template,
                     status,
-                    req_frame,
-                    resp_frame,
-                    first_frame,
-                    last_frame,
-                    rq_first,
-                    rq_last,
-                    rp_first,
-                    rp_last,
+                    row.req_frame,
+                    row.resp_frame,
+                    row.first_frame,
+                    row.last_frame,
+                    row.req_first_ts,
+                    row.req_last_ts,
+                    row.resp_first_ts,
+                    row.resp_last_ts,
                     latency,
                     ts,
-                    rq_size,
-                    rp_size,
-                    req_preview.bytes,
-                    resp_preview.bytes,
-                    req_preview.cut,
-                    resp_preview.cut,
-                    anomalies,
+                    row.req_body,
+                    row.resp_body,
+                    row.req_preview.bytes,
+                    row.resp_preview.bytes,
+                    row.req_preview.cut,
+                    row.resp_preview.cut,
+                    row.anomalies,
                     u64_sql(findings.len() as u64),
-                    json
+                    row.json
                 ])
             })
             .map_err(StoreError::sql(&self.path))?;
