@@ -25,7 +25,7 @@ use crate::pipeline::{self, Analyzed, LiveCounters, LiveSummary, Output, Pipelin
 use crate::redact::Redactor;
 use crate::report::finding_json::FindingJson;
 use crate::report::findings_text::exchange_location;
-use crate::rules::{Finding, Severity};
+use crate::rules::{ExchangeRef, Finding, Severity};
 use crate::store::{RunSource, Store, WriterConfig};
 
 /// How often the capture counters are written to the run.
@@ -162,31 +162,45 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
         });
 
         let mut out = std::io::stdout();
-        let mut print = |f: &Finding, ex: Option<&Exchange>| -> std::io::Result<()> {
-            if quiet {
-                return Ok(());
-            }
-            match (format, ex) {
-                (SniffFormat::Jsonl, Some(ex)) => {
-                    serde_json::to_writer(&mut out, &FindingJson::new(f, ex, &[]))?;
-                    out.write_all(b"\n")?;
+        // `ex` is `None` for a finding a stateful rule settled later, about `at`.
+        let mut print =
+            |f: &Finding, ex: Option<&Exchange>, at: ExchangeRef| -> std::io::Result<()> {
+                if quiet {
+                    return Ok(());
                 }
-                (SniffFormat::Jsonl, None) => {}
-                (SniffFormat::Text, _) => {
-                    let location = ex.map(exchange_location).unwrap_or_default();
-                    writeln!(
-                        out,
-                        "{} {} {}  {}  {}",
-                        crate::time::Timestamp::now().to_rfc3339(),
-                        severity_label(f.severity, tty),
-                        f.rule,
-                        f.message,
-                        location
-                    )?;
+                match (format, ex) {
+                    (SniffFormat::Jsonl, Some(ex)) => {
+                        serde_json::to_writer(&mut out, &FindingJson::new(f, ex, &[]))?;
+                        out.write_all(b"\n")?;
+                    }
+                    (SniffFormat::Jsonl, None) => {
+                        serde_json::to_writer(&mut out, &FindingJson::settled(f, at))?;
+                        out.write_all(b"\n")?;
+                    }
+                    (SniffFormat::Text, _) => {
+                        let location = ex.map_or_else(
+                            || {
+                                format!(
+                                    "exchange {} of the connection at frame {}",
+                                    at.index + 1,
+                                    at.connection.number
+                                )
+                            },
+                            exchange_location,
+                        );
+                        writeln!(
+                            out,
+                            "{} {} {}  {}  {}",
+                            crate::time::Timestamp::now().to_rfc3339(),
+                            severity_label(f.severity, tty),
+                            f.rule,
+                            f.message,
+                            location
+                        )?;
+                    }
                 }
-            }
-            out.flush()
-        };
+                out.flush()
+            };
         let result = pipeline::run_live(
             &mut capture,
             &cfg,
@@ -197,15 +211,16 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
                 }) => {
                     exchanges += 1;
                     findings.retain(|f| !super::analyze::suppressed(&suppressions, f, &exchange));
+                    let at = ExchangeRef::of(&exchange);
                     for f in &findings {
-                        print(f, Some(&exchange))?;
+                        print(f, Some(&exchange), at)?;
                     }
                     writer
                         .write(Analyzed { exchange, findings })
                         .map_err(store_err)
                 }
                 Output::Settled(at, f) => {
-                    print(&f, None)?;
+                    print(&f, None, at)?;
                     writer.settled(at, f).map_err(store_err)
                 }
             },
