@@ -1,11 +1,14 @@
-//! Wires the stages together on threads: the reader thread walks the capture and decodes
-//! frames; connections are sharded across worker threads by a symmetric flow hash (so a
+//! Wires the stages together on threads: the reader thread walks the capture files (or the
+//! capture thread reads a live interface) and decodes frames; connections are sharded across worker threads by a symmetric flow hash (so a
 //! connection always lands on the same worker); a collector merges the workers' exchanges
 //! back into one deterministic order (the frame at which each exchange was complete, then
 //! connection and index) and hands them to the sink.
 //!
-//! Queues are bounded and, for files, block when full: nothing read is ever dropped, and
-//! memory stays flat whatever the size of the capture.
+//! Queues are bounded. For files they block when full: nothing read is ever dropped, and
+//! memory stays flat whatever the size of the capture. Live, the capture thread must never
+//! wait (the kernel would drop instead, uncounted by us), so a full queue drops the batch
+//! and counts it; and every 100 ms the workers are told the time, so that idle flows expire
+//! and quiet connections release their last exchange without waiting for more packets.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
