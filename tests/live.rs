@@ -704,3 +704,41 @@ fn capturing_without_privileges_exits_2_with_the_setcap_hint() {
         "the hint is missing: {err}"
     );
 }
+
+#[test]
+fn interfaces_lists_loopback_with_its_address_and_flags() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+        .args(["interfaces", "--format", "json"])
+        .output()
+        .expect("run wirelint interfaces");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let lo = list
+        .as_array()
+        .and_then(|l| l.iter().find(|i| i["name"] == "lo"))
+        .unwrap_or_else(|| panic!("no lo in {text}"));
+    assert_eq!(lo["loopback"], true, "{lo}");
+    assert_eq!(lo["up"], true, "{lo}");
+    assert!(
+        lo["addresses"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "127.0.0.1")),
+        "{lo}"
+    );
+    let table = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+        .arg("interfaces")
+        .output()
+        .expect("run wirelint interfaces");
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("lo ") && l.contains("loopback") && l.contains("127.0.0.1")),
+        "{table}"
+    );
+}
