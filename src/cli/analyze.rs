@@ -119,7 +119,14 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     // Opened before any output, so that a bad path fails the run up front.
     let db = match &db_path {
         Some(path) => {
-            let store = Store::open(path)?;
+            let store = Store::open(path).map_err(|e| {
+                let err = anyhow::Error::new(e);
+                if args.db.is_none() {
+                    err.context("recording the run in the default database (--no-db skips it)")
+                } else {
+                    err
+                }
+            })?;
             let source = RunSource::Files {
                 files: names.clone(),
             };
