@@ -133,6 +133,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             let run = store.begin_run(&source)?;
             let writer_cfg = WriterConfig {
                 redact: cfg.redact.clone(),
+                mask_json: !config.redact.is_empty(),
                 ..WriterConfig::default()
             };
             Some(store.writer_with(run, &source, writer_cfg)?)

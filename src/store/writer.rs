@@ -46,6 +46,11 @@ pub struct WriterConfig {
     /// Masks configured JSON fields in bodies that were compressed on the wire (the
     /// pipeline has already masked everything it could see).
     pub redact: Option<Redactor>,
+    /// Whether `redact` masks JSON fields (the configuration lists some). Only then must a
+    /// compressed body be decoded whole (up to `decode_cap`) before its preview is cut;
+    /// otherwise decoding stops after `preview_bytes`, which is most of the writer's
+    /// decoding work on compressed static files.
+    pub mask_json: bool,
 }
 
 impl Default for WriterConfig {
@@ -57,6 +62,7 @@ impl Default for WriterConfig {
             preview_bytes: 4096,
             decode_cap: 256 * 1024,
             redact: None,
+            mask_json: false,
         }
     }
 }
@@ -510,8 +516,22 @@ fn preview(cfg: &WriterConfig, m: &mut Message) -> Preview {
         .header_values("content-encoding")
         .flat_map(|v| v.split(','))
         .any(|c| !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("identity"));
+    let mask_json = cfg.mask_json && cfg.redact.is_some();
+    let cap = if mask_json {
+        cfg.decode_cap
+    } else {
+        cfg.preview_bytes + 1
+    };
     let (mut bytes, mut cut) = if encoded {
-        match content::decoded_body(m, cfg.decode_cap) {
+        match content::decoded_body(m, cap) {
+            // A body too long to decode whole cannot have its JSON fields masked: no
+            // preview rather than an unmasked one.
+            Ok((_, true)) if mask_json => {
+                return Preview {
+                    bytes: None,
+                    cut: true,
+                };
+            }
             Ok((decoded, capped)) => {
                 // (`Vec::from` whether the decoder returns a `Vec` or a `Cow`.)
                 #[allow(clippy::useless_conversion)]
@@ -997,7 +1017,78 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use super::textual;
+    use std::io::Write;
+
+    use super::{WriterConfig, preview, textual};
+    use crate::http::{Body, Header, Message, StartLine};
+    use crate::redact::Redactor;
+
+    fn gzipped_json(body: &[u8]) -> Message {
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(body).expect("gzip");
+        let captured = z.finish().expect("gzip");
+        Message {
+            start: StartLine::Response {
+                version: "HTTP/1.1".into(),
+                status: 200,
+                reason: "OK".into(),
+            },
+            headers: vec![
+                Header {
+                    name: "Content-Type".into(),
+                    value: "application/json".into(),
+                },
+                Header {
+                    name: "Content-Encoding".into(),
+                    value: "gzip".into(),
+                },
+            ],
+            raw_head: Vec::new(),
+            body: Body {
+                size: captured.len() as u64,
+                captured,
+                ..Body::default()
+            },
+            first_frame: Default::default(),
+            head_frame: Default::default(),
+            last_frame: Default::default(),
+            first_ts: Default::default(),
+            head_ts: Default::default(),
+            last_ts: Default::default(),
+            last_order: 0,
+            anomalies: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn compressed_json_previews_are_masked_or_not_kept() {
+        let masking = WriterConfig {
+            redact: Some(Redactor::new(&["password".to_string()])),
+            mask_json: true,
+            ..WriterConfig::default()
+        };
+        let p = preview(
+            &masking,
+            &mut gzipped_json(br#"{"user":"a","password":"hunter2"}"#),
+        );
+        let text = String::from_utf8(p.bytes.expect("a preview")).expect("utf-8");
+        assert!(text.contains("****") && !text.contains("hunter2"), "{text}");
+
+        // Longer than the decode cap: it cannot be parsed whole, so nothing is kept.
+        let long = format!(
+            r#"{{"password":"hunter2","pad":"{}"}}"#,
+            "x".repeat(masking.decode_cap)
+        );
+        let p = preview(&masking, &mut gzipped_json(long.as_bytes()));
+        assert!(p.bytes.is_none() && p.cut);
+
+        // Without JSON fields to mask, only the preview's bytes are decoded.
+        let plain = WriterConfig::default();
+        let p = preview(&plain, &mut gzipped_json(long.as_bytes()));
+        let bytes = p.bytes.expect("a preview");
+        assert_eq!(bytes.len(), plain.preview_bytes);
+        assert!(p.cut);
+    }
 
     #[test]
     fn only_textual_bodies_are_previewed() {
