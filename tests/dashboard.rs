@@ -1225,3 +1225,35 @@ fn events_stream_counters_and_new_findings() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[test]
+fn the_overview_lists_the_newest_runs_and_counts_the_rest() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let store = Store::open(&db).expect("store");
+    let source = RunSource::Files {
+        files: vec!["more.pcap".into()],
+    };
+    let mut newest = 0;
+    for _ in 0..60 {
+        newest = store.begin_run(&source).expect("run");
+    }
+    let st = state(&db);
+    let api = ok(&st, "/api/overview").json();
+    let runs = api["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 50);
+    assert_eq!(runs[0]["id"].as_i64(), Some(newest));
+    assert_eq!(api["older_runs"].as_i64(), Some(11));
+    // The first run (the demo's) is still one link away, charts included.
+    let first = ok(&st, "/api/overview?run=1").json();
+    assert_eq!(first["runs"].as_array().unwrap().len(), 1);
+    assert!(
+        first["status_chart"]["bars"]
+            .as_array()
+            .is_some_and(|b| !b.is_empty())
+    );
+    assert!(ok(&st, "/").body.contains("11 older runs"));
+    let endpoints = ok(&st, "/api/endpoints?run=1").json();
+    assert!(!endpoints["endpoints"].as_array().unwrap().is_empty());
+    assert_eq!(get(&st, "/?run=999").status, StatusCode::NOT_FOUND);
+}
