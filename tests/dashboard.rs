@@ -1076,3 +1076,184 @@ fn analyze_into_db(dir: &Path, capture: &Path, db: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn endpoints_page_and_api_roll_up_every_exchange() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path()));
+    let api = ok(&st, "/api/endpoints").json();
+    let rows = api["endpoints"].as_array().expect("endpoints");
+    assert!(rows.len() > 5);
+    let overview = ok(&st, "/api/overview").json();
+    let run = &overview["runs"][0];
+    assert_eq!(api["run"], run["id"], "the newest run by default");
+    let exchanges: i64 = rows.iter().map(|e| e["exchanges"].as_i64().unwrap()).sum();
+    assert_eq!(exchanges, run["exchanges"].as_i64().unwrap());
+    let findings: i64 = rows.iter().map(|e| e["findings"].as_i64().unwrap()).sum();
+    assert_eq!(findings, run["findings"].as_i64().unwrap());
+    let counts: Vec<i64> = rows
+        .iter()
+        .map(|e| e["exchanges"].as_i64().unwrap())
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "most exchanges first"
+    );
+    for e in rows {
+        let mix: i64 = ["1xx", "2xx", "3xx", "4xx", "5xx", "none"]
+            .iter()
+            .map(|k| e["status"][k].as_i64().unwrap())
+            .sum();
+        assert_eq!(mix, e["exchanges"].as_i64().unwrap(), "{e}");
+        if let (Some(p50), Some(p95)) = (e["p50_ns"].as_i64(), e["p95_ns"].as_i64()) {
+            assert!(0 <= p50 && p50 <= p95, "{e}");
+        }
+    }
+    let books = rows
+        .iter()
+        .find(|e| e["method"] == "POST" && e["path_template"] == "/v1/books")
+        .expect("POST /v1/books");
+    assert!(books["status"]["2xx"].as_i64().unwrap() >= 1);
+
+    let page = ok(&st, "/endpoints");
+    assert!(page.body.contains("/v1/books/{id}"));
+    assert!(page.body.contains("<svg class=\"mix\""));
+    assert!(
+        page.body.contains(
+            "/findings?run=1&amp;host=api.bookshelf.test&amp;method=POST&amp;path=%2Fv1%2Fbooks\""
+        ) || page.body.contains(
+            "/findings?run=1&#38;host=api.bookshelf.test&#38;method=POST&#38;path=%2Fv1%2Fbooks\""
+        ),
+        "each endpoint links its findings"
+    );
+    let other = ok(&st, "/api/endpoints?host=nobody.test").json();
+    assert_eq!(other["endpoints"].as_array().unwrap().len(), 0);
+    let one = ok(&st, "/api/endpoints?host=api.bookshelf.test&limit=2").json();
+    assert_eq!(one["endpoints"].as_array().unwrap().len(), 2);
+    assert_eq!(get(&st, "/endpoints?run=999").status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&st, "/api/endpoints?run=x").status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+/// The first event of `/api/events?QUERY`, parsed (`event:` name and JSON `data:`).
+fn first_event(state: &AppState, uri: &str, last_event_id: Option<&str>) -> (String, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut req = Request::get(uri);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let res = router(state.clone())
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("the router answers");
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+        assert!(
+            res.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let mut body = res.into_body();
+        let mut text = String::new();
+        let frame = tokio::time::timeout(Duration::from_secs(5), async {
+            while !text.contains("\n\n") {
+                let Some(frame) = body.frame().await else {
+                    break;
+                };
+                if let Some(d) = frame.expect("frame").data_ref() {
+                    text.push_str(&String::from_utf8_lossy(d));
+                }
+            }
+        });
+        frame.await.expect("an event within 5 s");
+        let name = text
+            .lines()
+            .find_map(|l| l.strip_prefix("event: ").or(l.strip_prefix("event:")))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let data: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: ").or(l.strip_prefix("data:")))
+            .collect();
+        (
+            name,
+            serde_json::from_str(&data).unwrap_or(Value::String(data)),
+        )
+    })
+}
+
+#[test]
+fn events_stream_counters_and_new_findings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path()));
+    let all = ok(&st, "/api/findings?limit=1000").json();
+    let total = all["findings"].as_array().unwrap().len();
+    let newest = all["findings"][0]["id"].as_i64().unwrap();
+
+    let (name, u) = first_event(&st, "/api/events?after=0", None);
+    assert_eq!(name, "update");
+    let sent = u["findings"].as_array().expect("findings");
+    assert_eq!(sent.len(), total.min(50), "at most 50 per event");
+    assert_eq!(sent[0]["id"].as_i64(), Some(newest), "newest first");
+    assert_eq!(u["last"].as_i64(), Some(newest));
+    assert_eq!(u["skipped"].as_i64(), Some((total as i64 - 50).max(0)));
+    assert_eq!(u["runs"][0]["findings"].as_i64(), Some(total as i64));
+    assert!(u["runs"][0]["packets"].as_i64().unwrap() > 0);
+    assert!(u["runs"][0].get("kernel_drops").is_some());
+
+    // Filters apply; Last-Event-ID (a reconnecting browser) wins over `after`.
+    let (_, u) = first_event(&st, "/api/events?after=0&rule=no-content-with-body", None);
+    let sent = u["findings"].as_array().unwrap();
+    assert!(!sent.is_empty());
+    assert!(sent.iter().all(|f| f["rule"] == "no-content-with-body"));
+    let (_, u) = first_event(&st, "/api/events?after=0", Some(&(newest - 2).to_string()));
+    assert_eq!(u["findings"].as_array().unwrap().len(), 2);
+    // Without a starting point it starts from now: counters, no backlog.
+    let (_, u) = first_event(&st, "/api/events", None);
+    assert_eq!(u["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(u["last"].as_i64(), Some(newest));
+
+    assert_eq!(
+        get(&st, "/api/events?after=x").status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
+fn the_overview_lists_the_newest_runs_and_counts_the_rest() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let store = Store::open(&db).expect("store");
+    let source = RunSource::Files {
+        files: vec!["more.pcap".into()],
+    };
+    let mut newest = 0;
+    for _ in 0..60 {
+        newest = store.begin_run(&source).expect("run");
+    }
+    let st = state(&db);
+    let api = ok(&st, "/api/overview").json();
+    let runs = api["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 50);
+    assert_eq!(runs[0]["id"].as_i64(), Some(newest));
+    assert_eq!(api["older_runs"].as_i64(), Some(11));
+    // The first run (the demo's) is still one link away, charts included.
+    let first = ok(&st, "/api/overview?run=1").json();
+    assert_eq!(first["runs"].as_array().unwrap().len(), 1);
+    assert!(
+        first["status_chart"]["bars"]
+            .as_array()
+            .is_some_and(|b| !b.is_empty())
+    );
+    assert!(ok(&st, "/").body.contains("11 older runs"));
+    let endpoints = ok(&st, "/api/endpoints?run=1").json();
+    assert!(!endpoints["endpoints"].as_array().unwrap().is_empty());
+    assert_eq!(get(&st, "/?run=999").status, StatusCode::NOT_FOUND);
+}

@@ -717,6 +717,9 @@ fn every_dashboard_query_uses_an_index() {
     reader.exchange(1).expect("exchange");
     reader.exchange_json(1).expect("exchange json");
     reader.runs().expect("runs");
+    reader.recent_runs(50).expect("recent runs");
+    reader.run(run).expect("a run");
+    reader.run_count().expect("run count");
 
     let statements = reader.recorded_statements();
     assert!(statements.len() > 20, "{statements:?}");

@@ -119,13 +119,21 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     // Opened before any output, so that a bad path fails the run up front.
     let db = match &db_path {
         Some(path) => {
-            let store = Store::open(path)?;
+            let store = Store::open(path).map_err(|e| {
+                let err = anyhow::Error::new(e);
+                if args.db.is_none() {
+                    err.context("recording the run in the default database (--no-db skips it)")
+                } else {
+                    err
+                }
+            })?;
             let source = RunSource::Files {
                 files: names.clone(),
             };
             let run = store.begin_run(&source)?;
             let writer_cfg = WriterConfig {
                 redact: cfg.redact.clone(),
+                mask_json: !config.redact.is_empty(),
                 ..WriterConfig::default()
             };
             Some(store.writer_with(run, &source, writer_cfg)?)

@@ -13,7 +13,7 @@ use futures_util::Stream;
 use serde::Serialize;
 
 use super::AppState;
-use super::pages::{FindingsQuery, PageError, SeverityCounts, number, read};
+use super::pages::{FindingsQuery, PageError, RUNS_SHOWN, SeverityCounts, number, read};
 use crate::store::read::{FindingFilter, FindingRow};
 use crate::store::{Reader, RunId};
 
@@ -63,10 +63,12 @@ struct Follow {
 }
 
 fn poll(r: &Reader, filter: &FindingFilter, after: i64) -> Result<Update, PageError> {
-    let runs: Vec<RunCounters> = r
-        .runs()?
+    let runs = match filter.run {
+        Some(id) => r.run(id)?.into_iter().collect(),
+        None => r.recent_runs(RUNS_SHOWN)?,
+    };
+    let runs: Vec<RunCounters> = runs
         .into_iter()
-        .filter(|x| filter.run.is_none_or(|id| id == x.id))
         .map(|x| RunCounters {
             id: x.id,
             packets: x.packets,

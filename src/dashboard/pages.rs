@@ -22,6 +22,10 @@ const PAGE_SIZE: usize = 100;
 const TOP_ENDPOINTS: usize = 20;
 /// Latest findings on the overview.
 const LATEST_FINDINGS: usize = 10;
+/// Runs listed on the overview (and followed live), newest first.
+pub(super) const RUNS_SHOWN: usize = 50;
+/// Runs offered by the endpoints page's run menu (any other can still be asked for).
+const RUNS_MENU: usize = 200;
 /// Rows of the endpoints page, unless `limit` says otherwise.
 const ENDPOINTS_PAGE: usize = 200;
 
@@ -100,6 +104,8 @@ pub struct Overview {
     pub by_rule: Vec<RuleCount>,
     pub endpoints: Vec<RollupRow>,
     pub runs: Vec<RunRow>,
+    /// Runs not listed (older than the newest [`RUNS_SHOWN`]).
+    pub older_runs: i64,
     /// Exchanges by status class over time, and findings by severity, for `run` or else
     /// the newest run with traffic.
     pub status_chart: Option<Chart>,
@@ -124,12 +130,17 @@ impl RunQuery {
 }
 
 fn overview_data(r: &Reader, run: Option<RunId>) -> Result<Overview, PageError> {
-    let runs = r.runs()?;
-    if let Some(id) = run
-        && !runs.iter().any(|x| x.id == id)
-    {
-        return Err(PageError::NotFound(format!("no run {id} in this database")));
-    }
+    let runs = match run {
+        Some(id) => vec![
+            r.run(id)?
+                .ok_or_else(|| PageError::NotFound(format!("no run {id} in this database")))?,
+        ],
+        None => r.recent_runs(RUNS_SHOWN)?,
+    };
+    let older_runs = match run {
+        Some(_) => 0,
+        None => (r.run_count()? - runs.len() as i64).max(0),
+    };
     let [info, warning, error] = r.counts_by_severity(run)?;
     let chart_run = match run {
         Some(id) => runs.iter().find(|x| x.id == id),
@@ -165,10 +176,8 @@ fn overview_data(r: &Reader, run: Option<RunId>) -> Result<Overview, PageError> 
         },
         by_rule: r.counts_by_rule(run)?,
         endpoints: r.rollups(run, TOP_ENDPOINTS)?,
-        runs: match run {
-            Some(id) => runs.into_iter().filter(|x| x.id == id).collect(),
-            None => runs,
-        },
+        runs,
+        older_runs,
         status_chart,
         findings_chart,
         latest,
@@ -265,9 +274,18 @@ fn endpoint_view(row: EndpointRow) -> EndpointView {
 }
 
 fn endpoints_data(r: &Reader, q: &EndpointsQuery) -> Result<EndpointsView, PageError> {
-    let runs: Vec<RunId> = r.runs()?.into_iter().map(|x| x.id).collect();
+    let mut runs: Vec<RunId> = r
+        .recent_runs(RUNS_MENU)?
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
     let run = match number::<RunId>("run", &q.run)? {
-        Some(id) if runs.contains(&id) => Some(id),
+        Some(id) if r.run(id)?.is_some() => {
+            if !runs.contains(&id) {
+                runs.push(id);
+            }
+            Some(id)
+        }
         Some(id) => return Err(PageError::NotFound(format!("no run {id} in this database"))),
         None => runs.first().copied(),
     };

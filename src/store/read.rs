@@ -384,6 +384,32 @@ impl Reader {
         StoreError::sql(&self.path)
     }
 
+    /// The `limit` newest runs, newest first (a database that CI appends to for years has
+    /// many).
+    pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1");
+        let mut st = self.prepare(&sql).map_err(self.err())?;
+        st.query_map([limit as i64], run_row)
+            .and_then(Iterator::collect)
+            .map_err(self.err())
+    }
+
+    /// One run.
+    pub fn run(&self, id: RunId) -> Result<Option<RunRow>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+        self.prepare(&sql)
+            .and_then(|mut st| st.query_row([id], run_row).optional())
+            .map_err(self.err())
+    }
+
+    /// How many runs the database holds.
+    pub fn run_count(&self) -> Result<i64, StoreError> {
+        self.prepare("SELECT count(*) FROM runs")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(self.err())
+    }
+
     /// Every run, newest first.
     pub fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC");
