@@ -577,8 +577,11 @@ pub struct ExchangeView {
     pub index: u64,
     pub latency_ns: Option<i64>,
     pub latency: Option<String>,
-    /// Wireshark display filter selecting the exchange's head frame in `capture`.
+    /// Wireshark display filter selecting the exchange's head frame in `capture` (capture
+    /// files only: live frame numbers count what wirelint read, not a file's frames).
     pub wireshark: Option<String>,
+    /// Wireshark display filter selecting the whole connection, in any capture of it.
+    pub conversation: Option<String>,
     pub anomalies: Vec<String>,
     pub messages: Vec<MessageView>,
     pub findings: Vec<FindingView>,
@@ -621,6 +624,23 @@ pub(super) fn latency_text(ns: i64) -> String {
     }
 }
 
+/// `ip.addr == A && ip.addr == B && tcp.port == P && tcp.port == Q` for a connection's two
+/// endpoints ("ip:port", IPv6 as "[addr]:port").
+fn conversation_filter(client: &str, server: &str) -> Option<String> {
+    let c: std::net::SocketAddr = client.parse().ok()?;
+    let s: std::net::SocketAddr = server.parse().ok()?;
+    let field = |a: &std::net::SocketAddr| if a.is_ipv4() { "ip.addr" } else { "ipv6.addr" };
+    Some(format!(
+        "{} == {} && {} == {} && tcp.port == {} && tcp.port == {}",
+        field(&c),
+        c.ip(),
+        field(&s),
+        s.ip(),
+        c.port(),
+        s.port()
+    ))
+}
+
 fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, PageError> {
     let ex = r
         .exchange(id)?
@@ -645,6 +665,10 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         })
         .collect();
     let frame = ex.req_frame.or(ex.resp_frame).or(ex.first_frame);
+    let wireshark = frame
+        .filter(|_| !json.capture.is_empty())
+        .map(|n| format!("frame.number == {n}"));
+    let conversation = conversation_filter(&json.client, &json.server);
     Ok(ExchangeView {
         id: ex.id,
         run: ex.run,
@@ -654,7 +678,8 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         index: json.index,
         latency_ns: ex.latency_ns,
         latency: ex.latency_ns.map(latency_text),
-        wireshark: frame.map(|n| format!("frame.number == {n}")),
+        wireshark,
+        conversation,
         anomalies: json
             .anomalies
             .iter()
@@ -739,4 +764,26 @@ pub async fn rules(State(s): State<AppState>) -> Result<Response, PageError> {
 
 pub async fn rules_api(State(s): State<AppState>) -> Result<Json<RulesView>, PageError> {
     Ok(Json(read(&s, rules_data).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conversation_filter;
+
+    #[test]
+    fn connection_filters_name_both_endpoints() {
+        assert_eq!(
+            conversation_filter("192.0.2.1:40000", "198.51.100.2:80").as_deref(),
+            Some(
+                "ip.addr == 192.0.2.1 && ip.addr == 198.51.100.2 && tcp.port == 40000 && tcp.port == 80"
+            )
+        );
+        assert_eq!(
+            conversation_filter("[2001:db8::1]:5000", "[2001:db8::2]:443").as_deref(),
+            Some(
+                "ipv6.addr == 2001:db8::1 && ipv6.addr == 2001:db8::2 && tcp.port == 5000 && tcp.port == 443"
+            )
+        );
+        assert_eq!(conversation_filter("not an address", "x"), None);
+    }
 }
