@@ -545,6 +545,23 @@ mod tests {
         table.tick(Timestamp(1_200 * 1_000_000), 4, &mut out);
         assert_eq!(out.exchanges.len(), 1, "released only once");
         assert_eq!(table.open_flows(), 1, "the connection itself stays open");
+
+        // The connection goes on after the release: the next exchange follows in order.
+        let req2 = b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+        let next_req = 100 + req.len() as u32;
+        let next_resp = 500 + resp.len() as u32;
+        table.segment(&seg(5, 2_000, true, next_req, ack, req2), 5, &mut out);
+        table.segment(&seg(6, 2_001, false, next_resp, ack, resp), 6, &mut out);
+        table.tick(Timestamp(2_600 * 1_000_000), 6, &mut out);
+        let indices: Vec<u32> = out.exchanges.iter().map(|e| e.index).collect();
+        assert_eq!(indices, [0, 1]);
+        let targets: Vec<Option<&str>> = out
+            .exchanges
+            .iter()
+            .map(|e| e.request.as_ref().and_then(|r| r.target()))
+            .collect();
+        assert_eq!(targets, [Some("/a"), Some("/b")]);
+        assert!(out.exchanges.iter().all(|e| e.response.is_some()));
     }
 
     #[test]
