@@ -4,8 +4,9 @@
 #
 #   benches/live.sh keepup [SECONDS_PER_STEP]   highest request rate with zero drops,
 #                                               wirelint sniff vs tcpdump -w /dev/null
-#   benches/live.sh soak [MINUTES]              RSS of sniff under steady load, sampled
-#                                               every 10 s (start, peak, end)
+#   benches/live.sh soak [MINUTES]              RSS of sniff under steady load with fast
+#                                               connection churn, sampled every 10 s
+#                                               (start, peak, end)
 #
 # Needs: nginx, wrk, tcpdump (Debian packages), root or CAP_NET_RAW, and a release build
 # (cargo build --release). Machines here are shared and noisy: compare within one run.
@@ -119,9 +120,11 @@ soak() {
   local minutes=${1:-10}
   local secs=$((minutes * 60))
   start_sniff
-  # Steady load in the background for the whole soak: about 2,000 requests/s with
-  # connections closed every 50 requests.
-  WL_DELAY_MS=50 wrk -t1 -c"$CONNS" -d"$secs"s --timeout 5s -s "$ROOT/benches/live-rate.lua" \
+  # Steady load in the background for the whole soak: about 2,000 requests/s, closing
+  # connections every 5 requests (about 400 new connections/s), so that every bounded
+  # structure keyed by connection (flow table, stateful rules' windows of 50,000) reaches
+  # its cap within the first minutes: after that, RSS must stay flat.
+  WL_CLOSE_EVERY=${CLOSE_EVERY:-5} WL_DELAY_MS=50 wrk -t1 -c"$CONNS" -d"$secs"s --timeout 5s -s "$ROOT/benches/live-rate.lua" \
     "http://127.0.0.1:$PORT" > "$WORK/wrk.out" 2>&1 &
   local w=$!; PIDS+=("$w")
   echo "# seconds rss_kib"
