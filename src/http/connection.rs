@@ -550,6 +550,20 @@ impl HttpConnection {
         pos: Pos,
         out: &mut Vec<Exchange>,
     ) {
+        self.finish_streams(fin, reason, pos, out);
+        // The flow table keeps a closed connection's entry for a while (to absorb its
+        // trailing packets); its buffers are of no further use.
+        self.parsers = None;
+        self.undecided = [Vec::new(), Vec::new()];
+    }
+
+    fn finish_streams(
+        &mut self,
+        fin: [bool; 2],
+        reason: CloseReason,
+        pos: Pos,
+        out: &mut Vec<Exchange>,
+    ) {
         if self.client_dir.is_none() && !self.not_http {
             // Roles never became clear: try once more with what we have.
             if self.undecided.iter().any(|b| !b.is_empty()) {

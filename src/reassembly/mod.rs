@@ -183,6 +183,10 @@ impl<C: StreamConsumer> Flow<C> {
         self.held = 0;
         let mut stats = self.dirs[0].stats;
         stats.merge(&self.dirs[1].stats);
+        // The entry lingers (trailing ACKs, retransmitted FINs); its reassembly buffers
+        // (16 KiB rings per direction) must not: at hundreds of new connections a second
+        // they were most of the memory.
+        self.dirs = [HalfStream::default(), HalfStream::default()];
         stats
     }
 }
