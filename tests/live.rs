@@ -645,6 +645,30 @@ fn sniff_errors_name_the_interface_the_filter_and_the_database() {
         "{err}"
     );
 
+    // A dashboard port already taken fails before anything is captured or recorded.
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("address").to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("never.db");
+    let db_text = db.to_str().expect("utf-8 path");
+    let (code, err) = run(&[
+        "sniff",
+        "-i",
+        "lo",
+        "--duration",
+        "1s",
+        "--db",
+        db_text,
+        "--serve",
+        &addr,
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&addr) && err.contains("in use"), "{err}");
+    assert!(
+        !db.exists(),
+        "no database (nor run) for a start that failed"
+    );
+
     if !capture_permitted() {
         return;
     }

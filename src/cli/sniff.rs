@@ -47,11 +47,11 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
         Some(p) => config.suppressions(p)?,
         None => Vec::new(),
     };
-    let listen = match &args.serve {
+    // Bound before anything is recorded, so that a taken port leaves no empty run behind.
+    let listener = match &args.serve {
         Some(text) => {
             let addr = dashboard::serve::parse_listen(text)?;
-            dashboard::serve::check_listen(addr, args.token.as_deref())?;
-            Some(addr)
+            Some(dashboard::serve::bind(addr, args.token.as_deref())?)
         }
         None => None,
     };
@@ -91,9 +91,8 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
             .context("installing the signal handlers")?;
     }
 
-    let server = match listen {
-        Some(addr) => {
-            let listener = dashboard::serve::bind(addr, args.token.as_deref())?;
+    let server = match listener {
+        Some(listener) => {
             let state = AppState::new(&args.db, Arc::clone(&rules)).with_token(args.token.clone());
             Some(spawn_dashboard(state, listener, Arc::clone(&stop))?)
         }
