@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{AnalyzeArgs, FailOn, FindingFormat};
+use super::{AnalyzeArgs, FailOn, FindingFormat, RuleOptions};
 use crate::capture::CaptureSet;
 use crate::config::{Config, Policy, Suppression};
 use crate::http::Exchange;
@@ -74,19 +74,40 @@ fn threshold(fail_on: FailOn) -> Option<Severity> {
 /// Where `analyze` records its run without `--db` (and `serve` reads without `--db`).
 pub const DEFAULT_DB: &str = "wirelint.db";
 
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let (config, config_path) = Config::discover(args.config.as_deref())?;
+/// The configuration, the rules it and the command line select, and its suppressions.
+pub(super) struct Checking {
+    pub config: Config,
+    pub rules: Arc<RuleSet>,
+    pub suppressions: Vec<Suppression>,
+}
+
+/// Loads what `analyze` and `sniff` check traffic with.
+pub(super) fn checking(opts: &RuleOptions) -> anyhow::Result<Checking> {
+    let (config, config_path) = Config::discover(opts.config.as_deref())?;
     let rules = Arc::new(load_rules(
         &config,
         config_path.as_deref(),
-        &args.rules,
-        &args.select,
-        &args.ignore,
+        &opts.rules,
+        &opts.select,
+        &opts.ignore,
     )?);
     let suppressions = match &config_path {
         Some(p) => config.suppressions(p)?,
         None => Vec::new(),
     };
+    Ok(Checking {
+        config,
+        rules,
+        suppressions,
+    })
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let Checking {
+        config,
+        rules,
+        suppressions,
+    } = checking(&args.rule_options)?;
     let captures = CaptureSet::open(&args.files)?;
     if let Some(f) = &args.filter {
         captures.check_filter(f)?;

@@ -39,6 +39,23 @@ pub enum Command {
     Interfaces(InterfacesArgs),
 }
 
+/// Which rules run and how: shared by `analyze` and `sniff`.
+#[derive(Debug, clap::Args)]
+pub struct RuleOptions {
+    /// Configuration file (default: ./wirelint.toml when present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Extra folder of rule files (repeatable).
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// Run only these rule ids or categories (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub select: Vec<String>,
+    /// Do not run these rule ids or categories (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub ignore: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SniffFormat {
     /// One line per finding.
@@ -91,18 +108,8 @@ pub struct SniffArgs {
     /// Log format on stderr (`RUST_LOG` sets the level, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Configuration file (default: ./wirelint.toml when present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Extra folder of rule files (repeatable).
-    #[arg(long = "rules")]
-    pub rules: Vec<PathBuf>,
-    /// Run only these rule ids or categories (comma-separated or repeated).
-    #[arg(long, value_delimiter = ',')]
-    pub select: Vec<String>,
-    /// Do not run these rule ids or categories (comma-separated or repeated).
-    #[arg(long, value_delimiter = ',')]
-    pub ignore: Vec<String>,
+    #[command(flatten)]
+    pub rule_options: RuleOptions,
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -192,18 +199,8 @@ pub struct AnalyzeArgs {
     /// Exit with status 1 when a finding is at or above this severity.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
-    /// Configuration file (default: ./wirelint.toml when present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Extra folder of rule files (repeatable).
-    #[arg(long = "rules")]
-    pub rules: Vec<PathBuf>,
-    /// Run only these rule ids or categories (comma-separated or repeated).
-    #[arg(long, value_delimiter = ',')]
-    pub select: Vec<String>,
-    /// Do not run these rule ids or categories (comma-separated or repeated).
-    #[arg(long, value_delimiter = ',')]
-    pub ignore: Vec<String>,
+    #[command(flatten)]
+    pub rule_options: RuleOptions,
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,

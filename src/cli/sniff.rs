@@ -18,7 +18,6 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::{LogFormat, SniffArgs, SniffFormat};
 use crate::capture::live::{LiveCapture, LiveConfig};
-use crate::config::Config;
 use crate::dashboard::{self, AppState};
 use crate::http::Exchange;
 use crate::pipeline::{self, Analyzed, LiveCounters, LiveSummary, Output, PipelineConfig};
@@ -35,18 +34,11 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
-    let (config, config_path) = Config::discover(args.config.as_deref())?;
-    let rules = Arc::new(super::analyze::load_rules(
-        &config,
-        config_path.as_deref(),
-        &args.rules,
-        &args.select,
-        &args.ignore,
-    )?);
-    let suppressions = match &config_path {
-        Some(p) => config.suppressions(p)?,
-        None => Vec::new(),
-    };
+    let super::analyze::Checking {
+        config,
+        rules,
+        suppressions,
+    } = super::analyze::checking(&args.rule_options)?;
     // Bound before anything is recorded, so that a taken port leaves no empty run behind.
     let listener = match &args.serve {
         Some(text) => {
