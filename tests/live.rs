@@ -204,6 +204,28 @@ fn serve_connection(stream: TcpStream) {
     }
 }
 
+/// What each live test starts from: capture permitted, a fresh database path, our server.
+struct Setup {
+    /// Holds the temporary folder of `db` until the test ends.
+    dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    server: TestServer,
+}
+
+/// `None` (with the printed reason) where this process may not capture.
+fn setup() -> Option<Setup> {
+    if !capture_permitted() {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("live.db");
+    Some(Setup {
+        dir,
+        db,
+        server: TestServer::start(),
+    })
+}
+
 // ------------------------------------------------------------------ the daemon
 
 struct Sniffer {
@@ -385,12 +407,14 @@ fn runs(db: &Path) -> Vec<(i64, String, bool, i64, i64)> {
 
 #[test]
 fn sniffing_finds_every_bad_endpoint_and_nothing_on_the_good_ones() {
-    if !capture_permitted() {
+    let Some(Setup {
+        dir: _dir,
+        db,
+        server,
+    }) = setup()
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("live.db");
-    let server = TestServer::start();
+    };
     let mut sniffer = Sniffer::start(&db, server.port);
     drive(&server, 3);
     // Findings reach the database while the daemon runs (quiet connections release their
@@ -451,12 +475,14 @@ fn sniffing_finds_every_bad_endpoint_and_nothing_on_the_good_ones() {
 
 #[test]
 fn sniffing_any_reads_linux_cooked_frames() {
-    if !capture_permitted() {
+    let Some(Setup {
+        dir: _dir,
+        db,
+        server,
+    }) = setup()
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("any.db");
-    let server = TestServer::start();
+    };
     let mut sniffer = Sniffer::start_on("any", &db, server.port);
     drive(&server, 1);
     sniffer.signal(libc::SIGTERM);
@@ -508,12 +534,14 @@ fn wait_for_event(
 
 #[test]
 fn with_serve_findings_and_counters_reach_the_dashboard_stream_while_sniffing() {
-    if !capture_permitted() {
+    let Some(Setup {
+        dir: _dir,
+        db,
+        server,
+    }) = setup()
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("live.db");
-    let server = TestServer::start();
+    };
     let mut sniffer = Sniffer::start_with("lo", &db, server.port, &["--serve", "127.0.0.1:0"]);
     let log = sniffer.log();
     let addr = log
@@ -582,12 +610,14 @@ fn with_serve_findings_and_counters_reach_the_dashboard_stream_while_sniffing() 
 
 #[test]
 fn after_kill_9_the_database_is_consistent_and_a_restart_adds_a_run() {
-    if !capture_permitted() {
+    let Some(Setup {
+        dir: _dir,
+        db,
+        server,
+    }) = setup()
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("live.db");
-    let server = TestServer::start();
+    };
     let mut first = Sniffer::start(&db, server.port);
     drive(&server, 2);
     let until = Instant::now() + Duration::from_secs(10);
