@@ -6,7 +6,6 @@
 //! the pipeline's workers and collector; the database writer; a ticker that records the
 //! capture counters on the run and logs them; with `--serve`, the dashboard's runtime.
 
-use std::future::IntoFuture;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -304,47 +303,19 @@ fn spawn_dashboard(
     listener: std::net::TcpListener,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the dashboard's runtime")?;
     tracing::info!(url = %format!("http://{local}/"), "dashboard");
+    let stopped = async move {
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
     let handle = std::thread::Builder::new()
         .name("wirelint-dashboard".into())
         .spawn(move || {
-            let served = runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                let stopped = {
-                    let stop = Arc::clone(&stop);
-                    async move {
-                        while !stop.load(Ordering::Relaxed) {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                };
-                let server = axum::serve(listener, dashboard::router(state))
-                    .with_graceful_shutdown(stopped)
-                    .into_future();
-                // Event streams never end by themselves: give open requests a second.
-                let deadline = async move {
-                    while !stop.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                };
-                tokio::select! {
-                    r = server => r,
-                    () = deadline => Ok(()),
-                }
-            });
-            if let Err(e) = served {
+            if let Err(e) = dashboard::serve::serve_until(state, listener, stopped) {
                 tracing::error!(error = %e, "the dashboard stopped");
             }
-            // Open event streams must not keep the process alive after the capture ended.
-            runtime.shutdown_timeout(Duration::from_secs(1));
         })
         .context("starting the dashboard thread")?;
     Ok(handle)

@@ -1,7 +1,9 @@
 //! Binding and running the dashboard server. Loopback needs nothing; any other address
 //! needs a token, which every request must then carry.
 
+use std::future::{Future, IntoFuture};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::time::Duration;
 
 use super::{AppState, router};
 
@@ -79,27 +81,61 @@ pub fn bind(addr: SocketAddr, token: Option<&str>) -> Result<TcpListener, ServeE
 
 /// Serves the dashboard on `listener` until Ctrl-C; prints its address on stderr.
 pub fn serve(state: AppState, listener: TcpListener) -> Result<(), ServeError> {
-    listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
+    let guarded = if state.inner.token.is_some() {
+        " (requests must carry the token: Authorization: Bearer TOKEN, or ?token=TOKEN once)"
+    } else {
+        ""
+    };
+    eprintln!(
+        "wirelint: dashboard of {} at http://{local}/{guarded}; Ctrl-C stops it",
+        state.db().display()
+    );
+    serve_until(state, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+/// How long open requests get once shutdown is asked for: event streams never end by
+/// themselves, so the server stops waiting for them after this.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Serves the dashboard on `listener` until `shutdown` completes, then gives open requests
+/// [`SHUTDOWN_GRACE`] to finish.
+pub fn serve_until(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    listener.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let guarded = if state.inner.token.is_some() {
-            " (requests must carry the token: Authorization: Bearer TOKEN, or ?token=TOKEN once)"
-        } else {
-            ""
-        };
-        eprintln!(
-            "wirelint: dashboard of {} at http://{local}/{guarded}; Ctrl-C stops it",
-            state.db().display()
-        );
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
+        // Two waiters on one shutdown: the graceful stop and the deadline after it.
+        let (asked, mut graceful) = tokio::sync::watch::channel(false);
+        let mut hard = graceful.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = asked.send(true);
+        });
+        let server = axum::serve(listener, router(state))
+            .with_graceful_shutdown(async move {
+                let _ = graceful.wait_for(|asked| *asked).await;
             })
-            .await
-    })?;
+            .into_future();
+        let deadline = async move {
+            let _ = hard.wait_for(|asked| *asked).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            r = server => r,
+            () = deadline => Ok(()),
+        }
+    });
+    // Requests still reading the database must not keep the process alive.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    served?;
     Ok(())
 }
