@@ -36,9 +36,8 @@ fn wirelint(args: &[&str], cwd: &Path) -> Output {
         .expect("the wirelint binary runs")
 }
 
-/// Analyzes `capture` into `dir/wirelint.db` with the real binary.
-fn analyze_into(dir: &Path, capture: &Path) -> PathBuf {
-    let db = dir.join("wirelint.db");
+/// Analyzes `capture` into `db` with the real binary, run in `dir`.
+fn analyze_into_db(dir: &Path, capture: &Path, db: &Path) {
     let out = wirelint(
         &[
             "analyze",
@@ -56,6 +55,12 @@ fn analyze_into(dir: &Path, capture: &Path) -> PathBuf {
         "analyze failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Analyzes `capture` into `dir/wirelint.db` with the real binary.
+fn analyze_into(dir: &Path, capture: &Path) -> PathBuf {
+    let db = dir.join("wirelint.db");
+    analyze_into_db(dir, capture, &db);
     db
 }
 
@@ -1055,26 +1060,6 @@ fn every_api_reads_while_another_process_writes() {
     let api = ok(&st, "/api/overview").json();
     let runs = api["runs"].as_array().expect("runs");
     assert!(runs.iter().all(|r| r["exchanges"] == runs[0]["exchanges"]));
-}
-
-fn analyze_into_db(dir: &Path, capture: &Path, db: &Path) {
-    let out = wirelint(
-        &[
-            "analyze",
-            "--quiet",
-            "--fail-on",
-            "never",
-            "--db",
-            db.to_str().expect("utf-8 path"),
-            capture.to_str().expect("utf-8 path"),
-        ],
-        dir,
-    );
-    assert!(
-        out.status.success(),
-        "analyze failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

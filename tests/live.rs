@@ -236,13 +236,10 @@ struct Sniffer {
 impl Sniffer {
     /// Starts `wirelint sniff` on lo for `port` and waits until it captures.
     fn start(db: &Path, port: u16) -> Sniffer {
-        Sniffer::start_on("lo", db, port)
+        Sniffer::start_with("lo", db, port, &[])
     }
 
-    fn start_on(interface: &str, db: &Path, port: u16) -> Sniffer {
-        Sniffer::start_with(interface, db, port, &[])
-    }
-
+    /// Starts `wirelint sniff -i interface` with `extra` arguments for `port`.
     fn start_with(interface: &str, db: &Path, port: u16, extra: &[&str]) -> Sniffer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wirelint"))
             .args(["sniff", "-i", interface, "--quiet", "--log-format", "json"])
@@ -319,6 +316,14 @@ impl Drop for Sniffer {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill();
         }
+    }
+}
+
+/// Checks `done` every 100 ms until it holds or `limit` passes.
+fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while !done() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -419,10 +424,9 @@ fn sniffing_finds_every_bad_endpoint_and_nothing_on_the_good_ones() {
     drive(&server, 3);
     // Findings reach the database while the daemon runs (quiet connections release their
     // last exchange after half a second; the writer commits every 200 ms).
-    let until = Instant::now() + Duration::from_secs(10);
-    while findings_by_path(&db).0.is_empty() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll_until(Duration::from_secs(10), || {
+        !findings_by_path(&db).0.is_empty()
+    });
     assert!(
         !findings_by_path(&db).0.is_empty(),
         "no finding reached the database while sniffing:\n{}",
@@ -483,7 +487,7 @@ fn sniffing_any_reads_linux_cooked_frames() {
     else {
         return;
     };
-    let mut sniffer = Sniffer::start_on("any", &db, server.port);
+    let mut sniffer = Sniffer::start_with("any", &db, server.port, &[]);
     drive(&server, 1);
     sniffer.signal(libc::SIGTERM);
     let status = sniffer.wait(Duration::from_secs(30));
@@ -620,10 +624,9 @@ fn after_kill_9_the_database_is_consistent_and_a_restart_adds_a_run() {
     };
     let mut first = Sniffer::start(&db, server.port);
     drive(&server, 2);
-    let until = Instant::now() + Duration::from_secs(10);
-    while runs(&db).first().is_none_or(|r| r.4 == 0) && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll_until(Duration::from_secs(10), || {
+        runs(&db).first().is_some_and(|r| r.4 > 0)
+    });
     first.signal(libc::SIGKILL);
     let _ = first.wait(Duration::from_secs(10));
 
