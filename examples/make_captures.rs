@@ -214,6 +214,41 @@ pub fn all() -> Vec<Capture> {
         "connections ended by RST: after a complete exchange, and by the server instead of answering",
         tcp_rst(),
     );
+    add(
+        "tcp-late-segment.pcap",
+        "the first segment of a PUT reaches the capture after the server's ACK that covers it and after the request's second segment (the two directions took different paths): the hole waits and is filled, no gap, no conflict",
+        tcp_late_segment(),
+    );
+    add(
+        "tcp-response-before-request.pcap",
+        "frames out of time order, as two capture queues write them: the SYN-ACK before its SYN and each response before the request it answers; roles and all three exchanges are kept",
+        tcp_response_before_request(),
+    );
+    add(
+        "tcp-lost-response-head.pcap",
+        "30 requests on one keep-alive connection; the segment with the head of the 5th response is missing (the client acknowledged it): that request gets no response and `response-lost-in-gap`, every other pair stays right (each response names its item in Item-Id)",
+        tcp_lost_response_head(),
+    );
+    add(
+        "tcp-lost-request.pcap",
+        "the segment carrying the 2nd of three requests is missing (the server acknowledged it): its response pairs with `request-lost-in-gap`, not with the 3rd request",
+        tcp_lost_request(),
+    );
+    add(
+        "tcp-frames-after-reordering.pcap",
+        "a request head whose first segment arrives last (the head completes with it), then a response body segment lost before the next exchange: frames name the packet that completed each head",
+        tcp_frames_after_reordering(),
+    );
+    add(
+        "snaplen-96-heads.pcap",
+        "snaplen 96 (what `tcpdump -s 96` keeps): every head is cut inside its start line or first fields; each request is still an exchange with what is visible, marked truncated, and its response pairs with it",
+        snaplen_96_heads(),
+    );
+    add(
+        "anomaly-junk-before-status.pcap",
+        "bytes that are no status line (` SIP/2.0 200 ok`) before the first response: the response carries `junk-before-message`",
+        anomaly_junk_before_status(),
+    );
 
     // HTTP
     add(
@@ -800,6 +835,165 @@ fn tcp_rst() -> Vec<u8> {
         .client_sends(&get("/refused"))
         .rst_from(Dir::Server);
     pcap_of(vec![a, b])
+}
+
+fn tcp_late_segment() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    let body = br#"{"title":"Dune","year":1965}"#;
+    let req = msg_cl(
+        "PUT /books/7 HTTP/1.1",
+        &[("Host", HOST), ("Content-Type", "application/json")],
+        body,
+    );
+    c.handshake();
+    // The request's second segment, the server's ACK of the whole request, then the first
+    // segment: the capture saw the server's side first.
+    c.client_segment(10, &req[10..]);
+    c.ack(Dir::Server);
+    c.client_segment(0, &req[..10]);
+    c.server_sends(&msg_cl(
+        "HTTP/1.1 200 OK",
+        &[
+            ("Date", &http_date(now)),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    ))
+    .fin();
+    pcap_of(vec![c])
+}
+
+fn tcp_response_before_request() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    for target in ["/one", "/two", "/three"] {
+        c.client_sends(&get(target))
+            .server_sends(&ok_html(now, &page(target)));
+    }
+    c.fin();
+    let packets = c.into_packets();
+    // Handshake SYN-ACK first; each response (one segment) before its request.
+    let order = [1, 0, 2, 4, 3, 6, 5, 8, 7, 9, 10, 11];
+    assert_eq!(packets.len(), order.len());
+    let reordered: Vec<Packet> = order.iter().map(|&i| packets[i].clone()).collect();
+    pcap(linktype::ETHERNET, &reordered)
+}
+
+fn item_response(now: Timestamp, i: usize) -> (Vec<u8>, usize) {
+    let body = format!("{{\"item\":{i},\"name\":\"item number {i}\"}}");
+    let item = i.to_string();
+    let resp = msg_cl(
+        "HTTP/1.1 200 OK",
+        &[
+            ("Date", &http_date(now)),
+            ("Content-Type", "application/json"),
+            ("Item-Id", &item),
+        ],
+        body.as_bytes(),
+    );
+    let head_len = resp.len() - body.len();
+    (resp, head_len)
+}
+
+fn tcp_lost_response_head() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    for i in 1..=30 {
+        c.client_sends(&get(&format!("/items/{i}")));
+        let (resp, head_len) = item_response(now, i);
+        if i == 5 {
+            // The head's segment never reached the capture; the body's did.
+            let start = c.sent(Dir::Server);
+            c.lose(Dir::Server, head_len as u64);
+            c.server_segment(start + head_len as u64, &resp[head_len..]);
+        } else {
+            c.sends_cut(Dir::Server, &resp, &[head_len]);
+        }
+    }
+    c.fin();
+    pcap_of(vec![c])
+}
+
+fn tcp_lost_request() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    for i in 1..=3 {
+        let req = get(&format!("/items/{i}"));
+        if i == 2 {
+            c.lose(Dir::Client, req.len() as u64);
+        } else {
+            c.client_sends(&req);
+        }
+        let (resp, _) = item_response(now, i);
+        c.server_sends(&resp);
+    }
+    c.fin();
+    pcap_of(vec![c])
+}
+
+fn tcp_frames_after_reordering() -> Vec<u8> {
+    let mut c = conv(40000, 0).mss(400);
+    let now = c.now();
+    c.handshake();
+    let req = get("/reordered-head");
+    // The head's second part first, then its first part: the head completes with the
+    // later packet.
+    c.client_segment(20, &req[20..]);
+    c.client_segment(0, &req[..20]);
+    let resp = ok_html(now, &page(&"Body with a hole ".repeat(40)));
+    c.server_segment(0, &resp[..400]);
+    c.lose(Dir::Server, 400);
+    c.server_segment(800, &resp[800..]);
+    c.ack(Dir::Client);
+    c.client_sends(&get("/after-the-hole"))
+        .server_sends(&ok_html(now, &page("After")))
+        .fin();
+    pcap_of(vec![c])
+}
+
+fn snaplen_96_heads() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    for target in [
+        "/images/x.gif",
+        "/static/css/site-wide-stylesheet.css",
+        "/a",
+    ] {
+        c.client_sends(&msg(
+            &format!("GET {target} HTTP/1.1"),
+            &[
+                ("Host", HOST),
+                (
+                    "User-Agent",
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101",
+                ),
+                ("Accept", "*/*"),
+            ],
+            b"",
+        ))
+        .server_sends(&ok_html(now, &page(target)));
+    }
+    c.fin();
+    let mut w = PcapWriter::new(linktype::ETHERNET, TsPrecision::Micro).snaplen(96);
+    w.packets(c.packets());
+    w.finish()
+}
+
+fn anomaly_junk_before_status() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    let mut resp = b" SIP/2.0 200 ok\r\n\r\n".to_vec();
+    resp.extend_from_slice(&ok_html(now, &page("After the junk")));
+    c.handshake()
+        .client_sends(&get("/"))
+        .server_sends(&resp)
+        .fin();
+    pcap_of(vec![c])
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1088,6 +1088,7 @@ mod tests {
             last_ts: Default::default(),
             last_order: 0,
             anomalies: Vec::new(),
+            head_complete: true,
         }
     }
 
