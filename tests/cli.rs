@@ -638,6 +638,18 @@ fn colour_follows_the_color_flag_and_no_color() {
         support::skip("util-linux `script` (a pseudo-terminal) is needed for the NO_COLOR check");
         return;
     };
+    let in_terminal = |args: &str| {
+        let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_wirelint"));
+        let o = Command::new(script)
+            .args(["-qec", &cmd, "/dev/null"])
+            .env_remove("NO_COLOR")
+            .output()
+            .expect("run script");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // clap's help follows --color too.
+    assert!(in_terminal("analyze --help").contains("\x1b["));
+    assert!(!in_terminal("analyze --color never --help").contains("\x1b["));
     let on_terminal = |no_color: Option<&str>| {
         let cmd = format!(
             "{} analyze -q --no-db --fail-on never {}",

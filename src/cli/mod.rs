@@ -331,6 +331,41 @@ pub struct ExchangesArgs {
     pub quiet: bool,
 }
 
+/// Parses the process's arguments. clap prints help and usage errors before [`Cli`] exists,
+/// so `--color` is looked up in the raw arguments first and handed to clap as well.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let color = match color_in_args(&args) {
+        Some(ColorChoice::Always) => clap::ColorChoice::Always,
+        Some(ColorChoice::Never) => clap::ColorChoice::Never,
+        // clap's own `auto` already honours NO_COLOR.
+        Some(ColorChoice::Auto) | None => clap::ColorChoice::Auto,
+    };
+    let matches = Cli::command().color(color).get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The last `--color WHEN` or `--color=WHEN` before a `--`, if it names a valid choice.
+fn color_in_args(args: &[std::ffi::OsString]) -> Option<ColorChoice> {
+    let mut found = None;
+    let mut words = args.iter().map(|a| a.to_str().unwrap_or(""));
+    while let Some(word) = words.next() {
+        let value = match word {
+            "--" => break,
+            "--color" => words.next().unwrap_or(""),
+            _ => match word.strip_prefix("--color=") {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        if let Ok(choice) = ColorChoice::from_str(value, false) {
+            found = Some(choice);
+        }
+    }
+    found
+}
+
 /// Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage or input error.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
@@ -379,6 +414,26 @@ mod tests {
         );
         assert!(ColorChoice::Always.resolve(false, set));
         assert!(!ColorChoice::Never.resolve(true, None));
+    }
+
+    #[test]
+    fn color_is_found_in_the_raw_arguments() {
+        let args = |list: &[&str]| -> Vec<std::ffi::OsString> {
+            list.iter().map(std::ffi::OsString::from).collect()
+        };
+        assert_eq!(
+            color_in_args(&args(&["wirelint", "rules", "--color", "never", "--help"])),
+            Some(ColorChoice::Never)
+        );
+        assert_eq!(
+            color_in_args(&args(&["wirelint", "--color=always", "rules"])),
+            Some(ColorChoice::Always)
+        );
+        assert_eq!(color_in_args(&args(&["wirelint", "rules"])), None);
+        assert_eq!(
+            color_in_args(&args(&["wirelint", "analyze", "--", "--color", "never"])),
+            None
+        );
     }
 
     #[test]
