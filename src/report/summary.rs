@@ -3,10 +3,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::count;
 use crate::pipeline::RunSummary;
 
 /// A few lines a person reads at the end of a run; counts by anomaly are given by the caller
-/// (the sink sees the exchanges, the summary does not).
+/// (the sink sees the exchanges, the summary does not). `-q` leaves these out, but never
+/// [`warnings`].
 pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> String {
     let mut s = String::new();
     let d = &summary.decode;
@@ -14,40 +16,44 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
     let h = &summary.http;
     let _ = writeln!(
         s,
-        "wirelint: {} packets ({} bytes){}, {} TCP segments, {} non-TCP",
-        summary.frames,
-        summary.bytes,
+        "wirelint: {} ({}){}, {}, {} non-TCP",
+        count(summary.frames, "packet", "packets"),
+        count(summary.bytes, "byte", "bytes"),
         if summary.filtered_out > 0 {
             format!(", {} removed by the filter", summary.filtered_out)
         } else {
             String::new()
         },
-        d.tcp_segments,
+        count(d.tcp_segments, "TCP segment", "TCP segments"),
         d.non_tcp
     );
     let _ = writeln!(
         s,
-        "  connections: {} ({} HTTP, {} not HTTP, {} tunnels); exchanges: {} ({} requests, {} responses)",
+        "  connections: {} ({} HTTP, {} not HTTP, {}); exchanges: {} ({}, {})",
         r.connections,
         h.http_connections,
         h.non_http_connections,
-        h.tunnels,
+        count(h.tunnels, "tunnel", "tunnels"),
         h.exchanges,
-        h.requests,
-        h.responses
+        count(h.requests, "request", "requests"),
+        count(h.responses, "response", "responses")
     );
     let st = &r.streams;
     let _ = writeln!(
         s,
-        "  reassembly: {} retransmitted, {} out of order, {} gaps ({} bytes), {} cut by snaplen, {} conflicting overlaps, {} idle timeouts, {} evictions",
-        st.retransmitted_segments,
+        "  reassembly: {} retransmitted, {} out of order, {} ({}), {} cut by the snaplen, {}, {}, {}",
+        count(st.retransmitted_segments, "segment", "segments"),
         st.out_of_order_segments,
-        st.gaps,
-        st.gap_bytes,
-        st.cut_bytes,
-        st.conflicting_overlaps,
-        r.idle_timeouts,
-        r.evictions
+        count(st.gaps, "gap", "gaps"),
+        count(st.gap_bytes, "byte", "bytes"),
+        count(st.cut_bytes, "byte", "bytes"),
+        count(
+            st.conflicting_overlaps,
+            "conflicting overlap",
+            "conflicting overlaps"
+        ),
+        count(r.idle_timeouts, "idle timeout", "idle timeouts"),
+        count(r.evictions, "eviction", "evictions")
     );
     if anomalies.is_empty() {
         let _ = writeln!(s, "  anomalies: none");
@@ -68,14 +74,24 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
                 list.join(", ")
             },
             if d.truncated_frames > 0 {
-                format!("; {} frames cut by the snaplen", d.truncated_frames)
+                format!(
+                    "; {} cut by the snaplen",
+                    count(d.truncated_frames, "frame", "frames")
+                )
             } else {
                 String::new()
             }
         );
     }
+    s
+}
+
+/// Warnings about data that was not analysed (a capture cut off mid-frame, …), one line
+/// each. Printed even with `-q`: they say the report is incomplete.
+pub fn warnings(summary: &RunSummary) -> String {
+    let mut s = String::new();
     for w in &summary.warnings {
-        let _ = writeln!(s, "warning: {w}");
+        let _ = writeln!(s, "wirelint: warning: {w}");
     }
     s
 }
