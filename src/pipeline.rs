@@ -349,6 +349,7 @@ fn drive<'s>(
         summary.decode = fed.decode;
         summary.live = fed.live;
         summary.warnings = fed.read.warnings.iter().map(ToString::to_string).collect();
+        summary.warnings.extend(summary.decode.warnings());
         Ok(summary)
     })
 }

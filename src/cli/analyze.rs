@@ -325,6 +325,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 w.findings
             );
         }
+    } else {
+        eprint!("{}", summary::render_warnings(&run_summary));
     }
     let fail = threshold(args.fail_on).is_some_and(|t| worst.is_some_and(|w| w >= t));
     if let (Some(listen), Some(path)) = (&args.serve, &db_path) {

@@ -62,6 +62,8 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         let counts = anomalies.lock().map(|c| c.clone()).unwrap_or_default();
         eprint!("{}", summary::render(&summary_result, &counts));
+    } else {
+        eprint!("{}", summary::render_warnings(&summary_result));
     }
     Ok(ExitCode::SUCCESS)
 }

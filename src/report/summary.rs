@@ -14,7 +14,7 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
     let h = &summary.http;
     let _ = writeln!(
         s,
-        "wirelint: {} packets ({} bytes){}, {} TCP segments, {} non-TCP",
+        "wirelint: {} packets ({} bytes){}, {} TCP segments{}, {} non-TCP",
         summary.frames,
         summary.bytes,
         if summary.filtered_out > 0 {
@@ -23,8 +23,43 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
             String::new()
         },
         d.tcp_segments,
+        if d.tunnelled_segments > 0 {
+            format!(" ({} decapsulated)", d.tunnelled_segments)
+        } else {
+            String::new()
+        },
         d.non_tcp
     );
+    if !d.skipped.is_empty() {
+        let mut skipped: Vec<(&String, &u64)> = d.skipped.iter().collect();
+        skipped.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let list: Vec<String> = skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "  skipped (not TCP): {}", list.join(", "));
+    }
+    let anomalies_of_fragments: Vec<String> = d
+        .fragment_anomalies()
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if d.fragments_reassembled > 0 || d.fragments_dropped > 0 || !anomalies_of_fragments.is_empty()
+    {
+        let _ = writeln!(
+            s,
+            "  ip fragments: {} datagrams reassembled, {} fragments dropped, {} trains dropped ({} timed out, {} evicted, {} unfinished at the end); anomalies: {}",
+            d.fragments_reassembled,
+            d.fragments_dropped,
+            d.fragment_trains_dropped(),
+            d.fragment_trains_timed_out,
+            d.fragment_trains_evicted,
+            d.fragment_trains_unfinished,
+            if anomalies_of_fragments.is_empty() {
+                "none".to_string()
+            } else {
+                anomalies_of_fragments.join(", ")
+            }
+        );
+    }
     let _ = writeln!(
         s,
         "  connections: {} ({} HTTP, {} not HTTP, {} tunnels); exchanges: {} ({} requests, {} responses)",
@@ -74,6 +109,14 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
             }
         );
     }
+    s.push_str(&render_warnings(summary));
+    s
+}
+
+/// The run's warnings, one `warning: …` line each: printed even with `-q`, since a run that
+/// could not read its input must never look like a clean one.
+pub fn render_warnings(summary: &RunSummary) -> String {
+    let mut s = String::new();
     for w in &summary.warnings {
         let _ = writeln!(s, "warning: {w}");
     }

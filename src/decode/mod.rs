@@ -1,17 +1,26 @@
-//! Stage 2: link layer → IP → TCP.
+//! Stage 2: link layer → IP → (tunnels →) TCP.
 //!
 //! Output type: [`Segment`], one TCP segment with its addresses and payload. Frames that are
-//! not TCP are counted in [`DecodeStats`] and skipped; frames that cannot be decoded are
-//! counted by reason and never abort the run.
+//! not TCP are counted in [`DecodeStats`] by what they carry and skipped; frames that cannot
+//! be decoded are counted by reason and never abort the run.
 //!
-//! Link layers handled: Ethernet (802.1Q, QinQ, PPPoE session, MPLS, LLC/SNAP), BSD NULL and
-//! LOOP, raw IP (101, 12, 14, 228, 229), Linux SLL and SLL2, Linux ARCnet (RFC 1201/1051) and
-//! NFLOG. IP and TCP headers are parsed with `etherparse`; IPv4 and IPv6 fragments are
-//! reassembled in a bounded table ([`Decoder`]). Nothing is allocated per frame except for
-//! fragments, so this runs on the reader thread at the speed the file is read.
+//! Link layers handled ([`link`]): Ethernet (802.1Q, QinQ, PPPoE session, MPLS with IP or
+//! an Ethernet pseudowire, LLC/SNAP), BSD NULL and LOOP, raw IP (101, 12, 14, 228, 229), PPP
+//! (9) and PPP in HDLC framing (50), Cisco HDLC (104), Linux SLL and SLL2, Linux ARCnet (RFC
+//! 1201/1051) and NFLOG. Tunnels ([`tunnel`]), in IPv4 or IPv6 and nested up to
+//! [`MAX_NESTING`] deep: IP-in-IP, IPv6-in-IPv4 (and any IP in IP), GRE (key, sequence, IP,
+//! MPLS, transparent Ethernet bridging, ERSPAN I–III, PPTP), VXLAN and Geneve; the segment's
+//! addresses are the innermost ones. IP and TCP headers are parsed with `etherparse`; IPv4
+//! and IPv6 fragments are reassembled in a bounded table ([`frag`]). Nothing is allocated per
+//! frame except for fragments, so this runs on the reader thread at the speed the file is
+//! read.
+
+mod frag;
+mod link;
+mod tunnel;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -19,6 +28,12 @@ use etherparse::{LaxIpSlice, LaxIpv4Slice, LaxIpv6Slice, TcpSlice, err};
 
 use crate::capture::{Frame, FrameRef};
 use crate::time::Timestamp;
+use frag::{FragKey, FragTable, Fragment};
+use link::{Net, Skip};
+
+/// Tunnels (and bridged Ethernet frames) inside one frame that are followed; deeper
+/// nesting is counted as an error ("tunnel nesting too deep").
+pub const MAX_NESTING: u8 = 8;
 
 /// TCP flag bits as they appear in the header's flags byte.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,7 +95,9 @@ impl Segment<'_> {
 }
 
 /// What the decoder saw. Counters only grow; `errors` counts frames that could not be decoded,
-/// by reason.
+/// by reason; `skipped` counts frames that were read but carry no TCP, by what they carry.
+///
+/// The field names are stable (they are the keys of the JSON summary).
 #[derive(Default, Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DecodeStats {
     /// Frames given to the decoder.
@@ -89,15 +106,42 @@ pub struct DecodeStats {
     pub bytes: u64,
     /// TCP segments produced (a reassembled IPv4/IPv6 datagram counts once).
     pub tcp_segments: u64,
-    /// Frames that are well-formed but carry no TCP (ARP, UDP, ICMP, other protocols).
+    /// Frames that are well-formed but carry no TCP (ARP, UDP, ICMP, other protocols): the
+    /// sum of `skipped`.
     pub non_tcp: u64,
+    /// Frames well-formed but not decoded to TCP, by what they carry: `udp`, `icmp`,
+    /// `sctp`, `arp`, `ethertype 0x88b5`, `ip protocol 253`, `gre protocol 0x1234`,
+    /// `ppp protocol 0xc021`, ... (see `link::Skip`).
+    pub skipped: BTreeMap<String, u64>,
     /// Frames cut short by the snaplen (or whose IP packet is longer than what was captured).
     pub truncated_frames: u64,
+    /// Frames whose TCP was found inside at least one tunnel (GRE, VXLAN, Geneve, IP in IP,
+    /// ERSPAN, or an MPLS Ethernet pseudowire).
+    pub tunnelled_segments: u64,
     /// IP datagrams rebuilt from fragments.
     pub fragments_reassembled: u64,
     /// Fragments thrown away: timed out, evicted by the table's caps, unusable, or still
     /// waiting for the rest when [`Decoder::finish`] was called.
     pub fragments_dropped: u64,
+    /// Fragments that overlap bytes already received with different content (first data
+    /// wins, the rest is ignored): evasion, or a broken sender.
+    pub fragments_conflicting_overlap: u64,
+    /// Teardrop-style fragments, dropped: a last fragment that ends before bytes already
+    /// received, two last fragments that disagree on the end, or data past the known end.
+    pub fragments_teardrop: u64,
+    /// Fragments that are not the last of their datagram yet carry fewer than 48 bytes
+    /// (can split a TCP header across fragments, RFC 1858); still reassembled.
+    pub fragments_tiny: u64,
+    /// Fragments whose offset plus length passes 65,535 (ping of death), dropped.
+    pub fragments_past_max_length: u64,
+    /// Datagrams (fragment trains) given up because their first fragment was more than 30 s
+    /// old in capture time.
+    pub fragment_trains_timed_out: u64,
+    /// Datagrams given up to keep the fragment table within its bounds (1,024 trains,
+    /// 32 MiB, 512 separate pieces per train), oldest first.
+    pub fragment_trains_evicted: u64,
+    /// Datagrams still incomplete at the end of input.
+    pub fragment_trains_unfinished: u64,
     /// Undecodable frames by reason, e.g. "unsupported link type 105", "bad ipv4 header".
     /// TCP checksums are not checked.
     pub errors: BTreeMap<String, u64>,
@@ -111,10 +155,81 @@ impl DecodeStats {
         self.tcp_segments += other.tcp_segments;
         self.non_tcp += other.non_tcp;
         self.truncated_frames += other.truncated_frames;
+        self.tunnelled_segments += other.tunnelled_segments;
         self.fragments_reassembled += other.fragments_reassembled;
         self.fragments_dropped += other.fragments_dropped;
+        self.fragments_conflicting_overlap += other.fragments_conflicting_overlap;
+        self.fragments_teardrop += other.fragments_teardrop;
+        self.fragments_tiny += other.fragments_tiny;
+        self.fragments_past_max_length += other.fragments_past_max_length;
+        self.fragment_trains_timed_out += other.fragment_trains_timed_out;
+        self.fragment_trains_evicted += other.fragment_trains_evicted;
+        self.fragment_trains_unfinished += other.fragment_trains_unfinished;
+        for (reason, n) in &other.skipped {
+            *self.skipped.entry(reason.clone()).or_default() += n;
+        }
         for (reason, n) in &other.errors {
             *self.errors.entry(reason.clone()).or_default() += n;
+        }
+    }
+
+    /// Datagrams given up unfinished, whatever the reason.
+    pub fn fragment_trains_dropped(&self) -> u64 {
+        self.fragment_trains_timed_out
+            + self.fragment_trains_evicted
+            + self.fragment_trains_unfinished
+    }
+
+    /// The fragment anomalies with their stable names, in a fixed order (zeros included).
+    pub fn fragment_anomalies(&self) -> [(&'static str, u64); 4] {
+        [
+            (
+                "fragments_conflicting_overlap",
+                self.fragments_conflicting_overlap,
+            ),
+            ("fragments_teardrop", self.fragments_teardrop),
+            ("fragments_tiny", self.fragments_tiny),
+            ("fragments_past_max_length", self.fragments_past_max_length),
+        ]
+    }
+
+    /// What a person must be told about the decoding of a run: nothing in it was TCP that
+    /// wirelint reads, or more than half of it was skipped or undecodable. Each names the
+    /// commonest reasons, so that "0 exchanges" never goes unexplained.
+    pub fn warnings(&self) -> Vec<String> {
+        let not_read = self.non_tcp + self.errors.values().sum::<u64>();
+        if self.frames == 0 || not_read == 0 {
+            return Vec::new();
+        }
+        let mut reasons: Vec<(&str, u64)> = self
+            .skipped
+            .iter()
+            .chain(&self.errors)
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut list: Vec<String> = reasons
+            .iter()
+            .take(5)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if reasons.len() > 5 {
+            list.push(format!("{} more reasons", reasons.len() - 5));
+        }
+        let list = list.join(", ");
+        if self.tcp_segments == 0 {
+            vec![format!(
+                "no TCP segment found in {} frames, so no HTTP exchange could be found: skipped {list}",
+                self.frames
+            )]
+        } else if not_read * 2 > self.frames {
+            vec![format!(
+                "{not_read} of {} frames ({:.0}%) were skipped, not decoded to TCP: {list}",
+                self.frames,
+                not_read as f64 * 100.0 / self.frames as f64
+            )]
+        } else {
+            Vec::new()
         }
     }
 
@@ -126,487 +241,43 @@ impl DecodeStats {
             }
         }
     }
+
+    fn skip(&mut self, reason: &str) {
+        self.non_tcp += 1;
+        match self.skipped.get_mut(reason) {
+            Some(n) => *n += 1,
+            None => {
+                self.skipped.insert(reason.to_owned(), 1);
+            }
+        }
+    }
 }
 
-// LINKTYPE_* values (https://www.tcpdump.org/linktypes.html).
-const LT_NULL: u32 = 0;
-const LT_ETHERNET: u32 = 1;
-const LT_RAW_DLT12: u32 = 12;
-const LT_RAW_DLT14: u32 = 14;
-const LT_RAW: u32 = 101;
-const LT_LOOP: u32 = 108;
-const LT_LINUX_SLL: u32 = 113;
-const LT_ARCNET_LINUX: u32 = 129;
-const LT_IPV4: u32 = 228;
-const LT_IPV6: u32 = 229;
-const LT_NFLOG: u32 = 239;
-const LT_LINUX_SLL2: u32 = 276;
-
-const ETH_IPV4: u16 = 0x0800;
-const ETH_IPV6: u16 = 0x86DD;
-const ETH_VLAN: u16 = 0x8100;
-const ETH_QINQ: u16 = 0x88A8;
-const ETH_QINQ_OLD: u16 = 0x9100;
-const ETH_QINQ_OLD2: u16 = 0x9200;
-const ETH_PPPOE_SESSION: u16 = 0x8864;
-const ETH_MPLS: u16 = 0x8847;
-const ETH_MPLS_MCAST: u16 = 0x8848;
-
-const ARPHRD_NETLINK: u16 = 824;
-
+const IPPROTO_IPIP: u8 = 4;
 const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_IPV6: u8 = 41;
+const IPPROTO_GRE: u8 = 47;
 
-/// Where the link layer says the network layer is.
-enum Net<'a> {
-    /// An IP packet; the version the link layer announced (4, 6), or 0 to go by the first nibble.
-    Ip(u8, &'a [u8]),
-    /// Well-formed, but not IP (ARP, LLDP, ...).
-    NotIp,
-    /// The frame ends inside the link-layer header.
-    Short,
-    /// Malformed, with the reason.
-    Bad(&'static str),
-    Unsupported,
+/// Protocols worth reassembling fragments for: TCP, and the tunnels that may carry it.
+fn may_carry_tcp(proto: u8) -> bool {
+    matches!(
+        proto,
+        IPPROTO_TCP | IPPROTO_IPIP | IPPROTO_UDP | IPPROTO_IPV6 | IPPROTO_GRE
+    )
 }
 
-fn be16(d: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
-}
-
-fn le16(d: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes([*d.get(at)?, *d.get(at + 1)?]))
-}
-
-/// Finds the network layer of a frame of link type `linktype`.
-fn link_layer(linktype: u32, data: &[u8]) -> Net<'_> {
-    match linktype {
-        LT_ETHERNET => match (be16(data, 12), data.get(14..)) {
-            (Some(ethertype), Some(rest)) => ether_payload(ethertype, rest),
-            _ => Net::Short,
-        },
-        LT_NULL | LT_LOOP => {
-            let Some(family) = data.get(..4) else {
-                return Net::Short;
-            };
-            // Host byte order of the capturing machine for NULL, network order for LOOP;
-            // families are small numbers, so the order that gives one is the right one.
-            let mut af = u32::from_le_bytes([family[0], family[1], family[2], family[3]]);
-            if af > 0xFFFF {
-                af = af.swap_bytes();
-            }
-            match af {
-                2 => Net::Ip(4, &data[4..]),
-                24 | 28 | 30 => Net::Ip(6, &data[4..]),
-                _ => Net::NotIp,
-            }
-        }
-        LT_RAW | LT_RAW_DLT12 | LT_RAW_DLT14 => Net::Ip(0, data),
-        LT_IPV4 => Net::Ip(4, data),
-        LT_IPV6 => Net::Ip(6, data),
-        LT_LINUX_SLL => {
-            // packet type (2), ARPHRD (2), address length (2), address (8), protocol (2)
-            let (Some(arphrd), Some(proto), Some(rest)) =
-                (be16(data, 2), be16(data, 14), data.get(16..))
-            else {
-                return Net::Short;
-            };
-            sll_payload(arphrd, proto, rest)
-        }
-        LT_LINUX_SLL2 => {
-            // protocol (2), reserved (2), ifindex (4), ARPHRD (2), packet type (1),
-            // address length (1), address (8)
-            let (Some(proto), Some(arphrd), Some(rest)) =
-                (be16(data, 0), be16(data, 8), data.get(20..))
-            else {
-                return Net::Short;
-            };
-            sll_payload(arphrd, proto, rest)
-        }
-        LT_ARCNET_LINUX => arcnet_payload(data),
-        LT_NFLOG => nflog_payload(data),
-        _ => Net::Unsupported,
-    }
-}
-
-fn sll_payload(arphrd: u16, proto: u16, rest: &[u8]) -> Net<'_> {
-    if arphrd == ARPHRD_NETLINK {
-        return Net::NotIp;
-    }
-    match proto {
-        // Values below 0x0600 are not EtherTypes but Linux's "frame type" codes
-        // (802.3, 802.2 LLC, CAN, ...): LLC frames may carry SNAP-encapsulated IP.
-        0x0004 => llc_payload(rest),
-        p if p < 0x0600 => Net::NotIp,
-        p => ether_payload(p, rest),
-    }
-}
-
-/// The payload of an Ethernet-style frame whose EtherType is `ethertype`, through VLAN tags,
-/// PPPoE sessions, MPLS label stacks and LLC/SNAP.
-fn ether_payload(mut ethertype: u16, mut rest: &[u8]) -> Net<'_> {
-    for _ in 0..16 {
-        match ethertype {
-            ETH_IPV4 => return Net::Ip(4, rest),
-            ETH_IPV6 => return Net::Ip(6, rest),
-            ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD | ETH_QINQ_OLD2 => {
-                let (Some(next), Some(r)) = (be16(rest, 2), rest.get(4..)) else {
-                    return Net::Short;
-                };
-                ethertype = next;
-                rest = r;
-            }
-            ETH_PPPOE_SESSION => {
-                // ver/type (1), code (1), session id (2), length (2), then PPP
-                let (Some(&ver_type), Some(len)) = (rest.first(), be16(rest, 4)) else {
-                    return Net::Short;
-                };
-                if ver_type != 0x11 {
-                    return Net::Bad("bad pppoe header");
-                }
-                let body = &rest[6..];
-                let body = &body[..body.len().min(usize::from(len))];
-                // PPP protocol field, 1 byte when compressed (odd first byte).
-                let (proto, ip) = match body.first() {
-                    Some(&b) if b & 1 == 1 => (u16::from(b), &body[1..]),
-                    Some(_) => match (be16(body, 0), body.get(2..)) {
-                        (Some(p), Some(ip)) => (p, ip),
-                        _ => return Net::Short,
-                    },
-                    None => return Net::Short,
-                };
-                return match proto {
-                    0x0021 => Net::Ip(4, ip),
-                    0x0057 => Net::Ip(6, ip),
-                    _ => Net::NotIp,
-                };
-            }
-            ETH_MPLS | ETH_MPLS_MCAST => {
-                // Label stack entries of 4 bytes until the bottom-of-stack bit; then IP,
-                // told apart by its version nibble (no type field in MPLS).
-                let mut at = 0;
-                loop {
-                    let Some(&flags) = rest.get(at + 2) else {
-                        return Net::Short;
-                    };
-                    at += 4;
-                    if flags & 1 == 1 {
-                        break;
-                    }
-                }
-                let Some(payload) = rest.get(at..) else {
-                    return Net::Short;
-                };
-                return match payload.first().map(|b| b >> 4) {
-                    Some(4) => Net::Ip(4, payload),
-                    Some(6) => Net::Ip(6, payload),
-                    Some(_) => Net::NotIp,
-                    None => Net::Short,
-                };
-            }
-            t if t < 0x0600 => return llc_payload(rest),
-            _ => return Net::NotIp,
-        }
-    }
-    Net::Bad("too many vlan tags")
-}
-
-/// 802.2 LLC: only SNAP with an EtherType (AA AA 03 00 00 00 type) can carry IP.
-fn llc_payload(rest: &[u8]) -> Net<'_> {
-    match rest.get(..8) {
-        Some([0xAA, 0xAA, 0x03, 0, 0, 0, hi, lo]) => {
-            let ethertype = u16::from_be_bytes([*hi, *lo]);
-            if ethertype < 0x0600 {
-                Net::NotIp
-            } else {
-                ether_payload(ethertype, &rest[8..])
-            }
-        }
-        Some(_) => Net::NotIp,
-        None if rest.len() >= 3 && rest[..3] != [0xAA, 0xAA, 0x03] => Net::NotIp,
-        None => Net::Short,
-    }
-}
-
-/// LINKTYPE_ARCNET_LINUX: source (1), destination (1), offset (2), protocol id (1), then for
-/// RFC 1201 protocols split flag (1) and sequence (2); an exception packet (split flag 0xFF)
-/// has 4 more bytes (padding 2, protocol id, split flag) before the sequence.
-fn arcnet_payload(data: &[u8]) -> Net<'_> {
-    const RFC1201_IP: u8 = 0xD4;
-    const RFC1201_IPV6: u8 = 0xC4;
-    const RFC1051_IP: u8 = 0xF0;
-    let Some(&proto) = data.get(4) else {
-        return Net::Short;
-    };
-    let version = match proto {
-        RFC1051_IP => {
-            return Net::Ip(4, &data[5..]);
-        }
-        RFC1201_IP => 4,
-        RFC1201_IPV6 => 6,
-        _ => return Net::NotIp,
-    };
-    let Some(&split) = data.get(5) else {
-        return Net::Short;
-    };
-    let start = match split {
-        0 => 8,
-        0xFF => 12,
-        _ => return Net::Bad("arcnet fragment (not reassembled)"),
-    };
-    match data.get(start..) {
-        Some(ip) => Net::Ip(version, ip),
-        None => Net::Short,
-    }
-}
-
-/// LINKTYPE_NFLOG: family (1), version (1), resource id (2), then TLVs: length (2) and type (2)
-/// in the capturing host's byte order (little-endian in practice), value, padding to 4 bytes.
-/// NFULA_PAYLOAD (type 9) holds the IP packet.
-fn nflog_payload(data: &[u8]) -> Net<'_> {
-    const NFULA_PAYLOAD: u16 = 9;
-    let Some(&family) = data.first() else {
-        return Net::Short;
-    };
-    let version = match family {
-        2 => 4,
-        10 => 6,
-        _ => 0,
-    };
-    let mut at = 4usize;
-    if data.len() < at {
-        return Net::Short;
-    }
-    while at < data.len() {
-        let (Some(len_le), Some(type_le)) = (le16(data, at), le16(data, at + 2)) else {
-            return Net::Short;
-        };
-        let remaining = data.len() - at;
-        let (len, tlv_type) = if len_le >= 4 && usize::from(len_le) <= remaining {
-            (len_le, type_le)
-        } else {
-            match (be16(data, at), be16(data, at + 2)) {
-                (Some(l), Some(t)) if l >= 4 && usize::from(l) <= remaining => (l, t),
-                _ if len_le >= 4 && type_le & 0x3FFF == NFULA_PAYLOAD => {
-                    // The payload TLV itself runs past the end: the snaplen cut it.
-                    (len_le, type_le)
-                }
-                _ => return Net::Bad("bad nflog tlv"),
-            }
-        };
-        let len = usize::from(len);
-        if tlv_type & 0x3FFF == NFULA_PAYLOAD {
-            let end = (at + len).min(data.len());
-            return Net::Ip(version, &data[at + 4..end]);
-        }
-        at += (len + 3) & !3;
-    }
-    Net::NotIp
-}
-
-/// Bounds of the fragment table.
-const FRAG_MAX_DATAGRAMS: usize = 1024;
-const FRAG_MAX_BYTES: usize = 32 * 1024 * 1024;
-/// Incomplete datagrams are given up after this long in capture time (Linux: ipfrag_time).
-const FRAG_TIMEOUT_NS: i64 = 30_000_000_000;
-/// A datagram cannot be longer than this (IPv4 total length / IPv6 payload length).
-const FRAG_MAX_LEN: u32 = 65_535;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct FragKey {
-    src: IpAddr,
-    dst: IpAddr,
-    /// Upper-layer protocol (IPv4 protocol field; IPv6 fragment header's next header).
-    proto: u8,
-    id: u32,
-}
-
-#[derive(Debug)]
-struct FragEntry {
-    first_ts: Timestamp,
-    data: Vec<u8>,
-    /// Byte ranges received, sorted and merged.
-    have: Vec<(u32, u32)>,
-    /// The datagram's length, once the last fragment (no MF) has arrived.
-    total: Option<u32>,
-    fragments: u64,
-}
-
-impl FragEntry {
-    /// Adds a fragment: first data received wins where fragments overlap.
-    /// Returns the number of bytes the buffer grew by.
-    fn add(&mut self, offset: u32, bytes: &[u8]) -> usize {
-        let end = offset + bytes.len() as u32;
-        let before = self.data.len();
-        if (end as usize) > self.data.len() {
-            self.data.resize(end as usize, 0);
-        }
-        // Copy the parts of [offset, end) not yet covered.
-        let mut cursor = offset;
-        for &(s, e) in &self.have {
-            if e <= cursor {
-                continue;
-            }
-            if s >= end {
-                break;
-            }
-            if s > cursor {
-                let from = (cursor - offset) as usize;
-                let to = (s - offset) as usize;
-                self.data[cursor as usize..s as usize].copy_from_slice(&bytes[from..to]);
-            }
-            cursor = cursor.max(e);
-            if cursor >= end {
-                break;
-            }
-        }
-        if cursor < end {
-            let from = (cursor - offset) as usize;
-            self.data[cursor as usize..end as usize].copy_from_slice(&bytes[from..]);
-        }
-        // Merge the range in.
-        self.have.push((offset, end));
-        self.have.sort_unstable();
-        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(self.have.len());
-        for &(s, e) in &self.have {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
-        self.have = merged;
-        self.fragments += 1;
-        self.data.len() - before
-    }
-
-    fn complete(&self) -> bool {
-        matches!(self.total, Some(t) if self.have.first() == Some(&(0, t)))
-    }
-}
-
-/// IPv4/IPv6 fragments waiting for the rest of their datagram. Bounded in datagrams, bytes
-/// and capture time; what does not fit is dropped and counted.
-#[derive(Debug, Default)]
-struct FragTable {
-    entries: HashMap<FragKey, FragEntry>,
-    bytes: usize,
-    /// Capture time of the next sweep for timed-out datagrams.
-    next_sweep: i64,
-}
-
-/// One fragment as found in a packet.
-struct Fragment<'a> {
-    key: FragKey,
-    offset: u32,
-    more: bool,
-    data: &'a [u8],
-}
-
-impl FragTable {
-    /// Adds a fragment. Returns the whole datagram payload once it is complete.
-    fn add(
-        &mut self,
-        ts: Timestamp,
-        frag: Fragment<'_>,
-        stats: &mut DecodeStats,
-    ) -> Option<Vec<u8>> {
-        let now = ts.as_nanos();
-        if now >= self.next_sweep {
-            self.expire(now, stats);
-            self.next_sweep = now.saturating_add(1_000_000_000);
-        }
-        let end = u64::from(frag.offset) + frag.data.len() as u64;
-        if end > u64::from(FRAG_MAX_LEN) || (frag.more && !frag.data.len().is_multiple_of(8)) {
-            stats.fragments_dropped += 1;
-            stats.error("bad ip fragment");
-            return None;
-        }
-        let end = end as u32;
-        if !self.entries.contains_key(&frag.key) {
-            while self.entries.len() >= FRAG_MAX_DATAGRAMS
-                || self.bytes + end as usize > FRAG_MAX_BYTES
-            {
-                if !self.evict_oldest(stats) {
-                    break;
-                }
-            }
-        }
-        let entry = self.entries.entry(frag.key).or_insert_with(|| FragEntry {
-            first_ts: ts,
-            data: Vec::new(),
-            have: Vec::new(),
-            total: None,
-            fragments: 0,
-        });
-        if !frag.more {
-            match entry.total {
-                Some(t) if t != end => {
-                    // Two different ends: keep the first, drop this one.
-                    stats.fragments_dropped += 1;
-                    stats.error("conflicting ip fragments");
-                    return None;
-                }
-                _ => entry.total = Some(end),
-            }
-        }
-        if let Some(t) = entry.total
-            && end > t
-        {
-            stats.fragments_dropped += 1;
-            stats.error("conflicting ip fragments");
-            return None;
-        }
-        self.bytes += entry.add(frag.offset, frag.data);
-        if entry.complete() {
-            let entry = self.entries.remove(&frag.key)?;
-            self.bytes -= entry.data.len();
-            stats.fragments_reassembled += 1;
-            let mut data = entry.data;
-            data.truncate(entry.total.unwrap_or(0) as usize);
-            return Some(data);
-        }
-        if self.bytes > FRAG_MAX_BYTES {
-            self.evict_oldest(stats);
-        }
-        None
-    }
-
-    fn expire(&mut self, now: i64, stats: &mut DecodeStats) {
-        let limit = now.saturating_sub(FRAG_TIMEOUT_NS);
-        let mut freed = 0usize;
-        self.entries.retain(|_, e| {
-            let keep = e.first_ts.as_nanos() >= limit;
-            if !keep {
-                stats.fragments_dropped += e.fragments;
-                freed += e.data.len();
-            }
-            keep
-        });
-        self.bytes -= freed;
-    }
-
-    fn evict_oldest(&mut self, stats: &mut DecodeStats) -> bool {
-        let Some(key) = self
-            .entries
-            .iter()
-            .min_by_key(|(_, e)| e.first_ts)
-            .map(|(k, _)| *k)
-        else {
-            return false;
-        };
-        if let Some(e) = self.entries.remove(&key) {
-            self.bytes -= e.data.len();
-            stats.fragments_dropped += e.fragments;
-        }
-        true
-    }
-
-    fn clear(&mut self, stats: &mut DecodeStats) {
-        for e in self.entries.values() {
-            stats.fragments_dropped += e.fragments;
-        }
-        self.entries.clear();
-        self.bytes = 0;
-    }
+/// The frame being decoded, as the inner layers need it (they may read a reassembled
+/// buffer rather than the frame's bytes).
+#[derive(Clone, Copy, Debug)]
+struct At {
+    id: FrameRef,
+    ts: Timestamp,
+    linktype: u32,
+    /// The snaplen cut the frame.
+    cut: bool,
+    /// Bytes of the frame that were not captured.
+    uncaptured: usize,
 }
 
 /// Stage 2: turns frames into TCP segments.
@@ -614,8 +285,10 @@ impl FragTable {
 pub struct Decoder {
     stats: DecodeStats,
     frags: FragTable,
-    /// Reused to format error reasons that carry a number, without allocating per frame.
+    /// Reused to format reasons that carry a number, without allocating per frame.
     scratch: String,
+    /// The current frame has been counted as truncated (once per frame, tunnels or not).
+    cut_counted: bool,
 }
 
 impl Decoder {
@@ -640,49 +313,75 @@ impl Decoder {
     pub fn decode<'a>(&mut self, frame: &Frame<'a>) -> Option<Segment<'a>> {
         self.stats.frames += 1;
         self.stats.bytes += frame.data.len() as u64;
-        let cut = frame.is_truncated();
-        let (version, ip) = match link_layer(frame.linktype, frame.data) {
-            Net::Ip(v, ip) => (v, ip),
-            Net::NotIp => {
-                self.note_truncated(cut);
-                self.stats.non_tcp += 1;
-                return None;
+        self.cut_counted = false;
+        let at = At {
+            id: frame.id,
+            ts: frame.ts,
+            linktype: frame.linktype,
+            cut: frame.is_truncated(),
+            uncaptured: (frame.orig_len as usize).saturating_sub(frame.data.len()),
+        };
+        let seg = self.net(&at, link::link_layer(frame.linktype, frame.data), 0)?;
+        Some(seg)
+    }
+
+    /// Follows what a link layer or tunnel said comes next, `depth` tunnels deep.
+    fn net<'b>(&mut self, at: &At, net: Net<'b>, depth: u8) -> Option<Segment<'b>> {
+        if depth > MAX_NESTING {
+            self.stats.error("tunnel nesting too deep");
+            return None;
+        }
+        match net {
+            Net::Ip(v, ip) => self.ip(at, v, ip, depth),
+            Net::Ether(frame) => self.net(at, link::ethernet(frame), depth + 1),
+            Net::NotIp(skip) => {
+                self.note_truncated(at.cut);
+                self.skip(skip);
+                None
             }
             Net::Short => {
-                self.note_truncated(cut);
-                self.stats.error(if cut {
+                self.note_truncated(at.cut);
+                self.stats.error(if at.cut {
                     "truncated link header"
                 } else {
                     "bad link header"
                 });
-                return None;
+                None
             }
             Net::Bad(reason) => {
-                self.note_truncated(cut);
+                self.note_truncated(at.cut);
                 self.stats.error(reason);
-                return None;
+                None
             }
             Net::Unsupported => {
-                self.note_truncated(cut);
+                self.note_truncated(at.cut);
                 self.scratch.clear();
-                let _ = write!(self.scratch, "unsupported link type {}", frame.linktype);
+                let _ = write!(self.scratch, "unsupported link type {}", at.linktype);
                 let reason = std::mem::take(&mut self.scratch);
                 self.stats.error(&reason);
                 self.scratch = reason;
-                return None;
+                None
             }
-        };
-        self.ip(frame, version, ip)
+        }
+    }
+
+    fn skip(&mut self, skip: Skip) {
+        self.scratch.clear();
+        skip.write(&mut self.scratch);
+        let reason = std::mem::take(&mut self.scratch);
+        self.stats.skip(&reason);
+        self.scratch = reason;
     }
 
     fn note_truncated(&mut self, cut: bool) {
-        if cut {
+        if cut && !self.cut_counted {
+            self.cut_counted = true;
             self.stats.truncated_frames += 1;
         }
     }
 
-    fn ip<'a>(&mut self, frame: &Frame<'a>, version: u8, ip: &'a [u8]) -> Option<Segment<'a>> {
-        let cut = frame.is_truncated();
+    fn ip<'b>(&mut self, at: &At, version: u8, ip: &'b [u8], depth: u8) -> Option<Segment<'b>> {
+        let cut = at.cut;
         let nibble = ip.first().map(|b| b >> 4);
         let bad = match version {
             4 => "bad ipv4 header",
@@ -718,7 +417,7 @@ impl Decoder {
             }
         };
         match slice {
-            LaxIpSlice::Ipv4(v4) => self.ipv4(frame, ip, &v4),
+            LaxIpSlice::Ipv4(v4) => self.ipv4(at, ip, &v4, depth),
             LaxIpSlice::Ipv6(v6) => {
                 if ext_err.is_some() {
                     let short = v6.payload().incomplete || cut;
@@ -730,17 +429,18 @@ impl Decoder {
                     });
                     return None;
                 }
-                self.ipv6(frame, ip, &v6)
+                self.ipv6(at, ip, &v6, depth)
             }
         }
     }
 
-    fn ipv4<'a>(
+    fn ipv4<'b>(
         &mut self,
-        frame: &Frame<'a>,
-        ip: &'a [u8],
-        v4: &LaxIpv4Slice<'a>,
-    ) -> Option<Segment<'a>> {
+        at: &At,
+        ip: &'b [u8],
+        v4: &LaxIpv4Slice<'b>,
+        depth: u8,
+    ) -> Option<Segment<'b>> {
         let header = v4.header();
         let src = IpAddr::V4(Ipv4Addr::from(header.source()));
         let dst = IpAddr::V4(Ipv4Addr::from(header.destination()));
@@ -752,13 +452,14 @@ impl Decoder {
             total_len.saturating_sub(ip.len())
         } else {
             // Total length 0 (TCP segmentation offload): trust the frame lengths.
-            (frame.orig_len as usize).saturating_sub(frame.data.len())
+            at.uncaptured
         };
-        let short = missing > 0 || frame.is_truncated();
+        let short = missing > 0 || at.cut;
+        self.note_truncated(short);
+        let proto = header.protocol().0;
         if v4.is_payload_fragmented() {
-            self.note_truncated(short);
-            if header.protocol().0 != IPPROTO_TCP {
-                self.stats.non_tcp += 1;
+            if !may_carry_tcp(proto) {
+                self.skip(Skip::IpProtocol(proto));
                 return None;
             }
             if missing > 0 {
@@ -771,30 +472,26 @@ impl Decoder {
                 key: FragKey {
                     src,
                     dst,
-                    proto: IPPROTO_TCP,
+                    proto,
                     id: u32::from(header.identification()),
                 },
                 offset: u32::from(header.fragments_offset().byte_offset()),
                 more: header.more_fragments(),
                 data: ip.get(header_len..end).unwrap_or(&[]),
             };
-            let datagram = self.frags.add(frame.ts, frag, &mut self.stats)?;
-            return self.tcp_owned(frame, src, dst, datagram);
+            let datagram = self.frags.add(at.ts, frag, &mut self.stats)?;
+            return self.transport_owned(at, src, dst, proto, datagram, depth);
         }
-        self.note_truncated(short);
-        if payload.ip_number.0 != IPPROTO_TCP {
-            self.stats.non_tcp += 1;
-            return None;
-        }
-        self.tcp(frame, src, dst, payload.payload, missing)
+        self.transport(at, src, dst, proto, payload.payload, missing, depth)
     }
 
-    fn ipv6<'a>(
+    fn ipv6<'b>(
         &mut self,
-        frame: &Frame<'a>,
-        ip: &'a [u8],
-        v6: &LaxIpv6Slice<'a>,
-    ) -> Option<Segment<'a>> {
+        at: &At,
+        ip: &'b [u8],
+        v6: &LaxIpv6Slice<'b>,
+        depth: u8,
+    ) -> Option<Segment<'b>> {
         let header = v6.header();
         let src = IpAddr::V6(Ipv6Addr::from(header.source()));
         let dst = IpAddr::V6(Ipv6Addr::from(header.destination()));
@@ -803,9 +500,9 @@ impl Decoder {
             (40 + payload_len).saturating_sub(ip.len())
         } else {
             // Jumbogram or offloaded: trust the frame lengths.
-            (frame.orig_len as usize).saturating_sub(frame.data.len())
+            at.uncaptured
         };
-        let short = missing > 0 || frame.is_truncated();
+        let short = missing > 0 || at.cut;
         self.note_truncated(short);
         let payload = v6.payload();
         if v6.is_payload_fragmented() {
@@ -815,13 +512,13 @@ impl Decoder {
                 ip.len()
             };
             let Some((frag_at, next, offset, more, id)) =
-                find_ipv6_fragment(header.next_header().0, &ip[40..end])
+                find_ipv6_fragment(header.next_header().0, ip.get(40..end).unwrap_or(&[]))
             else {
                 self.stats.error("bad ipv6 extension header");
                 return None;
             };
-            if !matches!(next, IPPROTO_TCP | 0 | 43 | 51 | 60) {
-                self.stats.non_tcp += 1;
+            if !may_carry_tcp(next) && !matches!(next, 0 | 43 | 51 | 60) {
+                self.skip(Skip::IpProtocol(next));
                 return None;
             }
             if missing > 0 {
@@ -838,11 +535,11 @@ impl Decoder {
                 },
                 offset,
                 more,
-                data: &ip[40 + frag_at..end],
+                data: ip.get(40 + frag_at..end).unwrap_or(&[]),
             };
-            let datagram = self.frags.add(frame.ts, frag, &mut self.stats)?;
-            if next == IPPROTO_TCP {
-                return self.tcp_owned(frame, src, dst, datagram);
+            let datagram = self.frags.add(at.ts, frag, &mut self.stats)?;
+            if may_carry_tcp(next) {
+                return self.transport_owned(at, src, dst, next, datagram, depth);
             }
             // Extension headers in the fragmentable part: skip them in the rebuilt datagram.
             let (_, number, rest, ext_err) = etherparse::Ipv6ExtensionsSlice::from_slice_lax(
@@ -853,30 +550,82 @@ impl Decoder {
                 self.stats.error("bad ipv6 extension header");
                 return None;
             }
-            if number.0 != IPPROTO_TCP {
-                self.stats.non_tcp += 1;
-                return None;
-            }
             let skip = datagram.len() - rest.len();
             let mut datagram = datagram;
             datagram.drain(..skip);
-            return self.tcp_owned(frame, src, dst, datagram);
+            return self.transport_owned(at, src, dst, number.0, datagram, depth);
         }
-        if payload.ip_number.0 != IPPROTO_TCP {
-            self.stats.non_tcp += 1;
-            return None;
-        }
-        self.tcp(frame, src, dst, payload.payload, missing)
+        self.transport(
+            at,
+            src,
+            dst,
+            payload.ip_number.0,
+            payload.payload,
+            missing,
+            depth,
+        )
     }
 
-    fn tcp<'a>(
+    /// What an IP packet carries: TCP, a tunnel (followed one level deeper), or something
+    /// counted as skipped.
+    #[allow(clippy::too_many_arguments)]
+    fn transport<'b>(
         &mut self,
-        frame: &Frame<'a>,
+        at: &At,
         src: IpAddr,
         dst: IpAddr,
-        data: &'a [u8],
+        proto: u8,
+        data: &'b [u8],
         missing: usize,
-    ) -> Option<Segment<'a>> {
+        depth: u8,
+    ) -> Option<Segment<'b>> {
+        let inner = match proto {
+            IPPROTO_TCP => return self.tcp(at, src, dst, data, missing, depth),
+            IPPROTO_IPIP => Net::Ip(4, data),
+            IPPROTO_IPV6 => Net::Ip(6, data),
+            IPPROTO_GRE => tunnel::gre(data),
+            IPPROTO_UDP => match tunnel::udp(data) {
+                Some(net) => net,
+                None => {
+                    self.skip(Skip::IpProtocol(proto));
+                    return None;
+                }
+            },
+            p => {
+                self.skip(Skip::IpProtocol(p));
+                return None;
+            }
+        };
+        self.net(at, inner, depth + 1)
+    }
+
+    /// [`transport`](Self::transport) over a datagram rebuilt from fragments: the segment's
+    /// payload is moved out of (TCP) or copied from (tunnels) the buffer.
+    fn transport_owned<'b>(
+        &mut self,
+        at: &At,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        datagram: Vec<u8>,
+        depth: u8,
+    ) -> Option<Segment<'b>> {
+        if proto == IPPROTO_TCP {
+            return self.tcp_owned(at, src, dst, datagram, depth);
+        }
+        self.transport(at, src, dst, proto, &datagram, 0, depth)
+            .map(Segment::into_owned)
+    }
+
+    fn tcp<'b>(
+        &mut self,
+        at: &At,
+        src: IpAddr,
+        dst: IpAddr,
+        data: &'b [u8],
+        missing: usize,
+        depth: u8,
+    ) -> Option<Segment<'b>> {
         let tcp = match TcpSlice::from_slice(data) {
             Ok(t) => t,
             Err(err::tcp::HeaderSliceError::Len(_)) if missing > 0 => {
@@ -888,10 +637,10 @@ impl Decoder {
                 return None;
             }
         };
-        self.stats.tcp_segments += 1;
+        self.count_segment(depth);
         Some(Segment {
-            frame: frame.id,
-            ts: frame.ts,
+            frame: at.id,
+            ts: at.ts,
             src: SocketAddr::new(src, tcp.source_port()),
             dst: SocketAddr::new(dst, tcp.destination_port()),
             seq: tcp.sequence_number(),
@@ -903,13 +652,14 @@ impl Decoder {
     }
 
     /// A TCP segment rebuilt from fragments: the payload is moved out of the datagram buffer.
-    fn tcp_owned<'a>(
+    fn tcp_owned<'b>(
         &mut self,
-        frame: &Frame<'a>,
+        at: &At,
         src: IpAddr,
         dst: IpAddr,
         mut datagram: Vec<u8>,
-    ) -> Option<Segment<'a>> {
+        depth: u8,
+    ) -> Option<Segment<'b>> {
         let (src_port, dst_port, seq, ack, flags, header_len) =
             match TcpSlice::from_slice(&datagram) {
                 Ok(t) => (
@@ -926,10 +676,10 @@ impl Decoder {
                 }
             };
         datagram.drain(..header_len);
-        self.stats.tcp_segments += 1;
+        self.count_segment(depth);
         Some(Segment {
-            frame: frame.id,
-            ts: frame.ts,
+            frame: at.id,
+            ts: at.ts,
             src: SocketAddr::new(src, src_port),
             dst: SocketAddr::new(dst, dst_port),
             seq,
@@ -938,6 +688,13 @@ impl Decoder {
             payload: Cow::Owned(datagram),
             missing: 0,
         })
+    }
+
+    fn count_segment(&mut self, depth: u8) {
+        self.stats.tcp_segments += 1;
+        if depth > 0 {
+            self.stats.tunnelled_segments += 1;
+        }
     }
 }
 
@@ -981,6 +738,7 @@ fn find_ipv6_fragment(mut next: u8, payload: &[u8]) -> Option<(usize, u8, u32, b
 
 #[cfg(test)]
 mod tests {
+    use super::link::*;
     use super::*;
     use etherparse::PacketBuilder;
 
@@ -1290,6 +1048,217 @@ mod tests {
         assert!(d.decode(&frame(LT_ETHERNET, &arp)).is_none());
         assert_eq!(d.stats().non_tcp, 3);
         assert!(d.stats().errors.is_empty());
+        let skipped: Vec<(&str, u64)> = d
+            .stats()
+            .skipped
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(skipped, [("arp", 1), ("icmpv6", 1), ("udp", 1)]);
+        let w = d.stats().warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("no TCP segment found in 3 frames") && w[0].contains("udp 1"),
+            "{w:?}"
+        );
+        // Mostly TCP: no warning; mostly skipped: a warning with the share.
+        let tcp = eth(ETH_IPV4, &ipv4_tcp(PAYLOAD));
+        for _ in 0..4 {
+            assert!(d.decode(&frame(LT_ETHERNET, &tcp)).is_some());
+        }
+        assert!(d.stats().warnings().is_empty());
+        for _ in 0..3 {
+            assert!(d.decode(&frame(LT_ETHERNET, &udp)).is_none());
+        }
+        let w = d.stats().warnings();
+        assert_eq!(
+            w,
+            ["6 of 10 frames (60%) were skipped, not decoded to TCP: udp 4, arp 1, icmpv6 1"]
+        );
+    }
+
+    /// The segment of `PAYLOAD` from [`ipv4_tcp`] is found in `frame` of `linktype`, through
+    /// `tunnels` tunnels.
+    fn assert_inner_v4(linktype: u32, data: &[u8], tunnels: u64) {
+        let mut d = Decoder::new();
+        let seg = d.decode(&frame(linktype, data));
+        let seg = seg.unwrap_or_else(|| panic!("no segment: {:?}", d.stats()));
+        check_v4(&seg);
+        assert_eq!(d.stats().tunnelled_segments, tunnels);
+    }
+
+    #[test]
+    fn ppp_and_cisco_hdlc_link_types() {
+        let ip = ipv4_tcp(PAYLOAD);
+        let mut ppp = vec![0xFF, 0x03, 0x00, 0x21];
+        ppp.extend_from_slice(&ip);
+        assert_inner_v4(LT_PPP, &ppp, 0);
+        assert_inner_v4(LT_PPP, &ppp[2..], 0);
+        assert_inner_v4(LT_PPP_HDLC, &ppp, 0);
+        // Protocol-field compression: one byte.
+        let mut short = vec![0x21];
+        short.extend_from_slice(&ip);
+        assert_inner_v4(LT_PPP, &short, 0);
+        let mut hdlc = vec![0x0F, 0x00, 0x08, 0x00];
+        hdlc.extend_from_slice(&ip);
+        assert_inner_v4(LT_C_HDLC, &hdlc, 0);
+        assert_inner_v4(LT_PPP_HDLC, &hdlc, 0);
+        let v6 = ipv6_tcp(PAYLOAD);
+        let mut hdlc6 = vec![0x8F, 0x00, 0x86, 0xDD];
+        hdlc6.extend_from_slice(&v6);
+        let (seg, _) = decode_one(LT_C_HDLC, &hdlc6);
+        check_v6(&seg.expect("v6 over cisco hdlc"));
+        // LCP and SLARP keepalives are skipped by name; a bad address byte is an error.
+        let (_, s) = decode_one(LT_PPP, &[0xFF, 0x03, 0xC0, 0x21, 1, 1, 0, 4]);
+        assert_eq!(s.skipped.get("ppp protocol 0xc021"), Some(&1));
+        let (_, s) = decode_one(LT_C_HDLC, &[0x8F, 0x00, 0x80, 0x35, 0, 0, 0, 2]);
+        assert_eq!(s.skipped.get("rarp or cisco slarp"), Some(&1));
+        let (_, s) = decode_one(LT_C_HDLC, &[0x42, 0x00, 0x08, 0x00, 0x45]);
+        assert_eq!(s.errors.get("bad cisco hdlc header"), Some(&1));
+        // MPLS over PPP.
+        let mut mpls = vec![0x02, 0x81, 0x00, 0x01, 0x41, 0xFF];
+        mpls.extend_from_slice(&ip);
+        assert_inner_v4(LT_PPP, &mpls, 0);
+    }
+
+    #[test]
+    fn mpls_ethernet_pseudowires() {
+        let inner = eth(ETH_IPV4, &ipv4_tcp(PAYLOAD));
+        // Two labels, a control word, then the customer's Ethernet frame.
+        let mut pw = vec![0x00, 0x01, 0x00, 0xFF, 0x00, 0x02, 0x01, 0xFF, 0, 0, 0, 0];
+        pw.extend_from_slice(&inner);
+        assert_inner_v4(LT_ETHERNET, &eth(ETH_MPLS, &pw), 1);
+        // Without the control word (the destination MAC starts with 0x02).
+        let mut bare = vec![0x00, 0x02, 0x01, 0xFF];
+        bare.extend_from_slice(&inner);
+        assert_inner_v4(LT_ETHERNET, &eth(ETH_MPLS, &bare), 1);
+        // Neither IP nor Ethernet: skipped by name.
+        let (_, s) = decode_one(LT_ETHERNET, &eth(ETH_MPLS, &[0, 0, 1, 0xFF, 0x99, 1, 2, 3]));
+        assert_eq!(s.skipped.get("mpls payload not ip or ethernet"), Some(&1));
+    }
+
+    /// `inner` (an IP packet) behind an IPv4 or IPv6 header of protocol `proto`.
+    fn outer_ip(v6: bool, proto: u8, inner: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if v6 {
+            let h = etherparse::Ipv6Header {
+                payload_length: inner.len() as u16,
+                next_header: etherparse::IpNumber(proto),
+                hop_limit: 64,
+                source: [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                destination: [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+                ..Default::default()
+            };
+            h.write(&mut out).expect("v6 header");
+        } else {
+            let h = etherparse::Ipv4Header::new(
+                inner.len() as u16,
+                64,
+                etherparse::IpNumber(proto),
+                [203, 0, 113, 1],
+                [203, 0, 113, 2],
+            )
+            .expect("v4 header");
+            h.write(&mut out).expect("v4 header");
+        }
+        out.extend_from_slice(inner);
+        out
+    }
+
+    fn udp_to(port: u16, body: &[u8]) -> Vec<u8> {
+        let mut u = vec![0xC0, 0x01];
+        u.extend_from_slice(&port.to_be_bytes());
+        u.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(body);
+        u
+    }
+
+    #[test]
+    fn tunnels_in_ipv4_and_ipv6() {
+        let ip = ipv4_tcp(PAYLOAD);
+        let ether = eth(ETH_IPV4, &ip);
+        let mut gre_ip = vec![0x20, 0x00, 0x08, 0x00, 0, 0, 0, 42];
+        gre_ip.extend_from_slice(&ip);
+        let mut gre_eth = vec![0x00, 0x00, 0x65, 0x58];
+        gre_eth.extend_from_slice(&ether);
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 7, 0];
+        vxlan.extend_from_slice(&ether);
+        let mut geneve = vec![0x00, 0x00, 0x65, 0x58, 0, 0, 7, 0];
+        geneve.extend_from_slice(&ether);
+        for v6 in [false, true] {
+            for (proto, body) in [
+                (4u8, ip.clone()),
+                (47, gre_ip.clone()),
+                (47, gre_eth.clone()),
+                (17, udp_to(4789, &vxlan)),
+                (17, udp_to(6081, &geneve)),
+            ] {
+                if v6 && proto == 4 {
+                    continue;
+                }
+                let outer = eth(
+                    if v6 { ETH_IPV6 } else { ETH_IPV4 },
+                    &outer_ip(v6, proto, &body),
+                );
+                assert_inner_v4(LT_ETHERNET, &outer, 1);
+            }
+        }
+        // IPv6 in IPv4 (6in4), and a tunnel in a tunnel: IP-in-IP inside VXLAN.
+        let six_in_four = outer_ip(false, 41, &ipv6_tcp(PAYLOAD));
+        let (seg, _) = decode_one(LT_RAW, &six_in_four);
+        check_v6(&seg.expect("6in4"));
+        let nested = eth(ETH_IPV4, &outer_ip(false, 4, &ip));
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 7, 0];
+        vx.extend_from_slice(&nested);
+        assert_inner_v4(LT_RAW, &outer_ip(true, 17, &udp_to(4789, &vx)), 1);
+        // Plain UDP is skipped as udp, not as a tunnel.
+        let (_, s) = decode_one(LT_RAW, &outer_ip(false, 17, &udp_to(53, b"dns")));
+        assert_eq!(s.skipped.get("udp"), Some(&1));
+    }
+
+    #[test]
+    fn tunnel_nesting_is_bounded() {
+        let mut packet = ipv4_tcp(PAYLOAD);
+        for _ in 0..MAX_NESTING {
+            packet = outer_ip(false, 4, &packet);
+        }
+        assert_inner_v4(LT_RAW, &packet, 1);
+        let deeper = outer_ip(false, 4, &packet);
+        let (seg, s) = decode_one(LT_RAW, &deeper);
+        assert!(seg.is_none());
+        assert_eq!(s.errors.get("tunnel nesting too deep"), Some(&1));
+    }
+
+    #[test]
+    fn a_cut_tunnelled_frame_is_counted_truncated_once() {
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 7, 0];
+        vx.extend_from_slice(&eth(ETH_IPV4, &ipv4_tcp(PAYLOAD)));
+        let full = eth(ETH_IPV4, &outer_ip(false, 17, &udp_to(4789, &vx)));
+        let cut = &full[..full.len() - 10];
+        let f = Frame {
+            orig_len: full.len() as u32,
+            ..frame(LT_ETHERNET, cut)
+        };
+        let mut d = Decoder::new();
+        let seg = d.decode(&f).expect("partial segment");
+        assert_eq!(seg.missing, 10);
+        assert_eq!(d.stats().truncated_frames, 1);
+    }
+
+    #[test]
+    fn fragmented_tunnel_packets_are_reassembled() {
+        let body: Vec<u8> = (0..2000u32).map(|i| (i % 97) as u8).collect();
+        let inner = eth(ETH_IPV4, &ipv4_tcp(&body));
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 7, 0];
+        vx.extend_from_slice(&inner);
+        let outer = outer_ip(false, 17, &udp_to(4789, &vx));
+        let frags = fragment_v4(&outer, 1480, 77);
+        let mut d = Decoder::new();
+        assert!(d.decode(&frame(LT_RAW, &frags[0])).is_none());
+        let seg = d.decode(&frame(LT_RAW, &frags[1])).expect("reassembled");
+        assert_eq!(&seg.payload[..], &body[..]);
+        assert_eq!(d.stats().tunnelled_segments, 1);
     }
 
     #[test]
@@ -1403,6 +1372,7 @@ mod tests {
             }
         }
         assert_eq!(segs, vec![body.clone()]);
+        assert_eq!(d.stats().fragments_conflicting_overlap, 1);
 
         // A datagram whose last fragment never comes is dropped after the timeout.
         let mut d = Decoder::new();
@@ -1414,20 +1384,168 @@ mod tests {
         late.ts = Timestamp(31_000_000_000);
         assert!(d.decode(&late).is_none());
         assert_eq!(d.stats().fragments_dropped, 1);
+        assert_eq!(d.stats().fragment_trains_timed_out, 1);
         assert_eq!(d.finish().fragments_dropped, 2);
+        assert_eq!(d.stats().fragment_trains_unfinished, 1);
+        assert_eq!(d.stats().fragment_trains_dropped(), 2);
     }
 
     #[test]
     fn fragment_table_is_bounded() {
         let packet = ipv4_tcp(&[7u8; 2000]);
         let mut d = Decoder::new();
-        for id in 0..(FRAG_MAX_DATAGRAMS as u16 + 100) {
+        for id in 0..(frag::FRAG_MAX_DATAGRAMS as u16 + 100) {
             let frags = fragment_v4(&packet, 1000, id);
             assert!(d.decode(&frame(LT_RAW, &frags[0])).is_none());
         }
-        assert_eq!(d.frags.entries.len(), FRAG_MAX_DATAGRAMS);
-        assert!(d.frags.bytes <= FRAG_MAX_BYTES);
+        let (trains, queued, bytes) = d.frags.trains();
+        assert_eq!(trains, frag::FRAG_MAX_DATAGRAMS);
+        assert!(queued <= 2 * trains + 64);
+        assert!(bytes <= frag::FRAG_MAX_BYTES);
         assert_eq!(d.stats().fragments_dropped, 100);
+        assert_eq!(d.stats().fragment_trains_evicted, 100);
+        assert_eq!(d.finish().fragment_trains_unfinished, 1024);
+        assert_eq!(d.frags.trains(), (0, 0, 0));
+    }
+
+    /// An IPv4 fragment of a TCP datagram by hand: `offset` in bytes (multiple of 8).
+    fn v4_fragment(id: u16, src: [u8; 4], offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&[192, 168, 1, 2]);
+        p[2..4].copy_from_slice(&((20 + data.len()) as u16).to_be_bytes());
+        p[4..6].copy_from_slice(&id.to_be_bytes());
+        let fo = (offset / 8) | if more { 0x2000 } else { 0 };
+        p[6..8].copy_from_slice(&fo.to_be_bytes());
+        p.extend_from_slice(data);
+        p
+    }
+
+    #[test]
+    fn hostile_fragments_are_counted_by_kind() {
+        let src = [10, 0, 0, 1];
+        // Teardrop: a last fragment that ends inside data already received.
+        let mut d = Decoder::new();
+        assert!(
+            d.decode(&frame(LT_RAW, &v4_fragment(1, src, 0, true, &[1; 64])))
+                .is_none()
+        );
+        assert!(
+            d.decode(&frame(LT_RAW, &v4_fragment(1, src, 24, false, &[2; 8])))
+                .is_none()
+        );
+        // Data past the end once the end is known, and a second, different end.
+        assert!(
+            d.decode(&frame(LT_RAW, &v4_fragment(2, src, 64, false, &[1; 8])))
+                .is_none()
+        );
+        assert!(
+            d.decode(&frame(LT_RAW, &v4_fragment(2, src, 64, true, &[1; 16])))
+                .is_none()
+        );
+        assert!(
+            d.decode(&frame(LT_RAW, &v4_fragment(2, src, 64, false, &[1; 16])))
+                .is_none()
+        );
+        assert_eq!(d.stats().fragments_teardrop, 3);
+        // Past 65,535: offset 65,528 with 16 bytes.
+        assert!(
+            d.decode(&frame(
+                LT_RAW,
+                &v4_fragment(3, src, 65_528, false, &[0; 16])
+            ))
+            .is_none()
+        );
+        assert_eq!(d.stats().fragments_past_max_length, 1);
+        // Tiny non-final fragments: counted, still reassembled.
+        let packet = ipv4_tcp(PAYLOAD);
+        let tiny = fragment_v4(&packet, 8, 4);
+        let mut last = None;
+        for f in &tiny {
+            last = d.decode(&frame(LT_RAW, f));
+        }
+        assert_eq!(&last.expect("reassembled").payload[..], PAYLOAD);
+        // Each non-final one, and the 16-byte piece of datagram 2 above.
+        assert_eq!(d.stats().fragments_tiny, tiny.len() as u64 - 1 + 1);
+        // None of them is an undecodable-frame error: they are anomalies, by name.
+        assert!(d.stats().errors.is_empty(), "{:?}", d.stats().errors);
+        assert_eq!(d.stats().fragments_conflicting_overlap, 0);
+        let names: Vec<&str> = d.stats().fragment_anomalies().iter().map(|a| a.0).collect();
+        assert_eq!(
+            names,
+            [
+                "fragments_conflicting_overlap",
+                "fragments_teardrop",
+                "fragments_tiny",
+                "fragments_past_max_length"
+            ]
+        );
+        assert_eq!(d.finish().fragment_trains_unfinished, 2);
+    }
+
+    #[test]
+    fn overlaps_with_the_same_bytes_are_not_conflicts() {
+        let body: Vec<u8> = (0..2000u32).map(|i| (i % 13) as u8).collect();
+        let packet = ipv4_tcp(&body);
+        let frags = fragment_v4(&packet, 1000, 9);
+        let mut d = Decoder::new();
+        assert!(d.decode(&frame(LT_RAW, &frags[0])).is_none());
+        // The same first fragment again, and a piece that straddles the first two with
+        // the right bytes.
+        assert!(d.decode(&frame(LT_RAW, &frags[0])).is_none());
+        let ihl = 20;
+        let payload = &packet[ihl..];
+        let straddle = v4_fragment(9, [192, 168, 1, 1], 992, true, &payload[992..1008]);
+        assert!(d.decode(&frame(LT_RAW, &straddle)).is_none());
+        let mut segs = 0;
+        for f in &frags[1..] {
+            segs += usize::from(d.decode(&frame(LT_RAW, f)).is_some());
+        }
+        assert_eq!(segs, 1);
+        assert_eq!(d.stats().fragments_conflicting_overlap, 0);
+    }
+
+    #[test]
+    fn a_fragment_flood_costs_constant_work_per_fragment() {
+        // 200,000 trains that never complete, and 50,000 that do, interleaved: the table
+        // stays within its bounds, the start-order queue within twice the live trains, and
+        // every dropped train is counted once.
+        let mut d = Decoder::new();
+        let packet = ipv4_tcp(&[5u8; 100]);
+        let start = std::time::Instant::now();
+        for i in 0..200_000u32 {
+            let src = (0x0A00_0000 + i / 1000).to_be_bytes();
+            let id = (i % 1000) as u16;
+            let mut f = frame(LT_RAW, &[]);
+            let open = v4_fragment(id, src, 0, true, &[0; 48]);
+            f.data = &open;
+            f.ts = Timestamp(i64::from(i) * 10_000);
+            assert!(d.decode(&f).is_none());
+            if i % 4 == 0 {
+                let whole = fragment_v4(&packet, 48, id.wrapping_add(20_000));
+                let mut got = None;
+                for w in &whole {
+                    let mut f = frame(LT_RAW, w);
+                    f.ts = Timestamp(i64::from(i) * 10_000);
+                    got = d.decode(&f).map(|s| s.payload.len());
+                }
+                assert_eq!(got, Some(100));
+            }
+            let (trains, queued, _) = d.frags.trains();
+            assert!(trains <= frag::FRAG_MAX_DATAGRAMS);
+            assert!(queued <= 2 * trains + 66, "{queued} queued for {trains}");
+        }
+        let s = d.finish().clone();
+        assert_eq!(s.fragments_reassembled, 50_000);
+        assert_eq!(
+            s.fragment_trains_dropped(),
+            200_000,
+            "evicted {} timed out {} unfinished {}",
+            s.fragment_trains_evicted,
+            s.fragment_trains_timed_out,
+            s.fragment_trains_unfinished
+        );
+        eprintln!("250,000 trains in {:?}", start.elapsed());
     }
 
     #[test]
