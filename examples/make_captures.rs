@@ -1891,6 +1891,12 @@ fn link_and_tunnel_captures() -> Vec<Capture> {
         ),
     );
     add(
+        "ip-fragments-hostile.pcap",
+        "a request in tiny 40-byte IPv4 fragments with a conflicting copy of one (first data wins), \
+         then a teardrop pair and a fragment past 65,535 bytes: one clean exchange, each anomaly counted",
+        ip_fragments_hostile(),
+    );
+    add(
         "skipped-unsupported-link.pcap",
         "Ethernet frames under a link type wirelint does not read (147, USER0): no exchange, \
          and the summary and a warning say why",
@@ -1906,4 +1912,53 @@ fn link_and_tunnel_captures() -> Vec<Capture> {
         },
     );
     v
+}
+
+/// IP fragments as attacks send them, around one ordinary exchange.
+fn ip_fragments_hostile() -> Vec<u8> {
+    use etherparse::{IpFragOffset, IpNumber, Ipv4Header};
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    c.fragment_above(Some(40));
+    c.client_sends(&get("/fragments"));
+    c.fragment_above(None);
+    c.server_sends(&ok_html(now, &page("Hello")));
+    c.fin();
+    let mut packets = c.into_packets();
+    // A copy of the request's second fragment with its last byte changed, right after it.
+    let mut conflicting = packets[4].clone();
+    if let Some(b) = conflicting.data.last_mut() {
+        *b ^= 0xFF;
+    }
+    conflicting.ts = Timestamp(conflicting.ts.0 + 1_000);
+    packets.insert(5, conflicting);
+    // A teardrop pair (the second ends inside the first) and a fragment that would end past
+    // 65,535, each under its own IP identification.
+    let end = packets.last().map_or(at(0), |p| p.ts);
+    let fragment = |id: u16, offset: u16, more: bool, len: usize, n: i64| {
+        let mut h = Ipv4Header::new(
+            len as u16,
+            64,
+            IpNumber::TCP,
+            [192, 0, 2, 10],
+            [198, 51, 100, 20],
+        )
+        .unwrap_or_default();
+        h.identification = id;
+        h.more_fragments = more;
+        h.fragment_offset = IpFragOffset::try_new(offset / 8).unwrap_or(IpFragOffset::ZERO);
+        let mut ip = Vec::new();
+        h.write(&mut ip).expect("writing to a Vec");
+        ip.extend(std::iter::repeat_n(0x41u8, len));
+        Packet {
+            ts: Timestamp(end.0 + n * 1_000_000),
+            linktype: linktype::ETHERNET,
+            data: Link::Ethernet.frame(Dir::Client, &ip),
+        }
+    };
+    packets.push(fragment(0x7001, 0, true, 64, 1));
+    packets.push(fragment(0x7001, 24, false, 8, 2));
+    packets.push(fragment(0x7002, 65_528, false, 16, 3));
+    pcap(linktype::ETHERNET, &packets)
 }

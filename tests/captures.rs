@@ -392,6 +392,38 @@ fn an_undecodable_capture_says_what_it_skipped_even_when_quiet() {
 }
 
 #[test]
+fn hostile_fragments_are_counted_and_the_exchange_survives() {
+    let (ex, summary) = run("ip-fragments-hostile.pcap");
+    assert_eq!(ex.len(), 1);
+    assert_clean("ip-fragments-hostile.pcap", &ex);
+    assert_eq!(target(&ex[0]), "/fragments");
+    let d = &summary.decode;
+    assert_eq!(
+        (
+            d.fragments_conflicting_overlap,
+            d.fragments_teardrop,
+            d.fragments_past_max_length,
+            d.fragment_trains_unfinished
+        ),
+        (1, 1, 1, 1),
+        "{d:?}"
+    );
+    // The request (108 bytes of TCP) in 40-byte pieces: two tiny ones and the conflicting
+    // copy of the second; the teardrop pair's first piece (64 bytes) is not tiny.
+    assert_eq!(d.fragments_tiny, 3, "{d:?}");
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    // The text summary names them, and the dropped train.
+    let text = wirelint::report::summary::render(&summary, &Default::default());
+    assert!(
+        text.contains("1 trains dropped (0 timed out, 0 evicted, 1 unfinished at the end)")
+            && text.contains(
+                "fragments_conflicting_overlap 1, fragments_teardrop 1, fragments_tiny 3, fragments_past_max_length 1"
+            ),
+        "{text}"
+    );
+}
+
+#[test]
 fn nanosecond_timestamps_are_kept() {
     let (ex, _) = run("format-pcap-ns.pcap");
     let req = ex[0].request.as_ref().expect("request");
