@@ -194,18 +194,21 @@ impl DecodeStats {
     }
 
     /// What a person must be told about the decoding of a run: nothing in it was TCP that
-    /// wirelint reads, or more than half of it was skipped or undecodable. Each names the
+    /// wirelint reads, or more than half of it was skipped, undecodable or dropped
+    /// fragments. Each names the
     /// commonest reasons, so that "0 exchanges" never goes unexplained.
     pub fn warnings(&self) -> Vec<String> {
-        let not_read = self.non_tcp + self.errors.values().sum::<u64>();
-        if self.frames == 0 || not_read == 0 {
+        let not_read = self.non_tcp + self.errors.values().sum::<u64>() + self.fragments_dropped;
+        if self.frames == 0 || (self.tcp_segments > 0 && not_read * 2 <= self.frames) {
             return Vec::new();
         }
+        let dropped = ("ip fragments dropped", self.fragments_dropped);
         let mut reasons: Vec<(&str, u64)> = self
             .skipped
             .iter()
             .chain(&self.errors)
             .map(|(k, v)| (k.as_str(), *v))
+            .chain((dropped.1 > 0).then_some(dropped))
             .collect();
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let mut list: Vec<String> = reasons
@@ -218,18 +221,21 @@ impl DecodeStats {
         }
         let list = list.join(", ");
         if self.tcp_segments == 0 {
-            vec![format!(
-                "no TCP segment found in {} frames, so no HTTP exchange could be found: skipped {list}",
+            let mut w = format!(
+                "no TCP segment found in {} frames, so no HTTP exchange could be found",
                 self.frames
-            )]
-        } else if not_read * 2 > self.frames {
+            );
+            if !list.is_empty() {
+                w.push_str(": skipped ");
+                w.push_str(&list);
+            }
+            vec![w]
+        } else {
             vec![format!(
                 "{not_read} of {} frames ({:.0}%) were skipped, not decoded to TCP: {list}",
                 self.frames,
                 not_read as f64 * 100.0 / self.frames as f64
             )]
-        } else {
-            Vec::new()
         }
     }
 

@@ -668,6 +668,13 @@ fn fragment_table_is_bounded() {
     assert_eq!(d.stats().fragment_trains_evicted, 100);
     assert_eq!(d.finish().fragment_trains_unfinished, 1024);
     assert_eq!(d.frags.trains(), (0, 0, 0));
+    // Nothing but dropped fragments: the run says so.
+    assert_eq!(
+        d.stats().warnings(),
+        [
+            "no TCP segment found in 1124 frames, so no HTTP exchange could be found: skipped ip fragments dropped 1124"
+        ]
+    );
 }
 
 /// An IPv4 fragment of a TCP datagram by hand: `offset` in bytes (multiple of 8).
