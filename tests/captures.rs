@@ -392,6 +392,28 @@ fn an_undecodable_capture_says_what_it_skipped_even_when_quiet() {
 }
 
 #[test]
+fn a_filter_that_misses_tunnelled_traffic_is_explained() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+        .current_dir(captures_dir())
+        .args([
+            "exchanges",
+            "-q",
+            "--filter",
+            "tcp port 80",
+            "tunnel-vxlan.pcap",
+        ])
+        .output()
+        .expect("running wirelint");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(
+        stderr.starts_with("warning: the filter removed all 8 frames")
+            && stderr.contains("`udp port 4789` for VXLAN"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn hostile_fragments_are_counted_and_the_exchange_survives() {
     let (ex, summary) = run("ip-fragments-hostile.pcap");
     assert_eq!(ex.len(), 1);
