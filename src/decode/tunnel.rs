@@ -18,14 +18,16 @@ const GRE_PPP: u16 = 0x880B;
 
 /// What a UDP datagram carries: a tunnel's inner frame, or `None` when its ports are no
 /// tunnel's (plain UDP, counted as such).
+/// The UDP header is read with etherparse (its length field bounds the payload, so
+/// Ethernet padding is not taken for tunnel data; a zero or too-large length falls back to
+/// what was captured).
 pub(super) fn udp(data: &[u8]) -> Option<Net<'_>> {
-    let Some(dst) = be16(data, 2) else {
+    let Ok(udp) = etherparse::UdpSlice::from_slice_lax(data) else {
         return Some(Net::Short);
     };
-    let payload = data.get(8..).unwrap_or(&[]);
-    match dst {
-        UDP_VXLAN => Some(vxlan(payload)),
-        UDP_GENEVE => Some(geneve(payload)),
+    match udp.destination_port() {
+        UDP_VXLAN => Some(vxlan(udp.payload())),
+        UDP_GENEVE => Some(geneve(udp.payload())),
         _ => None,
     }
 }
