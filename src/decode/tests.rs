@@ -869,7 +869,7 @@ fn merge_adds_up() {
 
 proptest::proptest! {
     #[test]
-    fn garbage_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200), lt in proptest::sample::select(vec![0u32, 1, 12, 14, 101, 108, 113, 129, 228, 229, 239, 276, 9999])) {
+    fn garbage_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200), lt in proptest::sample::select(vec![0u32, 1, 9, 12, 14, 50, 101, 104, 108, 113, 129, 228, 229, 239, 276, 9999])) {
         let mut d = Decoder::new();
         let f = frame(lt, &data);
         let _ = d.decode(&f);
@@ -893,5 +893,36 @@ proptest::proptest! {
         data.truncate(cut.min(data.len()));
         let mut d = Decoder::new();
         let _ = d.decode(&frame(lt, &data));
+    }
+
+    #[test]
+    fn mutated_tunnels_never_panic(flips in proptest::collection::vec((0usize..220, proptest::num::u8::ANY), 1..6), cut in 0usize..400, kind in 0usize..4) {
+        let ip = ipv4_tcp(PAYLOAD);
+        let ether = eth(ETH_IPV4, &ip);
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 7, 0];
+        vx.extend_from_slice(&ether);
+        let mut gre = vec![0xB0, 0x00, 0x65, 0x58, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2];
+        gre.extend_from_slice(&ether);
+        let mut pw = vec![0x00, 0x01, 0x01, 0xFF, 0, 0, 0, 0];
+        pw.extend_from_slice(&eth(ETH_MPLS, &{
+            let mut inner = vec![0x00, 0x02, 0x01, 0xFF];
+            inner.extend_from_slice(&ip);
+            inner
+        }));
+        let mut erspan = vec![0x10, 0x00, 0x22, 0xEB, 0, 0, 0, 1, 0x20, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 1];
+        erspan.extend_from_slice(&[0; 8]);
+        erspan.extend_from_slice(&ether);
+        let mut data = match kind {
+            0 => eth(ETH_IPV6, &outer_ip(true, 17, &udp_to(4789, &vx))),
+            1 => eth(ETH_IPV4, &outer_ip(false, 47, &gre)),
+            2 => eth(ETH_MPLS, &pw),
+            _ => eth(ETH_IPV4, &outer_ip(false, 47, &erspan)),
+        };
+        for (at, v) in flips {
+            if let Some(b) = data.get_mut(at) { *b = v; }
+        }
+        data.truncate(cut.min(data.len()));
+        let mut d = Decoder::new();
+        let _ = d.decode(&frame(LT_ETHERNET, &data));
     }
 }
