@@ -411,6 +411,25 @@ fn a_filter_that_misses_tunnelled_traffic_is_explained() {
             && stderr.contains("`udp port 4789` for VXLAN"),
         "{stderr}"
     );
+    // Filters compile for the new link types (libpcap's DLT values are the same numbers),
+    // and the tunnel filters the warning suggests do find the exchange.
+    for (filter, name) in [
+        ("tcp port 80", "link-ppp.pcap"),
+        ("tcp port 80", "link-ppp-hdlc.pcap"),
+        ("tcp port 80", "link-cisco-hdlc.pcap"),
+        ("udp port 4789", "tunnel-vxlan.pcap"),
+        ("geneve and tcp port 80", "tunnel-geneve.pcap"),
+        ("mpls and tcp port 80", "link-mpls.pcap"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+            .current_dir(captures_dir())
+            .args(["exchanges", "-q", "--filter", filter, name])
+            .output()
+            .expect("running wirelint");
+        assert!(out.status.success(), "{filter} on {name}");
+        let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert_eq!(lines, 1, "{filter} on {name}");
+    }
 }
 
 #[test]
