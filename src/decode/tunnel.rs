@@ -1,7 +1,8 @@
 //! Tunnels inside IP: GRE (RFC 2784/2890, and PPTP's enhanced GRE, RFC 2637) with IP,
 //! MPLS, transparent Ethernet bridging and ERSPAN types I–III, and the UDP tunnels VXLAN
-//! (RFC 7348, port 4789) and Geneve (RFC 8926, port 6081). IP-in-IP and IPv6-in-IPv4 need
-//! no header of their own: the decoder goes straight to the inner packet.
+//! (RFC 7348, port 4789, and Linux's default 8472 when the header is exact) and Geneve
+//! (RFC 8926, port 6081). IP-in-IP and IPv6-in-IPv4 need no header of their own: the
+//! decoder goes straight to the inner packet.
 //!
 //! Each function reads one tunnel header and says what follows ([`Net`]); the decoder bounds
 //! how deep tunnels may nest.
@@ -9,6 +10,9 @@
 use super::link::{self, ETH_IPV4, ETH_IPV6, ETH_MPLS, ETH_MPLS_MCAST, Net, Skip, be16};
 
 pub(super) const UDP_VXLAN: u16 = 4789;
+/// The port Linux uses for VXLAN unless told otherwise (and Flannel in Kubernetes):
+/// VXLAN there only when the header is exactly a VXLAN header, else plain UDP.
+pub(super) const UDP_VXLAN_LINUX: u16 = 8472;
 pub(super) const UDP_GENEVE: u16 = 6081;
 
 const GRE_TRANSPARENT_ETHERNET: u16 = 0x6558;
@@ -27,6 +31,7 @@ pub(super) fn udp(data: &[u8]) -> Option<Net<'_>> {
     };
     match udp.destination_port() {
         UDP_VXLAN => Some(vxlan(udp.payload())),
+        UDP_VXLAN_LINUX => strict_vxlan(udp.payload()).then(|| vxlan(udp.payload())),
         UDP_GENEVE => Some(geneve(udp.payload())),
         _ => None,
     }
@@ -42,6 +47,12 @@ fn vxlan(data: &[u8]) -> Net<'_> {
         return Net::Bad("bad vxlan header");
     }
     Net::Ether(inner)
+}
+
+/// A VXLAN header with nothing but the I flag set and its reserved bytes zero, followed
+/// by at least an Ethernet header.
+fn strict_vxlan(data: &[u8]) -> bool {
+    matches!(data.get(..8), Some([0x08, 0, 0, 0, _, _, _, 0])) && data.len() >= 8 + 14
 }
 
 /// Geneve: version (2 bits, 0) and options length (6 bits, in 4-byte words), flags,
@@ -239,6 +250,11 @@ mod tests {
         vx.extend_from_slice(&eth);
         assert_eq!(udp(&udp_to(4789, &vx)), Some(Net::Ether(&eth[..])));
         assert_eq!(udp(&udp_to(53, &vx)), None);
+        // Linux's default port: VXLAN when the header is exact, plain UDP otherwise.
+        assert_eq!(udp(&udp_to(8472, &vx)), Some(Net::Ether(&eth[..])));
+        let mut not_vx = vx.clone();
+        not_vx[1] = 1;
+        assert_eq!(udp(&udp_to(8472, &not_vx)), None);
         vx[0] = 0;
         assert_eq!(udp(&udp_to(4789, &vx)), Some(Net::Bad("bad vxlan header")));
         // Geneve with one 4-byte option word, carrying Ethernet then IPv4.
