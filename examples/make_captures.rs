@@ -403,6 +403,7 @@ pub fn all() -> Vec<Capture> {
         "two responses to a single request",
         anomaly_response_without_request(),
     );
+    v.extend(link_and_tunnel_captures());
     v
 }
 
@@ -1946,4 +1947,212 @@ fn demo_api() -> Vec<u8> {
         linktype::ETHERNET,
         &merge([a.c.into_packets(), b.c.into_packets(), s.c.into_packets()]),
     )
+}
+
+// ---------------------------------------------------------------------------------------
+// More link layers and tunnels (issue 9 item 9): the same exchange as link-ethernet.pcap,
+// framed and tunnelled the ways real captures come; and a capture nothing in is decodable.
+
+fn link_and_tunnel_captures() -> Vec<Capture> {
+    use wirelint::synth::Tunnel;
+    let tunnelled = |tunnels: &[Tunnel], link: Link| {
+        let mut c = conv(40000, 0).link(link);
+        for t in tunnels {
+            c = c.tunnel(*t);
+        }
+        simple_exchange(&mut c, "/index.html");
+        pcap_of(vec![c])
+    };
+    let gre = |outer_v6: bool| Tunnel::Gre {
+        outer_v6,
+        key: Some(0x0100_0001),
+        seq: true,
+    };
+    let vxlan = |outer_v6: bool| Tunnel::Vxlan {
+        outer_v6,
+        vni: 5001,
+    };
+    let mut v = Vec::new();
+    let mut add = |name: &'static str, about: &'static str, bytes: Vec<u8>| {
+        v.push(Capture { name, about, bytes })
+    };
+    add(
+        "link-ppp.pcap",
+        "PPP (LINKTYPE_PPP, 9) with address and control bytes, protocol 0x0021",
+        link_capture(Link::Ppp),
+    );
+    add(
+        "link-ppp-hdlc.pcap",
+        "PPP in HDLC-like framing (LINKTYPE_PPP_HDLC, 50)",
+        link_capture(Link::PppHdlc),
+    );
+    add(
+        "link-cisco-hdlc.pcap",
+        "Cisco HDLC (LINKTYPE_C_HDLC, 104)",
+        link_capture(Link::CiscoHdlc),
+    );
+    add(
+        "link-mpls.pcap",
+        "Ethernet, one MPLS label, then IPv4 (told by its version nibble)",
+        tunnelled(&[Tunnel::Mpls { label: 1001 }], Link::Ethernet),
+    );
+    add(
+        "tunnel-mpls-pseudowire.pcap",
+        "an Ethernet pseudowire over MPLS (RFC 4448, with the RFC 4385 control word)",
+        tunnelled(
+            &[Tunnel::Ethernet, Tunnel::Mpls { label: 2002 }],
+            Link::Ethernet,
+        ),
+    );
+    add(
+        "tunnel-gre.pcap",
+        "GRE over IPv4 with key and sequence numbers (RFC 2890) carrying IPv4",
+        tunnelled(&[gre(false)], Link::Ethernet),
+    );
+    add(
+        "tunnel-gre-ethernet.pcap",
+        "GRE transparent Ethernet bridging (protocol 0x6558): a whole Ethernet frame inside",
+        tunnelled(&[Tunnel::Ethernet, gre(false)], Link::Ethernet),
+    );
+    add(
+        "tunnel-gre-ipv6.pcap",
+        "GRE over IPv6 carrying IPv4",
+        tunnelled(&[gre(true)], Link::Ethernet),
+    );
+    add(
+        "tunnel-erspan2.pcap",
+        "ERSPAN type II (GRE 0x88BE): a mirrored Ethernet frame, as a SPAN session sends it",
+        tunnelled(&[Tunnel::Erspan2 { session: 7 }], Link::Ethernet),
+    );
+    add(
+        "tunnel-erspan3.pcap",
+        "ERSPAN type III (GRE 0x22EB) with the platform-specific subheader",
+        tunnelled(&[Tunnel::Erspan3 { session: 7 }], Link::Ethernet),
+    );
+    add(
+        "tunnel-vxlan.pcap",
+        "VXLAN (UDP 4789, VNI 5001) over IPv4",
+        tunnelled(&[vxlan(false)], Link::Ethernet),
+    );
+    add(
+        "tunnel-vxlan-ipv6.pcap",
+        "VXLAN over IPv6",
+        tunnelled(&[vxlan(true)], Link::Ethernet),
+    );
+    add(
+        "tunnel-geneve.pcap",
+        "Geneve (UDP 6081) with one option, carrying IPv4 directly",
+        tunnelled(
+            &[Tunnel::Geneve {
+                outer_v6: false,
+                vni: 77,
+            }],
+            Link::Ethernet,
+        ),
+    );
+    add(
+        "tunnel-ipip.pcap",
+        "IPv4 in IPv4 (protocol 4)",
+        tunnelled(&[Tunnel::Ip { outer_v6: false }], Link::Ethernet),
+    );
+    add(
+        "tunnel-ipv4-in-ipv6.pcap",
+        "IPv4 in IPv6 (next header 4), on raw IP",
+        tunnelled(&[Tunnel::Ip { outer_v6: true }], Link::RawIp),
+    );
+    add(
+        "tunnel-6in4.pcap",
+        "IPv6 in IPv4 (protocol 41, a 6in4 tunnel): the IPv6 exchange of link-ipv6.pcap",
+        {
+            let mut c = Conversation::new(client6(40000), server6(80))
+                .link(Link::Ethernet)
+                .tunnel(Tunnel::Ip { outer_v6: false });
+            simple_exchange(&mut c, "/index.html");
+            pcap_of(vec![c])
+        },
+    );
+    add(
+        "tunnel-nested.pcap",
+        "tunnels in tunnels: IP in IP inside VXLAN inside GRE over MPLS on Cisco HDLC",
+        tunnelled(
+            &[
+                Tunnel::Ip { outer_v6: false },
+                vxlan(false),
+                gre(true),
+                Tunnel::Mpls { label: 3003 },
+            ],
+            Link::CiscoHdlc,
+        ),
+    );
+    add(
+        "ip-fragments-hostile.pcap",
+        "a request in tiny 40-byte IPv4 fragments with a conflicting copy of one (first data wins), \
+         then a teardrop pair and a fragment past 65,535 bytes: one clean exchange, each anomaly counted",
+        ip_fragments_hostile(),
+    );
+    add(
+        "skipped-unsupported-link.pcap",
+        "Ethernet frames under a link type wirelint does not read (147, USER0): no exchange, \
+         and the summary and a warning say why",
+        {
+            let mut c = conv(40000, 0);
+            simple_exchange(&mut c, "/index.html");
+            let user0: Vec<Packet> = c
+                .into_packets()
+                .into_iter()
+                .map(|p| Packet { linktype: 147, ..p })
+                .collect();
+            pcap(147, &user0)
+        },
+    );
+    v
+}
+
+/// IP fragments as attacks send them, around one ordinary exchange.
+fn ip_fragments_hostile() -> Vec<u8> {
+    use etherparse::{IpFragOffset, IpNumber, Ipv4Header};
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    c.fragment_above(Some(40));
+    c.client_sends(&get("/fragments"));
+    c.fragment_above(None);
+    c.server_sends(&ok_html(now, &page("Hello")));
+    c.fin();
+    let mut packets = c.into_packets();
+    // A copy of the request's second fragment with its last byte changed, right after it.
+    let mut conflicting = packets[4].clone();
+    if let Some(b) = conflicting.data.last_mut() {
+        *b ^= 0xFF;
+    }
+    conflicting.ts = Timestamp(conflicting.ts.0 + 1_000);
+    packets.insert(5, conflicting);
+    // A teardrop pair (the second ends inside the first) and a fragment that would end past
+    // 65,535, each under its own IP identification.
+    let end = packets.last().map_or(at(0), |p| p.ts);
+    let fragment = |id: u16, offset: u16, more: bool, len: usize, n: i64| {
+        let mut h = Ipv4Header::new(
+            len as u16,
+            64,
+            IpNumber::TCP,
+            [192, 0, 2, 10],
+            [198, 51, 100, 20],
+        )
+        .unwrap_or_default();
+        h.identification = id;
+        h.more_fragments = more;
+        h.fragment_offset = IpFragOffset::try_new(offset / 8).unwrap_or(IpFragOffset::ZERO);
+        let mut ip = Vec::new();
+        h.write(&mut ip).expect("writing to a Vec");
+        ip.extend(std::iter::repeat_n(0x41u8, len));
+        Packet {
+            ts: Timestamp(end.0 + n * 1_000_000),
+            linktype: linktype::ETHERNET,
+            data: Link::Ethernet.frame(Dir::Client, &ip),
+        }
+    };
+    packets.push(fragment(0x7001, 0, true, 64, 1));
+    packets.push(fragment(0x7001, 24, false, 8, 2));
+    packets.push(fragment(0x7002, 65_528, false, 16, 3));
+    pcap(linktype::ETHERNET, &packets)
 }

@@ -1743,6 +1743,15 @@ fn finish_direction(
         }
         _ => {}
     }
+    // Bytes beyond a Content-Length and then the server's close: no next response explains
+    // them, so the length was short (RFC 9112 §6.3), not followed by stray bytes.
+    if this.saw_fin && std::mem::take(&mut this.junk_after_length) {
+        pairing.reclassify_held_response(
+            AnomalyKind::ExtraData,
+            AnomalyKind::ContentLengthMismatch,
+            "more bytes than Content-Length, then the connection closed",
+        );
+    }
     this.state = DirState::Ignore;
     this.buf = Vec::new();
 }

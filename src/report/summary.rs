@@ -16,7 +16,7 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
     let h = &summary.http;
     let _ = writeln!(
         s,
-        "wirelint: {} ({}){}, {}, {} non-TCP",
+        "wirelint: {} ({}){}, {}{}, {} non-TCP",
         count(summary.frames, "packet", "packets"),
         count(summary.bytes, "byte", "bytes"),
         if summary.filtered_out > 0 {
@@ -25,8 +25,43 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
             String::new()
         },
         count(d.tcp_segments, "TCP segment", "TCP segments"),
+        if d.tunnelled_segments > 0 {
+            format!(" ({} decapsulated)", d.tunnelled_segments)
+        } else {
+            String::new()
+        },
         d.non_tcp
     );
+    if !d.skipped.is_empty() {
+        let mut skipped: Vec<(&String, &u64)> = d.skipped.iter().collect();
+        skipped.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let list: Vec<String> = skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "  skipped (not TCP): {}", list.join(", "));
+    }
+    let anomalies_of_fragments: Vec<String> = d
+        .fragment_anomalies()
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if d.fragments_reassembled > 0 || d.fragments_dropped > 0 || !anomalies_of_fragments.is_empty()
+    {
+        let _ = writeln!(
+            s,
+            "  ip fragments: {} datagrams reassembled, {} fragments dropped, {} trains dropped ({} timed out, {} evicted, {} unfinished at the end); anomalies: {}",
+            d.fragments_reassembled,
+            d.fragments_dropped,
+            d.fragment_trains_dropped(),
+            d.fragment_trains_timed_out,
+            d.fragment_trains_evicted,
+            d.fragment_trains_unfinished,
+            if anomalies_of_fragments.is_empty() {
+                "none".to_string()
+            } else {
+                anomalies_of_fragments.join(", ")
+            }
+        );
+    }
     let _ = writeln!(
         s,
         "  connections: {} ({} HTTP, {} not HTTP, {}); exchanges: {} ({}, {})",
