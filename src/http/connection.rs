@@ -118,7 +118,16 @@ struct Pairing {
     client_gaps: VecDeque<(u64, u64)>,
     /// Decided when the response's head was parsed.
     answer: Option<Answer>,
+    /// Slots at the front that have their final response or lost it: `slots[answered]` is
+    /// the oldest request still waiting (kept so that pairing is O(1) per message).
+    answered: usize,
+    /// Slots at the back whose request is still being read.
+    unread: usize,
 }
+
+/// Requests looked at, at most, when deciding which one a response after lost bytes
+/// answers.
+const MAX_PAIRING_SCAN: usize = 1024;
 
 impl Pairing {
     fn new_exchange(&mut self) -> Exchange {
@@ -143,6 +152,7 @@ impl Pairing {
     }
 
     fn request_head(&mut self, ctx: RequestContext, mark: StreamMark) {
+        self.unread += 1;
         self.slots.push_back(Slot {
             ctx,
             request: None,
@@ -169,10 +179,7 @@ impl Pairing {
     /// them lost its response cannot be told). Requests skipped get `response-lost-in-gap`.
     fn pair_response(&mut self, mark: StreamMark, out: &mut Vec<Exchange>) -> RequestContext {
         let lost_bytes = std::mem::take(&mut self.server_lost);
-        let first = self
-            .slots
-            .iter()
-            .position(|s| s.response.is_none() && !s.lost);
+        let first = (self.answered < self.slots.len()).then_some(self.answered);
         let Some(ack) = mark.ack else {
             self.answer = Some(Answer::Oldest);
             return self.response_context();
@@ -192,7 +199,13 @@ impl Pairing {
         let mut chosen = first;
         if lost_bytes > 0 {
             let mut group_ack = None;
-            for (i, slot) in self.slots.iter().enumerate().skip(first) {
+            for (i, slot) in self
+                .slots
+                .iter()
+                .enumerate()
+                .skip(first)
+                .take(MAX_PAIRING_SCAN)
+            {
                 if slot.response.is_some() || slot.lost || !received(slot) {
                     break;
                 }
@@ -212,6 +225,7 @@ impl Pairing {
             for slot in self.slots.range_mut(first..chosen) {
                 slot.lost = true;
             }
+            self.answered = chosen;
             if chosen > first {
                 self.release_ready(out);
             }
@@ -221,9 +235,13 @@ impl Pairing {
     }
 
     fn request_done(&mut self, msg: Message, out: &mut Vec<Exchange>) {
-        if let Some(slot) = self.slots.iter_mut().find(|s| !s.request_done && !s.lost) {
-            slot.request = Some(msg);
-            slot.request_done = true;
+        if self.unread > 0 {
+            let at = self.slots.len() - self.unread;
+            if let Some(slot) = self.slots.get_mut(at) {
+                slot.request = Some(msg);
+                slot.request_done = true;
+                self.unread -= 1;
+            }
         }
         self.release_ready(out);
     }
@@ -231,8 +249,7 @@ impl Pairing {
     /// What the response about to be parsed answers.
     fn response_context(&self) -> RequestContext {
         self.slots
-            .iter()
-            .find(|s| s.response.is_none() && !s.lost)
+            .get(self.answered)
             .map_or(RequestContext::default(), |s| s.ctx)
     }
 
@@ -248,15 +265,15 @@ impl Pairing {
         let status = msg.status().unwrap_or(0);
         let interim = (100..200).contains(&status) && status != 101;
         let slot = match answer {
-            Answer::Oldest => self
-                .slots
-                .iter_mut()
-                .find(|s| s.response.is_none() && !s.lost),
+            Answer::Oldest => self.slots.get_mut(self.answered),
             Answer::LostRequest => None,
         };
         match slot {
             Some(slot) if interim => slot.interim.push(msg),
-            Some(slot) => slot.response = Some(msg),
+            Some(slot) => {
+                slot.response = Some(msg);
+                self.answered += 1;
+            }
             None => {
                 let pos = msg.last_order;
                 let mut ex = self.new_exchange();
@@ -290,6 +307,7 @@ impl Pairing {
             let Some(slot) = self.slots.pop_front() else {
                 break;
             };
+            self.answered = self.answered.saturating_sub(1);
             let mut ex = self.new_exchange();
             if slot.lost && slot.response.is_none() {
                 ex.anomalies.push(Anomaly::new(
@@ -337,6 +355,7 @@ impl Pairing {
     /// Ends the connection: everything still waiting is released.
     fn close(&mut self, pos: Pos, out: &mut Vec<Exchange>) {
         self.release_held(out);
+        (self.answered, self.unread) = (0, 0);
         while let Some(slot) = self.slots.pop_front() {
             let mut ex = self.new_exchange();
             ex.closed_order = pos.order;
@@ -589,6 +608,8 @@ impl HttpConnection {
             server_lost: 0,
             client_gaps: VecDeque::new(),
             answer: None,
+            answered: 0,
+            unread: 0,
         });
     }
 
