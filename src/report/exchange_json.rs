@@ -16,6 +16,9 @@ pub struct ExchangeJson<'a> {
     pub client: String,
     pub server: String,
     pub index: u32,
+    /// The HTTP/2 stream (absent for HTTP/1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<u32>,
     pub request: Option<RequestJson<'a>>,
     pub response: Option<ResponseJson<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -124,6 +127,7 @@ impl<'a> ExchangeJson<'a> {
             client: endpoint(&ex.connection.client),
             server: endpoint(&ex.connection.server),
             index: ex.index,
+            stream_id: ex.stream_id,
             request,
             response: ex
                 .response
