@@ -405,12 +405,6 @@ impl Http2Connection {
                 let parsed = if h.kind == FrameType::Headers {
                     frames::headers_fragment(h.flags, payload).map(|f| (None, f))
                 } else {
-                    if role == Role::Request || !self.push_enabled {
-                        self.flag_connection(
-                            AnomalyKind::H2ProtocolError,
-                            format!("PUSH_PROMISE from the {who} while push is not allowed"),
-                        );
-                    }
                     frames::push_promise(h.flags, payload).map(|(p, f)| (Some(p), f))
                 };
                 let (promised, fragment) = match parsed {
@@ -607,6 +601,12 @@ impl Http2Connection {
                     block.stream
                 ),
             );
+            if role == Role::Request || !self.push_enabled {
+                s.flag(
+                    AnomalyKind::H2ProtocolError,
+                    format!("PUSH_PROMISE from the {who} while push is not allowed"),
+                );
+            }
             self.dirs[dir].last_opened = self.dirs[dir].last_opened.max(promised);
             self.streams.insert(promised, s);
             return;
