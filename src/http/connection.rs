@@ -46,6 +46,11 @@ pub struct HttpStats {
     pub responses: u64,
     pub exchanges: u64,
     pub resync_skipped_bytes: u64,
+    /// Connections that carried HTTP/2.
+    pub http2_connections: u64,
+    /// HTTP/2 connections whose decoding stopped (a gap lost the HPACK state, or a header
+    /// block did not decode).
+    pub http2_decoding_stopped: u64,
 }
 
 impl HttpStats {
@@ -57,6 +62,8 @@ impl HttpStats {
         self.responses += o.responses;
         self.exchanges += o.exchanges;
         self.resync_skipped_bytes += o.resync_skipped_bytes;
+        self.http2_connections += o.http2_connections;
+        self.http2_decoding_stopped += o.http2_decoding_stopped;
     }
 }
 
@@ -148,6 +155,7 @@ impl Pairing {
             response: None,
             anomalies,
             closed_order: 0,
+            stream_id: None,
         }
     }
 
@@ -444,6 +452,10 @@ struct DirParser {
     /// Bytes where a message should have started that were none (skipped until one did):
     /// count and a sample.
     junk: Option<(u64, String)>,
+    /// When the connection became a tunnel: keep the bytes that followed the last message
+    /// (see [`HttpConnection::take_tunnel`]).
+    keep_tunnel_rest: bool,
+    tunnel_rest: Vec<u8>,
 }
 
 impl DirParser {
@@ -469,6 +481,8 @@ impl DirParser {
             mark: StreamMark::default(),
             lost_before: 0,
             junk: None,
+            keep_tunnel_rest: false,
+            tunnel_rest: Vec::new(),
         }
     }
 }
@@ -499,6 +513,9 @@ pub struct HttpConnection {
     not_http: bool,
     /// The connection is TLS that was decrypted (or HAR over https).
     tls: bool,
+    /// Keep the bytes after a switch of protocols for [`HttpConnection::take_tunnel`].
+    keep_tunnel_rest: bool,
+    tunnel_taken: bool,
     pub stats: HttpStats,
 }
 
@@ -533,6 +550,8 @@ impl HttpConnection {
             pairing: None,
             not_http: false,
             tls: false,
+            keep_tunnel_rest: false,
+            tunnel_taken: false,
             stats: HttpStats::default(),
         };
         conn.client_hint = client_hint;
@@ -542,6 +561,27 @@ impl HttpConnection {
     /// Marks the connection as TLS (decrypted); call before any data.
     pub fn set_tls(&mut self, tls: bool) {
         self.tls = tls;
+    }
+
+    /// Keeps what follows a switch of protocols (101, CONNECT) so that a caller can go on
+    /// parsing the new protocol (h2c after `Upgrade: h2c`); call before any data.
+    pub fn keep_tunnel_bytes(&mut self) {
+        self.keep_tunnel_rest = true;
+    }
+
+    /// Once, when the connection has just become a tunnel (with [`Self::keep_tunnel_bytes`]):
+    /// the bytes each direction sent after its last HTTP/1 message, indexed like `piece`'s
+    /// `dir`. The exchange that switched is still held: [`Self::release_held`] releases it.
+    pub fn take_tunnel(&mut self) -> Option<[Vec<u8>; 2]> {
+        if self.tunnel_taken || !self.pairing.as_ref().is_some_and(|p| p.tunnel) {
+            return None;
+        }
+        self.tunnel_taken = true;
+        let parsers = self.parsers.as_mut()?;
+        Some([
+            std::mem::take(&mut parsers[0].tunnel_rest),
+            std::mem::take(&mut parsers[1].tunnel_rest),
+        ])
     }
 
     /// True once the connection was found not to carry HTTP, or became a tunnel: callers
@@ -595,6 +635,7 @@ impl HttpConnection {
             } else {
                 self.undecided_start[d]
             };
+            p.keep_tunnel_rest = self.keep_tunnel_rest;
         }
         self.parsers = Some(parsers);
         self.pairing = Some(Pairing {
@@ -1098,7 +1139,12 @@ fn process(
     let mut i = 0;
     while i < input.len() {
         match this.state {
-            DirState::Ignore => return input.len(),
+            DirState::Ignore => {
+                if this.keep_tunnel_rest && pairing.tunnel {
+                    this.tunnel_rest.extend_from_slice(&input[i..]);
+                }
+                return input.len();
+            }
             DirState::Resync => {
                 match find_start(this.side, input, i) {
                     Some(off) => {
@@ -1179,7 +1225,7 @@ fn process(
                     StartGuess::No => {
                         if this.side == Side::Request && pairing.client_may_tunnel {
                             start_tunnel(this, other, pairing);
-                            return input.len();
+                            continue;
                         }
                         if this.side == Side::Response && pairing.response_context().http09 {
                             start_http09_response(this, pos);
@@ -1533,7 +1579,7 @@ fn start_body(
     }
     msg.body.framing = decision.framing;
     let progress = match decision.framing {
-        Framing::None => None,
+        Framing::None | Framing::Frames => None,
         Framing::Tunnel => {
             complete(this, pairing, msg, pos, out, stats);
             start_tunnel(this, other, pairing);
@@ -1560,7 +1606,10 @@ fn start_tunnel(this: &mut DirParser, other: &mut DirParser, pairing: &mut Pairi
     pairing.tunnel = true;
     for p in [this, other] {
         p.state = DirState::Ignore;
-        p.buf = Vec::new();
+        let buf = std::mem::take(&mut p.buf);
+        if p.keep_tunnel_rest {
+            p.tunnel_rest.extend_from_slice(&buf);
+        }
     }
 }
 
