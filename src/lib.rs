@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod decode;
+pub mod har;
 pub mod http;
 pub mod pipeline;
 pub mod reassembly;

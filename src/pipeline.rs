@@ -25,7 +25,7 @@ use crate::decode::{DecodeStats, Decoder, Segment};
 use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats};
 use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
 use crate::redact::Redactor;
-use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
+use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine, WireNeed};
 use crate::time::Timestamp;
 
 /// Settings of one run.
@@ -74,6 +74,26 @@ pub struct RunSummary {
     /// Live capture only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveSummary>,
+    /// HAR input only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub har: Option<HarSummary>,
+}
+
+/// What a run over HAR files read, and which rules it could not apply.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct HarSummary {
+    pub files: u64,
+    pub entries: u64,
+    /// Rules skipped on these exchanges because they need wire bytes, by reason.
+    pub skipped: Vec<SkippedRules>,
+}
+
+/// Rules skipped for one reason: which, and how many (rule, exchange) evaluations.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SkippedRules {
+    pub reason: WireNeed,
+    pub rules: Vec<String>,
+    pub evaluations: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -282,6 +302,85 @@ pub fn run_live(
     drive(cfg, true, sink, Arc::clone(&stop), |shards| {
         read_live(capture, shards, &stop, counters)
     })
+}
+
+/// Runs the rules over exchanges that are already parsed (read from HAR files), in the
+/// order given, on the calling thread, handing them to `sink` as [`run`] does. Rules that
+/// need wire bytes are skipped on exchanges without them and counted in the summary.
+pub fn run_exchanges(
+    exchanges: Vec<Exchange>,
+    cfg: &PipelineConfig,
+    mut sink: impl FnMut(Output) -> std::io::Result<()>,
+) -> Result<RunSummary, PipelineError> {
+    let engine = cfg.rules.as_deref().map(Engine::new);
+    let mut stateful = cfg.rules.as_deref().map(StatefulEngine::new);
+    // Rules that cannot judge an exchange without wire bytes, once.
+    let wire_rules: Vec<(WireNeed, &str)> = cfg
+        .rules
+        .as_deref()
+        .map(|set| {
+            set.rules
+                .iter()
+                .filter(|r| r.enabled)
+                .filter_map(|r| r.wire_need().map(|n| (n, r.id.as_str())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut skipped: std::collections::BTreeMap<WireNeed, u64> = Default::default();
+    let mut summary = RunSummary::default();
+    for mut exchange in exchanges {
+        summary.http.exchanges += 1;
+        summary.http.requests += u64::from(exchange.request.is_some());
+        summary.http.responses += u64::from(exchange.response.is_some());
+        if !exchange.has_wire_bytes() {
+            for (need, _) in &wire_rules {
+                *skipped.entry(*need).or_default() += 1;
+            }
+        }
+        let mut findings = engine
+            .as_ref()
+            .map(|e| e.check(&exchange))
+            .unwrap_or_default();
+        if let Some(r) = &cfg.redact {
+            r.exchange(&mut exchange);
+            for f in &mut findings {
+                f.evidence = r.evidence(&f.evidence);
+            }
+        }
+        let mut item = Analyzed { exchange, findings };
+        if let Some(engine) = stateful.as_mut() {
+            let here = ExchangeRef::of(&item.exchange);
+            for (at, finding) in engine.observe(&item.exchange) {
+                if at == here {
+                    item.findings.push(finding);
+                } else {
+                    sink(Output::Settled(at, finding)).map_err(PipelineError::Output)?;
+                }
+            }
+        }
+        sink(Output::Exchange(item)).map_err(PipelineError::Output)?;
+    }
+    if let Some(engine) = stateful.as_mut() {
+        for (at, finding) in engine.finish() {
+            sink(Output::Settled(at, finding)).map_err(PipelineError::Output)?;
+        }
+    }
+    summary.har = Some(HarSummary {
+        skipped: skipped
+            .into_iter()
+            .map(|(reason, evaluations)| SkippedRules {
+                reason,
+                rules: wire_rules
+                    .iter()
+                    .filter(|(n, _)| *n == reason)
+                    .map(|(_, id)| id.to_string())
+                    .collect(),
+                evaluations,
+            })
+            .collect(),
+        ..HarSummary::default()
+    });
+    Ok(summary)
 }
 
 /// The threads of a run: workers sharded by flow, the collector, and `read` (on the calling

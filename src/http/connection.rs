@@ -105,6 +105,7 @@ impl Pairing {
             response: None,
             anomalies,
             closed_order: 0,
+            source: crate::http::ExchangeSource::Wire,
         }
     }
 

@@ -3,11 +3,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::pipeline::RunSummary;
+use crate::pipeline::{HarSummary, RunSummary};
 
 /// A few lines a person reads at the end of a run; counts by anomaly are given by the caller
 /// (the sink sees the exchanges, the summary does not).
 pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> String {
+    if let Some(har) = &summary.har {
+        return render_har(summary, har, anomalies);
+    }
     let mut s = String::new();
     let d = &summary.decode;
     let r = &summary.reassembly;
@@ -73,6 +76,57 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
                 String::new()
             }
         );
+    }
+    for w in &summary.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    s
+}
+
+/// The summary of a run over HAR files: entries read, and the rules that could not judge
+/// them (they need the bytes as sent, which HAR does not keep), by reason.
+fn render_har(
+    summary: &RunSummary,
+    har: &HarSummary,
+    anomalies: &BTreeMap<&'static str, u64>,
+) -> String {
+    let mut s = String::new();
+    let h = &summary.http;
+    let _ = writeln!(
+        s,
+        "wirelint: {} HAR file{} ({} bytes), {} entries; exchanges: {} ({} requests, {} responses)",
+        har.files,
+        if har.files == 1 { "" } else { "s" },
+        summary.bytes,
+        har.entries,
+        h.exchanges,
+        h.requests,
+        h.responses
+    );
+    let evaluations: u64 = har.skipped.iter().map(|k| k.evaluations).sum();
+    let rules: usize = har.skipped.iter().map(|k| k.rules.len()).sum();
+    if evaluations == 0 {
+        let _ = writeln!(s, "  rules skipped: none");
+    } else {
+        let _ = writeln!(
+            s,
+            "  rules skipped: {evaluations} evaluations of {rules} rules that need the bytes as sent, which HAR does not keep:"
+        );
+        for k in &har.skipped {
+            let _ = writeln!(
+                s,
+                "    {} ({} rule{}, {} evaluations): {}",
+                k.reason.describe(),
+                k.rules.len(),
+                if k.rules.len() == 1 { "" } else { "s" },
+                k.evaluations,
+                k.rules.join(", ")
+            );
+        }
+    }
+    if !anomalies.is_empty() {
+        let list: Vec<String> = anomalies.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "  anomalies: {}", list.join(", "));
     }
     for w in &summary.warnings {
         let _ = writeln!(s, "warning: {w}");

@@ -411,6 +411,16 @@ impl Cond {
         }
     }
 
+    /// Whether the condition reads parse anomalies, which only wire bytes can show.
+    pub fn reads_anomaly(&self) -> bool {
+        match self {
+            Cond::All(c) | Cond::Any(c) => c.iter().any(Cond::reads_anomaly),
+            Cond::Not(c) => c.reads_anomaly(),
+            Cond::Anomaly(..) => true,
+            _ => false,
+        }
+    }
+
     /// A rough evaluation cost, to evaluate cheap conditions first.
     fn cost(&self) -> u8 {
         match self {
