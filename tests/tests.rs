@@ -5,6 +5,7 @@ mod captures;
 mod cli;
 mod conformance;
 mod dashboard;
+mod har;
 mod live;
 mod reassembly;
 mod rules;

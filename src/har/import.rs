@@ -132,6 +132,22 @@ fn content_bytes(text: &str, encoding: Option<&str>) -> Result<Vec<u8>, base64::
     }
 }
 
+/// Some writers (mitmproxy) put binary content in `text` one character per byte
+/// (ISO-8859-1) rather than as base64: when the character count, not the UTF-8 length,
+/// matches the recorded size, the bytes are those characters.
+fn latin1_if_sized_so(text: &str, utf8: Vec<u8>, size: i64) -> Vec<u8> {
+    let Ok(size) = usize::try_from(size) else {
+        return utf8;
+    };
+    if utf8.len() == size || text.is_ascii() || text.chars().count() != size {
+        return utf8;
+    }
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or(utf8)
+}
+
 /// A body from decoded content; `complete` is false when the HAR left the content out.
 fn body(bytes: Vec<u8>, size: u64, complete: bool, cap: usize) -> Body {
     let captured_all = complete && bytes.len() <= cap;
@@ -214,8 +230,9 @@ impl Importer {
                 .find(|h| h.name.eq_ignore_ascii_case(name))
                 .map(|h| h.value.clone())
         };
+        // No method at all: the entry records a response nobody was seen asking for.
         let method = if req.method.is_empty() {
-            pseudo(":method").unwrap_or_else(|| "GET".into())
+            pseudo(":method").unwrap_or_default()
         } else {
             req.method.clone()
         };
@@ -248,21 +265,25 @@ impl Importer {
         let resp_start = sent_end + ms(t.wait);
         let resp_end = resp_start + ms(t.receive);
 
-        let (connection, index) =
+        let (connection, counted) =
             self.connection(entry, &url.scheme, &authority, Timestamp(sent_at));
+        // Our own export says where the exchange was on its connection.
+        let index = entry.wirelint.as_ref().map_or(counted, |w| w.index);
 
         let req_body = self.request_body(req.post_data.as_ref(), req.body_size, path);
-        let request = message(
-            self.file,
-            StartLine::Request {
-                method: method.clone(),
-                target,
-                version: version(&req_version, &resp_version),
-            },
-            req_headers,
-            req_body,
-            [Timestamp(sent_at), Timestamp(sent_end)],
-        );
+        let request = (!method.is_empty()).then(|| {
+            message(
+                self.file,
+                StartLine::Request {
+                    method: method.clone(),
+                    target,
+                    version: version(&req_version, &resp_version),
+                },
+                req_headers,
+                req_body,
+                [Timestamp(sent_at), Timestamp(sent_end)],
+            )
+        });
 
         // Status 0: no response (failed, blocked or cancelled in the browser).
         let response = (resp.status > 0).then(|| {
@@ -294,7 +315,7 @@ impl Importer {
         Exchange {
             connection,
             index,
-            request: Some(request),
+            request,
             interim: Vec::new(),
             response,
             anomalies: Vec::new(),
@@ -408,7 +429,7 @@ impl Importer {
             );
         };
         let bytes = match content_bytes(text, content.encoding.as_deref()) {
-            Ok(b) => b,
+            Ok(b) => latin1_if_sized_so(text, b, content.size),
             Err(e) => {
                 self.warnings.push(format!(
                     "{path}.response.content.text is not valid base64 ({e}); the response body is left out"
@@ -428,7 +449,7 @@ impl Importer {
             let from_body_size = u64::try_from(entry.response.body_size)
                 .ok()
                 .filter(|&s| s > 0);
-            from_compression.or(from_body_size).unwrap_or(decoded_len)
+            from_body_size.or(from_compression).unwrap_or(decoded_len)
         } else {
             decoded_len
         };
@@ -479,6 +500,20 @@ mod tests {
         ] {
             assert_eq!(normalize_version(given).as_deref(), want, "{given}");
         }
+    }
+
+    #[test]
+    fn binary_text_one_char_per_byte_is_read_back_as_bytes() {
+        let text: String = (0u8..=255).map(char::from).collect();
+        let utf8 = text.as_bytes().to_vec();
+        let bytes = latin1_if_sized_so(&text, utf8.clone(), 256);
+        assert_eq!(bytes, (0u8..=255).collect::<Vec<u8>>());
+        // Real UTF-8 text whose size is its UTF-8 length stays as it is.
+        assert_eq!(
+            latin1_if_sized_so("é", "é".as_bytes().to_vec(), 2),
+            "é".as_bytes()
+        );
+        assert_eq!(latin1_if_sized_so(&text, utf8.clone(), -1), utf8);
     }
 
     #[test]
