@@ -12,7 +12,8 @@ use base64::Engine as _;
 use super::model::{Entry, NameValue, PostData};
 use crate::capture::FrameRef;
 use crate::http::{
-    Body, Connection, Exchange, ExchangeSource, Framing, Header, Message, StartLine,
+    Anomaly, AnomalyKind, Body, Connection, Exchange, ExchangeSource, Framing, Header, Message,
+    StartLine,
 };
 use crate::time::Timestamp;
 
@@ -148,12 +149,12 @@ fn latin1_if_sized_so(text: &str, utf8: Vec<u8>, size: i64) -> Vec<u8> {
         .unwrap_or(utf8)
 }
 
-/// A body from decoded content; `complete` is false when the HAR left the content out.
-fn body(bytes: Vec<u8>, size: u64, complete: bool, cap: usize) -> Body {
+/// A body from decoded content, and whether the HAR left the content out (`!complete`).
+fn body(bytes: Vec<u8>, size: u64, complete: bool, cap: usize) -> (Body, bool) {
     let captured_all = complete && bytes.len() <= cap;
     let mut captured = bytes;
     captured.truncate(cap);
-    Body {
+    let body = Body {
         framing: if size > 0 {
             Framing::ContentLength(size)
         } else {
@@ -164,18 +165,31 @@ fn body(bytes: Vec<u8>, size: u64, complete: bool, cap: usize) -> Body {
         captured_all,
         trailers: Vec::new(),
         content_decoded: true,
-    }
+    };
+    (body, !complete)
 }
 
-/// A message with no wire facts: frames numbered 0 (none), no raw head, no anomalies.
+/// A message with no wire facts: frames numbered 0 (none), no raw head. Content the HAR
+/// left out marks it `truncated`, so that body rules do not judge an empty body.
 fn message(
     file: u16,
     start: StartLine,
     headers: Vec<Header>,
-    body: Body,
+    (body, missing): (Body, bool),
     at: [Timestamp; 2],
 ) -> Message {
     let frame = FrameRef { file, number: 0 };
+    let anomalies = if missing {
+        vec![Anomaly::new(
+            AnomalyKind::Truncated,
+            format!(
+                "the HAR file does not hold this content ({} bytes)",
+                body.size
+            ),
+        )]
+    } else {
+        Vec::new()
+    };
     Message {
         start,
         headers,
@@ -188,7 +202,7 @@ fn message(
         head_ts: at[0],
         last_ts: at[1],
         last_order: 0,
-        anomalies: Vec::new(),
+        anomalies,
     }
 }
 
@@ -338,12 +352,7 @@ impl Importer {
         }
         let number = self.connections.len() as u64 + 1;
         let port = port_of(authority, scheme);
-        let ip = entry
-            .server_ip_address
-            .as_deref()
-            .map(|s| s.trim().trim_start_matches('[').trim_end_matches(']'))
-            .and_then(|s| s.parse::<IpAddr>().ok())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let ip = server_ip(entry).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let ours = entry.wirelint.as_ref();
         let parse = |s: Option<&String>| s.and_then(|s| s.parse::<SocketAddr>().ok());
         let server = parse(ours.map(|w| &w.server)).unwrap_or(SocketAddr::new(ip, port));
@@ -367,7 +376,12 @@ impl Importer {
         (conn, 0)
     }
 
-    fn request_body(&mut self, post: Option<&PostData>, body_size: i64, path: &str) -> Body {
+    fn request_body(
+        &mut self,
+        post: Option<&PostData>,
+        body_size: i64,
+        path: &str,
+    ) -> (Body, bool) {
         let Some(post) = post else {
             return body(Vec::new(), 0, true, self.body_cap);
         };
@@ -411,7 +425,7 @@ impl Importer {
         }
     }
 
-    fn response_body(&mut self, entry: &Entry, headers: &[Header], path: &str) -> Body {
+    fn response_body(&mut self, entry: &Entry, headers: &[Header], path: &str) -> (Body, bool) {
         let content = &entry.response.content;
         let encoded = headers.iter().any(|h| {
             h.name.eq_ignore_ascii_case("content-encoding")
@@ -457,9 +471,20 @@ impl Importer {
     }
 }
 
+/// The server address a HAR entry records (`203.0.113.5`, `[2001:db8::1]`, `::1`).
+fn server_ip(entry: &Entry) -> Option<IpAddr> {
+    entry
+        .server_ip_address
+        .as_deref()
+        .map(|s| s.trim().trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|s| s.parse::<IpAddr>().ok())
+}
+
 fn conn_key(entry: &Entry, scheme: &str, authority: &str) -> ConnKey {
     ConnKey {
-        server_ip: entry.server_ip_address.clone().unwrap_or_default(),
+        server_ip: server_ip(entry)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
         connection: entry.connection.clone().unwrap_or_default(),
         origin: format!("{scheme}://{}", authority.to_ascii_lowercase()),
     }

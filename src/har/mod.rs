@@ -160,7 +160,10 @@ fn read_one(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::http::Message;
 
     fn read(text: &str) -> Result<Vec<Exchange>, HarError> {
         read_one(text.as_bytes(), "t.har", 0, 1 << 20)
@@ -186,6 +189,88 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("t.har") && e.contains("EOF")));
+    }
+
+    /// Shapes seen from Chrome DevTools (h2 pseudo-headers, `_` fields, `connection` ids),
+    /// Firefox (h3, `[::1]`), Safari/Charles (missing arrays, `null`s, sizes as strings)
+    /// and failed requests (status 0), in one file written by hand.
+    #[test]
+    fn real_world_variants_are_read() {
+        let text = r#"{"log": {"version": "1.2", "creator": {"name": "WebInspector", "version": "537.36"},
+          "pages": [{"id": "page_1", "title": "x", "startedDateTime": "2024-05-01T10:00:00.000Z"}],
+          "entries": [
+            {"_initiator": {"type": "script"}, "_priority": "High", "_resourceType": "fetch",
+             "startedDateTime": "2024-05-01T10:00:00.100Z", "time": 12.5,
+             "request": {"method": "POST", "url": "https://api.test/v1/items?debug=1", "httpVersion": "h2",
+               "headers": [{"name": ":authority", "value": "api.test"}, {"name": ":method", "value": "POST"},
+                           {"name": ":path", "value": "/v1/items?debug=1"}, {"name": ":scheme", "value": "https"},
+                           {"name": "content-type", "value": "application/x-www-form-urlencoded"}],
+               "queryString": [{"name": "debug", "value": "1"}], "cookies": [],
+               "headersSize": -1, "bodySize": 7,
+               "postData": {"mimeType": "application/x-www-form-urlencoded",
+                            "params": [{"name": "a", "value": "1 2"}]}},
+             "response": {"status": 201, "statusText": "", "httpVersion": "h2",
+               "headers": [{"name": "content-type", "value": "application/json"},
+                           {"name": "content-encoding", "value": "br"}],
+               "cookies": [], "content": {"size": 120, "mimeType": "application/json", "compression": 80,
+                                          "text": "eyJpZCI6IDF9", "encoding": "base64"},
+               "redirectURL": "", "headersSize": -1, "bodySize": -1, "_transferSize": 140, "_error": null},
+             "cache": {}, "timings": {"blocked": 1.5, "dns": -1, "ssl": -1, "connect": -1, "send": 0.2,
+                                      "wait": 10.1, "receive": 0.7, "_blocked_queueing": 1.2},
+             "serverIPAddress": "[2001:db8::1]", "_fromCache": null, "connection": 4711},
+            {"startedDateTime": "2024-05-01T12:00:00.200+02:00", "time": null,
+             "request": {"method": "GET", "url": "https://api.test/v1/items/1", "httpVersion": "HTTP/3",
+                         "headers": [{"name": "Host", "value": "api.test"}], "headersSize": "312", "bodySize": null},
+             "response": {"status": "200", "statusText": "OK", "httpVersion": "h3",
+                          "headers": [{"name": "Set-Cookie", "value": "a=1; Secure\nb=2; Secure"}],
+                          "content": {"mimeType": "text/plain"}},
+             "serverIPAddress": "2001:db8::1", "connection": "4711"},
+            {"startedDateTime": "2024-05-01T10:00:00.300Z",
+             "request": {"method": "GET", "url": "https://blocked.test/ad.js", "httpVersion": ""},
+             "response": {"status": 0, "statusText": "", "httpVersion": "", "_error": "net::ERR_BLOCKED_BY_CLIENT",
+                          "content": {"size": 0, "mimeType": "x-unknown"}}}
+          ]}}"#;
+        let ex = read(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ex.len(), 3);
+        let (a, b, failed) = (&ex[0], &ex[1], &ex[2]);
+        // The same server address and connection id: one connection, in start order.
+        assert!(Arc::ptr_eq(&a.connection, &b.connection));
+        assert_eq!((a.index, b.index), (0, 1));
+        assert_eq!(a.connection.server.to_string(), "[2001:db8::1]:443");
+        assert!(a.connection.tls);
+        let req = a
+            .request
+            .as_ref()
+            .map(|m| (m.version(), m.target(), m.host()));
+        assert_eq!(
+            req,
+            Some(("HTTP/2", Some("/v1/items?debug=1"), Some("api.test")))
+        );
+        let post = a.request.as_ref().map(|m| m.body.captured.clone());
+        assert_eq!(post.as_deref(), Some(&b"a=1+2"[..]));
+        let resp = a.response.as_ref().map(|m| &m.body);
+        assert_eq!(
+            resp.map(|b| b.captured.as_slice()),
+            Some(&b"{\"id\": 1}"[..])
+        );
+        assert_eq!(resp.map(|b| (b.size, b.content_decoded)), Some((40, true)));
+        // Times: queued 1.5 ms, sent 0.2 ms, first byte 10.1 ms later.
+        let q = a.request.as_ref().map_or(0, |m| m.first_ts.0);
+        let r = a.response.as_ref().map_or(0, |m| m.first_ts.0);
+        assert_eq!(r - q, 10_300_000);
+        // Strings for numbers, nulls, a missing text with an unknown size.
+        let resp = b
+            .response
+            .as_ref()
+            .map(|m| (m.status(), m.version(), m.headers.len()));
+        assert_eq!(resp, Some((Some(200), "HTTP/3", 2)));
+        assert!(b.response.as_ref().is_some_and(Message::is_incomplete));
+        // Status 0: the request never got an answer.
+        assert!(failed.response.is_none());
+        assert_eq!(
+            failed.request.as_ref().map(Message::version),
+            Some("HTTP/1.1")
+        );
     }
 
     #[test]

@@ -105,9 +105,8 @@ fn render_har(
     );
     let evaluations: u64 = har.skipped.iter().map(|k| k.evaluations).sum();
     let rules: usize = har.skipped.iter().map(|k| k.rules.len()).sum();
-    if evaluations == 0 {
-        let _ = writeln!(s, "  rules skipped: none");
-    } else {
+    // (No rules ran in `exchanges`: nothing to say then.)
+    if evaluations > 0 {
         let _ = writeln!(
             s,
             "  rules skipped: {evaluations} evaluations of {rules} rules that need the bytes as sent, which HAR does not keep:"
