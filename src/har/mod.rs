@@ -89,7 +89,7 @@ pub fn open(paths: &[PathBuf], body_cap: usize) -> Result<HarSet, HarError> {
         })?;
         set.bytes += data.len() as u64;
         let file = u16::try_from(i).unwrap_or(u16::MAX);
-        let (exchanges, warnings) = read_one(&data, &name, file, body_cap)?;
+        let (exchanges, warnings) = read_one(data, &name, file, body_cap)?;
         set.entries += exchanges.len() as u64;
         set.warnings.extend(warnings);
         all.extend(
@@ -110,13 +110,13 @@ type Timed = Vec<(Timestamp, Exchange)>;
 
 /// Parses one file: its exchanges (in start order, with their start times) and warnings.
 fn read_one(
-    data: &[u8],
+    data: Vec<u8>,
     name: &str,
     file: u16,
     body_cap: usize,
 ) -> Result<(Timed, Vec<String>), HarError> {
-    let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
-    let mut de = serde_json::Deserializer::from_slice(data);
+    let json = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&data);
+    let mut de = serde_json::Deserializer::from_slice(json);
     let har: model::Har = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         HarError::Json {
@@ -129,7 +129,8 @@ fn read_one(
             message: e.into_inner().to_string(),
         }
     })?;
-    let entries = har
+    drop(data);
+    let mut entries = har
         .log
         .and_then(|l| l.entries)
         .ok_or_else(|| HarError::NotHar {
@@ -152,7 +153,10 @@ fn read_one(
         .into_iter()
         .map(|(at, i)| {
             let path = format!("{name}: log.entries[{i}]");
-            (at, importer.exchange(&entries[i], at, &path))
+            // Each entry is freed once converted: a file's entries and exchanges are not
+            // all held at once.
+            let entry = std::mem::take(&mut entries[i]);
+            (at, importer.exchange(&entry, at, &path))
         })
         .collect();
     Ok((exchanges, importer.warnings))
@@ -166,7 +170,7 @@ mod tests {
     use crate::http::Message;
 
     fn read(text: &str) -> Result<Vec<Exchange>, HarError> {
-        read_one(text.as_bytes(), "t.har", 0, 1 << 20)
+        read_one(text.as_bytes().to_vec(), "t.har", 0, 1 << 20)
             .map(|(v, _)| v.into_iter().map(|(_, e)| e).collect())
     }
 
