@@ -61,6 +61,7 @@ pub fn readme(captures: &[Capture]) -> String {
     for c in captures {
         s.push_str(&format!("- `{}` — {}\n", c.name, c.about));
     }
+    s.push_str(HAR_NOTE);
     s
 }
 
@@ -1753,3 +1754,8 @@ fn demo_api() -> Vec<u8> {
         &merge([a.c.into_packets(), b.c.into_packets(), s.c.into_packets()]),
     )
 }
+
+/// HAR files are recorded by real writers, not synthesised here: the README points to them.
+const HAR_NOTE: &str = "\nHAR files recorded with real writers (Playwright with headless Chromium, mitmproxy) are\n\
+     in `har/`, with their expected exchanges and findings; `har/README.md` says how each was\n\
+     made.\n";

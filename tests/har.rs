@@ -24,7 +24,12 @@ use wirelint::rules::RuleSet;
 
 use crate::support;
 
-const HAR_FILES: &[&str] = &["har-playwright-chromium.har", "har-mitmproxy.har"];
+const HAR_FILES: &[&str] = &["playwright-chromium.har", "mitmproxy.har"];
+
+/// `captures/har/`: HAR files recorded with real writers.
+fn har_dir() -> PathBuf {
+    support::repo().join("captures/har")
+}
 
 fn captures_dir() -> PathBuf {
     support::repo().join("captures")
@@ -39,7 +44,7 @@ fn wirelint(args: &[&str], cwd: &Path) -> Output {
 }
 
 fn stdout_of(args: &[&str]) -> String {
-    let out = wirelint(args, &captures_dir());
+    let out = wirelint(args, &har_dir());
     assert!(
         out.status.success(),
         "wirelint {args:?} failed: {}",
@@ -95,7 +100,7 @@ fn har_captures_match_their_expected_exchanges_and_findings() {
             assert_eq!(v["anomalies"], Value::Array(vec![]), "{name}: {line}");
         }
         failures.extend(check_golden(
-            &captures_dir().join(format!("{stem}.expected.jsonl")),
+            &har_dir().join(format!("{stem}.expected.jsonl")),
             &jsonl,
             bless,
         ));
@@ -110,7 +115,7 @@ fn har_captures_match_their_expected_exchanges_and_findings() {
             name,
         ]));
         failures.extend(check_golden(
-            &captures_dir().join(format!("{stem}.findings.txt")),
+            &har_dir().join(format!("{stem}.findings.txt")),
             &findings,
             bless,
         ));
@@ -129,7 +134,7 @@ fn har_captures_show_what_they_were_recorded_for() {
         "--fail-on",
         "never",
         "-q",
-        "har-playwright-chromium.har",
+        "playwright-chromium.har",
     ]));
     for rule in [
         "created-without-location",
@@ -154,7 +159,7 @@ fn har_captures_show_what_they_were_recorded_for() {
         "--fail-on",
         "never",
         "-q",
-        "har-mitmproxy.har",
+        "mitmproxy.har",
     ]));
     for rule in [
         "redirect-without-location",
@@ -171,8 +176,8 @@ fn har_captures_show_what_they_were_recorded_for() {
     // binary written one character per byte (mitmproxy).
     let set = har::open(
         &[
-            captures_dir().join("har-playwright-chromium.har"),
-            captures_dir().join("har-mitmproxy.har"),
+            har_dir().join("playwright-chromium.har"),
+            har_dir().join("mitmproxy.har"),
         ],
         1 << 20,
     )
@@ -379,11 +384,8 @@ fn exported_har_is_complete_and_reads_back_into_the_same_exchanges() {
     }
 
     // A HAR read in and written out again reads back the same, too.
-    let set = har::open(
-        &[captures_dir().join("har-playwright-chromium.har")],
-        1 << 20,
-    )
-    .expect("reading the recording");
+    let set = har::open(&[har_dir().join("playwright-chromium.har")], 1 << 20)
+        .expect("reading the recording");
     let refs: Vec<&Exchange> = set.exchanges.iter().collect();
     let again = import(&export(&refs));
     assert_eq!(again.len(), set.exchanges.len());
@@ -424,7 +426,7 @@ fn malformed_har_is_an_error_naming_the_file_and_the_json_path() {
 #[test]
 fn har_and_pcap_in_one_run_is_a_clear_error_and_har_is_found_by_content() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let har = captures_dir().join("har-mitmproxy.har");
+    let har = har_dir().join("mitmproxy.har");
     // A HAR file without the .har extension is still HAR.
     std::fs::copy(&har, dir.path().join("traffic.json")).expect("copy");
     std::fs::copy(
@@ -452,17 +454,25 @@ fn har_and_pcap_in_one_run_is_a_clear_error_and_har_is_found_by_content() {
             && err.contains("demo.pcap"),
         "{err}"
     );
+    // A missing file beside a HAR file is reported as missing, not as a mix.
     let out = wirelint(
-        &[
-            "analyze",
-            "--no-db",
-            "--filter",
-            "tcp port 80",
-            "traffic.json",
-        ],
+        &["analyze", "--no-db", "traffic.json", "gone.pcap"],
         dir.path(),
     );
-    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("gone.pcap: no such file"), "{err}");
+    let args = [
+        "analyze",
+        "--no-db",
+        "--filter",
+        "tcp port 80",
+        "traffic.json",
+    ];
+    let out = wirelint(&args, dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--filter"), "{err}");
 }
 
 /// The exported HTTP/1.1 HAR rewritten as Chrome writes HTTP/2 entries: `h2` versions,
@@ -566,7 +576,7 @@ fn h2_pseudo_headers_get_the_wire_findings_less_the_wire_rules() {
 #[test]
 fn analyze_har_records_a_run_the_dashboard_shows_and_reports_skipped_rules() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let har = captures_dir().join("har-playwright-chromium.har");
+    let har = har_dir().join("playwright-chromium.har");
     let db = dir.path().join("wirelint.db");
     let out = wirelint(
         &[
@@ -599,7 +609,7 @@ fn analyze_har_records_a_run_the_dashboard_shows_and_reports_skipped_rules() {
     let source: String = conn
         .query_row("SELECT source FROM runs", [], |r| r.get(0))
         .expect("run");
-    assert!(source.contains("har-playwright-chromium.har"), "{source}");
+    assert!(source.contains("playwright-chromium.har"), "{source}");
     let summary: String = conn
         .query_row("SELECT summary FROM runs", [], |r| r.get(0))
         .expect("summary");

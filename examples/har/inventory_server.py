@@ -1,4 +1,4 @@
-"""A tiny HTTP/1.1 API on 127.0.0.1 for captures/har-mitmproxy.har (see record-mitmproxy.sh):
+"""A tiny HTTP/1.1 API on 127.0.0.1 for captures/har/mitmproxy.har (see record-mitmproxy.sh):
 deliberate mistakes next to correct answers. Prints its port, serves until killed."""
 
 import json

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Records captures/har-mitmproxy.har: curl through mitmdump (mitmproxy's `hardump` option)
+# Records captures/har/mitmproxy.har: curl through mitmdump (mitmproxy's `hardump` option)
 # to inventory_server.py, everything on 127.0.0.1. Needs curl and `pip install mitmproxy`
 # (MITMDUMP=path/to/mitmdump if it is not on PATH).
-#   bash examples/har/record-mitmproxy.sh captures/har-mitmproxy.har
+#   bash examples/har/record-mitmproxy.sh captures/har/mitmproxy.har
 set -euo pipefail
 out=$(realpath -m "${1:-har-mitmproxy.har}")
 here=$(cd "$(dirname "$0")" && pwd)

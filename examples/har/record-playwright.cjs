@@ -1,9 +1,9 @@
-// Records captures/har-playwright-chromium.har: headless Chromium, driven by Playwright,
+// Records captures/har/playwright-chromium.har: headless Chromium, driven by Playwright,
 // against a tiny JSON API served by this script on 127.0.0.1 (an ephemeral port), with the
 // mistakes a linter should find next to correct exchanges.
 //
 //   npm i playwright-core            # in any folder; Chromium from `apt-get install chromium`
-//   NODE_PATH=$PWD/node_modules node examples/har/record-playwright.cjs captures/har-playwright-chromium.har
+//   NODE_PATH=$PWD/node_modules node examples/har/record-playwright.cjs captures/har/playwright-chromium.har
 //
 // The server and the browser are stopped before the script exits.
 const http = require('node:http');

@@ -27,6 +27,9 @@ impl Input {
             return Ok(Input::Capture(set));
         }
         if let Some(capture) = captures.first() {
+            // A missing or unreadable file is reported as such, not as a mix.
+            let paths: Vec<PathBuf> = captures.iter().map(|p| p.to_path_buf()).collect();
+            CaptureSet::open(&paths)?;
             anyhow::bail!(
                 "cannot analyse HAR files and packet captures in one run ({} is HAR, {} is not): run wirelint once for each",
                 hars[0].display(),
