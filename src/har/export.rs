@@ -54,7 +54,7 @@ impl HarWriter {
 }
 
 fn ms_between(later: Timestamp, earlier: Timestamp) -> f64 {
-    let ns = (later.0 - earlier.0).max(0);
+    let ns = later.0.saturating_sub(earlier.0).max(0);
     // Microsecond precision, as browsers write it.
     (ns as f64 / 1000.0).round() / 1000.0
 }

@@ -274,10 +274,14 @@ impl Importer {
         // Times: the request goes out after blocked/dns/connect, takes `send`; the response
         // starts after `wait` and takes `receive`.
         let t = &entry.timings;
-        let sent_at = started.0 + ms(t.blocked) + ms(t.dns) + ms(t.connect);
-        let sent_end = sent_at + ms(t.send);
-        let resp_start = sent_end + ms(t.wait);
-        let resp_end = resp_start + ms(t.receive);
+        let sent_at = started
+            .0
+            .saturating_add(ms(t.blocked))
+            .saturating_add(ms(t.dns))
+            .saturating_add(ms(t.connect));
+        let sent_end = sent_at.saturating_add(ms(t.send));
+        let resp_start = sent_end.saturating_add(ms(t.wait));
+        let resp_end = resp_start.saturating_add(ms(t.receive));
 
         let (connection, counted) =
             self.connection(entry, &url.scheme, &authority, Timestamp(sent_at));

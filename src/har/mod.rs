@@ -277,6 +277,34 @@ mod tests {
         );
     }
 
+    /// Hostile numbers and odd shapes are read without panicking, and written back out.
+    #[test]
+    fn extreme_values_do_not_panic() {
+        let text = r#"{"log":{"entries":[
+            {"startedDateTime":"9999-12-31T23:59:59.999Z","time":1e308,
+             "request":{"method":"GET","url":"http://[::1","headers":[{"name":":path"}],
+                        "postData":{"text":"!!","_encoding":"base64"},"bodySize":1e30},
+             "response":{"status":99999999,"content":{"size":-5,"compression":9e18,"text":"x"},
+                         "headers":[{"name":"Content-Encoding","value":"gzip"}],"bodySize":-9e18},
+             "timings":{"blocked":1e300,"send":1e300,"wait":-1e300,"receive":"NaN"},
+             "serverIPAddress":"not an ip","connection":{"id":1}},
+            {"startedDateTime":"not a date","request":{"method":"","url":""},"response":{}}
+        ]}}"#;
+        // `connection` as an object is a type error, reported with its path.
+        let err = read(text).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("log.entries[0].connection"), "{err}");
+        let text = text.replace(r#","connection":{"id":1}"#, "");
+        let ex = read(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ex.len(), 2);
+        let mut out = Vec::new();
+        let mut w = HarWriter::begin(&mut out, vec!["t.har".into()]).expect("begin");
+        for e in &ex {
+            w.entry(&mut out, e).expect("entry");
+        }
+        w.finish(&mut out).expect("finish");
+        assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok());
+    }
+
     #[test]
     fn a_minimal_entry_is_enough() {
         let ex = read(
