@@ -304,8 +304,9 @@ pub fn run_live(
     })
 }
 
-/// Runs the rules over exchanges that are already parsed (read from HAR files), in the
-/// order given, on the calling thread, handing them to `sink` as [`run`] does. Rules that
+/// Runs the rules over exchanges that are already parsed (read from HAR files), handing
+/// them to `sink` in the order given, as [`run`] does: per-exchange rules on `cfg.workers`
+/// threads, stateful rules in order on the calling thread. Rules that
 /// need wire bytes are skipped on exchanges without them and counted in the summary.
 pub fn run_exchanges(
     exchanges: Vec<Exchange>,
@@ -328,15 +329,7 @@ pub fn run_exchanges(
         .unwrap_or_default();
     let mut skipped: std::collections::BTreeMap<WireNeed, u64> = Default::default();
     let mut summary = RunSummary::default();
-    for mut exchange in exchanges {
-        summary.http.exchanges += 1;
-        summary.http.requests += u64::from(exchange.request.is_some());
-        summary.http.responses += u64::from(exchange.response.is_some());
-        if !exchange.has_wire_bytes() {
-            for (need, _) in &wire_rules {
-                *skipped.entry(*need).or_default() += 1;
-            }
-        }
+    let analyze = |mut exchange: Exchange| {
         let mut findings = engine
             .as_ref()
             .map(|e| e.check(&exchange))
@@ -347,7 +340,47 @@ pub fn run_exchanges(
                 f.evidence = r.evidence(&f.evidence);
             }
         }
-        let mut item = Analyzed { exchange, findings };
+        Analyzed { exchange, findings }
+    };
+    // Per-exchange rules on every core, in contiguous shares; stateful ones below, in order.
+    let workers = match cfg.workers {
+        0 => thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let share = exchanges.len().div_ceil(workers).max(1);
+    let mut shares: Vec<Vec<Exchange>> = Vec::new();
+    let mut rest = exchanges.into_iter();
+    loop {
+        let part: Vec<Exchange> = rest.by_ref().take(share).collect();
+        if part.is_empty() {
+            break;
+        }
+        shares.push(part);
+    }
+    let analyzed = thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|part| scope.spawn(|| part.into_iter().map(analyze).collect::<Vec<_>>()))
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(
+                h.join()
+                    .map_err(|_| PipelineError::Worker("a rule thread panicked".into()))?,
+            );
+        }
+        Ok::<_, PipelineError>(all)
+    })?;
+    for mut item in analyzed {
+        let exchange = &item.exchange;
+        summary.http.exchanges += 1;
+        summary.http.requests += u64::from(exchange.request.is_some());
+        summary.http.responses += u64::from(exchange.response.is_some());
+        if !exchange.has_wire_bytes() {
+            for (need, _) in &wire_rules {
+                *skipped.entry(*need).or_default() += 1;
+            }
+        }
         if let Some(engine) = stateful.as_mut() {
             let here = ExchangeRef::of(&item.exchange);
             for (at, finding) in engine.observe(&item.exchange) {
