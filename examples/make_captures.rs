@@ -215,6 +215,41 @@ pub fn all() -> Vec<Capture> {
         "connections ended by RST: after a complete exchange, and by the server instead of answering",
         tcp_rst(),
     );
+    add(
+        "tcp-late-segment.pcap",
+        "the first segment of a PUT reaches the capture after the server's ACK that covers it and after the request's second segment (the two directions took different paths): the hole waits and is filled, no gap, no conflict",
+        tcp_late_segment(),
+    );
+    add(
+        "tcp-response-before-request.pcap",
+        "frames out of time order, as two capture queues write them: the SYN-ACK before its SYN and each response before the request it answers; roles and all three exchanges are kept",
+        tcp_response_before_request(),
+    );
+    add(
+        "tcp-lost-response-head.pcap",
+        "30 requests on one keep-alive connection; the segment with the head of the 5th response is missing (the client acknowledged it): that request gets no response and `response-lost-in-gap`, every other pair stays right (each response names its item in Item-Id)",
+        tcp_lost_response_head(),
+    );
+    add(
+        "tcp-lost-request.pcap",
+        "the segment carrying the 2nd of three requests is missing (the server acknowledged it): its response pairs with `request-lost-in-gap`, not with the 3rd request",
+        tcp_lost_request(),
+    );
+    add(
+        "tcp-frames-after-reordering.pcap",
+        "a request head whose first segment arrives last (the head completes with it), then a response body segment lost before the next exchange: frames name the packet that completed each head",
+        tcp_frames_after_reordering(),
+    );
+    add(
+        "snaplen-96-heads.pcap",
+        "snaplen 96 (what `tcpdump -s 96` keeps): every head is cut inside its start line or first fields; each request is still an exchange with what is visible, marked truncated, and its response pairs with it",
+        snaplen_96_heads(),
+    );
+    add(
+        "anomaly-junk-before-status.pcap",
+        "bytes that are no status line (` SIP/2.0 200 ok`) before the first response: the response carries `junk-before-message`",
+        anomaly_junk_before_status(),
+    );
 
     // HTTP
     add(
@@ -369,6 +404,7 @@ pub fn all() -> Vec<Capture> {
         "two responses to a single request",
         anomaly_response_without_request(),
     );
+    v.extend(link_and_tunnel_captures());
     v
 }
 
@@ -801,6 +837,165 @@ fn tcp_rst() -> Vec<u8> {
         .client_sends(&get("/refused"))
         .rst_from(Dir::Server);
     pcap_of(vec![a, b])
+}
+
+fn tcp_late_segment() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    let body = br#"{"title":"Dune","year":1965}"#;
+    let req = msg_cl(
+        "PUT /books/7 HTTP/1.1",
+        &[("Host", HOST), ("Content-Type", "application/json")],
+        body,
+    );
+    c.handshake();
+    // The request's second segment, the server's ACK of the whole request, then the first
+    // segment: the capture saw the server's side first.
+    c.client_segment(10, &req[10..]);
+    c.ack(Dir::Server);
+    c.client_segment(0, &req[..10]);
+    c.server_sends(&msg_cl(
+        "HTTP/1.1 200 OK",
+        &[
+            ("Date", &http_date(now)),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    ))
+    .fin();
+    pcap_of(vec![c])
+}
+
+fn tcp_response_before_request() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    for target in ["/one", "/two", "/three"] {
+        c.client_sends(&get(target))
+            .server_sends(&ok_html(now, &page(target)));
+    }
+    c.fin();
+    let packets = c.into_packets();
+    // Handshake SYN-ACK first; each response (one segment) before its request.
+    let order = [1, 0, 2, 4, 3, 6, 5, 8, 7, 9, 10, 11];
+    assert_eq!(packets.len(), order.len());
+    let reordered: Vec<Packet> = order.iter().map(|&i| packets[i].clone()).collect();
+    pcap(linktype::ETHERNET, &reordered)
+}
+
+fn item_response(now: Timestamp, i: usize) -> (Vec<u8>, usize) {
+    let body = format!("{{\"item\":{i},\"name\":\"item number {i}\"}}");
+    let item = i.to_string();
+    let resp = msg_cl(
+        "HTTP/1.1 200 OK",
+        &[
+            ("Date", &http_date(now)),
+            ("Content-Type", "application/json"),
+            ("Item-Id", &item),
+        ],
+        body.as_bytes(),
+    );
+    let head_len = resp.len() - body.len();
+    (resp, head_len)
+}
+
+fn tcp_lost_response_head() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    for i in 1..=30 {
+        c.client_sends(&get(&format!("/items/{i}")));
+        let (resp, head_len) = item_response(now, i);
+        if i == 5 {
+            // The head's segment never reached the capture; the body's did.
+            let start = c.sent(Dir::Server);
+            c.lose(Dir::Server, head_len as u64);
+            c.server_segment(start + head_len as u64, &resp[head_len..]);
+        } else {
+            c.sends_cut(Dir::Server, &resp, &[head_len]);
+        }
+    }
+    c.fin();
+    pcap_of(vec![c])
+}
+
+fn tcp_lost_request() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    for i in 1..=3 {
+        let req = get(&format!("/items/{i}"));
+        if i == 2 {
+            c.lose(Dir::Client, req.len() as u64);
+        } else {
+            c.client_sends(&req);
+        }
+        let (resp, _) = item_response(now, i);
+        c.server_sends(&resp);
+    }
+    c.fin();
+    pcap_of(vec![c])
+}
+
+fn tcp_frames_after_reordering() -> Vec<u8> {
+    let mut c = conv(40000, 0).mss(400);
+    let now = c.now();
+    c.handshake();
+    let req = get("/reordered-head");
+    // The head's second part first, then its first part: the head completes with the
+    // later packet.
+    c.client_segment(20, &req[20..]);
+    c.client_segment(0, &req[..20]);
+    let resp = ok_html(now, &page(&"Body with a hole ".repeat(40)));
+    c.server_segment(0, &resp[..400]);
+    c.lose(Dir::Server, 400);
+    c.server_segment(800, &resp[800..]);
+    c.ack(Dir::Client);
+    c.client_sends(&get("/after-the-hole"))
+        .server_sends(&ok_html(now, &page("After")))
+        .fin();
+    pcap_of(vec![c])
+}
+
+fn snaplen_96_heads() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    for target in [
+        "/images/x.gif",
+        "/static/css/site-wide-stylesheet.css",
+        "/a",
+    ] {
+        c.client_sends(&msg(
+            &format!("GET {target} HTTP/1.1"),
+            &[
+                ("Host", HOST),
+                (
+                    "User-Agent",
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101",
+                ),
+                ("Accept", "*/*"),
+            ],
+            b"",
+        ))
+        .server_sends(&ok_html(now, &page(target)));
+    }
+    c.fin();
+    let mut w = PcapWriter::new(linktype::ETHERNET, TsPrecision::Micro).snaplen(96);
+    w.packets(c.packets());
+    w.finish()
+}
+
+fn anomaly_junk_before_status() -> Vec<u8> {
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    let mut resp = b" SIP/2.0 200 ok\r\n\r\n".to_vec();
+    resp.extend_from_slice(&ok_html(now, &page("After the junk")));
+    c.handshake()
+        .client_sends(&get("/"))
+        .server_sends(&resp)
+        .fin();
+    pcap_of(vec![c])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1759,3 +1954,210 @@ fn demo_api() -> Vec<u8> {
 const HAR_NOTE: &str = "\nHAR files recorded with real writers (Playwright with headless Chromium, mitmproxy) are\n\
      in `har/`, with their expected exchanges and findings; `har/README.md` says how each was\n\
      made.\n";
+// ---------------------------------------------------------------------------------------
+// More link layers and tunnels (issue 9 item 9): the same exchange as link-ethernet.pcap,
+// framed and tunnelled the ways real captures come; and a capture nothing in is decodable.
+
+fn link_and_tunnel_captures() -> Vec<Capture> {
+    use wirelint::synth::Tunnel;
+    let tunnelled = |tunnels: &[Tunnel], link: Link| {
+        let mut c = conv(40000, 0).link(link);
+        for t in tunnels {
+            c = c.tunnel(*t);
+        }
+        simple_exchange(&mut c, "/index.html");
+        pcap_of(vec![c])
+    };
+    let gre = |outer_v6: bool| Tunnel::Gre {
+        outer_v6,
+        key: Some(0x0100_0001),
+        seq: true,
+    };
+    let vxlan = |outer_v6: bool| Tunnel::Vxlan {
+        outer_v6,
+        vni: 5001,
+    };
+    let mut v = Vec::new();
+    let mut add = |name: &'static str, about: &'static str, bytes: Vec<u8>| {
+        v.push(Capture { name, about, bytes })
+    };
+    add(
+        "link-ppp.pcap",
+        "PPP (LINKTYPE_PPP, 9) with address and control bytes, protocol 0x0021",
+        link_capture(Link::Ppp),
+    );
+    add(
+        "link-ppp-hdlc.pcap",
+        "PPP in HDLC-like framing (LINKTYPE_PPP_HDLC, 50)",
+        link_capture(Link::PppHdlc),
+    );
+    add(
+        "link-cisco-hdlc.pcap",
+        "Cisco HDLC (LINKTYPE_C_HDLC, 104)",
+        link_capture(Link::CiscoHdlc),
+    );
+    add(
+        "link-mpls.pcap",
+        "Ethernet, one MPLS label, then IPv4 (told by its version nibble)",
+        tunnelled(&[Tunnel::Mpls { label: 1001 }], Link::Ethernet),
+    );
+    add(
+        "tunnel-mpls-pseudowire.pcap",
+        "an Ethernet pseudowire over MPLS (RFC 4448, with the RFC 4385 control word)",
+        tunnelled(
+            &[Tunnel::Ethernet, Tunnel::Mpls { label: 2002 }],
+            Link::Ethernet,
+        ),
+    );
+    add(
+        "tunnel-gre.pcap",
+        "GRE over IPv4 with key and sequence numbers (RFC 2890) carrying IPv4",
+        tunnelled(&[gre(false)], Link::Ethernet),
+    );
+    add(
+        "tunnel-gre-ethernet.pcap",
+        "GRE transparent Ethernet bridging (protocol 0x6558): a whole Ethernet frame inside",
+        tunnelled(&[Tunnel::Ethernet, gre(false)], Link::Ethernet),
+    );
+    add(
+        "tunnel-gre-ipv6.pcap",
+        "GRE over IPv6 carrying IPv4",
+        tunnelled(&[gre(true)], Link::Ethernet),
+    );
+    add(
+        "tunnel-erspan2.pcap",
+        "ERSPAN type II (GRE 0x88BE): a mirrored Ethernet frame, as a SPAN session sends it",
+        tunnelled(&[Tunnel::Erspan2 { session: 7 }], Link::Ethernet),
+    );
+    add(
+        "tunnel-erspan3.pcap",
+        "ERSPAN type III (GRE 0x22EB) with the platform-specific subheader",
+        tunnelled(&[Tunnel::Erspan3 { session: 7 }], Link::Ethernet),
+    );
+    add(
+        "tunnel-vxlan.pcap",
+        "VXLAN (UDP 4789, VNI 5001) over IPv4",
+        tunnelled(&[vxlan(false)], Link::Ethernet),
+    );
+    add(
+        "tunnel-vxlan-ipv6.pcap",
+        "VXLAN over IPv6",
+        tunnelled(&[vxlan(true)], Link::Ethernet),
+    );
+    add(
+        "tunnel-geneve.pcap",
+        "Geneve (UDP 6081) with one option, carrying IPv4 directly",
+        tunnelled(
+            &[Tunnel::Geneve {
+                outer_v6: false,
+                vni: 77,
+            }],
+            Link::Ethernet,
+        ),
+    );
+    add(
+        "tunnel-ipip.pcap",
+        "IPv4 in IPv4 (protocol 4)",
+        tunnelled(&[Tunnel::Ip { outer_v6: false }], Link::Ethernet),
+    );
+    add(
+        "tunnel-ipv4-in-ipv6.pcap",
+        "IPv4 in IPv6 (next header 4), on raw IP",
+        tunnelled(&[Tunnel::Ip { outer_v6: true }], Link::RawIp),
+    );
+    add(
+        "tunnel-6in4.pcap",
+        "IPv6 in IPv4 (protocol 41, a 6in4 tunnel): the IPv6 exchange of link-ipv6.pcap",
+        {
+            let mut c = Conversation::new(client6(40000), server6(80))
+                .link(Link::Ethernet)
+                .tunnel(Tunnel::Ip { outer_v6: false });
+            simple_exchange(&mut c, "/index.html");
+            pcap_of(vec![c])
+        },
+    );
+    add(
+        "tunnel-nested.pcap",
+        "tunnels in tunnels: IP in IP inside VXLAN inside GRE over MPLS on Cisco HDLC",
+        tunnelled(
+            &[
+                Tunnel::Ip { outer_v6: false },
+                vxlan(false),
+                gre(true),
+                Tunnel::Mpls { label: 3003 },
+            ],
+            Link::CiscoHdlc,
+        ),
+    );
+    add(
+        "ip-fragments-hostile.pcap",
+        "a request in tiny 40-byte IPv4 fragments with a conflicting copy of one (first data wins), \
+         then a teardrop pair and a fragment past 65,535 bytes: one clean exchange, each anomaly counted",
+        ip_fragments_hostile(),
+    );
+    add(
+        "skipped-unsupported-link.pcap",
+        "Ethernet frames under a link type wirelint does not read (147, USER0): no exchange, \
+         and the summary and a warning say why",
+        {
+            let mut c = conv(40000, 0);
+            simple_exchange(&mut c, "/index.html");
+            let user0: Vec<Packet> = c
+                .into_packets()
+                .into_iter()
+                .map(|p| Packet { linktype: 147, ..p })
+                .collect();
+            pcap(147, &user0)
+        },
+    );
+    v
+}
+
+/// IP fragments as attacks send them, around one ordinary exchange.
+fn ip_fragments_hostile() -> Vec<u8> {
+    use etherparse::{IpFragOffset, IpNumber, Ipv4Header};
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    c.fragment_above(Some(40));
+    c.client_sends(&get("/fragments"));
+    c.fragment_above(None);
+    c.server_sends(&ok_html(now, &page("Hello")));
+    c.fin();
+    let mut packets = c.into_packets();
+    // A copy of the request's second fragment with its last byte changed, right after it.
+    let mut conflicting = packets[4].clone();
+    if let Some(b) = conflicting.data.last_mut() {
+        *b ^= 0xFF;
+    }
+    conflicting.ts = Timestamp(conflicting.ts.0 + 1_000);
+    packets.insert(5, conflicting);
+    // A teardrop pair (the second ends inside the first) and a fragment that would end past
+    // 65,535, each under its own IP identification.
+    let end = packets.last().map_or(at(0), |p| p.ts);
+    let fragment = |id: u16, offset: u16, more: bool, len: usize, n: i64| {
+        let mut h = Ipv4Header::new(
+            len as u16,
+            64,
+            IpNumber::TCP,
+            [192, 0, 2, 10],
+            [198, 51, 100, 20],
+        )
+        .unwrap_or_default();
+        h.identification = id;
+        h.more_fragments = more;
+        h.fragment_offset = IpFragOffset::try_new(offset / 8).unwrap_or(IpFragOffset::ZERO);
+        let mut ip = Vec::new();
+        h.write(&mut ip).expect("writing to a Vec");
+        ip.extend(std::iter::repeat_n(0x41u8, len));
+        Packet {
+            ts: Timestamp(end.0 + n * 1_000_000),
+            linktype: linktype::ETHERNET,
+            data: Link::Ethernet.frame(Dir::Client, &ip),
+        }
+    };
+    packets.push(fragment(0x7001, 0, true, 64, 1));
+    packets.push(fragment(0x7001, 24, false, 8, 2));
+    packets.push(fragment(0x7002, 65_528, false, 16, 3));
+    pcap(linktype::ETHERNET, &packets)
+}

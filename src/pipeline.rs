@@ -481,6 +481,15 @@ fn drive<'s>(
         summary.decode = fed.decode;
         summary.live = fed.live;
         summary.warnings = fed.read.warnings.iter().map(ToString::to_string).collect();
+        if summary.frames > 0 && summary.filtered_out == summary.frames {
+            summary.warnings.push(format!(
+                "the filter removed all {} frames: a BPF filter sees the outermost headers, so \
+                 tunnelled traffic needs a filter on the tunnel (`udp port 4789` for VXLAN, `proto gre`, \
+                 `geneve and tcp port 80`, `mpls and tcp port 80`, `vlan and tcp port 80`)",
+                summary.frames
+            ));
+        }
+        summary.warnings.extend(summary.decode.warnings());
         Ok(summary)
     })
 }

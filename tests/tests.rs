@@ -6,6 +6,7 @@ mod cli;
 mod conformance;
 mod dashboard;
 mod har;
+mod imperfect;
 mod live;
 mod reassembly;
 mod rules;

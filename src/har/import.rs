@@ -203,6 +203,8 @@ fn message(
         last_ts: at[1],
         last_order: 0,
         anomalies,
+        // The header list is whole; what HAR lacks (the bytes as sent) is `source`'s to say.
+        head_complete: true,
     }
 }
 

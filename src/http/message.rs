@@ -41,6 +41,16 @@ pub enum AnomalyKind {
     UnansweredRequest,
     ResponseWithoutRequest,
     MidStream,
+    /// The response to this request was in bytes the capture lost (pairing by TCP
+    /// acknowledgements shows a later response answers a later request).
+    ResponseLostInGap,
+    /// This response answers a request whose bytes the capture lost.
+    RequestLostInGap,
+    /// Bytes of this direction before this message were lost; pairing across them relied
+    /// on acknowledgement numbers.
+    GapBeforeMessage,
+    /// Bytes before the start line that do not belong to any message.
+    JunkBeforeMessage,
 }
 
 impl AnomalyKind {
@@ -75,6 +85,10 @@ impl AnomalyKind {
         AnomalyKind::UnansweredRequest,
         AnomalyKind::ResponseWithoutRequest,
         AnomalyKind::MidStream,
+        AnomalyKind::ResponseLostInGap,
+        AnomalyKind::RequestLostInGap,
+        AnomalyKind::GapBeforeMessage,
+        AnomalyKind::JunkBeforeMessage,
     ];
 
     /// The stable kebab-case name used in output, rule files and the store.
@@ -110,6 +124,10 @@ impl AnomalyKind {
             AnomalyKind::UnansweredRequest => "unanswered-request",
             AnomalyKind::ResponseWithoutRequest => "response-without-request",
             AnomalyKind::MidStream => "mid-stream",
+            AnomalyKind::ResponseLostInGap => "response-lost-in-gap",
+            AnomalyKind::RequestLostInGap => "request-lost-in-gap",
+            AnomalyKind::GapBeforeMessage => "gap-before-message",
+            AnomalyKind::JunkBeforeMessage => "junk-before-message",
         }
     }
 
@@ -225,6 +243,9 @@ pub struct Message {
     /// Position in the run's frame order of the frame that completed the message.
     pub last_order: u64,
     pub anomalies: Vec<Anomaly>,
+    /// False when part of the head was not seen (a gap, the snaplen, the capture's end, the
+    /// head-size cap) or there is no head (an HTTP/0.9 response): rules do not judge it.
+    pub head_complete: bool,
 }
 
 impl Message {
@@ -290,6 +311,12 @@ impl Message {
     /// True when the capture lost part of this message (gap, cut short, started mid-way).
     pub fn is_incomplete(&self) -> bool {
         self.anomalies.iter().any(|a| a.kind.marks_incomplete())
+    }
+
+    /// True when every content byte was seen and kept (no gap, no cut, no cap), so rules
+    /// may judge the content.
+    pub fn body_whole(&self) -> bool {
+        self.head_complete && !self.is_incomplete() && self.body.captured_all
     }
 
     pub fn version(&self) -> &str {

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
-pub use stream::{HalfStream, Piece, StreamStats};
+pub use stream::{Clock, Delivered, HalfStream, Piece, StreamStats, WAIT_SECS, WAIT_SEGMENTS};
+
+use stream::pump;
 
 use crate::capture::Pos;
 use crate::decode::Segment;
@@ -57,6 +59,10 @@ pub trait StreamConsumer {
         mid_stream: [bool; 2],
     ) -> Self;
     fn piece(&mut self, dir: usize, piece: Piece<'_>, pos: Pos, sink: &mut Self::Sink);
+    /// The pieces of direction `dir` that follow were sent after their sender had received
+    /// the peer's stream up to `peer_offset` (the segment's acknowledgement number, as an
+    /// offset in the peer's stream). Lets the consumer bound what a message can answer.
+    fn ack(&mut self, _dir: usize, _peer_offset: u64) {}
     /// `fin[d]`: direction `d` ended with FIN or RST.
     fn close(&mut self, fin: [bool; 2], reason: CloseReason, pos: Pos, sink: &mut Self::Sink);
     /// True when the consumer wants no more bytes (not its protocol, or a tunnel).
@@ -158,6 +164,19 @@ struct Flow<C> {
     held: usize,
     /// Packets arrived since the consumer was last told the flow was quiet.
     active: bool,
+    /// Capture time and segment count, for the waits of stalled directions.
+    clock: Clock,
+}
+
+/// Hands one delivery of direction `dir` to the consumer.
+fn deliver<C: StreamConsumer>(consumer: &mut C, dir: usize, d: Delivered<'_>, sink: &mut C::Sink) {
+    if consumer.is_done() {
+        return;
+    }
+    if let Some(a) = d.ack {
+        consumer.ack(dir, a);
+    }
+    consumer.piece(dir, d.piece, d.pos, sink);
 }
 
 impl<C: StreamConsumer> Flow<C> {
@@ -171,11 +190,16 @@ impl<C: StreamConsumer> Flow<C> {
             dirs,
             consumer,
             ended,
+            clock,
             ..
         } = self;
         if !consumer.is_done() {
+            let clock = *clock;
+            let mut emit = |d: usize, p: Delivered<'_>| deliver(consumer, d, p, sink);
+            // Every wait ends now, oldest first; then holes and unfinished FINs.
+            pump(dirs, None, clock, true, pos, &mut emit);
             for (d, dir) in dirs.iter_mut().enumerate() {
-                dir.flush(&mut |p| consumer.piece(d, p, pos, sink));
+                dir.flush(pos, &mut |p| emit(d, p));
             }
         }
         consumer.close(*ended, reason, pos, sink);
@@ -284,6 +308,7 @@ impl<C: StreamConsumer> FlowTable<C> {
                     last_pos: pos,
                     held: 0,
                     active: true,
+                    clock: Clock::default(),
                 },
             );
         }
@@ -295,7 +320,12 @@ impl<C: StreamConsumer> FlowTable<C> {
         flow.last_seen = seg.ts;
         flow.last_pos = pos;
         flow.active = true;
+        flow.clock = Clock {
+            ts: seg.ts,
+            segments: flow.clock.segments + 1,
+        };
         {
+            let clock = flow.clock;
             let Flow { dirs, consumer, .. } = flow;
             if flags.syn() {
                 dirs[dir].syn(seg.seq);
@@ -308,26 +338,30 @@ impl<C: StreamConsumer> FlowTable<C> {
                 seg.seq
             };
             if !consumer.is_done() {
-                let (this, other) = if dir == 0 {
-                    let (a, b) = dirs.split_at_mut(1);
-                    (&mut a[0], &mut b[0])
+                let ack = if flags.ack() {
+                    dirs[1 - dir].acked(seg.ack);
+                    dirs[1 - dir].offset_of_ack(seg.ack)
                 } else {
-                    let (a, b) = dirs.split_at_mut(1);
-                    (&mut b[0], &mut a[0])
+                    None
                 };
-                if flags.ack() {
-                    other.acked(seg.ack, &mut |p| consumer.piece(1 - dir, p, pos, sink));
-                }
-                if !consumer.is_done() {
-                    let payload: &[u8] = &seg.payload;
-                    this.segment(
-                        seq,
-                        payload,
-                        seg.missing,
-                        flags.fin(),
-                        max_pending,
-                        &mut |p| consumer.piece(dir, p, pos, sink),
-                    );
+                let peer_reach = dirs[1 - dir].reach();
+                let mut emit = |d: usize, p: Delivered<'_>| deliver(consumer, d, p, sink);
+                dirs[dir].segment(
+                    seq,
+                    &seg.payload,
+                    seg.missing,
+                    flags.fin(),
+                    ack,
+                    peer_reach,
+                    pos,
+                    &mut |p| emit(dir, p),
+                );
+                pump(dirs, Some((dir, pos)), clock, false, pos, &mut emit);
+                // Past the flow's buffer budget a wait ends at once.
+                while dirs[dir].pending_bytes() > max_pending
+                    && dirs[dir].give_up_wait(pos, &mut |p| emit(dir, p))
+                {
+                    pump(dirs, None, clock, false, pos, &mut emit);
                 }
             }
         }
@@ -460,6 +494,22 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
         let latest = self.latest;
         for flow in self.flows.values_mut() {
+            if !flow.closed && !flow.consumer.is_done() && flow.dirs.iter().any(HalfStream::stalled)
+            {
+                // A wait for late data ends with time even when no packet comes.
+                let clock = Clock {
+                    ts: latest,
+                    segments: flow.clock.segments,
+                };
+                let at = Pos {
+                    order,
+                    ..flow.last_pos
+                };
+                let Flow { dirs, consumer, .. } = flow;
+                pump(dirs, None, clock, false, at, &mut |d, p| {
+                    deliver(consumer, d, p, sink)
+                });
+            }
             if flow.active && !flow.closed && latest.secs_since(flow.last_seen) >= QUIET_SECS {
                 flow.active = false;
                 let at = Pos {

@@ -22,6 +22,11 @@ pub struct RuleFile {
     pub check: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// What the rule reads besides heads: `body` (content), `framing` (how the message was
+    /// delimited), `history` (earlier exchanges). Derived from `when`; a `check` that reads
+    /// content or framing must say so here.
+    #[serde(default)]
+    pub reads: Vec<String>,
     #[serde(default)]
     pub when: Option<toml::Table>,
     #[serde(default)]
