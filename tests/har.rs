@@ -383,6 +383,22 @@ fn exported_har_is_complete_and_reads_back_into_the_same_exchanges() {
         assert_same_http(a, b);
     }
 
+    // 1xx responses, which HAR has no place for, are listed in the vendor object.
+    let with_interim = analysed_pcap(&captures_dir().join("http-100-continue.pcap"), &rules);
+    let refs: Vec<&Exchange> = with_interim.iter().map(|a| &a.exchange).collect();
+    let doc: Value = serde_json::from_slice(&export(&refs)).expect("JSON");
+    assert_har_12(&doc);
+    let interim: Vec<&Value> = doc["log"]["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["_wirelint"]["interim"])
+        .collect();
+    assert_eq!(
+        interim,
+        [&serde_json::json!([100]), &serde_json::json!([103])]
+    );
+
     // A HAR read in and written out again reads back the same, too.
     let set = har::open(&[har_dir().join("playwright-chromium.har")], 1 << 20)
         .expect("reading the recording");

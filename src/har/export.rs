@@ -312,6 +312,7 @@ pub fn entry(ex: &Exchange, names: &[String]) -> Entry {
             request_frames: req.and_then(frames),
             response_frames: resp.and_then(frames),
             anomalies: ex.anomaly_names().into_iter().map(String::from).collect(),
+            interim: ex.interim.iter().filter_map(Message::status).collect(),
         }),
     }
 }

@@ -264,6 +264,9 @@ pub struct WirelintFields {
     pub response_frames: Option<[u64; 2]>,
     /// Parse and reassembly anomalies (names as in `exchanges --format jsonl`).
     pub anomalies: Vec<String>,
+    /// Status codes of the 1xx responses before the final one (HAR has no place for them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interim: Vec<u16>,
 }
 
 // ---- tolerant field readers ----
