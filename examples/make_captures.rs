@@ -61,6 +61,7 @@ pub fn readme(captures: &[Capture]) -> String {
     for c in captures {
         s.push_str(&format!("- `{}` — {}\n", c.name, c.about));
     }
+    s.push_str(HAR_NOTE);
     s
 }
 
@@ -1950,6 +1951,10 @@ fn demo_api() -> Vec<u8> {
     )
 }
 
+/// HAR files are recorded by real writers, not synthesised here: the README points to them.
+const HAR_NOTE: &str = "\nHAR files recorded with real writers (Playwright with headless Chromium, mitmproxy) are\n\
+     in `har/`, with their expected exchanges and findings; `har/README.md` says how each was\n\
+     made.\n";
 // ---------------------------------------------------------------------------------------
 // More link layers and tunnels (issue 9 item 9): the same exchange as link-ethernet.pcap,
 // framed and tunnelled the ways real captures come; and a capture nothing in is decodable.

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod decode;
+pub mod har;
 pub mod http;
 pub mod http2;
 pub mod pipeline;

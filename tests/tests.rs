@@ -5,6 +5,7 @@ mod captures;
 mod cli;
 mod conformance;
 mod dashboard;
+mod har;
 mod http2;
 mod imperfect;
 mod live;

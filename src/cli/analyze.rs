@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::input::Input;
 use super::{AnalyzeArgs, ColorChoice, FailOn, FindingFormat, RuleOptions};
-use crate::capture::CaptureSet;
 use crate::config::{Config, Policy, Suppression};
 use crate::http::Exchange;
-use crate::pipeline::{self, Analyzed, Output, PipelineConfig};
+use crate::pipeline::{Analyzed, Output, PipelineConfig};
 use crate::redact::Redactor;
 use crate::report::finding_json::{Briefs, FindingJson};
 use crate::report::findings_text::{SeverityTotals, TextReport, exchange_location};
@@ -56,7 +56,7 @@ pub(super) fn suppressed(sups: &[Suppression], f: &Finding, ex: &Exchange) -> bo
         return false;
     }
     let req = ex.request.as_ref();
-    let host = req.and_then(|r| r.header("host"));
+    let host = req.and_then(|r| r.host());
     let path = req
         .and_then(|r| r.target())
         .map(|t| t.split('?').next().unwrap_or(t));
@@ -109,12 +109,13 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         rules,
         suppressions,
     } = checking(&args.rule_options)?;
-    let captures = CaptureSet::open(&args.files)?;
-    if let Some(f) = &args.filter {
-        captures.check_filter(f)?;
-    }
-    let names = captures.file_names();
-    let mut progress = super::progress::Progress::new(captures.total_bytes(), args.quiet);
+    let input = Input::open(
+        &args.files,
+        args.filter.as_deref(),
+        crate::http::HttpConfig::default().body_cap,
+    )?;
+    let names = input.file_names();
+    let mut progress = super::progress::Progress::new(input.total_bytes(), args.quiet);
     let cfg = PipelineConfig {
         workers: args.workers,
         filter: args.filter.clone(),
@@ -253,8 +254,7 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
     };
 
     let mut exchanges = 0u64;
-    let result = pipeline::run(
-        &captures,
+    let result = input.run(
         &cfg,
         |item| match item {
             Output::Exchange(Analyzed {

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 mod exchanges;
+mod input;
 mod interfaces;
 mod progress;
 mod rules;
@@ -235,7 +236,8 @@ pub enum FailOn {
 
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap or pcapng). Several files are one capture, merged in time order.
+    /// Capture files (pcap or pcapng; several are one capture, merged in time order), or
+    /// HAR files (recognised by content).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// BPF filter (tcpdump syntax) applied to every packet.
@@ -310,11 +312,14 @@ pub enum ExchangeFormat {
     Text,
     /// One JSON object per exchange (the contract in README.md).
     Jsonl,
+    /// HAR 1.2, for other tools (browsers' devtools, HAR viewers, test tools).
+    Har,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ExchangesArgs {
-    /// Capture files (pcap or pcapng). Several files are one capture, merged in time order.
+    /// Capture files (pcap or pcapng; several are one capture, merged in time order), or
+    /// HAR files (recognised by content).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// BPF filter (tcpdump syntax) applied to every packet.

@@ -156,6 +156,7 @@ impl Pairing {
             anomalies,
             closed_order: 0,
             stream_id: None,
+            source: crate::http::ExchangeSource::Wire,
         }
     }
 

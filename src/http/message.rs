@@ -258,6 +258,9 @@ pub struct Body {
     /// True when `captured` holds the whole content.
     pub captured_all: bool,
     pub trailers: Vec<Header>,
+    /// True when `captured` already has its Content-Encoding undone (a HAR file records
+    /// the content as the browser decoded it): content decoding must not undo it again.
+    pub content_decoded: bool,
 }
 
 impl Default for Body {
@@ -268,6 +271,7 @@ impl Default for Body {
             captured: Vec::new(),
             captured_all: true,
             trailers: Vec::new(),
+            content_decoded: false,
         }
     }
 }
@@ -304,6 +308,12 @@ impl Message {
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name))
             .map(|h| h.value.as_str())
+    }
+
+    /// The request's authority: the Host field, or HTTP/2's `:authority` pseudo-header (as
+    /// HAR files record it).
+    pub fn host(&self) -> Option<&str> {
+        self.header("host").or_else(|| self.header(":authority"))
     }
 
     /// The first value of a field, if present. An HTTP/2 request without `Host` answers
@@ -420,6 +430,17 @@ pub struct Connection {
     pub mid_stream: bool,
 }
 
+/// Where an exchange was read from, and so what rules can know about it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExchangeSource {
+    /// Parsed from the bytes on the wire (a capture file or a live interface).
+    #[default]
+    Wire,
+    /// Read from a HAR file: headers and decoded content only, no bytes as sent, no
+    /// frames; rules about framing and raw syntax cannot judge it.
+    Har,
+}
+
 /// A request paired with its response (either may be missing).
 #[derive(Clone, Debug)]
 pub struct Exchange {
@@ -436,6 +457,7 @@ pub struct Exchange {
     pub closed_order: u64,
     /// The HTTP/2 stream that carried the exchange (`None` for HTTP/1).
     pub stream_id: Option<u32>,
+    pub source: ExchangeSource,
 }
 
 impl Exchange {
@@ -450,8 +472,17 @@ impl Exchange {
                 .any(|m| m.version() == "HTTP/2")
     }
 
-    /// The first and last frame numbers of the exchange (request first, response last).
+    /// True when the exchange was parsed from wire bytes (it has frames and raw heads).
+    pub fn has_wire_bytes(&self) -> bool {
+        self.source == ExchangeSource::Wire
+    }
+
+    /// The first and last frame numbers of the exchange (request first, response last);
+    /// `None` for an exchange read from a HAR file.
     pub fn frame_span(&self) -> Option<(u64, u64)> {
+        if !self.has_wire_bytes() {
+            return None;
+        }
         let first = self
             .request
             .as_ref()

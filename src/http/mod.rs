@@ -12,7 +12,8 @@ mod message;
 pub use body::{ChunkState, RequestContext, decide_framing};
 pub use connection::{HttpConfig, HttpConnection, HttpStats};
 pub use message::{
-    Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Message, Pos, StartLine,
+    Anomaly, AnomalyKind, Body, Connection, Exchange, ExchangeSource, Framing, Header, Message,
+    Pos, StartLine,
 };
 
 use std::net::SocketAddr;

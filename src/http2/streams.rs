@@ -186,6 +186,7 @@ impl Stream {
             anomalies: self.anomalies,
             closed_order: if self.response_done { 0 } else { closed_order },
             stream_id: Some(self.id),
+            source: crate::http::ExchangeSource::Wire,
         }
     }
 }

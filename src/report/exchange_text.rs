@@ -25,7 +25,7 @@ pub fn exchange_line(ex: &Exchange) -> String {
     );
     match &ex.request {
         Some(req) => {
-            let host = req.header("host").unwrap_or("");
+            let host = req.host().unwrap_or("");
             let _ = write!(
                 line,
                 "{} {}{}",

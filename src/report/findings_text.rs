@@ -62,7 +62,7 @@ pub fn exchange_location(ex: &Exchange) -> String {
                 s,
                 "{} {}{}",
                 r.method().unwrap_or("?"),
-                r.header("host").unwrap_or(""),
+                r.host().unwrap_or(""),
                 r.target().unwrap_or("")
             );
         }

@@ -4,12 +4,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::count;
-use crate::pipeline::RunSummary;
+use crate::pipeline::{HarSummary, RunSummary};
 
 /// A few lines a person reads at the end of a run; counts by anomaly are given by the caller
 /// (the sink sees the exchanges, the summary does not). `-q` leaves these out, but never
 /// [`warnings`].
 pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> String {
+    if let Some(har) = &summary.har {
+        return render_har(summary, har, anomalies);
+    }
     let mut s = String::new();
     let d = &summary.decode;
     let r = &summary.reassembly;
@@ -134,6 +137,51 @@ pub fn warnings(summary: &RunSummary) -> String {
     let mut s = String::new();
     for w in &summary.warnings {
         let _ = writeln!(s, "wirelint: warning: {w}");
+    }
+    s
+}
+
+/// The summary of a run over HAR files: entries read, and the rules that could not judge
+/// them (they need the bytes as sent, which HAR does not keep), by reason.
+fn render_har(
+    summary: &RunSummary,
+    har: &HarSummary,
+    anomalies: &BTreeMap<&'static str, u64>,
+) -> String {
+    let mut s = String::new();
+    let h = &summary.http;
+    let _ = writeln!(
+        s,
+        "wirelint: {} ({}), {}; exchanges: {} ({}, {})",
+        count(har.files, "HAR file", "HAR files"),
+        count(summary.bytes, "byte", "bytes"),
+        count(har.entries, "entry", "entries"),
+        h.exchanges,
+        count(h.requests, "request", "requests"),
+        count(h.responses, "response", "responses")
+    );
+    let evaluations: u64 = har.skipped.iter().map(|k| k.evaluations).sum();
+    let rules: usize = har.skipped.iter().map(|k| k.rules.len()).sum();
+    // (No rules ran in `exchanges`: nothing to say then.)
+    if evaluations > 0 {
+        let _ = writeln!(
+            s,
+            "  rules skipped: {evaluations} evaluations of {rules} rules that need the bytes as sent, which HAR does not keep:"
+        );
+        for k in &har.skipped {
+            let _ = writeln!(
+                s,
+                "    {} ({}, {}): {}",
+                k.reason.describe(),
+                count(k.rules.len() as u64, "rule", "rules"),
+                count(k.evaluations, "evaluation", "evaluations"),
+                k.rules.join(", ")
+            );
+        }
+    }
+    if !anomalies.is_empty() {
+        let list: Vec<String> = anomalies.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "  anomalies: {}", list.join(", "));
     }
     s
 }
