@@ -26,3 +26,4 @@ pub mod rules;
 pub mod store;
 pub mod synth;
 pub mod time;
+pub mod tls;
