@@ -27,6 +27,7 @@ use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
 use crate::redact::Redactor;
 use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
 use crate::time::Timestamp;
+use crate::tls::{TlsConfig, TlsStats};
 
 /// Settings of one run.
 #[derive(Clone, Debug, Default)]
@@ -42,6 +43,8 @@ pub struct PipelineConfig {
     pub rules: Option<Arc<RuleSet>>,
     /// Masks secrets after the per-exchange rules ran; `None` keeps values as captured.
     pub redact: Option<Redactor>,
+    /// Keys that decrypt TLS connections.
+    pub tls: TlsConfig,
 }
 
 /// An exchange with the findings on it, as the sink receives it.
@@ -70,6 +73,8 @@ pub struct RunSummary {
     pub decode: DecodeStats,
     pub reassembly: ReassemblyStats,
     pub http: HttpStats,
+    /// TLS connections: decrypted, or not and why.
+    pub tls: TlsStats,
     pub warnings: Vec<String>,
     /// Live capture only.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -21,6 +21,7 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
         workers: args.workers,
         filter: args.filter.clone(),
         redact: Some(Redactor::default()),
+        tls: args.tls.load(&captures.tls_secrets())?,
         ..PipelineConfig::default()
     };
     // Listing exchanges needs sizes, not body bytes.

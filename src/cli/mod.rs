@@ -7,6 +7,7 @@ mod progress;
 mod rules;
 mod serve;
 mod sniff;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -110,6 +111,8 @@ pub struct SniffArgs {
     pub log_format: LogFormat,
     #[command(flatten)]
     pub rule_options: RuleOptions,
+    #[command(flatten)]
+    pub tls: tls::TlsOptions,
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -201,6 +204,8 @@ pub struct AnalyzeArgs {
     pub fail_on: FailOn,
     #[command(flatten)]
     pub rule_options: RuleOptions,
+    #[command(flatten)]
+    pub tls: tls::TlsOptions,
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -265,6 +270,8 @@ pub struct ExchangesArgs {
     pub filter: Option<String>,
     #[arg(long, value_enum, default_value_t = ExchangeFormat::Text)]
     pub format: ExchangeFormat,
+    #[command(flatten)]
+    pub tls: tls::TlsOptions,
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,

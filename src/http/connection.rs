@@ -15,6 +15,7 @@ use super::body::{ChunkState, RequestContext, decide_framing, parse_chunk_size_l
 use super::head::{self, Side, StartGuess};
 use super::message::{
     Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Message, Pos, StartLine,
+    TlsInfo,
 };
 use crate::reassembly::{CloseReason, Piece};
 
@@ -317,6 +318,7 @@ pub struct HttpConnection {
     not_http: bool,
     /// The connection is TLS that was decrypted (or HAR over https).
     tls: bool,
+    tls_info: Option<TlsInfo>,
     pub stats: HttpStats,
 }
 
@@ -348,6 +350,7 @@ impl HttpConnection {
             pairing: None,
             not_http: false,
             tls: false,
+            tls_info: None,
             stats: HttpStats::default(),
         };
         conn.client_hint = client_hint;
@@ -357,6 +360,12 @@ impl HttpConnection {
     /// Marks the connection as TLS (decrypted); call before any data.
     pub fn set_tls(&mut self, tls: bool) {
         self.tls = tls;
+    }
+
+    /// Marks the connection as decrypted TLS with what it negotiated; call before any data.
+    pub fn set_tls_info(&mut self, info: TlsInfo) {
+        self.tls = true;
+        self.tls_info = Some(info);
     }
 
     /// True once the connection was found not to carry HTTP, or became a tunnel: callers
@@ -396,6 +405,7 @@ impl HttpConnection {
             first_frame: self.first.frame,
             first_ts: self.first.ts,
             tls: self.tls,
+            tls_info: self.tls_info.clone(),
             mid_stream: self.mid_stream.iter().any(|m| *m),
         });
         let mut parsers = [

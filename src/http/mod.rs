@@ -13,6 +13,7 @@ pub use body::{ChunkState, RequestContext, decide_framing};
 pub use connection::{HttpConfig, HttpConnection, HttpStats};
 pub use message::{
     Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Message, Pos, StartLine,
+    TlsInfo,
 };
 
 use std::net::SocketAddr;

@@ -13,3 +13,14 @@ pub mod record;
 
 pub use decrypt::{TlsDecryptor, TlsFacts, TlsStats, TlsStatus};
 pub use keylog::{KeyLog, KeyLogFollower, KeyLogStats, Keys};
+
+/// How a run decrypts TLS.
+#[derive(Clone, Debug, Default)]
+pub struct TlsConfig {
+    /// Secrets by client random (possibly none: TLS connections are then counted, not
+    /// decrypted).
+    pub keys: Keys,
+    /// Live capture: keys may be logged after a connection started; hold its records
+    /// (bounded) until they are.
+    pub wait_for_keys: bool,
+}
