@@ -22,10 +22,11 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use crate::capture::live::{KernelStats, LiveCapture, LiveError};
 use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
 use crate::decode::{DecodeStats, Decoder, Segment};
-use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats};
+use crate::http::{Exchange, HttpConfig, HttpOutput, HttpStats};
 use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
 use crate::redact::Redactor;
 use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
+use crate::session::Session;
 use crate::time::Timestamp;
 use crate::tls::{TlsConfig, TlsStats};
 
@@ -500,7 +501,7 @@ fn worker(
         }
         Analyzed { exchange, findings }
     };
-    let mut table: FlowTable<HttpConnection> = FlowTable::new(reassembly, http);
+    let mut table: FlowTable<Session> = FlowTable::new(reassembly, http);
     let mut sink = HttpOutput::default();
     let mut last_order = 0;
     for batch in rx {

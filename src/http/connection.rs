@@ -47,6 +47,11 @@ pub struct HttpStats {
     pub responses: u64,
     pub exchanges: u64,
     pub resync_skipped_bytes: u64,
+    /// Connections that carried HTTP/2.
+    pub http2_connections: u64,
+    /// HTTP/2 connections whose decoding stopped (a gap lost the HPACK state, or a header
+    /// block did not decode).
+    pub http2_decoding_stopped: u64,
 }
 
 impl HttpStats {
@@ -58,6 +63,8 @@ impl HttpStats {
         self.responses += o.responses;
         self.exchanges += o.exchanges;
         self.resync_skipped_bytes += o.resync_skipped_bytes;
+        self.http2_connections += o.http2_connections;
+        self.http2_decoding_stopped += o.http2_decoding_stopped;
     }
 }
 
@@ -106,6 +113,7 @@ impl Pairing {
             response: None,
             anomalies,
             closed_order: 0,
+            stream_id: None,
         }
     }
 
@@ -275,6 +283,10 @@ struct DirParser {
     /// if resynchronisation finds one, the length was wrong rather than the bytes junk.
     junk_after_length: bool,
     saw_fin: bool,
+    /// When the connection became a tunnel: keep the bytes that followed the last message
+    /// (see [`HttpConnection::take_tunnel`]).
+    keep_tunnel_rest: bool,
+    tunnel_rest: Vec<u8>,
 }
 
 impl DirParser {
@@ -294,6 +306,8 @@ impl DirParser {
             skipped: 0,
             junk_after_length: false,
             saw_fin: false,
+            keep_tunnel_rest: false,
+            tunnel_rest: Vec::new(),
         }
     }
 }
@@ -319,6 +333,9 @@ pub struct HttpConnection {
     /// The connection is TLS that was decrypted (or HAR over https).
     tls: bool,
     tls_info: Option<TlsInfo>,
+    /// Keep the bytes after a switch of protocols for [`HttpConnection::take_tunnel`].
+    keep_tunnel_rest: bool,
+    tunnel_taken: bool,
     pub stats: HttpStats,
 }
 
@@ -351,6 +368,8 @@ impl HttpConnection {
             not_http: false,
             tls: false,
             tls_info: None,
+            keep_tunnel_rest: false,
+            tunnel_taken: false,
             stats: HttpStats::default(),
         };
         conn.client_hint = client_hint;
@@ -366,6 +385,27 @@ impl HttpConnection {
     pub fn set_tls_info(&mut self, info: TlsInfo) {
         self.tls = true;
         self.tls_info = Some(info);
+    }
+
+    /// Keeps what follows a switch of protocols (101, CONNECT) so that a caller can go on
+    /// parsing the new protocol (h2c after `Upgrade: h2c`); call before any data.
+    pub fn keep_tunnel_bytes(&mut self) {
+        self.keep_tunnel_rest = true;
+    }
+
+    /// Once, when the connection has just become a tunnel (with [`Self::keep_tunnel_bytes`]):
+    /// the bytes each direction sent after its last HTTP/1 message, indexed like `piece`'s
+    /// `dir`. The exchange that switched is still held: [`Self::release_held`] releases it.
+    pub fn take_tunnel(&mut self) -> Option<[Vec<u8>; 2]> {
+        if self.tunnel_taken || !self.pairing.as_ref().is_some_and(|p| p.tunnel) {
+            return None;
+        }
+        self.tunnel_taken = true;
+        let parsers = self.parsers.as_mut()?;
+        Some([
+            std::mem::take(&mut parsers[0].tunnel_rest),
+            std::mem::take(&mut parsers[1].tunnel_rest),
+        ])
     }
 
     /// True once the connection was found not to carry HTTP, or became a tunnel: callers
@@ -413,6 +453,9 @@ impl HttpConnection {
             DirParser::new(Side::Request, self.mid_stream[1]),
         ];
         parsers[1 - c].side = Side::Response;
+        for p in &mut parsers {
+            p.keep_tunnel_rest = self.keep_tunnel_rest;
+        }
         self.parsers = Some(parsers);
         self.pairing = Some(Pairing {
             connection,
@@ -819,7 +862,12 @@ fn process(
     let mut i = 0;
     while i < input.len() {
         match this.state {
-            DirState::Ignore => return input.len(),
+            DirState::Ignore => {
+                if this.keep_tunnel_rest && pairing.tunnel {
+                    this.tunnel_rest.extend_from_slice(&input[i..]);
+                }
+                return input.len();
+            }
             DirState::Resync => {
                 match find_start(this.side, input, i) {
                     Some(off) => {
@@ -890,7 +938,7 @@ fn process(
                     StartGuess::No => {
                         if this.side == Side::Request && pairing.client_may_tunnel {
                             start_tunnel(this, other, pairing);
-                            return input.len();
+                            continue;
                         }
                         if this.side == Side::Response && pairing.response_context().http09 {
                             start_http09_response(this, pos);
@@ -1208,7 +1256,7 @@ fn start_body(
     }
     msg.body.framing = decision.framing;
     let progress = match decision.framing {
-        Framing::None => None,
+        Framing::None | Framing::Frames => None,
         Framing::Tunnel => {
             complete(this, pairing, msg, pos, out, stats);
             start_tunnel(this, other, pairing);
@@ -1235,7 +1283,10 @@ fn start_tunnel(this: &mut DirParser, other: &mut DirParser, pairing: &mut Pairi
     pairing.tunnel = true;
     for p in [this, other] {
         p.state = DirState::Ignore;
-        p.buf = Vec::new();
+        let buf = std::mem::take(&mut p.buf);
+        if p.keep_tunnel_rest {
+            p.tunnel_rest.extend_from_slice(&buf);
+        }
     }
 }
 
