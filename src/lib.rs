@@ -31,3 +31,4 @@ pub mod store;
 pub mod synth;
 pub mod time;
 pub mod tls;
+pub mod tls_session;

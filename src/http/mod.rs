@@ -27,6 +27,8 @@ pub struct HttpOutput {
     pub exchanges: Vec<Exchange>,
     /// Counters of the connections closed so far.
     pub stats: HttpStats,
+    /// TLS counters of the connections closed so far.
+    pub tls: crate::tls::TlsStats,
 }
 
 impl StreamConsumer for HttpConnection {

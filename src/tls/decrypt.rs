@@ -246,6 +246,11 @@ impl TlsDecryptor {
         self.client
     }
 
+    /// True when a direction lost its record boundaries (a gap in the capture).
+    pub fn lost_any(&self) -> bool {
+        self.dirs.iter().any(|d| d.lost)
+    }
+
     /// Bytes held: partial records and records waiting for keys.
     pub fn buffered(&self) -> usize {
         self.dirs[0].records.buffered() + self.dirs[1].records.buffered() + self.held_bytes
@@ -274,6 +279,10 @@ impl TlsDecryptor {
         emit: &mut impl FnMut(usize, Piece<'_>, Pos),
     ) {
         let dir = dir & 1;
+        if self.wait_for_keys && self.status == TlsStatus::NoKey {
+            // Live: the key log may have caught up since the last piece.
+            self.retry_keys(emit);
+        }
         match piece {
             Piece::Data(data) => {
                 if self.dirs[dir].lost || self.is_done() {
