@@ -218,6 +218,7 @@ impl TlsSession {
     pub fn tls_stats(&self) -> TlsStats {
         let mut s = self.decryptor.stats;
         s.connections = 1;
+        s.resynced_gaps = self.decryptor.resynced();
         let decrypted = s.records_decrypted > 0;
         match self.decryptor.status() {
             _ if decrypted => {

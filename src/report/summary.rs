@@ -45,7 +45,7 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
             .collect();
         let _ = writeln!(
             s,
-            "  tls: {} connections, {} decrypted{}{}",
+            "  tls: {} connections, {} decrypted{}{}{}",
             t.connections,
             t.decrypted,
             if why.is_empty() {
@@ -55,6 +55,11 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
             },
             if t.lost_sync > 0 {
                 format!("; {} lost sync after a gap", t.lost_sync)
+            } else {
+                String::new()
+            },
+            if t.resynced_gaps > 0 {
+                format!("; {} gaps recovered", t.resynced_gaps)
             } else {
                 String::new()
             }

@@ -102,8 +102,10 @@ pub struct TlsStats {
     pub decrypt_failed: u64,
     /// Connections that ended before their hellos were complete.
     pub handshake_only: u64,
-    /// Decrypted connections that lost sync in a direction (a gap in the capture).
+    /// Decrypted connections that lost sync in a direction (a gap in the capture) for good.
     pub lost_sync: u64,
+    /// Gaps in decrypted connections after which decryption found the next record.
+    pub resynced_gaps: u64,
     pub records_decrypted: u64,
     pub records_failed: u64,
     pub plaintext_bytes: u64,
@@ -120,6 +122,7 @@ impl TlsStats {
         self.decrypt_failed += o.decrypt_failed;
         self.handshake_only += o.handshake_only;
         self.lost_sync += o.lost_sync;
+        self.resynced_gaps += o.resynced_gaps;
         self.records_decrypted += o.records_decrypted;
         self.records_failed += o.records_failed;
         self.plaintext_bytes += o.plaintext_bytes;
@@ -164,7 +167,17 @@ struct Dir {
     failures: u32,
     /// A gap or an undecryptable stretch: nothing more is read in this direction.
     lost: bool,
+    /// After a gap in application data: bytes lost, and bytes scanned since, while looking
+    /// for the next record and its sequence number.
+    resync: Option<(u64, usize)>,
+    /// Gaps recovered from.
+    resynced: u64,
 }
+
+/// Bytes scanned for a record boundary after a gap before the direction is given up.
+const RESYNC_SCAN_LIMIT: usize = 256 * 1024;
+/// Sequence numbers tried for the first record after a gap.
+const RESYNC_TRIES: u64 = 4096;
 
 /// A protected record waiting for keys.
 struct Held {
@@ -248,7 +261,12 @@ impl TlsDecryptor {
 
     /// True when a direction lost its record boundaries (a gap in the capture).
     pub fn lost_any(&self) -> bool {
-        self.dirs.iter().any(|d| d.lost)
+        self.dirs.iter().any(|d| d.lost || d.resync.is_some())
+    }
+
+    /// Gaps after which decryption found its way back.
+    pub fn resynced(&self) -> u64 {
+        self.dirs.iter().map(|d| d.resynced).sum()
     }
 
     /// Bytes held: partial records and records waiting for keys.
@@ -289,6 +307,9 @@ impl TlsDecryptor {
                     return;
                 }
                 self.dirs[dir].records.push(data);
+                if self.dirs[dir].resync.is_some() && !self.resync(dir) {
+                    return;
+                }
                 loop {
                     let mut buf = std::mem::take(&mut self.scratch);
                     buf.clear();
@@ -318,9 +339,120 @@ impl TlsDecryptor {
                     }
                 }
             }
-            Piece::Gap(n) | Piece::Cut(n) => self.lose(dir, n, pos, emit),
+            Piece::Gap(n) | Piece::Cut(n) => self.gap(dir, n, pos, emit),
             Piece::Conflict => emit(dir, Piece::Conflict, pos),
         }
+    }
+
+    /// Bytes of the direction were not captured. Once application data flows, the next
+    /// record is looked for (and its sequence number found by trial); before, or when the
+    /// keys are unknown, the direction is lost.
+    fn gap(
+        &mut self,
+        dir: usize,
+        bytes: u64,
+        pos: Pos,
+        emit: &mut impl FnMut(usize, Piece<'_>, Pos),
+    ) {
+        let d = &mut self.dirs[dir];
+        let in_application = d.keys.is_some() && d.next.is_empty() && d.decrypted > 0;
+        if d.lost || !self.keyed || !in_application || bytes == 0 {
+            self.lose(dir, bytes, pos, emit);
+            return;
+        }
+        let lost_before = d.resync.map_or(0, |(b, _)| b);
+        d.resync = Some((lost_before + bytes + d.records.buffered() as u64, 0));
+        d.records.clear();
+        emit(dir, Piece::Gap(bytes), pos);
+    }
+
+    /// Looks for the first whole record after a gap: a plausible header whose record
+    /// decrypts with a sequence number the lost bytes allow. Returns true once found (the
+    /// record reader then starts at it), false while more bytes are needed.
+    fn resync(&mut self, dir: usize) -> bool {
+        let Some((lost, scanned)) = self.dirs[dir].resync else {
+            return true;
+        };
+        let buf = self.dirs[dir].records.pending().to_vec();
+        let mut p = 0;
+        let mut found = None;
+        while p + record::HEADER_LEN <= buf.len() {
+            let h = &buf[p..];
+            if h[0] == record::APPLICATION_DATA && record::plausible_header(h) == Some(true) {
+                let end = p + record::HEADER_LEN + usize::from(u16::from_be_bytes([h[3], h[4]]));
+                if end > buf.len() {
+                    break; // wait for the whole record
+                }
+                let chained = buf
+                    .get(end..)
+                    .is_none_or(|next| record::plausible_header(next) != Some(false));
+                if chained {
+                    let mut header = [0u8; record::HEADER_LEN];
+                    header.copy_from_slice(&h[..record::HEADER_LEN]);
+                    let lost_now = lost + p as u64;
+                    if let Some(seq) = self.find_seq(dir, header, &buf[p + 5..end], lost_now) {
+                        found = Some(seq);
+                        break;
+                    }
+                }
+            }
+            p += 1;
+        }
+        let d = &mut self.dirs[dir];
+        d.records.skip(p);
+        if let Some(seq) = found {
+            if let Some(k) = d.keys.as_mut() {
+                k.seq = seq;
+            }
+            d.resync = None;
+            d.resynced += 1;
+            return true;
+        }
+        let scanned = scanned + p;
+        if scanned > RESYNC_SCAN_LIMIT || d.records.buffered() > RESYNC_SCAN_LIMIT {
+            d.resync = None;
+            d.lost = true;
+            d.records.clear();
+            return false;
+        }
+        d.resync = Some((lost + p as u64, scanned));
+        false
+    }
+
+    /// The sequence number of a record that follows `lost` missing bytes, by trial: TLS 1.2
+    /// GCM records usually carry it as their explicit nonce; otherwise every number the lost
+    /// bytes allow (each record is 22 bytes at least and 16 kB + overhead at most).
+    fn find_seq(&mut self, dir: usize, header: [u8; 5], payload: &[u8], lost: u64) -> Option<u64> {
+        let tls13 = self.tls13;
+        let k = self.dirs[dir].keys.as_mut()?;
+        let base = k.seq;
+        let lo = base + lost / (record::MAX_PAYLOAD as u64 + 5);
+        let hi = (base + lost / 22 + 2).min(lo + RESYNC_TRIES);
+        let explicit = (!tls13 && k.style == NonceStyle::ExplicitGcm)
+            .then(|| payload.get(..8).and_then(|e| <[u8; 8]>::try_from(e).ok()))
+            .flatten()
+            .map(u64::from_be_bytes)
+            .filter(|e| (base..base + lost + 1).contains(e));
+        let mut tmp = Vec::with_capacity(payload.len());
+        for seq in explicit.into_iter().chain(lo..hi) {
+            tmp.clear();
+            tmp.extend_from_slice(payload);
+            if let Some(k) = self.dirs[dir].keys.as_mut() {
+                k.seq = seq;
+            }
+            let ok = if tls13 {
+                self.open_tls13(dir, header, &mut tmp).is_some()
+            } else {
+                self.open_tls12(dir, header, &mut tmp).is_some()
+            };
+            if ok {
+                return Some(seq);
+            }
+        }
+        if let Some(k) = self.dirs[dir].keys.as_mut() {
+            k.seq = base;
+        }
+        None
     }
 
     /// The direction's record boundaries are gone: tell the consumer, read no more of it.
@@ -336,6 +468,7 @@ impl TlsDecryptor {
             return;
         }
         d.lost = true;
+        d.resync = None;
         d.records.clear();
         if !self.hello_done {
             if self.status == TlsStatus::Handshake {
@@ -794,6 +927,16 @@ pub(crate) mod testconn {
 
     /// TLS 1.3 with ALPN, a HelloRetryRequest when `hrr`, and a server KeyUpdate.
     pub fn tls13(suite_id: u16, hrr: bool) -> Conn {
+        tls13_with(suite_id, hrr, 0)
+    }
+
+    /// The server's `i`-th extra record (after the scripted ones).
+    pub fn extra(i: usize) -> Vec<u8> {
+        format!("extra record {i:04}\n").into_bytes()
+    }
+
+    /// [`tls13`] with `extra` more server records at the end.
+    pub fn tls13_with(suite_id: u16, hrr: bool, extras: usize) -> Conn {
         let suite = supported_suite(suite_id).unwrap();
         let n = suite.hash.output_len();
         let (chs, shs, cap, sap) = (vec![1u8; n], vec![2u8; n], vec![3u8; n], vec![4u8; n]);
@@ -834,6 +977,9 @@ pub(crate) mod testconn {
         wire.push((1, seal13(&mut k_sap, 23, RESPONSE)));
         wire.push((1, seal13(&mut k_sap, 22, &message(KEY_UPDATE, &[0]))));
         wire.push((1, seal13(&mut k_sap2, 23, AFTER_UPDATE)));
+        for i in 0..extras {
+            wire.push((1, seal13(&mut k_sap2, 23, &extra(i))));
+        }
         let r = hex(&CR);
         let keylog = format!(
             "# test keys\nCLIENT_HANDSHAKE_TRAFFIC_SECRET {r} {}\nSERVER_HANDSHAKE_TRAFFIC_SECRET {r} {}\n\
@@ -848,6 +994,11 @@ pub(crate) mod testconn {
 
     /// TLS 1.2 with an AEAD suite and ALPN http/1.1.
     pub fn tls12(suite_id: u16) -> Conn {
+        tls12_with(suite_id, 0)
+    }
+
+    /// [`tls12`] with `extra` more server records at the end.
+    pub fn tls12_with(suite_id: u16, extras: usize) -> Conn {
         let suite = supported_suite(suite_id).unwrap();
         let master = [0x4d; 48];
         let [mut kc, mut ks] = tls12_keys(&suite, &master, &CR, &SR).unwrap();
@@ -856,7 +1007,7 @@ pub(crate) mod testconn {
         let mut server_flight = sh.clone();
         server_flight.extend(message(11, &[0u8; 2000]));
         server_flight.extend(message(14, &[]));
-        let wire = vec![
+        let mut wire = vec![
             (0, plain(22, &ch)),
             (1, plain(22, &server_flight)),
             (0, plain(22, &message(16, &[0u8; 33]))),
@@ -867,6 +1018,9 @@ pub(crate) mod testconn {
             (0, seal12(&mut kc, 23, REQUEST)),
             (1, seal12(&mut ks, 23, RESPONSE)),
         ];
+        for i in 0..extras {
+            wire.push((1, seal12(&mut ks, 23, &extra(i))));
+        }
         let keylog = format!("CLIENT_RANDOM {} {}\n", hex(&CR), hex(&master));
         Conn { wire, keylog }
     }
@@ -1021,7 +1175,7 @@ mod tests {
     }
 
     #[test]
-    fn wrong_keys_are_decrypt_failed_and_a_gap_loses_the_direction() {
+    fn wrong_keys_are_decrypt_failed_and_a_gap_is_reported() {
         let conn = tls12(0xc02f);
         let wrong = Keys::new(KeyLog::parse(
             conn.keylog.replace("4d4d", "4e4e").as_bytes(),
@@ -1053,8 +1207,55 @@ mod tests {
                 &mut |dir, p, _| seen.push((dir, format!("{p:?}"))),
             );
         }
-        assert_eq!(seen.len(), 2, "{seen:?}");
+        // The gap is reported, and the record after it (whose sequence number the gap
+        // allows) is decrypted.
+        assert_eq!(seen.len(), 3, "{seen:?}");
         assert_eq!(seen[1], (1, "Gap(10)".to_owned()));
+        assert!(seen[2].1.starts_with("Data"));
+        assert_eq!(d.resynced(), 1);
+    }
+
+    #[test]
+    fn after_a_gap_decryption_finds_the_next_record() {
+        for (conn, first_extra) in [
+            (tls13_with(0x1301, false, 20), 11),
+            (tls13_with(0x1303, false, 20), 11),
+            (tls12_with(0xc02f, 20), 9),
+            (tls12_with(0xcca8, 20), 9),
+        ] {
+            let mut d = TlsDecryptor::new(keys_of(&conn), 0, false);
+            let mut out = Vec::new();
+            let mut gaps = 0;
+            // Records 5..=9 of the extras are lost; the rest arrive byte by byte.
+            let lost = first_extra + 5..first_extra + 10;
+            for (i, (dir, bytes)) in conn.wire.iter().enumerate() {
+                let mut emit = |dir: usize, p: Piece<'_>, _| match p {
+                    Piece::Data(b) if dir == 1 => out.extend_from_slice(b),
+                    Piece::Gap(_) => gaps += 1,
+                    _ => {}
+                };
+                if lost.contains(&i) {
+                    d.piece(
+                        *dir,
+                        Piece::Gap(bytes.len() as u64),
+                        Pos::default(),
+                        &mut emit,
+                    );
+                    continue;
+                }
+                for b in bytes.chunks(3) {
+                    d.piece(*dir, Piece::Data(b), Pos::default(), &mut emit);
+                }
+            }
+            let text = String::from_utf8_lossy(&out).into_owned();
+            assert!(text.contains("extra record 0004"), "{text}");
+            assert!(!text.contains("extra record 0005"), "{text}");
+            assert!(text.contains("extra record 0010"), "{text}");
+            assert!(text.ends_with("extra record 0019\n"), "{text}");
+            assert_eq!(gaps, 5);
+            assert_eq!(d.resynced(), 1);
+            assert!(!d.lost_any());
+        }
     }
 
     #[test]

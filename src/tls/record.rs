@@ -78,6 +78,16 @@ impl RecordReader {
         self.buf.len() - self.start
     }
 
+    /// The bytes buffered, not yet returned as records.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Drops the first `n` buffered bytes (while looking for a record boundary).
+    pub fn skip(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
+    }
+
     /// Forgets what is buffered (after a gap).
     pub fn clear(&mut self) {
         self.buf.clear();
