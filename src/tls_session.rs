@@ -93,9 +93,19 @@ impl TlsSession {
     }
 
     pub fn piece(&mut self, dir: usize, piece: Piece<'_>, pos: Pos, out: &mut Vec<Exchange>) {
-        let plain = &mut self.plain;
-        self.decryptor
-            .piece(dir, piece, pos, &mut |d, p, at| plain.push(d, p, at));
+        let TlsSession {
+            decryptor,
+            inner,
+            plain,
+            ..
+        } = self;
+        // Once the parser exists, plaintext goes straight to it; before, it waits in
+        // `plain` until the facts that choose the parser are known.
+        decryptor.piece(dir, piece, pos, &mut |d, p, at| match inner {
+            Inner::Pending => plain.push(d, p, at),
+            Inner::Http1(h) => h.piece(d, p, at, out),
+            Inner::Http2(h) => h.piece(d, p, at, out),
+        });
         self.dispatch(out);
     }
 
