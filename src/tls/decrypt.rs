@@ -172,12 +172,17 @@ struct Dir {
     resync: Option<(u64, usize)>,
     /// Gaps recovered from.
     resynced: u64,
+    /// Trial decryptions spent on the current resynchronisation.
+    resync_trials: u64,
 }
 
 /// Bytes scanned for a record boundary after a gap before the direction is given up.
 const RESYNC_SCAN_LIMIT: usize = 256 * 1024;
-/// Sequence numbers tried for the first record after a gap.
+/// Sequence numbers tried for a candidate record after a gap.
 const RESYNC_TRIES: u64 = 4096;
+/// Trial decryptions for one gap, whatever the number of candidate records: crafted
+/// traffic cannot make a gap cost more than this.
+const RESYNC_BUDGET: u64 = 16 * 1024;
 
 /// A protected record waiting for keys.
 struct Held {
@@ -361,7 +366,11 @@ impl TlsDecryptor {
             return;
         }
         let lost_before = d.resync.map_or(0, |(b, _)| b);
-        d.resync = Some((lost_before + bytes + d.records.buffered() as u64, 0));
+        let lost = lost_before
+            .saturating_add(bytes)
+            .saturating_add(d.records.buffered() as u64);
+        d.resync = Some((lost, 0));
+        d.resync_trials = 0;
         d.records.clear();
         emit(dir, Piece::Gap(bytes), pos);
     }
@@ -389,7 +398,7 @@ impl TlsDecryptor {
                 if chained {
                     let mut header = [0u8; record::HEADER_LEN];
                     header.copy_from_slice(&h[..record::HEADER_LEN]);
-                    let lost_now = lost + p as u64;
+                    let lost_now = lost.saturating_add(p as u64);
                     if let Some(seq) = self.find_seq(dir, header, &buf[p + 5..end], lost_now) {
                         found = Some(seq);
                         break;
@@ -409,13 +418,16 @@ impl TlsDecryptor {
             return true;
         }
         let scanned = scanned + p;
-        if scanned > RESYNC_SCAN_LIMIT || d.records.buffered() > RESYNC_SCAN_LIMIT {
+        if scanned > RESYNC_SCAN_LIMIT
+            || d.records.buffered() > RESYNC_SCAN_LIMIT
+            || d.resync_trials >= RESYNC_BUDGET
+        {
             d.resync = None;
             d.lost = true;
             d.records.clear();
             return false;
         }
-        d.resync = Some((lost + p as u64, scanned));
+        d.resync = Some((lost.saturating_add(p as u64), scanned));
         false
     }
 
@@ -426,15 +438,22 @@ impl TlsDecryptor {
         let tls13 = self.tls13;
         let k = self.dirs[dir].keys.as_mut()?;
         let base = k.seq;
-        let lo = base + lost / (record::MAX_PAYLOAD as u64 + 5);
-        let hi = (base + lost / 22 + 2).min(lo + RESYNC_TRIES);
+        let lo = base.saturating_add(lost / (record::MAX_PAYLOAD as u64 + 5));
+        let hi = base
+            .saturating_add(lost / 22 + 2)
+            .min(lo.saturating_add(RESYNC_TRIES));
         let explicit = (!tls13 && k.style == NonceStyle::ExplicitGcm)
             .then(|| payload.get(..8).and_then(|e| <[u8; 8]>::try_from(e).ok()))
             .flatten()
             .map(u64::from_be_bytes)
-            .filter(|e| (base..base + lost + 1).contains(e));
+            .filter(|e| (base..=base.saturating_add(lost)).contains(e));
         let mut tmp = Vec::with_capacity(payload.len());
         for seq in explicit.into_iter().chain(lo..hi) {
+            let d = &mut self.dirs[dir];
+            if d.resync_trials >= RESYNC_BUDGET {
+                break;
+            }
+            d.resync_trials += 1;
             tmp.clear();
             tmp.extend_from_slice(payload);
             if let Some(k) = self.dirs[dir].keys.as_mut() {
@@ -806,7 +825,7 @@ impl TlsDecryptor {
         let try_open = |k: &mut DirectionKeys, buf: &mut [u8]| {
             let nonce = k.nonce(None)?;
             let n = k.cipher.open(&nonce, &header, buf)?;
-            k.seq += 1;
+            k.seq = k.seq.wrapping_add(1);
             Some(n)
         };
         // Later epochs are tried only when the current keys fail: keep the ciphertext.
@@ -854,7 +873,7 @@ impl TlsDecryptor {
         aad[8..11].copy_from_slice(&header[..3]);
         aad[11..].copy_from_slice(&u16::try_from(plain_len).ok()?.to_be_bytes());
         let n = k.cipher.open(&nonce, &aad, &mut payload[explicit..])?;
-        k.seq += 1;
+        k.seq = k.seq.wrapping_add(1);
         Some((header[0], explicit..explicit + n))
     }
 }
@@ -892,7 +911,7 @@ pub(crate) mod testconn {
         header.extend_from_slice(&len.to_be_bytes());
         let nonce = k.nonce(None).unwrap();
         let sealed = k.cipher.seal(&nonce, &header, &p);
-        k.seq += 1;
+        k.seq = k.seq.wrapping_add(1);
         header.extend(sealed);
         header
     }
@@ -911,7 +930,7 @@ pub(crate) mod testconn {
             payload.extend_from_slice(&explicit);
         }
         payload.extend(k.cipher.seal(&nonce, &aad, msg));
-        k.seq += 1;
+        k.seq = k.seq.wrapping_add(1);
         plain(ct, &payload)
     }
 
@@ -1281,6 +1300,18 @@ mod tests {
             for (i, (dir, b)) in flat.iter().enumerate() {
                 let b = if i == at { b ^ 0x5a } else { *b };
                 d.piece(*dir, Piece::Data(&[b]), Pos::default(), &mut |_, _, _| {});
+            }
+            // A gap (of any claimed size) instead of the byte.
+            for lost in [1, 1000, u64::MAX] {
+                let mut d = TlsDecryptor::new(keys.clone(), 0, false);
+                for (i, (dir, b)) in flat.iter().enumerate() {
+                    let p = if i == at {
+                        Piece::Gap(lost)
+                    } else {
+                        Piece::Data(std::slice::from_ref(b))
+                    };
+                    d.piece(*dir, p, Pos::default(), &mut |_, _, _| {});
+                }
             }
         }
     }
