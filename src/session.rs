@@ -65,6 +65,7 @@ enum State {
         held: Vec<(usize, HeldPiece, Pos)>,
         /// The first bytes of each direction.
         start: [Vec<u8>; 2],
+        held_bytes: usize,
     },
     Http1(Box<HttpConnection>),
     Http2(Box<Http2Connection>),
@@ -114,6 +115,7 @@ impl Session {
             state: State::Undecided {
                 held: Vec::new(),
                 start: [Vec::new(), Vec::new()],
+                held_bytes: 0,
             },
             carried: HttpStats::default(),
         }
@@ -150,7 +152,11 @@ impl Session {
             }
             State::Http2(h) => h.piece(dir, piece, pos, out),
             State::Tls(t) => t.piece(dir, piece, pos, out),
-            State::Undecided { held, start } => {
+            State::Undecided {
+                held,
+                start,
+                held_bytes,
+            } => {
                 let verdict = match piece {
                     // Mid-stream and lost bytes are HTTP/1's business (HTTP/2 cannot be
                     // decoded without the start of its HPACK state).
@@ -160,18 +166,11 @@ impl Session {
                         let s = &mut start[dir];
                         let want = PREFACE.len().saturating_sub(s.len());
                         s.extend_from_slice(&d[..d.len().min(want)]);
-                        let total: usize = held
-                            .iter()
-                            .map(|(_, p, _)| match p {
-                                HeldPiece::Data(d) => d.len(),
-                                _ => 0,
-                            })
-                            .sum::<usize>()
-                            + d.len();
-                        if total > DECIDE_LIMIT {
-                            Verdict::Http1
-                        } else {
-                            verdict(start, self.client_hint)
+                        *held_bytes += d.len();
+                        let total = *held_bytes;
+                        match verdict(start, self.client_hint) {
+                            Verdict::Wait if total > DECIDE_LIMIT => Verdict::Http1,
+                            v => v,
                         }
                     }
                 };
@@ -302,13 +301,7 @@ impl Session {
 
     pub fn buffered(&self) -> usize {
         match &self.state {
-            State::Undecided { held, .. } => held
-                .iter()
-                .map(|(_, p, _)| match p {
-                    HeldPiece::Data(d) => d.len(),
-                    _ => 0,
-                })
-                .sum(),
+            State::Undecided { held_bytes, .. } => *held_bytes,
             State::Http1(h) => h.buffered(),
             State::Http2(h) => h.buffered(),
             State::Tls(t) => t.buffered(),

@@ -5,6 +5,7 @@ mod captures;
 mod cli;
 mod conformance;
 mod dashboard;
+mod http2;
 mod live;
 mod reassembly;
 mod rules;

@@ -20,6 +20,8 @@ use crate::reassembly::{CloseReason, Piece};
 
 /// A header block larger than this (HEADERS + CONTINUATION) is an attack, not traffic.
 const MAX_HEADER_BLOCK: usize = 1024 * 1024;
+/// Streams open at once before the oldest is released unfinished (servers allow ~100).
+const MAX_OPEN_STREAMS: usize = 4096;
 /// Largest window RFC 9113 §6.9.1 allows.
 const MAX_WINDOW: i64 = (1 << 31) - 1;
 
@@ -406,12 +408,6 @@ impl Http2Connection {
                 let parsed = if h.kind == FrameType::Headers {
                     frames::headers_fragment(h.flags, payload).map(|f| (None, f))
                 } else {
-                    if role == Role::Request || !self.push_enabled {
-                        self.flag_connection(
-                            AnomalyKind::H2ProtocolError,
-                            format!("PUSH_PROMISE from the {who} while push is not allowed"),
-                        );
-                    }
                     frames::push_promise(h.flags, payload).map(|(p, f)| (Some(p), f))
                 };
                 let (promised, fragment) = match parsed {
@@ -608,8 +604,14 @@ impl Http2Connection {
                     block.stream
                 ),
             );
+            if role == Role::Request || !self.push_enabled {
+                s.flag(
+                    AnomalyKind::H2ProtocolError,
+                    format!("PUSH_PROMISE from the {who} while push is not allowed"),
+                );
+            }
             self.dirs[dir].last_opened = self.dirs[dir].last_opened.max(promised);
-            self.streams.insert(promised, s);
+            self.insert_stream(s, pos, out);
             return;
         }
         let id = block.stream;
@@ -618,7 +620,7 @@ impl Http2Connection {
             if role == Role::Request && !id.is_multiple_of(2) && id > opened {
                 self.dirs[dir].last_opened = id;
                 let s = self.open_stream(id);
-                self.streams.insert(id, s);
+                self.insert_stream(s, pos, out);
             } else {
                 let closed = id
                     <= self.dirs[self.client]
@@ -645,13 +647,41 @@ impl Http2Connection {
         self.finish_if_complete(id, pos, out);
     }
 
+    /// Adds an open stream. A stream id used twice releases the first stream; beyond
+    /// [`MAX_OPEN_STREAMS`] the oldest stream is released unfinished (memory stays bounded
+    /// whatever a peer opens).
+    fn insert_stream(&mut self, s: Stream, pos: Pos, out: &mut Vec<Exchange>) {
+        if let Some(mut old) = self.streams.remove(&s.id) {
+            old.flag(
+                AnomalyKind::H2ProtocolError,
+                format!("stream {} opened again before it ended", s.id),
+            );
+            self.emit(old, pos, out);
+        }
+        if self.streams.len() >= MAX_OPEN_STREAMS
+            && let Some((_, mut oldest)) = self.streams.pop_first()
+        {
+            let done = [oldest.request_done, oldest.response_done];
+            for (role, done) in [Role::Request, Role::Response].into_iter().zip(done) {
+                if !done && let Some(m) = oldest.message_mut(role) {
+                    m.add_anomaly(
+                        AnomalyKind::Truncated,
+                        format!("released unfinished: more than {MAX_OPEN_STREAMS} streams open"),
+                    );
+                }
+            }
+            self.emit(oldest, pos, out);
+        }
+        self.streams.insert(s.id, s);
+    }
+
     fn open_stream(&mut self, id: u32) -> Stream {
         let mut s = Stream::new(
             id,
             self.next_index,
             [self.dirs[0].initial_window, self.dirs[1].initial_window],
         );
-        self.next_index += 1;
+        self.next_index = self.next_index.wrapping_add(1);
         for a in self.pending.drain(..) {
             s.flag(a.kind, a.detail);
         }

@@ -358,6 +358,28 @@ fn not_a_preface_is_http1() {
     );
 }
 
+#[test]
+fn open_streams_are_bounded() {
+    let mut w = Wire::new();
+    let mut c = PREFACE.to_vec();
+    for i in 0..4100u32 {
+        c.extend(w.headers(0, 2 * i + 1, GET, true));
+    }
+    w.send(0, &c);
+    assert_eq!(
+        w.out.len(),
+        4,
+        "the four oldest streams are released: {:?}",
+        w.session.stats()
+    );
+    assert!(
+        w.out[0].anomaly_names().is_empty(),
+        "their requests were complete"
+    );
+    assert_eq!(w.out[0].stream_id, Some(1));
+    assert_eq!(w.close().len(), 4100);
+}
+
 proptest::proptest! {
     /// Any bytes after the preface: exchanges or anomalies, never a panic.
     #[test]

@@ -65,6 +65,13 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
             }
         );
     }
+    if h.http2_connections > 0 {
+        let _ = writeln!(
+            s,
+            "  HTTP/2: {} connections, {} whose decoding stopped (bytes lost, HPACK state unknown)",
+            h.http2_connections, h.http2_decoding_stopped
+        );
+    }
     let st = &r.streams;
     let _ = writeln!(
         s,

@@ -126,6 +126,8 @@ pub struct Rule {
     pub equivalents: Vec<(String, String)>,
     pub check_name: Option<String>,
     pub enabled: bool,
+    /// About HTTP/1 framing: skipped on HTTP/2 exchanges.
+    pub http1_only: bool,
     pub examples: Vec<ExampleFile>,
     /// Where the rule was loaded from (`builtin:` for the shipped catalogue).
     pub source: String,
@@ -206,6 +208,7 @@ impl Rule {
             equivalents,
             check_name: f.check,
             enabled: f.enabled,
+            http1_only: f.http1_only,
             examples: f.example,
             source,
             cond,
@@ -217,6 +220,9 @@ impl Rule {
 
     /// Cheap rejection before any condition is evaluated.
     fn may_apply(&self, ex: &Exchange) -> bool {
+        if self.http1_only && ex.is_http2() {
+            return false;
+        }
         let Some(cond) = &self.cond else { return true };
         if let Some(set) = cond.required_status()
             && !ex
