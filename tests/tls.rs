@@ -97,6 +97,78 @@ fn every_tls_capture_matches_its_expected_exchanges() {
     );
 }
 
+/// `analyze` on one capture with its key log, one compact line per finding (client,
+/// exchange index, rule, severity, message, evidence), in output order.
+fn findings_of(name: &str) -> String {
+    let mut args = vec![
+        "analyze",
+        "--no-db",
+        "--format",
+        "jsonl",
+        "--fail-on",
+        "never",
+        "-q",
+    ];
+    let keys = keylog_of(name);
+    if let Some(k) = &keys {
+        args.extend(["--tls-keylog", k]);
+    }
+    args.push(name);
+    let out = wirelint(&args);
+    assert!(
+        out.status.success(),
+        "wirelint analyze {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut text = String::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("finding JSON");
+        let ex = &v["exchange"];
+        text.push_str(&format!(
+            "{} #{} {} {}: {} | {}\n",
+            ex["client"].as_str().unwrap_or("?"),
+            ex["index"],
+            v["rule"].as_str().unwrap_or(""),
+            v["severity"].as_str().unwrap_or(""),
+            v["message"].as_str().unwrap_or(""),
+            v["evidence"].as_str().unwrap_or("")
+        ));
+    }
+    text
+}
+
+/// The findings on the decrypted traffic are checked in too (`X.findings.txt`).
+#[test]
+fn every_tls_capture_matches_its_expected_findings() {
+    let bless = std::env::var_os("WIRELINT_BLESS").is_some();
+    let mut failures = Vec::new();
+    for name in capture_names() {
+        let actual = findings_of(&name);
+        assert!(
+            !actual.is_empty(),
+            "{name}: no finding on the decrypted traffic"
+        );
+        let path = tls_dir().join(format!("{}.findings.txt", stem(&name)));
+        if bless {
+            std::fs::write(&path, &actual).expect("writing expected findings");
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(expected) if expected == actual => {}
+            Ok(expected) => failures.push(format!(
+                "{name}: findings differ from {}:\n--- expected\n{expected}\n+++ actual\n{actual}",
+                path.display()
+            )),
+            Err(_) => failures.push(format!("{name}: {} is missing", path.display())),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n\nif the new output is right: WIRELINT_BLESS=1 cargo test --test tests tls",
+        failures.join("\n\n")
+    );
+}
+
 /// (method, path) of every request and every response status, sorted.
 type Listing = (Vec<(String, String)>, Vec<u16>);
 
