@@ -17,9 +17,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${WIRELINT:-$ROOT/target/release/wirelint}
 OUT=$ROOT/target/bench-tls
-CONNS=${CONNS:-24}          # connections of each kind
-REQS=${REQS:-60}            # requests per connection
-RATE=${RATE:-4M}            # per-connection rate cap, so tcpdump keeps up on a busy machine
+CONNS=${CONNS:-12}          # connections of each kind
+REQS=${REQS:-50}            # requests per connection
+RATE=${RATE:-1M}            # per-connection rate cap, so tcpdump keeps up on a busy machine
 PCAP=${1:-$OUT/mixed.pcap}
 KEYS=${2:-$OUT/mixed.keys}
 
