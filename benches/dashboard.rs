@@ -238,6 +238,7 @@ fn fill(path: &Path, n: u64, rules: &Arc<RuleSet>) {
                 },
                 first_ts: Timestamp(1_710_237_600_000_000_000 + i as i64 * 3_600_000),
                 tls: false,
+                tls_info: None,
                 mid_stream: false,
             }));
         }

@@ -31,3 +31,5 @@ pub mod session;
 pub mod store;
 pub mod synth;
 pub mod time;
+pub mod tls;
+pub mod tls_session;

@@ -26,8 +26,9 @@ use crate::http::{Exchange, HttpConfig, HttpOutput, HttpStats};
 use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
 use crate::redact::Redactor;
 use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine, WireNeed};
-use crate::session::Session;
+use crate::session::{Session, SessionConfig};
 use crate::time::Timestamp;
+use crate::tls::{TlsConfig, TlsStats};
 
 /// Settings of one run.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +44,8 @@ pub struct PipelineConfig {
     pub rules: Option<Arc<RuleSet>>,
     /// Masks secrets after the per-exchange rules ran; `None` keeps values as captured.
     pub redact: Option<Redactor>,
+    /// Keys that decrypt TLS connections.
+    pub tls: TlsConfig,
 }
 
 /// An exchange with the findings on it, as the sink receives it.
@@ -71,6 +74,8 @@ pub struct RunSummary {
     pub decode: DecodeStats,
     pub reassembly: ReassemblyStats,
     pub http: HttpStats,
+    /// TLS connections: decrypted, or not and why.
+    pub tls: TlsStats,
     pub warnings: Vec<String>,
     /// Live capture only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -443,12 +448,16 @@ fn drive<'s>(
             let (tx, rx) = bounded::<Batch<'s>>(depth);
             senders.push(tx);
             let out_tx = out_tx.clone();
-            let http = cfg.http;
+            let session = SessionConfig {
+                http: cfg.http,
+                tls: cfg.tls.clone(),
+            };
             let reassembly = cfg.reassembly;
             let engine = cfg.rules.as_deref().map(Engine::new);
             let redact = cfg.redact.clone();
-            handles
-                .push(scope.spawn(move || worker(w, rx, out_tx, reassembly, http, engine, redact)));
+            handles.push(
+                scope.spawn(move || worker(w, rx, out_tx, reassembly, session, engine, redact)),
+            );
         }
         drop(out_tx);
 
@@ -464,9 +473,10 @@ fn drive<'s>(
         let mut summary = RunSummary::default();
         for h in handles {
             match h.join() {
-                Ok((r, http)) => {
+                Ok((r, http, tls)) => {
                     summary.reassembly.merge(&r);
                     summary.http.merge(&http);
+                    summary.tls.merge(&tls);
                 }
                 Err(_) => return Err(PipelineError::Worker("a worker panicked".into())),
             }
@@ -620,10 +630,10 @@ fn worker(
     rx: Receiver<Batch<'_>>,
     out: Sender<WorkerOutput>,
     reassembly: ReassemblyConfig,
-    http: HttpConfig,
+    session: SessionConfig,
     engine: Option<Engine>,
     redact: Option<Redactor>,
-) -> (ReassemblyStats, HttpStats) {
+) -> (ReassemblyStats, HttpStats, TlsStats) {
     let analyze = |mut exchange: Exchange| {
         let mut findings = engine
             .as_ref()
@@ -637,7 +647,7 @@ fn worker(
         }
         Analyzed { exchange, findings }
     };
-    let mut table: FlowTable<Session> = FlowTable::new(reassembly, http);
+    let mut table: FlowTable<Session> = FlowTable::new(reassembly, session);
     let mut sink = HttpOutput::default();
     let mut last_order = 0;
     for batch in rx {
@@ -674,7 +684,7 @@ fn worker(
         exchanges: rest,
         watermark: u64::MAX,
     });
-    (table.stats, sink.stats)
+    (table.stats, sink.stats, sink.tls)
 }
 
 /// Merges worker outputs into one order, runs the stateful rules, and feeds the sink.

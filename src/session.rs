@@ -4,14 +4,25 @@
 //! The flow table drives a [`Session`] per connection; the session hands the bytes to
 //! [`HttpConnection`] or [`Http2Connection`].
 //!
-//! TLS goes here too: a decrypting layer that dispatches its plaintext by ALPN (`h2` →
-//! [`Http2Connection`], anything else → [`HttpConnection`]) is one more [`State`].
+//! TLS is one more [`State`]: a connection whose first bytes are a TLS record goes to a
+//! [`TlsSession`], which decrypts it with the run's key log and dispatches the plaintext by
+//! ALPN (`h2` → [`Http2Connection`], anything else → [`HttpConnection`]).
 
 use std::net::SocketAddr;
 
 use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats, Message, Pos};
 use crate::http2::{Http2Connection, frames::PREFACE};
 use crate::reassembly::{CloseReason, Piece, StreamConsumer};
+use crate::tls::record::{HEADER_LEN, plausible_header};
+use crate::tls::{TlsConfig, TlsStats};
+use crate::tls_session::TlsSession;
+
+/// Settings of every connection's session: HTTP parsing and TLS keys.
+#[derive(Clone, Debug, Default)]
+pub struct SessionConfig {
+    pub http: HttpConfig,
+    pub tls: TlsConfig,
+}
 
 /// Bytes held while undecided before the connection is handed to HTTP/1 anyway.
 const DECIDE_LIMIT: usize = 64 * 1024;
@@ -59,6 +70,7 @@ enum State {
     },
     Http1(Box<HttpConnection>),
     Http2(Box<Http2Connection>),
+    Tls(Box<TlsSession>),
 }
 
 /// What the first bytes say.
@@ -67,6 +79,8 @@ enum Verdict {
     Http1,
     /// HTTP/2; the client sends on this direction.
     Http2(usize),
+    /// TLS; the client sends on this direction.
+    Tls(usize),
     Wait,
 }
 
@@ -74,6 +88,7 @@ enum Verdict {
 #[derive(Debug)]
 pub struct Session {
     cfg: HttpConfig,
+    tls: TlsConfig,
     ends: [SocketAddr; 2],
     first: Pos,
     client_hint: Option<usize>,
@@ -87,14 +102,15 @@ pub struct Session {
 
 impl Session {
     pub fn new(
-        cfg: HttpConfig,
+        cfg: SessionConfig,
         ends: [SocketAddr; 2],
         first: Pos,
         client_hint: Option<usize>,
         mid_stream: [bool; 2],
     ) -> Self {
         Session {
-            cfg,
+            cfg: cfg.http,
+            tls: cfg.tls,
             ends,
             first,
             client_hint,
@@ -143,8 +159,17 @@ impl Session {
             State::Undecided { .. } => {}
             State::Http1(h) => s.merge(&h.stats),
             State::Http2(h) => s.merge(&h.stats),
+            State::Tls(t) => s.merge(&t.http_stats()),
         }
         s
+    }
+
+    /// The TLS counters of this connection (zero unless it is TLS).
+    pub fn tls_stats(&self) -> TlsStats {
+        match &self.state {
+            State::Tls(t) => t.tls_stats(),
+            _ => TlsStats::default(),
+        }
     }
 
     /// Takes the next piece of direction `dir`'s byte stream.
@@ -157,6 +182,7 @@ impl Session {
                 }
             }
             State::Http2(h) => h.piece(dir, piece, pos, out),
+            State::Tls(t) => t.piece(dir, piece, pos, out),
             State::Undecided {
                 held,
                 start,
@@ -199,7 +225,15 @@ impl Session {
                 self.first,
                 client,
                 self.mid_stream,
-                false,
+                None,
+            ))),
+            Verdict::Tls(client) => State::Tls(Box::new(TlsSession::new(
+                self.cfg,
+                &self.tls,
+                self.ends,
+                self.first,
+                client,
+                self.mid_stream,
             ))),
             Verdict::Http1 | Verdict::Wait => {
                 let mut h = HttpConnection::new(
@@ -277,6 +311,7 @@ impl Session {
         match &mut self.state {
             State::Http1(h) => h.close(fin, reason, pos, out),
             State::Http2(h) => h.close(fin, reason, pos, out),
+            State::Tls(t) => t.close(fin, reason, pos, out),
             State::Undecided { .. } => {}
         }
     }
@@ -287,6 +322,7 @@ impl Session {
             // A tunnel that is not h2c stays done; one that is was switched already.
             State::Http1(h) => h.is_done(),
             State::Http2(h) => h.is_done(),
+            State::Tls(t) => t.is_done(),
         }
     }
 
@@ -295,13 +331,16 @@ impl Session {
             State::Undecided { held_bytes, .. } => *held_bytes,
             State::Http1(h) => h.buffered(),
             State::Http2(h) => h.buffered(),
+            State::Tls(t) => t.buffered(),
         }
     }
 
     /// Live capture: the connection is quiet; release what waits for more bytes.
     pub fn release_held(&mut self, out: &mut Vec<Exchange>) {
-        if let State::Http1(h) = &mut self.state {
-            h.release_held(out);
+        match &mut self.state {
+            State::Http1(h) => h.release_held(out),
+            State::Tls(t) => t.release_held(out),
+            _ => {}
         }
     }
 }
@@ -309,8 +348,26 @@ impl Session {
 /// Decides from the first bytes of each direction.
 fn verdict(start: &[Vec<u8>; 2], client_hint: Option<usize>) -> Verdict {
     let mut wait = false;
+    // TLS: the client's ClientHello, or (a capture that began later) any record.
+    for (d, s) in start.iter().enumerate() {
+        if starts_like_tls(s) {
+            let client = if s.get(5) == Some(&1) || s.first() == Some(&22) && s.len() < 6 {
+                d
+            } else {
+                client_hint.unwrap_or(d)
+            };
+            if s.len() < HEADER_LEN + 1 {
+                wait = true;
+                continue;
+            }
+            return Verdict::Tls(client);
+        }
+    }
     for (d, s) in start.iter().enumerate() {
         if s.is_empty() {
+            continue;
+        }
+        if starts_like_tls(s) {
             continue;
         }
         if s.as_slice() == PREFACE {
@@ -328,6 +385,23 @@ fn verdict(start: &[Vec<u8>; 2], client_hint: Option<usize>) -> Verdict {
         return Verdict::Http1;
     }
     if wait { Verdict::Wait } else { Verdict::Http1 }
+}
+
+/// The bytes could begin a TLS record (a type from ChangeCipherSpec to ApplicationData,
+/// version 3.x).
+fn starts_like_tls(s: &[u8]) -> bool {
+    let mut h = [0u8; HEADER_LEN];
+    let n = s.len().min(HEADER_LEN);
+    if n == 0 || !(20..=23).contains(&s[0]) {
+        return false;
+    }
+    h[..n].copy_from_slice(&s[..n]);
+    if n < HEADER_LEN {
+        // Complete the header with plausible bytes to judge what is there.
+        let fill = [0u8, 3, 3, 0, 1];
+        h[n..].copy_from_slice(&fill[n..]);
+    }
+    plausible_header(&h) == Some(true)
 }
 
 /// The bytes could begin a SETTINGS frame on stream 0 (a server's first frame).
@@ -352,10 +426,10 @@ fn h2c_switch(ex: &Exchange) -> bool {
 
 impl StreamConsumer for Session {
     type Sink = HttpOutput;
-    type Config = HttpConfig;
+    type Config = SessionConfig;
 
     fn open(
-        cfg: HttpConfig,
+        cfg: SessionConfig,
         ends: [SocketAddr; 2],
         first: Pos,
         client_hint: Option<usize>,
@@ -375,6 +449,7 @@ impl StreamConsumer for Session {
     fn close(&mut self, fin: [bool; 2], reason: CloseReason, pos: Pos, sink: &mut HttpOutput) {
         Session::close(self, fin, reason, pos, &mut sink.exchanges);
         sink.stats.merge(&self.stats());
+        sink.tls.merge(&self.tls_stats());
     }
 
     fn is_done(&self) -> bool {

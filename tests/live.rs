@@ -843,3 +843,108 @@ fn interfaces_lists_loopback_with_its_address_and_flags() {
         "{table}"
     );
 }
+
+// ------------------------------------------------------------------ TLS while sniffing
+
+/// The TCP payloads of the recorded connection in `captures/tls/NAME`, in capture order:
+/// (sent by the client, bytes). The server is the side on `server_port`.
+fn recorded_tls(name: &str, server_port: u16) -> Vec<(bool, Vec<u8>)> {
+    let path = crate::support::repo()
+        .join("captures")
+        .join("tls")
+        .join(name);
+    let set = wirelint::capture::CaptureSet::open(&[path]).expect("open the capture");
+    let mut decoder = wirelint::decode::Decoder::new();
+    let mut out = Vec::new();
+    set.for_each_frame(
+        None,
+        |frame| {
+            if let Some(seg) = decoder.decode(frame)
+                && !seg.payload.is_empty()
+            {
+                out.push((seg.dst.port() == server_port, seg.payload.to_vec()));
+            }
+        },
+        |_| {},
+    )
+    .expect("read the capture");
+    out
+}
+
+#[test]
+fn sniff_decrypts_tls_whose_keys_are_logged_after_the_handshake_started() {
+    if !capture_permitted() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("live.db");
+    let keylog = dir.path().join("keys.log");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let keylog_arg = keylog.to_str().expect("utf-8 path");
+    let mut sniffer = Sniffer::start_with("lo", &db, port, &["--tls-keylog", keylog_arg]);
+
+    // Replays a recorded TLS 1.2 connection's bytes over a new loopback connection: the
+    // records carry the recording's client random, so its key log decrypts them. The key
+    // log is written only after the ClientHello and the server's flight went out, as a
+    // client writes it.
+    let chunks = recorded_tls("tls12-http1.pcap", 8444);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (mut server, _) = listener.accept().expect("accept");
+    for s in [&client, &server] {
+        s.set_read_timeout(Some(Duration::from_millis(20))).ok();
+    }
+    let drain = |s: &mut TcpStream| {
+        let mut buf = [0u8; 65536];
+        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+    };
+    for (i, (from_client, bytes)) in chunks.iter().enumerate() {
+        let (tx, rx) = if *from_client {
+            (&mut client, &mut server)
+        } else {
+            (&mut server, &mut client)
+        };
+        tx.write_all(bytes).expect("write");
+        drain(rx);
+        if i == 1 {
+            std::thread::sleep(Duration::from_millis(300));
+            let keys = std::fs::read(
+                crate::support::repo()
+                    .join("captures")
+                    .join("tls")
+                    .join("tls12-http1.keys"),
+            )
+            .expect("key log");
+            std::fs::write(&keylog, keys).expect("write the key log");
+        }
+    }
+    drop(client);
+    drop(server);
+
+    let count = || -> i64 {
+        Connection::open(&db)
+            .and_then(|c| c.query_row("SELECT count(*) FROM exchanges", [], |r| r.get(0)))
+            .unwrap_or(0)
+    };
+    poll_until(Duration::from_secs(20), || count() >= 5);
+    sniffer.signal(libc::SIGTERM);
+    let status = sniffer.wait(Duration::from_secs(30));
+    assert!(status.success(), "sniff failed:\n{}", sniffer.log());
+    let conn = Connection::open(&db).expect("open the database");
+    let mut st = conn
+        .prepare("SELECT method, coalesce(path, ''), status FROM exchanges ORDER BY id")
+        .expect("prepare");
+    let rows: Vec<(String, String, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let statuses: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    assert_eq!(
+        statuses,
+        [200, 200, 404, 201, 500],
+        "{rows:?}\n{}",
+        sniffer.log()
+    );
+    assert_eq!(rows[3].0, "POST");
+}

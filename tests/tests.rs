@@ -12,6 +12,7 @@ mod live;
 mod reassembly;
 mod rules;
 mod store;
+mod tls;
 mod webdriver;
 
 mod support;

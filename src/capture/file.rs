@@ -32,7 +32,10 @@ const PCAPNG_IDB: u32 = 0x0000_0001;
 const PCAPNG_PB: u32 = 0x0000_0002; // obsolete Packet Block, still counted as a frame
 const PCAPNG_SPB: u32 = 0x0000_0003;
 const PCAPNG_EPB: u32 = 0x0000_0006;
+const PCAPNG_DSB: u32 = 0x0000_000A;
 const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
+/// Decryption Secrets Block secrets type: a TLS key log ("TLSK").
+const SECRETS_TLS_KEYLOG: u32 = 0x544C_534B;
 const OPT_IF_TSOFFSET: u16 = 14;
 
 /// Mapped pages behind the read position are released in steps of this size, so the
@@ -111,6 +114,16 @@ impl CaptureFile {
 
     pub(crate) fn len(&self) -> u64 {
         self.map.len() as u64
+    }
+
+    /// The TLS key log text of the pcapng Decryption Secrets Blocks that precede the
+    /// file's first packet block (where `editcap --inject-secrets` and Wireshark put them).
+    /// Only block headers are read, so this costs nothing on a large file.
+    pub(crate) fn tls_secrets(&self) -> Vec<u8> {
+        match self.format {
+            Format::PcapNg => pcapng_tls_secrets(&self.map),
+            Format::Pcap(_) => Vec::new(),
+        }
     }
 
     pub(crate) fn reader(&self, file_index: u16) -> FileReader<'_> {
@@ -411,6 +424,51 @@ fn pcapng_leading_linktypes(data: &[u8]) -> Vec<u32> {
                     && !out.contains(&u32::from(lt))
                 {
                     out.push(u32::from(lt));
+                }
+            }
+            PCAPNG_EPB | PCAPNG_SPB | PCAPNG_PB => break,
+            _ => {}
+        }
+        pos = match pos.checked_add(blen as usize) {
+            Some(p) => p,
+            None => break,
+        };
+    }
+    out
+}
+
+/// Key log text from the Decryption Secrets Blocks before the first packet block.
+fn pcapng_tls_secrets(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    let mut big_endian = false;
+    for _ in 0..4096 {
+        let Some(btype) = read_u32(data, pos, big_endian) else {
+            break;
+        };
+        if btype == PCAPNG_SHB {
+            big_endian = read_u32(data, pos + 8, false) != Some(PCAPNG_BOM);
+        }
+        let Some(blen) = read_u32(data, pos + 4, big_endian) else {
+            break;
+        };
+        if blen < 12 || blen % 4 != 0 {
+            break;
+        }
+        let Some(block) = data.get(pos..pos.saturating_add(blen as usize)) else {
+            break;
+        };
+        match btype {
+            PCAPNG_DSB => {
+                let kind = read_u32(block, 8, big_endian);
+                let len = read_u32(block, 12, big_endian).unwrap_or(0) as usize;
+                if kind == Some(SECRETS_TLS_KEYLOG)
+                    && let Some(secrets) = block.get(16..16usize.saturating_add(len))
+                {
+                    out.extend_from_slice(secrets);
+                    if !secrets.ends_with(b"\n") {
+                        out.push(b'\n');
+                    }
                 }
             }
             PCAPNG_EPB | PCAPNG_SPB | PCAPNG_PB => break,

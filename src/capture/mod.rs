@@ -188,6 +188,15 @@ impl CaptureSet {
         self.files.iter().map(|f| f.name.clone()).collect()
     }
 
+    /// TLS key log text embedded in the files (pcapng Decryption Secrets Blocks), in file
+    /// order; empty when there is none. Secrets: hand it to the TLS layer only.
+    pub fn tls_secrets(&self) -> Vec<u8> {
+        self.files
+            .iter()
+            .flat_map(CaptureFile::tls_secrets)
+            .collect()
+    }
+
     /// Total size of the files in bytes (the end of the progress bar).
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(CaptureFile::len).sum()
@@ -613,6 +622,34 @@ mod tests {
                 (0, 1, 1_000_000_000_000 + expect_ns, 1, b"abcd".to_vec(), 60)
             );
             assert_eq!(seen[1], (0, 2, 1_001_000_000_000, 1, b"xyz".to_vec(), 3));
+        }
+    }
+
+    #[test]
+    fn pcapng_decryption_secrets_blocks_are_read_and_skipped_as_frames() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = b"CLIENT_RANDOM 00 11";
+        for be in [false, true] {
+            let mut ng = Ng::new();
+            ng.shb(be).idb(1, 0, None, None);
+            let mut body = Vec::new();
+            let u32b = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+            body.extend(u32b(0x544C_534B));
+            body.extend(u32b(keys.len() as u32));
+            body.extend_from_slice(keys);
+            ng.block(0x0A, &body);
+            // Another secrets type is ignored.
+            let mut other = Vec::new();
+            other.extend(u32b(0x5353_484B));
+            other.extend(u32b(4));
+            other.extend_from_slice(b"ssh!");
+            ng.block(0x0A, &other);
+            ng.epb(0, 1, b"abcd", 4);
+            let path = write_tmp(&dir, &format!("dsb{be}.pcapng"), &ng.out);
+            let set = CaptureSet::open(std::slice::from_ref(&path)).expect("opens");
+            assert_eq!(set.tls_secrets(), b"CLIENT_RANDOM 00 11\n");
+            let (seen, summary) = walk(&[path], None).expect("readable");
+            assert_eq!((seen.len(), summary.frames), (1, 1));
         }
     }
 

@@ -121,6 +121,7 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         filter: args.filter.clone(),
         rules: Some(Arc::clone(&rules)),
         redact: Some(Redactor::new(&config.redact)),
+        tls: args.tls.load(&input.tls_secrets())?,
         ..PipelineConfig::default()
     };
     // The run is recorded in ./wirelint.db unless told otherwise (SPEC: `--db` defaults to

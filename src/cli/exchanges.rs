@@ -26,6 +26,7 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
         cfg.http.body_cap = 0;
     }
     let input = Input::open(&args.files, args.filter.as_deref(), cfg.http.body_cap)?;
+    cfg.tls = args.tls.load(&input.tls_secrets())?;
     let names = input.file_names();
     let mut progress = super::progress::Progress::new(input.total_bytes(), args.quiet);
 

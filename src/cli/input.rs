@@ -52,6 +52,15 @@ impl Input {
         }
     }
 
+    /// TLS secrets embedded in the captures (pcapng Decryption Secrets Blocks), in NSS key
+    /// log form; none for HAR files.
+    pub fn tls_secrets(&self) -> Vec<u8> {
+        match self {
+            Input::Capture(c) => c.tls_secrets(),
+            Input::Har(_) => Vec::new(),
+        }
+    }
+
     /// Bytes to read (the progress bar's end; HAR files are read before the run starts).
     pub fn total_bytes(&self) -> u64 {
         match self {

@@ -8,6 +8,7 @@ mod progress;
 mod rules;
 mod serve;
 mod sniff;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -147,6 +148,8 @@ pub struct SniffArgs {
     pub log_format: LogFormat,
     #[command(flatten)]
     pub rule_options: RuleOptions,
+    #[command(flatten)]
+    pub tls: tls::TlsOptions,
     /// Worker threads that parse and check traffic [default: one per core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub workers: usize,
@@ -251,6 +254,8 @@ pub struct AnalyzeArgs {
     pub fail_on: FailOn,
     #[command(flatten)]
     pub rule_options: RuleOptions,
+    #[command(flatten)]
+    pub tls: tls::TlsOptions,
     /// Worker threads that parse and check traffic [default: one per core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub workers: usize,
@@ -328,6 +333,8 @@ pub struct ExchangesArgs {
     /// How exchanges are printed on stdout.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = ExchangeFormat::Text)]
     pub format: ExchangeFormat,
+    #[command(flatten)]
+    pub tls: tls::TlsOptions,
     /// Worker threads that parse and check traffic [default: one per core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub workers: usize,

@@ -28,6 +28,8 @@ use crate::store::{RunSource, Store, WriterConfig};
 
 /// How often the capture counters are written to the run.
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
+/// How often followed TLS key logs are checked for new lines.
+const KEYLOG_POLL: Duration = Duration::from_millis(100);
 /// How often they are logged.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -101,10 +103,15 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         "capturing; Ctrl-C or SIGTERM stops"
     );
 
+    // Key logs are followed while capturing: a client writes a connection's keys just
+    // after its ClientHello.
+    let (tls, mut keylogs) = args.tls.follow();
+    super::tls::poll(&mut keylogs, &tls.keys);
     let cfg = PipelineConfig {
         workers: args.workers,
         rules: Some(Arc::clone(&rules)),
         redact: Some(redact),
+        tls: tls.clone(),
         ..PipelineConfig::default()
     };
     let counters = LiveCounters::default();
@@ -117,6 +124,16 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let store_err = |e: crate::store::StoreError| std::io::Error::other(e);
 
     let result = std::thread::scope(|scope| {
+        if !keylogs.is_empty() {
+            let done = &done;
+            let keys = tls.keys.clone();
+            scope.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(KEYLOG_POLL);
+                    super::tls::poll(&mut keylogs, &keys);
+                }
+            });
+        }
         // Counters to the run and the log; the deadline of --duration.
         let ticker = scope.spawn(|| {
             let mut last_log = Instant::now();

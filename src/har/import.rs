@@ -377,6 +377,8 @@ impl Importer {
             },
             first_ts,
             tls: scheme == "https" || scheme == "wss",
+            // A HAR file names no TLS parameters.
+            tls_info: None,
             mid_stream: false,
         });
         self.connections.insert(key, (Arc::clone(&conn), 1));

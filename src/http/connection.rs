@@ -15,6 +15,7 @@ use super::body::{ChunkState, RequestContext, decide_framing, parse_chunk_size_l
 use super::head::{self, Side, StartGuess};
 use super::message::{
     Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Message, Pos, StartLine,
+    TlsInfo,
 };
 use crate::reassembly::{CloseReason, Piece};
 
@@ -514,6 +515,7 @@ pub struct HttpConnection {
     not_http: bool,
     /// The connection is TLS that was decrypted (or HAR over https).
     tls: bool,
+    tls_info: Option<TlsInfo>,
     /// Keep the bytes after a switch of protocols for [`HttpConnection::take_tunnel`].
     keep_tunnel_rest: bool,
     tunnel_taken: bool,
@@ -551,6 +553,7 @@ impl HttpConnection {
             pairing: None,
             not_http: false,
             tls: false,
+            tls_info: None,
             keep_tunnel_rest: false,
             tunnel_taken: false,
             stats: HttpStats::default(),
@@ -562,6 +565,12 @@ impl HttpConnection {
     /// Marks the connection as TLS (decrypted); call before any data.
     pub fn set_tls(&mut self, tls: bool) {
         self.tls = tls;
+    }
+
+    /// Marks the connection as decrypted TLS with what it negotiated; call before any data.
+    pub fn set_tls_info(&mut self, info: TlsInfo) {
+        self.tls = true;
+        self.tls_info = Some(info);
     }
 
     /// Keeps what follows a switch of protocols (101, CONNECT) so that a caller can go on
@@ -622,6 +631,7 @@ impl HttpConnection {
             first_frame: self.first.frame,
             first_ts: self.first.ts,
             tls: self.tls,
+            tls_info: self.tls_info.clone(),
             mid_stream: self.mid_stream.iter().any(|m| *m),
         });
         let mut parsers = [

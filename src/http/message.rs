@@ -417,6 +417,19 @@ impl Message {
     }
 }
 
+/// What TLS negotiated on a decrypted connection, for reports (none of it secret).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TlsInfo {
+    /// `TLS 1.2`, `TLS 1.3`.
+    pub protocol: String,
+    /// The IANA name, e.g. `TLS_AES_128_GCM_SHA256`.
+    pub cipher_suite: String,
+    /// The application protocol the server selected (`h2`, `http/1.1`), if any.
+    pub alpn: Option<String>,
+    /// The server name the client asked for.
+    pub sni: Option<String>,
+}
+
 /// Where a connection ran: shared by all exchanges of the connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
@@ -426,6 +439,8 @@ pub struct Connection {
     pub first_frame: FrameRef,
     pub first_ts: Timestamp,
     pub tls: bool,
+    /// What TLS negotiated, when the connection was decrypted.
+    pub tls_info: Option<TlsInfo>,
     /// The capture began after the connection did (no SYN seen).
     pub mid_stream: bool,
 }

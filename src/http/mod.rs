@@ -13,7 +13,7 @@ pub use body::{ChunkState, RequestContext, decide_framing};
 pub use connection::{HttpConfig, HttpConnection, HttpStats};
 pub use message::{
     Anomaly, AnomalyKind, Body, Connection, Exchange, ExchangeSource, Framing, Header, Message,
-    Pos, StartLine,
+    Pos, StartLine, TlsInfo,
 };
 
 use std::net::SocketAddr;
@@ -27,6 +27,8 @@ pub struct HttpOutput {
     pub exchanges: Vec<Exchange>,
     /// Counters of the connections closed so far.
     pub stats: HttpStats,
+    /// TLS counters of the connections closed so far.
+    pub tls: crate::tls::TlsStats,
 }
 
 impl StreamConsumer for HttpConnection {

@@ -14,7 +14,7 @@ use super::frames::{self, FrameHeader, FrameType};
 use super::hpack::HeaderDecoder;
 use super::streams::{Role, Stream, build_message};
 use crate::http::{
-    Anomaly, AnomalyKind, Connection, Exchange, HttpConfig, HttpStats, Message, Pos,
+    Anomaly, AnomalyKind, Connection, Exchange, HttpConfig, HttpStats, Message, Pos, TlsInfo,
 };
 use crate::reassembly::{CloseReason, Piece};
 
@@ -82,14 +82,15 @@ impl Http2Connection {
         first: Pos,
         client: usize,
         mid_stream: [bool; 2],
-        tls: bool,
+        tls: Option<TlsInfo>,
     ) -> Self {
         let connection = Arc::new(Connection {
             client: ends[client],
             server: ends[1 - client],
             first_frame: first.frame,
             first_ts: first.ts,
-            tls,
+            tls: tls.is_some(),
+            tls_info: tls,
             mid_stream: mid_stream.iter().any(|m| *m),
         });
         Self::with_connection(cfg, connection, client, 0)

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use super::frames::{self, FrameType, PREFACE};
 use super::hpack::HeaderEncoder;
 use crate::capture::{FrameRef, Pos};
-use crate::http::{AnomalyKind, Exchange, HttpConfig};
+use crate::http::{AnomalyKind, Exchange};
 use crate::reassembly::{CloseReason, Piece};
 use crate::session::Session;
 
@@ -32,7 +32,13 @@ impl Wire {
             "10.0.0.2:8080".parse().expect("addr"),
         ];
         Wire {
-            session: Session::new(HttpConfig::default(), ends, pos(1), Some(0), [false, false]),
+            session: Session::new(
+                crate::session::SessionConfig::default(),
+                ends,
+                pos(1),
+                Some(0),
+                [false, false],
+            ),
             enc: [HeaderEncoder::default(), HeaderEncoder::default()],
             frame: 1,
             out: Vec::new(),

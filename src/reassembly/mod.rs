@@ -46,7 +46,7 @@ pub trait StreamConsumer {
     /// Where the consumer writes what it produces.
     type Sink;
     /// Settings shared by every connection.
-    type Config: Copy;
+    type Config: Clone;
 
     /// A new connection. `ends[d]` sends direction `d`; `client_hint` is the direction that
     /// sent the SYN, when seen; `mid_stream[d]` is true when direction `d` began before the
@@ -301,7 +301,13 @@ impl<C: StreamConsumer> FlowTable<C> {
                 Flow {
                     closed: false,
                     dirs: [HalfStream::default(), HalfStream::default()],
-                    consumer: C::open(self.consumer_cfg, ends, pos, client_hint, [mid, mid]),
+                    consumer: C::open(
+                        self.consumer_cfg.clone(),
+                        ends,
+                        pos,
+                        client_hint,
+                        [mid, mid],
+                    ),
                     ended: [false, false],
                     reset: false,
                     last_seen: seg.ts,

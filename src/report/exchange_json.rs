@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::http::{Exchange, Message, StartLine};
+use crate::http::{Exchange, Message, StartLine, TlsInfo};
 
 /// Formats an address as `ip:port`, IPv6 as `[addr]:port`.
 pub fn endpoint(addr: &std::net::SocketAddr) -> String {
@@ -19,6 +19,9 @@ pub struct ExchangeJson<'a> {
     /// The HTTP/2 stream (absent for HTTP/1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<u32>,
+    /// What TLS negotiated (protocol, cipher suite, ALPN, SNI); absent for cleartext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<&'a TlsInfo>,
     pub request: Option<RequestJson<'a>>,
     pub response: Option<ResponseJson<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -145,6 +148,7 @@ impl<'a> ExchangeJson<'a> {
             server: endpoint(&ex.connection.server),
             index: ex.index,
             stream_id: ex.stream_id,
+            tls: ex.connection.tls_info.as_ref(),
             request,
             response: ex
                 .response

@@ -76,6 +76,35 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
         count(h.requests, "request", "requests"),
         count(h.responses, "response", "responses")
     );
+    let t = &summary.tls;
+    if t.connections > 0 {
+        let why: Vec<String> = t
+            .undecrypted()
+            .iter()
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  tls: {} connections, {} decrypted{}{}{}",
+            t.connections,
+            t.decrypted,
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(", not decrypted: {}", why.join(", "))
+            },
+            if t.lost_sync > 0 {
+                format!("; {} lost sync after a gap", t.lost_sync)
+            } else {
+                String::new()
+            },
+            if t.resynced_gaps > 0 {
+                format!("; {} gaps recovered", t.resynced_gaps)
+            } else {
+                String::new()
+            }
+        );
+    }
     if h.http2_connections > 0 {
         let _ = writeln!(
             s,

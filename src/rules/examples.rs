@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::file::{ExampleExchange, ExampleFile};
 use crate::capture::{FrameRef, Pos};
-use crate::http::{Exchange, HttpConfig, HttpConnection};
+use crate::http::{Exchange, HttpConfig, HttpConnection, TlsInfo};
 use crate::http2::Http2Connection;
 use crate::http2::frames::{self, FrameType};
 use crate::http2::hpack::HeaderEncoder;
@@ -167,7 +167,12 @@ pub fn exchanges(example: &ExampleFile) -> Vec<Exchange> {
                         first,
                         0,
                         [false, false],
-                        tls,
+                        // An example over TLS stands for h2 negotiated with ALPN.
+                        tls.then(|| TlsInfo {
+                            protocol: "TLS 1.3".to_owned(),
+                            alpn: Some("h2".to_owned()),
+                            ..TlsInfo::default()
+                        }),
                     );
                     let settings = frames::encode(FrameType::Settings, 0, 0, &[]);
                     let mut preface = frames::PREFACE.to_vec();
