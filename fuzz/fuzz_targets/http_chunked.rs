@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use libfuzzer_sys::fuzz_target;
 use wirelint::http::content::decoded_body;
-use wirelint::http::{HttpConfig, HttpConnection};
+use wirelint::http::{Exchange, HttpConfig, HttpConnection};
 use wirelint::reassembly::{CloseReason, Piece};
 use wirelint_fuzz::{Cursor, pos};
 
@@ -27,12 +27,10 @@ fuzz_target!(|data: &[u8]| {
         body_cap: 4096,
         max_head: 8192,
     };
-    let mut conn = HttpConnection::new(cfg, [client, server], pos(1), Some(0), [false, false]);
-    let mut out = Vec::new();
-    let mut frame = 1;
-    let mut send = |conn: &mut HttpConnection, dir: usize, bytes: &[u8], out: &mut Vec<_>| {
-        frame += 1;
-        conn.piece(dir, Piece::Data(bytes), pos(frame), out);
+    let mut feed = Feed {
+        conn: HttpConnection::new(cfg, [client, server], pos(1), Some(0), [false, false]),
+        out: Vec::new(),
+        frame: 1,
     };
     let chunked_request = control & 1 != 0;
     let (body_dir, head): (usize, &[u8]) = if chunked_request {
@@ -41,54 +39,37 @@ fuzz_target!(|data: &[u8]| {
             b"POST /upload HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n",
         )
     } else {
-        send(
-            &mut conn,
-            0,
-            b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n",
-            &mut out,
-        );
+        feed.data(0, b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n");
         (
             1,
             b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
         )
     };
-    send(&mut conn, body_dir, head, &mut out);
+    feed.data(body_dir, head);
     for (i, part) in body.chunks(piece).enumerate() {
         if control & 8 != 0 && i % 7 == 3 {
-            frame += 1;
-            conn.piece(
-                body_dir,
-                Piece::Gap(part.len() as u64),
-                pos(frame),
-                &mut out,
-            );
-            continue;
+            feed.piece(body_dir, Piece::Gap(part.len() as u64));
+        } else {
+            feed.data(body_dir, part);
         }
-        send(&mut conn, body_dir, part, &mut out);
     }
     if chunked_request {
-        send(&mut conn, 1, b"HTTP/1.1 204 No Content\r\n\r\n", &mut out);
+        feed.data(1, b"HTTP/1.1 204 No Content\r\n\r\n");
     }
-    send(
-        &mut conn,
-        0,
-        b"GET /next HTTP/1.1\r\nHost: example.test\r\n\r\n",
-        &mut out,
-    );
-    send(
-        &mut conn,
-        1,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-        &mut out,
-    );
+    feed.data(0, b"GET /next HTTP/1.1\r\nHost: example.test\r\n\r\n");
+    feed.data(1, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     let (fin, reason) = match control >> 1 & 3 {
         0 => ([true, true], CloseReason::Closed),
         1 => ([false, false], CloseReason::EndOfCapture),
         2 => ([true, false], CloseReason::IdleTimeout),
         _ => ([false, false], CloseReason::Evicted),
     };
-    frame += 1;
-    conn.close(fin, reason, pos(frame), &mut out);
+    let Feed {
+        mut conn,
+        mut out,
+        frame,
+    } = feed;
+    conn.close(fin, reason, pos(frame + 1), &mut out);
     for ex in &out {
         for msg in [&ex.request, &ex.response].into_iter().flatten() {
             std::hint::black_box(decoded_body(msg, 64 * 1024).is_ok());
@@ -96,3 +77,21 @@ fuzz_target!(|data: &[u8]| {
         std::hint::black_box(ex.anomaly_names());
     }
 });
+
+/// One connection being fed, frame by frame.
+struct Feed {
+    conn: HttpConnection,
+    out: Vec<Exchange>,
+    frame: u64,
+}
+
+impl Feed {
+    fn piece(&mut self, dir: usize, piece: Piece<'_>) {
+        self.frame += 1;
+        self.conn.piece(dir, piece, pos(self.frame), &mut self.out);
+    }
+
+    fn data(&mut self, dir: usize, bytes: &[u8]) {
+        self.piece(dir, Piece::Data(bytes));
+    }
+}
