@@ -58,6 +58,8 @@ for t in "${selected[@]}"; do
     result="FOUND (exit $code; $(grep -m1 -o 'artifacts/[^ ]*' "$log" || echo "see $log"))"
     status=1
   fi
+  # scratch capture files of finished runs (a running target rewrites its own every input)
+  find /dev/shm /tmp -maxdepth 1 -name 'wirelint-fuzz-*.cap' -mmin +1 -delete 2>/dev/null
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$SECONDS_EACH" "${execs:-?}" "$cpu" "$result" | tee -a runs.tsv
 done
 exit $status
