@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs coverage-guided fuzz targets (cargo-fuzz / libFuzzer) for a bounded time, at low
+# priority, and records executions and CPU time per run in fuzz/runs.tsv.
+#
+#   fuzz/run.sh TARGET SECONDS     one target
+#   fuzz/run.sh all SECONDS        every target in turn, SECONDS each
+#   fuzz/run.sh list               the targets
+#
+# Needs cargo-fuzz (cargo install cargo-fuzz --locked). The toolchain is stable, so
+# libFuzzer's nightly flags are enabled with RUSTC_BOOTSTRAP=1. SANITIZER (default none:
+# the library's only unsafe code is the file mapping, and without ASan runs are about twice
+# as fast) may be address. The corpus lives in fuzz/corpus/TARGET (seed it with
+# python3 fuzz/seed_corpora.py); crashes, hangs and OOMs land in fuzz/artifacts/TARGET/,
+# to minimise with: RUSTC_BOOTSTRAP=1 cargo fuzz tmin --sanitizer none TARGET FILE
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+cd "$HERE"
+TARGETS=(capture_pcap capture_pcapng decode http_head http_chunked reassembly pipeline config_toml rule_toml)
+SANITIZER=${SANITIZER:-none}
+export RUSTC_BOOTSTRAP=1
+
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || usage
+if [ "$1" = list ]; then printf '%s\n' "${TARGETS[@]}"; exit 0; fi
+[ $# -eq 2 ] && [[ $2 =~ ^[0-9]+$ ]] || usage
+command -v cargo-fuzz >/dev/null || { echo "run.sh: cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 2; }
+
+if [ "$1" = all ]; then
+  selected=("${TARGETS[@]}")
+else
+  [[ " ${TARGETS[*]} " == *" $1 "* ]] || { echo "run.sh: unknown target $1 (fuzz/run.sh list)" >&2; exit 2; }
+  selected=("$1")
+fi
+SECONDS_EACH=$2
+
+[ -d corpus ] || python3 seed_corpora.py
+# Build first, so that the CPU time recorded below is fuzzing only.
+nice -n 10 cargo fuzz build --sanitizer "$SANITIZER" || exit 2
+mkdir -p logs
+[ -f runs.tsv ] || printf 'date\ttarget\tseconds\texecutions\tcpu_seconds\tresult\n' > runs.tsv
+
+status=0
+for t in "${selected[@]}"; do
+  mkdir -p "corpus/$t" "artifacts/$t"
+  log="logs/$t-$(date -u +%Y%m%dT%H%M%S).log"
+  /usr/bin/time -f '%U %S' -o "logs/$t.cpu" nice -n 10 \
+    cargo fuzz run --sanitizer "$SANITIZER" "$t" "corpus/$t" -- \
+      -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+      -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1
+  code=$?
+  read -r user sys < <(tail -n 1 "logs/$t.cpu")
+  cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.0f", u + s }')
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)
+  if [ "$code" = 0 ]; then
+    result=clean
+  else
+    result="FOUND (exit $code; $(grep -m1 -o 'artifacts/[^ ]*' "$log" || echo "see $log"))"
+    status=1
+  fi
+  # scratch capture files of finished runs (a running target rewrites its own every input)
+  find /dev/shm /tmp -maxdepth 1 -name 'wirelint-fuzz-*.cap' -mmin +1 -delete 2>/dev/null
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$SECONDS_EACH" "${execs:-?}" "$cpu" "$result" | tee -a runs.tsv
+done
+exit $status
