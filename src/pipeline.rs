@@ -23,7 +23,9 @@ use crate::capture::live::{KernelStats, LiveCapture, LiveError};
 use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
 use crate::decode::{DecodeStats, Decoder, Segment};
 use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats};
-use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
+use crate::reassembly::{
+    FlowKey, FlowTable, MemoryBudget, ReassemblyConfig, ReassemblyStats, SynTargets,
+};
 use crate::redact::Redactor;
 use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
 use crate::time::Timestamp;
@@ -69,6 +71,8 @@ pub struct RunSummary {
     pub filtered_out: u64,
     pub decode: DecodeStats,
     pub reassembly: ReassemblyStats,
+    /// Unanswered SYNs by destination (see [`ReassemblyStats::syn_without_handshake`]).
+    pub syn_targets: SynTargets,
     pub http: HttpStats,
     pub warnings: Vec<String>,
     /// Live capture only.
@@ -301,6 +305,8 @@ fn drive<'s>(
     // Live, the queues absorb bursts while a worker is busy; offline they only need to
     // keep the workers fed.
     let depth = if lossy { LIVE_QUEUE_BATCHES } else { 8 };
+    // One budget for every worker's flows: memory does not grow with the core count.
+    let budget = MemoryBudget::new(cfg.reassembly.memory_budget);
 
     thread::scope(|scope| {
         let (out_tx, out_rx) = bounded::<WorkerOutput>(workers * 8);
@@ -314,8 +320,8 @@ fn drive<'s>(
             let reassembly = cfg.reassembly;
             let engine = cfg.rules.as_deref().map(Engine::new);
             let redact = cfg.redact.clone();
-            handles
-                .push(scope.spawn(move || worker(w, rx, out_tx, reassembly, http, engine, redact)));
+            let table = FlowTable::with_budget(reassembly, http, Arc::clone(&budget));
+            handles.push(scope.spawn(move || worker(w, rx, out_tx, table, engine, redact)));
         }
         drop(out_tx);
 
@@ -331,8 +337,9 @@ fn drive<'s>(
         let mut summary = RunSummary::default();
         for h in handles {
             match h.join() {
-                Ok((r, http)) => {
+                Ok((r, syn, http)) => {
                     summary.reassembly.merge(&r);
+                    summary.syn_targets.merge(&syn);
                     summary.http.merge(&http);
                 }
                 Err(_) => return Err(PipelineError::Worker("a worker panicked".into())),
@@ -477,11 +484,10 @@ fn worker(
     id: usize,
     rx: Receiver<Batch<'_>>,
     out: Sender<WorkerOutput>,
-    reassembly: ReassemblyConfig,
-    http: HttpConfig,
+    mut table: FlowTable<HttpConnection>,
     engine: Option<Engine>,
     redact: Option<Redactor>,
-) -> (ReassemblyStats, HttpStats) {
+) -> (ReassemblyStats, SynTargets, HttpStats) {
     let analyze = |mut exchange: Exchange| {
         let mut findings = engine
             .as_ref()
@@ -495,7 +501,6 @@ fn worker(
         }
         Analyzed { exchange, findings }
     };
-    let mut table: FlowTable<HttpConnection> = FlowTable::new(reassembly, http);
     let mut sink = HttpOutput::default();
     let mut last_order = 0;
     for batch in rx {
@@ -532,7 +537,7 @@ fn worker(
         exchanges: rest,
         watermark: u64::MAX,
     });
-    (table.stats, sink.stats)
+    (table.stats, table.syn_targets, sink.stats)
 }
 
 /// Merges worker outputs into one order, runs the stateful rules, and feeds the sink.

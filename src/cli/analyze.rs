@@ -119,6 +119,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         filter: args.filter.clone(),
         rules: Some(Arc::clone(&rules)),
         redact: Some(Redactor::new(&config.redact)),
+        reassembly: super::reassembly(args.memory_budget, config.memory_budget),
         ..PipelineConfig::default()
     };
     // The run is recorded in ./wirelint.db unless told otherwise (SPEC: `--db` defaults to

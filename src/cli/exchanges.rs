@@ -21,6 +21,7 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
         workers: args.workers,
         filter: args.filter.clone(),
         redact: Some(Redactor::default()),
+        reassembly: super::reassembly(args.memory_budget, None),
         ..PipelineConfig::default()
     };
     // Listing exchanges needs sizes, not body bytes.

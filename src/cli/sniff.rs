@@ -104,6 +104,7 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
         workers: args.workers,
         rules: Some(Arc::clone(&rules)),
         redact: Some(redact),
+        reassembly: super::reassembly(args.memory_budget, config.memory_budget),
         ..PipelineConfig::default()
     };
     let counters = LiveCounters::default();

@@ -377,13 +377,16 @@ impl HttpConnection {
         }
     }
 
-    /// Bytes held in parser buffers (for the memory cap).
+    /// Bytes held on the heap (for the memory budget): parser buffers, bytes not yet
+    /// assigned to a side, and the requests waiting for answers.
     pub fn buffered(&self) -> usize {
-        let parsers = self
-            .parsers
-            .as_ref()
-            .map_or(0, |p| p[0].buf.len() + p[1].buf.len());
-        parsers + self.undecided[0].len() + self.undecided[1].len()
+        let parsers = self.parsers.as_ref().map_or(0, |p| {
+            std::mem::size_of::<[DirParser; 2]>() + p[0].buf.capacity() + p[1].buf.capacity()
+        });
+        let pairing = self.pairing.as_ref().map_or(0, |p| {
+            std::mem::size_of::<Pairing>() + p.slots.capacity() * std::mem::size_of::<Slot>()
+        });
+        parsers + pairing + self.undecided[0].capacity() + self.undecided[1].capacity()
     }
 
     fn set_client(&mut self, c: usize) {

@@ -1,0 +1,215 @@
+//! A slab of entries threaded on intrusive doubly linked lists, ordered by last use.
+//!
+//! The flow table keeps its flows here so that finding the least recently seen one (to
+//! expire, or to evict under memory pressure) and marking one as just seen are O(1): no
+//! scan of all flows per packet or per second. Each entry is on exactly one list (the
+//! table uses one for open connections and one for finished ones that linger); indices are
+//! stable until the entry is removed, so a hash table can map keys to them.
+
+const NIL: u32 = u32::MAX;
+
+struct Entry<T> {
+    prev: u32,
+    next: u32,
+    list: u8,
+    value: Option<T>,
+}
+
+#[derive(Clone, Copy)]
+struct Ends {
+    /// Least recently used.
+    cold: u32,
+    /// Most recently used.
+    hot: u32,
+    len: usize,
+}
+
+const EMPTY: Ends = Ends {
+    cold: NIL,
+    hot: NIL,
+    len: 0,
+};
+
+/// Entries on `N` lists, each list ordered from cold (least recently used) to hot.
+pub(super) struct Lru<T, const N: usize> {
+    entries: Vec<Entry<T>>,
+    free: Vec<u32>,
+    lists: [Ends; N],
+}
+
+impl<T, const N: usize> Lru<T, N> {
+    pub(super) fn new() -> Self {
+        Lru {
+            entries: Vec::new(),
+            free: Vec::new(),
+            lists: [EMPTY; N],
+        }
+    }
+
+    /// Bytes one entry costs in the slab.
+    pub(super) const ENTRY_SIZE: usize = std::mem::size_of::<Entry<T>>();
+
+    pub(super) fn len(&self) -> usize {
+        self.lists.iter().map(|l| l.len).sum()
+    }
+
+    /// Adds `value` as the hottest entry of `list`; returns its index.
+    pub(super) fn insert(&mut self, list: usize, value: T) -> u32 {
+        let entry = Entry {
+            prev: NIL,
+            next: NIL,
+            list: list as u8,
+            value: Some(value),
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = entry;
+                i
+            }
+            None => {
+                self.entries.push(entry);
+                (self.entries.len() - 1) as u32
+            }
+        };
+        self.link_hot(list, i);
+        i
+    }
+
+    pub(super) fn get(&self, i: u32) -> Option<&T> {
+        self.entries.get(i as usize).and_then(|e| e.value.as_ref())
+    }
+
+    pub(super) fn get_mut(&mut self, i: u32) -> Option<&mut T> {
+        self.entries
+            .get_mut(i as usize)
+            .and_then(|e| e.value.as_mut())
+    }
+
+    /// Makes `i` the hottest entry of `list` (moving it there from its current list).
+    pub(super) fn touch(&mut self, i: u32, list: usize) {
+        if self.get(i).is_none() {
+            return;
+        }
+        let e = &self.entries[i as usize];
+        if e.list as usize == list && self.lists[list].hot == i {
+            return;
+        }
+        self.unlink(i);
+        self.link_hot(list, i);
+    }
+
+    pub(super) fn remove(&mut self, i: u32) -> Option<T> {
+        self.get(i)?;
+        self.unlink(i);
+        self.free.push(i);
+        let value = self.entries[i as usize].value.take();
+        if self.free.len() == self.entries.len() {
+            // Everything is gone (end of a flood): give the memory back.
+            self.entries = Vec::new();
+            self.free = Vec::new();
+        }
+        value
+    }
+
+    /// The least recently used entry of `list`.
+    pub(super) fn coldest(&self, list: usize) -> Option<u32> {
+        let c = self.lists[list].cold;
+        (c != NIL).then_some(c)
+    }
+
+    /// The most recently used entry of `list`.
+    pub(super) fn hottest(&self, list: usize) -> Option<u32> {
+        let h = self.lists[list].hot;
+        (h != NIL).then_some(h)
+    }
+
+    /// The entry used just before `i` on its list.
+    pub(super) fn colder(&self, i: u32) -> Option<u32> {
+        let p = self.entries.get(i as usize)?.prev;
+        (p != NIL).then_some(p)
+    }
+
+    /// The entry used just after `i` on its list.
+    #[cfg(test)]
+    pub(super) fn hotter(&self, i: u32) -> Option<u32> {
+        let n = self.entries.get(i as usize)?.next;
+        (n != NIL).then_some(n)
+    }
+
+    fn link_hot(&mut self, list: usize, i: u32) {
+        let old_hot = self.lists[list].hot;
+        {
+            let e = &mut self.entries[i as usize];
+            e.list = list as u8;
+            e.prev = old_hot;
+            e.next = NIL;
+        }
+        if old_hot == NIL {
+            self.lists[list].cold = i;
+        } else {
+            self.entries[old_hot as usize].next = i;
+        }
+        self.lists[list].hot = i;
+        self.lists[list].len += 1;
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next, list) = {
+            let e = &self.entries[i as usize];
+            (e.prev, e.next, e.list as usize)
+        };
+        if prev == NIL {
+            self.lists[list].cold = next;
+        } else {
+            self.entries[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.lists[list].hot = prev;
+        } else {
+            self.entries[next as usize].prev = prev;
+        }
+        self.lists[list].len -= 1;
+        let e = &mut self.entries[i as usize];
+        e.prev = NIL;
+        e.next = NIL;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(lru: &Lru<&'static str, 2>, list: usize) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut at = lru.coldest(list);
+        while let Some(i) = at {
+            out.push(*lru.get(i).unwrap_or(&"?"));
+            at = lru.hotter(i);
+        }
+        out
+    }
+
+    #[test]
+    fn touch_moves_to_the_hot_end_and_between_lists() {
+        let mut lru: Lru<&'static str, 2> = Lru::new();
+        let a = lru.insert(0, "a");
+        let b = lru.insert(0, "b");
+        let c = lru.insert(0, "c");
+        assert_eq!(order(&lru, 0), ["a", "b", "c"]);
+        lru.touch(a, 0);
+        assert_eq!(order(&lru, 0), ["b", "c", "a"]);
+        lru.touch(c, 1);
+        assert_eq!(order(&lru, 0), ["b", "a"]);
+        assert_eq!(order(&lru, 1), ["c"]);
+        assert_eq!(lru.remove(b), Some("b"));
+        assert_eq!(lru.remove(b), None, "removed once");
+        assert_eq!(order(&lru, 0), ["a"]);
+        let d = lru.insert(0, "d");
+        assert_eq!(d, b, "a freed slot is reused");
+        assert_eq!(order(&lru, 0), ["a", "d"]);
+        assert_eq!(lru.coldest(0), Some(a));
+        assert_eq!(lru.hottest(0), Some(d));
+        assert_eq!(lru.colder(d), Some(a));
+        assert_eq!(lru.len(), 3);
+    }
+}
