@@ -17,13 +17,15 @@ mod budget;
 mod lru;
 mod stream;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use budget::{DEFAULT_BUDGET, MemoryBudget, Reservation};
-pub use stream::{HalfStream, Piece, StreamStats};
+pub use stream::{Clock, Delivered, HalfStream, Piece, StreamStats, WAIT_SECS, WAIT_SEGMENTS};
+
+use stream::pump;
 
 use crate::capture::Pos;
 use crate::decode::Segment;
@@ -49,9 +51,6 @@ const CLOSED_LINGER_SECS: f64 = 30.0;
 /// [`StreamConsumer::quiet`]). Short, so findings show up while the user watches; long
 /// enough for the rest of a burst to arrive.
 const QUIET_SECS: f64 = 0.5;
-/// Bytes of delivered data a direction keeps to compare retransmissions against (the ring
-/// of [`HalfStream`], allocated on its first byte and not counted by its `buffered()`).
-const RECENT_RING: usize = 16 * 1024;
 /// Destinations whose unanswered SYNs are counted one by one; the rest are summed.
 const SYN_DESTINATIONS: usize = 256;
 
@@ -74,6 +73,10 @@ pub trait StreamConsumer {
         mid_stream: [bool; 2],
     ) -> Self;
     fn piece(&mut self, dir: usize, piece: Piece<'_>, pos: Pos, sink: &mut Self::Sink);
+    /// The pieces of direction `dir` that follow were sent after their sender had received
+    /// the peer's stream up to `peer_offset` (the segment's acknowledgement number, as an
+    /// offset in the peer's stream). Lets the consumer bound what a message can answer.
+    fn ack(&mut self, _dir: usize, _peer_offset: u64) {}
     /// `fin[d]`: direction `d` ended with FIN or RST.
     fn close(&mut self, fin: [bool; 2], reason: CloseReason, pos: Pos, sink: &mut Self::Sink);
     /// True when the consumer wants no more bytes (not its protocol, or a tunnel).
@@ -217,6 +220,8 @@ impl SynTargets {
 struct Streams<C> {
     dirs: [HalfStream; 2],
     consumer: C,
+    /// Capture time and segment count, for the waits of stalled directions.
+    clock: Clock,
 }
 
 /// Lists of the table's LRU: flows still open, and finished flows that linger.
@@ -250,6 +255,19 @@ struct Flow<C> {
     reset: bool,
     /// Packets arrived since the consumer was last told the flow was quiet.
     active: bool,
+    /// Before the streams exist: the last acknowledgement number each direction sent.
+    acks: [Option<u32>; 2],
+}
+
+/// Hands one delivery of direction `dir` to the consumer.
+fn deliver<C: StreamConsumer>(consumer: &mut C, dir: usize, d: Delivered<'_>, sink: &mut C::Sink) {
+    if consumer.is_done() {
+        return;
+    }
+    if let Some(a) = d.ack {
+        consumer.ack(dir, a);
+    }
+    consumer.piece(dir, d.piece, d.pos, sink);
 }
 
 impl<C: StreamConsumer> Flow<C> {
@@ -257,15 +275,7 @@ impl<C: StreamConsumer> Flow<C> {
         let Some(s) = self.streams.as_deref() else {
             return 0;
         };
-        let ring = |d: &HalfStream| {
-            if d.stats.bytes_delivered > 0 {
-                RECENT_RING
-            } else {
-                0
-            }
-        };
-        let dirs =
-            s.dirs[0].buffered() + s.dirs[1].buffered() + ring(&s.dirs[0]) + ring(&s.dirs[1]);
+        let dirs = s.dirs[0].buffered() + s.dirs[1].buffered();
         let consumer = if s.consumer.is_done() {
             0
         } else {
@@ -275,14 +285,15 @@ impl<C: StreamConsumer> Flow<C> {
     }
 
     /// The byte streams and consumer, created on first need with what the bare segments
-    /// before said about where each direction starts.
-    fn streams(&mut self, cfg: C::Config, max_pending: usize) -> &mut Streams<C> {
+    /// before said about where each direction starts and what each acknowledged.
+    fn streams(&mut self, cfg: C::Config) -> &mut Streams<C> {
         let Flow {
             streams,
             key,
             first,
             start,
             syn,
+            acks,
             client_hint,
             ..
         } = self;
@@ -293,12 +304,23 @@ impl<C: StreamConsumer> Flow<C> {
             for (d, dir) in dirs.iter_mut().enumerate() {
                 match start[d] {
                     Some(s) if syn[d] => dir.syn(s.wrapping_sub(1)),
-                    Some(s) => dir.segment(s, &[], 0, false, max_pending, &mut |_| {}),
+                    Some(s) => {
+                        dir.segment(s, &[], 0, false, None, 0, *first, &mut |_| {});
+                    }
                     None => {}
                 }
             }
+            for (d, ack) in acks.iter().enumerate() {
+                if let Some(a) = ack {
+                    dirs[1 - d].acked(*a);
+                }
+            }
             let consumer = C::open(cfg, [key.a, key.b], *first, hint, [mid, mid]);
-            Box::new(Streams { dirs, consumer })
+            Box::new(Streams {
+                dirs,
+                consumer,
+                clock: Clock::default(),
+            })
         })
     }
 
@@ -311,10 +333,18 @@ impl<C: StreamConsumer> Flow<C> {
         let Some(mut s) = self.streams.take() else {
             return StreamStats::default();
         };
-        let Streams { dirs, consumer } = &mut *s;
+        let Streams {
+            dirs,
+            consumer,
+            clock,
+        } = &mut *s;
         if !consumer.is_done() {
+            let clock = *clock;
+            let mut emit = |d: usize, p: Delivered<'_>| deliver(consumer, d, p, sink);
+            // Every wait ends now, oldest first; then holes and unfinished FINs.
+            pump(dirs, None, clock, true, pos, &mut emit);
             for (d, dir) in dirs.iter_mut().enumerate() {
-                dir.flush(&mut |p| consumer.piece(d, p, pos, sink));
+                dir.flush(pos, &mut |p| emit(d, p));
             }
         }
         consumer.close(self.ended, reason, pos, sink);
@@ -339,6 +369,9 @@ pub struct FlowTable<C: StreamConsumer> {
     latest: Timestamp,
     /// Live capture: flows last seen at or before this were told they were quiet.
     quiet_upto: Timestamp,
+    /// Flows with a direction waiting for late data (live capture ends their waits on
+    /// ticks without visiting every flow).
+    stalled: HashSet<u32>,
     pub stats: ReassemblyStats,
     pub syn_targets: SynTargets,
 }
@@ -371,6 +404,7 @@ impl<C: StreamConsumer> FlowTable<C> {
             last_sweep: Timestamp::ZERO,
             latest: Timestamp::ZERO,
             quiet_upto: Timestamp::ZERO,
+            stalled: HashSet::new(),
             stats: ReassemblyStats::default(),
             syn_targets: SynTargets::default(),
         }
@@ -398,6 +432,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         let Some(flow) = self.flows.remove(i) else {
             return;
         };
+        self.stalled.remove(&i);
         self.buffered = self.buffered.saturating_sub(flow.held + Self::FLOW_COST);
         let hash = self.hasher.hash_one(flow.key);
         if let Ok(entry) = self.index.find_entry(hash, |&j| j == i) {
@@ -486,6 +521,7 @@ impl<C: StreamConsumer> FlowTable<C> {
                     ended: [false, false],
                     reset: false,
                     active: true,
+                    acks: [None, None],
                 })
             }
         };
@@ -517,42 +553,59 @@ impl<C: StreamConsumer> FlowTable<C> {
         };
         let bare = seg.payload.is_empty() && !flags.fin() && seg.missing == 0;
         if bare && flow.streams.is_none() {
-            // No payload yet on this flow: remember where the streams start, nothing more.
+            // No payload yet on this flow: remember where the streams start and what was
+            // acknowledged, nothing more.
             if flags.syn() {
                 flow.start[dir] = Some(seq);
                 flow.syn[dir] = true;
             } else {
                 flow.start[dir].get_or_insert(seq);
             }
+            if flags.ack() {
+                flow.acks[dir] = Some(seg.ack);
+            }
         } else {
             if flow.streams.is_none() {
                 self.stats.with_payload += 1;
             }
-            let Streams { dirs, consumer } = flow.streams(consumer_cfg, max_pending);
+            let Streams {
+                dirs,
+                consumer,
+                clock,
+            } = flow.streams(consumer_cfg);
+            *clock = Clock {
+                ts: seg.ts,
+                segments: clock.segments + 1,
+            };
+            let clock = *clock;
             if flags.syn() {
                 dirs[dir].syn(seg.seq);
             }
             if !consumer.is_done() {
-                let (this, other) = if dir == 0 {
-                    let (a, b) = dirs.split_at_mut(1);
-                    (&mut a[0], &mut b[0])
+                let ack = if flags.ack() {
+                    dirs[1 - dir].acked(seg.ack);
+                    dirs[1 - dir].offset_of_ack(seg.ack)
                 } else {
-                    let (a, b) = dirs.split_at_mut(1);
-                    (&mut b[0], &mut a[0])
+                    None
                 };
-                if flags.ack() {
-                    other.acked(seg.ack, &mut |p| consumer.piece(1 - dir, p, pos, sink));
-                }
-                if !consumer.is_done() {
-                    let payload: &[u8] = &seg.payload;
-                    this.segment(
-                        seq,
-                        payload,
-                        seg.missing,
-                        flags.fin(),
-                        max_pending,
-                        &mut |p| consumer.piece(dir, p, pos, sink),
-                    );
+                let peer_reach = dirs[1 - dir].reach();
+                let mut emit = |d: usize, p: Delivered<'_>| deliver(consumer, d, p, sink);
+                dirs[dir].segment(
+                    seq,
+                    &seg.payload,
+                    seg.missing,
+                    flags.fin(),
+                    ack,
+                    peer_reach,
+                    pos,
+                    &mut |p| emit(dir, p),
+                );
+                pump(dirs, Some((dir, pos)), clock, false, pos, &mut emit);
+                // Past the flow's buffer budget a wait ends at once.
+                while dirs[dir].pending_bytes() > max_pending
+                    && dirs[dir].give_up_wait(pos, &mut |p| emit(dir, p))
+                {
+                    pump(dirs, None, clock, false, pos, &mut emit);
                 }
             }
         }
@@ -567,6 +620,15 @@ impl<C: StreamConsumer> FlowTable<C> {
         let held = flow.buffered();
         self.buffered = (self.buffered + held).saturating_sub(flow.held);
         flow.held = held;
+        let stalled = flow
+            .streams
+            .as_deref()
+            .is_some_and(|s| !s.consumer.is_done() && s.dirs.iter().any(HalfStream::stalled));
+        if stalled {
+            self.stalled.insert(i);
+        } else if !self.stalled.is_empty() {
+            self.stalled.remove(&i);
+        }
 
         if done {
             self.close_flow(i, CloseReason::Closed, pos, sink);
@@ -690,10 +752,45 @@ impl<C: StreamConsumer> FlowTable<C> {
         if self.latest.secs_since(self.last_sweep) >= 1.0 {
             self.sweep_idle(pos, sink);
         }
+        // A wait for late data ends with time even when no packet comes: only flows with a
+        // stalled direction are visited.
+        let latest = self.latest;
+        let stalled: Vec<u32> = self.stalled.iter().copied().collect();
+        for i in stalled {
+            let Some(flow) = self.flows.get_mut(i) else {
+                self.stalled.remove(&i);
+                continue;
+            };
+            let at = Pos {
+                order,
+                ..flow.last_pos
+            };
+            if let Some(s) = flow.streams.as_deref_mut()
+                && !s.consumer.is_done()
+            {
+                let clock = Clock {
+                    ts: latest,
+                    segments: s.clock.segments,
+                };
+                let Streams { dirs, consumer, .. } = s;
+                pump(dirs, None, clock, false, at, &mut |d, p| {
+                    deliver(consumer, d, p, sink)
+                });
+            }
+            let still = flow
+                .streams
+                .as_deref()
+                .is_some_and(|s| !s.consumer.is_done() && s.dirs.iter().any(HalfStream::stalled));
+            let held = flow.buffered();
+            self.buffered = (self.buffered + held).saturating_sub(flow.held);
+            flow.held = held;
+            if !still {
+                self.stalled.remove(&i);
+            }
+        }
         // Flows that became quiet since the last tick were last seen between the previous
         // cut-off and this one: walk from the hot end past the still-busy flows to them,
         // and stop at the first one the previous tick already saw.
-        let latest = self.latest;
         let before = self.quiet_upto;
         let mut at = self.flows.hottest(OPEN);
         let mut upto = before;
