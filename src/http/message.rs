@@ -39,6 +39,8 @@ pub enum AnomalyKind {
     Truncated,
     ConflictingOverlap,
     UnansweredRequest,
+    /// More requests waited for responses on the connection than the pairing cap.
+    TooManyOutstandingRequests,
     ResponseWithoutRequest,
     MidStream,
 }
@@ -73,6 +75,7 @@ impl AnomalyKind {
         AnomalyKind::Truncated,
         AnomalyKind::ConflictingOverlap,
         AnomalyKind::UnansweredRequest,
+        AnomalyKind::TooManyOutstandingRequests,
         AnomalyKind::ResponseWithoutRequest,
         AnomalyKind::MidStream,
     ];
@@ -108,6 +111,7 @@ impl AnomalyKind {
             AnomalyKind::Truncated => "truncated",
             AnomalyKind::ConflictingOverlap => "conflicting-overlap",
             AnomalyKind::UnansweredRequest => "unanswered-request",
+            AnomalyKind::TooManyOutstandingRequests => "too-many-outstanding-requests",
             AnomalyKind::ResponseWithoutRequest => "response-without-request",
             AnomalyKind::MidStream => "mid-stream",
         }
