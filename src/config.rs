@@ -92,6 +92,8 @@ fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D:
 pub struct RuleSettings {
     pub severity: Option<Severity>,
     pub enabled: Option<bool>,
+    /// Run-scope rules: the count at which the rule fires.
+    pub threshold: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -27,6 +27,7 @@ use crate::reassembly::{
     FlowKey, FlowTable, MemoryBudget, ReassemblyConfig, ReassemblyStats, SynTargets,
 };
 use crate::redact::Redactor;
+use crate::rules::run::{Metric, RunCounters};
 use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
 use crate::time::Timestamp;
 
@@ -78,6 +79,54 @@ pub struct RunSummary {
     /// Live capture only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveSummary>,
+}
+
+impl RunSummary {
+    /// The counters run-scope rules watch, each with a sentence of detail.
+    pub fn counters(&self) -> RunCounters {
+        let r = &self.reassembly;
+        let mut c = RunCounters::default();
+        let top = match self.syn_targets.top() {
+            Some((dst, n)) => format!("{n} of them to {dst}"),
+            None => String::new(),
+        };
+        c.set(Metric::SynWithoutHandshake, r.syn_without_handshake, top);
+        c.set(
+            Metric::OneSidedConnections,
+            r.one_sided,
+            format!("of {} connections that carried payload", r.with_payload),
+        );
+        c.set(
+            Metric::FragmentsDropped,
+            self.decode.fragments_dropped,
+            format!(
+                "{} datagrams were rebuilt from fragments",
+                self.decode.fragments_reassembled
+            ),
+        );
+        c.set(
+            Metric::Evictions,
+            r.evictions,
+            format!(
+                "{} for the memory budget, {} for the connection cap",
+                r.budget_evictions,
+                r.evictions - r.budget_evictions.min(r.evictions)
+            ),
+        );
+        if let Some(live) = &self.live {
+            let k = &live.kernel;
+            c.set(
+                Metric::DroppedPackets,
+                k.dropped + k.interface_dropped + live.internal_dropped,
+                format!(
+                    "kernel {}, interface {}, full queues {}",
+                    k.dropped, k.interface_dropped, live.internal_dropped
+                ),
+            );
+        }
+        c.set(Metric::RequestsOverCap, self.http.requests_over_cap, "");
+        c
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,7 +315,24 @@ pub fn run(
     sink: impl FnMut(Output) -> std::io::Result<()> + Send,
     progress: impl FnMut(u64),
 ) -> Result<RunSummary, PipelineError> {
-    let stop = Arc::new(AtomicBool::new(false));
+    run_until(
+        captures,
+        cfg,
+        Arc::new(AtomicBool::new(false)),
+        sink,
+        progress,
+    )
+}
+
+/// As [`run`], stopping early once `stop` is set (a signal): reading ends before the next
+/// frame, what was read is drained through the workers, and the summary counts it.
+pub fn run_until(
+    captures: &CaptureSet,
+    cfg: &PipelineConfig,
+    stop: Arc<AtomicBool>,
+    sink: impl FnMut(Output) -> std::io::Result<()> + Send,
+    progress: impl FnMut(u64),
+) -> Result<RunSummary, PipelineError> {
     drive(cfg, false, sink, Arc::clone(&stop), |shards| {
         read_files(captures, cfg, shards, &stop, progress)
     })
@@ -370,8 +436,9 @@ fn read_files<'s>(
 ) -> Result<Fed, PipelineError> {
     let mut decoder = Decoder::new();
     let mut order: u64 = 0;
-    let read = captures.for_each_frame(
+    let read = captures.for_each_frame_until(
         cfg.filter.as_deref(),
+        stop,
         |frame| {
             if shards.closed {
                 return;
@@ -381,9 +448,6 @@ fn read_files<'s>(
                 shards.push(order, seg);
             }
             if order.is_multiple_of(WATERMARK_EVERY) {
-                if stop.load(Ordering::Relaxed) {
-                    shards.closed = true;
-                }
                 shards.flush_all(order, None);
             }
         },

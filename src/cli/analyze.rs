@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::{AnalyzeArgs, FailOn, FindingFormat, RuleOptions};
 use crate::capture::CaptureSet;
@@ -47,7 +50,17 @@ pub fn load_rules(
             anyhow::bail!("unknown rule id or category {name:?} (see `wirelint rules`)");
         }
     }
-    Ok(set.configured(&policy))
+    let mut set = set.configured(&policy);
+    for rule in &mut set.rules {
+        let Some(t) = config.rules.get(&rule.id).and_then(|s| s.threshold) else {
+            continue;
+        };
+        match Arc::make_mut(rule).run.as_mut() {
+            Some(run) => run.threshold = t,
+            None => anyhow::bail!("rules.{}: only run-scope rules take a threshold", rule.id),
+        }
+    }
+    Ok(set)
 }
 
 pub(super) fn suppressed(sups: &[Suppression], f: &Finding, ex: &Exchange) -> bool {
@@ -70,6 +83,9 @@ fn threshold(fail_on: FailOn) -> Option<Severity> {
         FailOn::Never => None,
     }
 }
+
+/// How long streamed output may wait in the buffer before it is flushed.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// Where `analyze` records its run without `--db` (and `serve` reads without `--db`).
 pub const DEFAULT_DB: &str = "wirelint.db";
@@ -194,10 +210,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
 
     // `at` names the exchange of a finding settled at the end of input (`ex` is `None`
-    // then: that exchange was already reported).
+    // then: that exchange was already reported); both are `None` for a run-scope finding.
     let mut emit = |f: &Finding,
                     ex: Option<&Exchange>,
-                    at: ExchangeRef,
+                    at: Option<ExchangeRef>,
                     out: &mut BufWriter<std::io::Stdout>|
      -> std::io::Result<()> {
         worst = Some(worst.map_or(f.severity, |w| w.max(f.severity)));
@@ -212,16 +228,25 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         };
         match format {
             FindingFormat::Text => {
-                text.add(f, || ex.map(exchange_location).unwrap_or_default());
+                text.add(f, || match (ex, at) {
+                    (Some(ex), _) => exchange_location(ex),
+                    (None, None) => format!("the run ({})", names.join(", ")),
+                    (None, Some(_)) => String::new(),
+                });
                 Ok(())
             }
             FindingFormat::Jsonl | FindingFormat::Json => {
                 if format == FindingFormat::Json && !std::mem::take(&mut first_json) {
                     out.write_all(b",")?;
                 }
-                let json = match ex {
-                    Some(ex) => serde_json::to_writer(&mut *out, &FindingJson::new(f, ex, &names)),
-                    None => serde_json::to_writer(&mut *out, &FindingJson::settled(f, at)),
+                let json = match (ex, at) {
+                    (Some(ex), _) => {
+                        serde_json::to_writer(&mut *out, &FindingJson::new(f, ex, &names))
+                    }
+                    (None, Some(at)) => {
+                        serde_json::to_writer(&mut *out, &FindingJson::settled(f, at))
+                    }
+                    (None, None) => serde_json::to_writer(&mut *out, &FindingJson::run(f)),
                 };
                 json.map_err(std::io::Error::from)?;
                 if format == FindingFormat::Jsonl {
@@ -243,10 +268,32 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
+    // First SIGINT/SIGTERM: stop reading, drain what was read, report it, exit 130/143.
+    // A second one exits at once. The conditional handler is registered first so that it
+    // sees the flag as it was.
+    let stop = Arc::new(AtomicBool::new(false));
+    let signalled = [
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    ];
+    for (sig, code, flag) in [(SIGINT, 130, &signalled[0]), (SIGTERM, 143, &signalled[1])] {
+        signal_hook::flag::register_conditional_shutdown(sig, code, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(flag))
+            .context("installing the signal handlers")?;
+    }
+
+    // Streamed formats reach the reader as they are produced: the buffer is flushed when
+    // it has held output for FLUSH_EVERY (the first finding of a long run shows at once).
+    let streamed = format == FindingFormat::Jsonl;
+    let mut last_flush = Instant::now();
     let mut exchanges = 0u64;
-    let result = pipeline::run(
+    let result = pipeline::run_until(
         &captures,
         &cfg,
+        Arc::clone(&stop),
         |item| match item {
             Output::Exchange(Analyzed {
                 exchange,
@@ -258,7 +305,16 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 }
                 findings.retain(|f| !suppressed(&suppressions, f, &exchange));
                 for f in &findings {
-                    emit(f, Some(&exchange), ExchangeRef::of(&exchange), &mut out)?;
+                    emit(
+                        f,
+                        Some(&exchange),
+                        Some(ExchangeRef::of(&exchange)),
+                        &mut out,
+                    )?;
+                }
+                if streamed && !findings.is_empty() && last_flush.elapsed() >= FLUSH_EVERY {
+                    out.flush()?;
+                    last_flush = Instant::now();
                 }
                 match &db {
                     Some(w) => w.write(Analyzed { exchange, findings }).map_err(store_err),
@@ -266,7 +322,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             Output::Settled(at, f) => {
-                emit(&f, None, at, &mut out)?;
+                emit(&f, None, Some(at), &mut out)?;
                 match &db {
                     Some(w) => w.settled(at, f).map_err(store_err),
                     None => Ok(()),
@@ -287,6 +343,23 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::new(e).context("analysis failed"));
         }
     };
+    let interrupted = if signalled[1].load(Ordering::Relaxed) {
+        Some(("SIGTERM", 143))
+    } else if signalled[0].load(Ordering::Relaxed) {
+        Some(("SIGINT", 130))
+    } else {
+        None
+    };
+    // Findings about the run as a whole (floods, evictions, drops): once each, with counts.
+    for f in crate::rules::run::findings(&rules, &run_summary.counters()) {
+        emit(&f, None, None, &mut out)?;
+        if let Some(w) = &db {
+            w.run_finding(f)?;
+        }
+    }
+    if let (Some(w), Some((reason, _))) = (&db, interrupted) {
+        w.interrupted(reason)?;
+    }
     let written = db.map(|w| w.finish(&run_summary)).transpose()?;
     text.exchanges = exchanges;
     match format {
@@ -316,6 +389,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush().context("writing output")?;
     if !args.quiet {
+        if let Some((reason, _)) = interrupted {
+            eprintln!("wirelint: interrupted by {reason}: the report covers what was read");
+        }
         eprint!("{}", summary::render(&run_summary, &anomalies));
         if let (Some(w), Some(path)) = (written, &db_path) {
             eprintln!(
@@ -326,6 +402,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 w.findings
             );
         }
+    }
+    if let Some((_, code)) = interrupted {
+        return Ok(ExitCode::from(code));
     }
     let fail = threshold(args.fail_on).is_some_and(|t| worst.is_some_and(|w| w >= t));
     if let (Some(listen), Some(path)) = (&args.serve, &db_path) {

@@ -33,6 +33,9 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::with_capacity(256 * 1024, stdout);
     let format = args.format;
     let mut local: BTreeMap<&'static str, u64> = BTreeMap::new();
+    // Exchanges reach the reader as they are found: the buffer is flushed when it has held
+    // output for 100 ms, so the first lines of a long capture show at once.
+    let mut last_flush = std::time::Instant::now();
     let result = pipeline::run(
         &captures,
         &cfg,
@@ -47,10 +50,15 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
                 ExchangeFormat::Jsonl => {
                     serde_json::to_writer(&mut out, &ExchangeJson::new(&ex, &names))
                         .map_err(std::io::Error::from)?;
-                    out.write_all(b"\n")
+                    out.write_all(b"\n")?;
                 }
-                ExchangeFormat::Text => writeln!(out, "{}", exchange_text::exchange_line(&ex)),
+                ExchangeFormat::Text => writeln!(out, "{}", exchange_text::exchange_line(&ex))?,
             }
+            if last_flush.elapsed() >= std::time::Duration::from_millis(100) {
+                out.flush()?;
+                last_flush = std::time::Instant::now();
+            }
+            Ok(())
         },
         |done| progress.update(done),
     );

@@ -18,6 +18,9 @@ pub struct FindingJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub side: Option<Side>,
     pub exchange: ExchangeField<'a>,
+    /// `"run"` for a finding about the run as a whole (`exchange` is null then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'static str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub related: &'a [ExchangeRef],
 }
@@ -29,6 +32,8 @@ pub struct FindingJson<'a> {
 pub enum ExchangeField<'a> {
     Full(Box<ExchangeJson<'a>>),
     Ref(ExchangeRef),
+    /// A run-scope finding: about no exchange.
+    None,
 }
 
 impl<'a> FindingJson<'a> {
@@ -43,8 +48,17 @@ impl<'a> FindingJson<'a> {
         Self::with(f, ExchangeField::Ref(at))
     }
 
+    /// A finding about the run as a whole.
+    pub fn run(f: &'a Finding) -> Self {
+        FindingJson {
+            scope: Some("run"),
+            ..Self::with(f, ExchangeField::None)
+        }
+    }
+
     fn with(f: &'a Finding, exchange: ExchangeField<'a>) -> Self {
         FindingJson {
+            scope: None,
             rule: &f.rule,
             severity: f.severity,
             category: &f.category,

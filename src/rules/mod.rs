@@ -8,6 +8,7 @@ pub mod checks;
 mod condition;
 pub mod examples;
 pub mod file;
+pub mod run;
 pub mod syntax;
 mod template;
 
@@ -63,6 +64,8 @@ pub enum Scope {
     Connection,
     Host,
     Client,
+    /// The run as a whole: counters with a threshold (`[run]`), one finding per run.
+    Run,
 }
 
 impl Scope {
@@ -75,6 +78,7 @@ impl Scope {
             "connection" => Scope::Connection,
             "host" => Scope::Host,
             "client" => Scope::Client,
+            "run" => Scope::Run,
             _ => return None,
         })
     }
@@ -127,6 +131,8 @@ pub struct Rule {
     pub check_name: Option<String>,
     pub enabled: bool,
     pub examples: Vec<ExampleFile>,
+    /// Run scope: the counter and threshold.
+    pub run: Option<run::RunCheck>,
     /// Where the rule was loaded from (`builtin:` for the shipped catalogue).
     pub source: String,
     cond: Option<Cond>,
@@ -152,6 +158,29 @@ impl Rule {
         }
         let scope = Scope::parse(&f.scope)
             .ok_or_else(|| invalid(format!("unknown scope {:?}", f.scope)))?;
+        let run = match (&f.run, scope) {
+            (Some(r), Scope::Run) => {
+                if f.when.is_some() || f.check.is_some() {
+                    return Err(invalid(
+                        "a run rule has a [run] table, not [when] or a check".into(),
+                    ));
+                }
+                if let Some(bad) = run::unknown_placeholders(&f.summary).first() {
+                    return Err(invalid(format!(
+                        "summary uses {{{bad}}}; a run rule has {{count}}, {{threshold}}, {{evidence}}"
+                    )));
+                }
+                let metric = run::Metric::from_name(&r.metric)
+                    .ok_or_else(|| invalid(format!("unknown run metric {:?}", r.metric)))?;
+                Some(run::RunCheck {
+                    metric,
+                    threshold: r.threshold,
+                })
+            }
+            (None, Scope::Run) => return Err(invalid("a run rule needs a [run] table".into())),
+            (Some(_), _) => return Err(invalid("[run] is for scope = \"run\"".into())),
+            (None, _) => None,
+        };
         let cond = f
             .when
             .as_ref()
@@ -172,13 +201,15 @@ impl Rule {
         if scope.is_stateful() && !matches!(check, Some(checks::CheckKind::Stateful(_))) {
             return Err(invalid("a stateful rule needs a stateful check".into()));
         }
-        if cond.is_none() && check.is_none() {
+        if cond.is_none() && check.is_none() && run.is_none() {
             return Err(invalid(
                 "has neither a condition ([when]) nor a check".into(),
             ));
         }
         let summary = Template::parse(&f.summary);
-        if let Some(bad) = summary.unknown().first() {
+        if let Some(bad) = summary.unknown().first()
+            && run.is_none()
+        {
             return Err(invalid(format!(
                 "summary uses unknown placeholder {{{bad}}}"
             )));
@@ -207,6 +238,7 @@ impl Rule {
             check_name: f.check,
             enabled: f.enabled,
             examples: f.example,
+            run,
             source,
             cond,
             escalate,
@@ -569,7 +601,7 @@ impl Engine {
             rules: set
                 .rules
                 .iter()
-                .filter(|r| r.enabled && !r.scope.is_stateful())
+                .filter(|r| r.enabled && !r.scope.is_stateful() && r.scope != Scope::Run)
                 .cloned()
                 .collect(),
         }
