@@ -109,7 +109,7 @@ fn finding(rule: &Rule, counters: &RunCounters) -> Option<Finding> {
     let evidence = if detail.is_empty() {
         format!("{} {}", count, check.metric.name())
     } else {
-        format!("{} {} ({detail})", count, check.metric.name())
+        detail.clone()
     };
     let message = rule
         .summary_text
