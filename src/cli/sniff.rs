@@ -234,6 +234,11 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::new(e).context("live capture failed"));
         }
     };
+    // Findings about the run as a whole (floods, evictions, drops), once each, at the end.
+    for f in crate::rules::run::findings(&rules, &summary.counters()) {
+        tracing::warn!(rule = %f.rule, "{}", f.message);
+        writer.run_finding(f)?;
+    }
     let written = writer.finish(&summary)?;
     if let Some(h) = server {
         let _ = h.join();

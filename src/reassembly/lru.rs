@@ -7,6 +7,9 @@
 //! stable until the entry is removed, so a hash table can map keys to them.
 
 const NIL: u32 = u32::MAX;
+/// Entries per slab chunk. The slab grows a chunk at a time: no reallocation copies the
+/// whole table (a doubling `Vec` of a million flows would briefly hold both copies).
+const CHUNK: usize = 4096;
 
 struct Entry<T> {
     prev: u32,
@@ -32,7 +35,9 @@ const EMPTY: Ends = Ends {
 
 /// Entries on `N` lists, each list ordered from cold (least recently used) to hot.
 pub(super) struct Lru<T, const N: usize> {
-    entries: Vec<Entry<T>>,
+    chunks: Vec<Vec<Entry<T>>>,
+    /// Entries in use or free (the next new index).
+    len_total: usize,
     free: Vec<u32>,
     lists: [Ends; N],
 }
@@ -40,7 +45,8 @@ pub(super) struct Lru<T, const N: usize> {
 impl<T, const N: usize> Lru<T, N> {
     pub(super) fn new() -> Self {
         Lru {
-            entries: Vec::new(),
+            chunks: Vec::new(),
+            len_total: 0,
             free: Vec::new(),
             lists: [EMPTY; N],
         }
@@ -63,26 +69,51 @@ impl<T, const N: usize> Lru<T, N> {
         };
         let i = match self.free.pop() {
             Some(i) => {
-                self.entries[i as usize] = entry;
+                *self.at_mut(i) = entry;
                 i
             }
             None => {
-                self.entries.push(entry);
-                (self.entries.len() - 1) as u32
+                if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+                    self.chunks.push(Vec::with_capacity(CHUNK));
+                }
+                if let Some(c) = self.chunks.last_mut() {
+                    c.push(entry);
+                }
+                self.len_total += 1;
+                (self.len_total - 1) as u32
             }
         };
         self.link_hot(list, i);
         i
     }
 
+    fn entry(&self, i: u32) -> Option<&Entry<T>> {
+        let i = i as usize;
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    fn entry_mut(&mut self, i: u32) -> Option<&mut Entry<T>> {
+        let i = i as usize;
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+    }
+
+    /// An index known to be in the slab (links and the free list only hold such).
+    fn at(&self, i: u32) -> &Entry<T> {
+        let i = i as usize;
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+
+    fn at_mut(&mut self, i: u32) -> &mut Entry<T> {
+        let i = i as usize;
+        &mut self.chunks[i / CHUNK][i % CHUNK]
+    }
+
     pub(super) fn get(&self, i: u32) -> Option<&T> {
-        self.entries.get(i as usize).and_then(|e| e.value.as_ref())
+        self.entry(i).and_then(|e| e.value.as_ref())
     }
 
     pub(super) fn get_mut(&mut self, i: u32) -> Option<&mut T> {
-        self.entries
-            .get_mut(i as usize)
-            .and_then(|e| e.value.as_mut())
+        self.entry_mut(i).and_then(|e| e.value.as_mut())
     }
 
     /// Makes `i` the hottest entry of `list` (moving it there from its current list).
@@ -90,7 +121,7 @@ impl<T, const N: usize> Lru<T, N> {
         if self.get(i).is_none() {
             return;
         }
-        let e = &self.entries[i as usize];
+        let e = self.at(i);
         if e.list as usize == list && self.lists[list].hot == i {
             return;
         }
@@ -102,11 +133,12 @@ impl<T, const N: usize> Lru<T, N> {
         self.get(i)?;
         self.unlink(i);
         self.free.push(i);
-        let value = self.entries[i as usize].value.take();
-        if self.free.len() == self.entries.len() {
+        let value = self.at_mut(i).value.take();
+        if self.free.len() == self.len_total {
             // Everything is gone (end of a flood): give the memory back.
-            self.entries = Vec::new();
+            self.chunks = Vec::new();
             self.free = Vec::new();
+            self.len_total = 0;
         }
         value
     }
@@ -125,21 +157,21 @@ impl<T, const N: usize> Lru<T, N> {
 
     /// The entry used just before `i` on its list.
     pub(super) fn colder(&self, i: u32) -> Option<u32> {
-        let p = self.entries.get(i as usize)?.prev;
+        let p = self.entry(i)?.prev;
         (p != NIL).then_some(p)
     }
 
     /// The entry used just after `i` on its list.
     #[cfg(test)]
     pub(super) fn hotter(&self, i: u32) -> Option<u32> {
-        let n = self.entries.get(i as usize)?.next;
+        let n = self.entry(i)?.next;
         (n != NIL).then_some(n)
     }
 
     fn link_hot(&mut self, list: usize, i: u32) {
         let old_hot = self.lists[list].hot;
         {
-            let e = &mut self.entries[i as usize];
+            let e = self.at_mut(i);
             e.list = list as u8;
             e.prev = old_hot;
             e.next = NIL;
@@ -147,7 +179,7 @@ impl<T, const N: usize> Lru<T, N> {
         if old_hot == NIL {
             self.lists[list].cold = i;
         } else {
-            self.entries[old_hot as usize].next = i;
+            self.at_mut(old_hot).next = i;
         }
         self.lists[list].hot = i;
         self.lists[list].len += 1;
@@ -155,21 +187,21 @@ impl<T, const N: usize> Lru<T, N> {
 
     fn unlink(&mut self, i: u32) {
         let (prev, next, list) = {
-            let e = &self.entries[i as usize];
+            let e = self.at(i);
             (e.prev, e.next, e.list as usize)
         };
         if prev == NIL {
             self.lists[list].cold = next;
         } else {
-            self.entries[prev as usize].next = next;
+            self.at_mut(prev).next = next;
         }
         if next == NIL {
             self.lists[list].hot = prev;
         } else {
-            self.entries[next as usize].prev = prev;
+            self.at_mut(next).prev = prev;
         }
         self.lists[list].len -= 1;
-        let e = &mut self.entries[i as usize];
+        let e = self.at_mut(i);
         e.prev = NIL;
         e.next = NIL;
     }

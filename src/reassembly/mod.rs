@@ -969,6 +969,7 @@ mod flood_tests {
     #[test]
     fn a_flow_without_payload_costs_at_most_256_bytes() {
         let cost = FlowTable::<HttpConnection>::FLOW_COST;
+        println!("a bare flow costs {cost} bytes");
         assert!(cost <= 256, "a bare flow costs {cost} bytes");
         let mut table: FlowTable<HttpConnection> =
             FlowTable::new(ReassemblyConfig::default(), HttpConfig::default());
