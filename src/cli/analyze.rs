@@ -285,52 +285,62 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             .context("installing the signal handlers")?;
     }
 
-    // Streamed formats reach the reader as they are produced: the buffer is flushed when
-    // it has held output for FLUSH_EVERY (the first finding of a long run shows at once).
+    // Streamed formats reach the reader as they are produced: the reader thread flushes
+    // what the collector wrote each time it reports progress (every 8 MiB read) when
+    // FLUSH_EVERY has passed, so a finding does not wait for the end of a long run.
     let streamed = format == FindingFormat::Jsonl;
     let mut last_flush = Instant::now();
+    let shared = std::sync::Mutex::new(out);
+    let poisoned = || std::io::Error::other("the output lock was poisoned");
     let mut exchanges = 0u64;
     let result = pipeline::run_until(
         &captures,
         &cfg,
         Arc::clone(&stop),
-        |item| match item {
-            Output::Exchange(Analyzed {
-                exchange,
-                mut findings,
-            }) => {
-                exchanges += 1;
-                for name in exchange.anomaly_names() {
-                    *anomalies.entry(name).or_default() += 1;
+        |item| {
+            let mut guard = shared.lock().map_err(|_| poisoned())?;
+            let out = &mut *guard;
+            match item {
+                Output::Exchange(Analyzed {
+                    exchange,
+                    mut findings,
+                }) => {
+                    exchanges += 1;
+                    for name in exchange.anomaly_names() {
+                        *anomalies.entry(name).or_default() += 1;
+                    }
+                    findings.retain(|f| !suppressed(&suppressions, f, &exchange));
+                    for f in &findings {
+                        emit(f, Some(&exchange), Some(ExchangeRef::of(&exchange)), out)?;
+                    }
+                    match &db {
+                        Some(w) => w.write(Analyzed { exchange, findings }).map_err(store_err),
+                        None => Ok(()),
+                    }
                 }
-                findings.retain(|f| !suppressed(&suppressions, f, &exchange));
-                for f in &findings {
-                    emit(
-                        f,
-                        Some(&exchange),
-                        Some(ExchangeRef::of(&exchange)),
-                        &mut out,
-                    )?;
-                }
-                if streamed && !findings.is_empty() && last_flush.elapsed() >= FLUSH_EVERY {
-                    out.flush()?;
-                    last_flush = Instant::now();
-                }
-                match &db {
-                    Some(w) => w.write(Analyzed { exchange, findings }).map_err(store_err),
-                    None => Ok(()),
-                }
-            }
-            Output::Settled(at, f) => {
-                emit(&f, None, Some(at), &mut out)?;
-                match &db {
-                    Some(w) => w.settled(at, f).map_err(store_err),
-                    None => Ok(()),
+                Output::Settled(at, f) => {
+                    emit(&f, None, Some(at), out)?;
+                    match &db {
+                        Some(w) => w.settled(at, f).map_err(store_err),
+                        None => Ok(()),
+                    }
                 }
             }
         },
-        |done| progress.update(done),
+        |done| {
+            progress.update(done);
+            if streamed
+                && last_flush.elapsed() >= FLUSH_EVERY
+                && let Ok(mut out) = shared.try_lock()
+                && !out.buffer().is_empty()
+            {
+                // A failed write shows again at the next one, where it stops the run.
+                let _ = out.flush();
+                last_flush = Instant::now();
+            }
+        },
     );
+    let mut out = shared.into_inner().map_err(|_| poisoned())?;
     progress.finish();
     let run_summary = match result {
         Ok(s) => s,

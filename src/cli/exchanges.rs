@@ -30,11 +30,13 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
     let anomalies: Arc<Mutex<BTreeMap<&'static str, u64>>> = Arc::default();
     let counts = Arc::clone(&anomalies);
     let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(256 * 1024, stdout);
+    let shared = Mutex::new(BufWriter::with_capacity(256 * 1024, stdout));
+    let poisoned = || std::io::Error::other("the output lock was poisoned");
     let format = args.format;
     let mut local: BTreeMap<&'static str, u64> = BTreeMap::new();
-    // Exchanges reach the reader as they are found: the buffer is flushed when it has held
-    // output for 100 ms, so the first lines of a long capture show at once.
+    // Exchanges reach the reader as they are found: the reader thread flushes what was
+    // written each time it reports progress (every 8 MiB read), at most every 100 ms, so
+    // the first lines of a long capture show at once.
     let mut last_flush = std::time::Instant::now();
     let result = pipeline::run(
         &captures,
@@ -46,22 +48,31 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
             for name in ex.anomaly_names() {
                 *local.entry(name).or_default() += 1;
             }
+            let mut out = shared.lock().map_err(|_| poisoned())?;
+            let out = &mut *out;
             match format {
                 ExchangeFormat::Jsonl => {
-                    serde_json::to_writer(&mut out, &ExchangeJson::new(&ex, &names))
+                    serde_json::to_writer(&mut *out, &ExchangeJson::new(&ex, &names))
                         .map_err(std::io::Error::from)?;
                     out.write_all(b"\n")?;
                 }
                 ExchangeFormat::Text => writeln!(out, "{}", exchange_text::exchange_line(&ex))?,
             }
-            if last_flush.elapsed() >= std::time::Duration::from_millis(100) {
-                out.flush()?;
-                last_flush = std::time::Instant::now();
-            }
             Ok(())
         },
-        |done| progress.update(done),
+        |done| {
+            progress.update(done);
+            if last_flush.elapsed() >= std::time::Duration::from_millis(100)
+                && let Ok(mut out) = shared.try_lock()
+                && !out.buffer().is_empty()
+            {
+                // A failed write shows again at the next one, where it stops the run.
+                let _ = out.flush();
+                last_flush = std::time::Instant::now();
+            }
+        },
     );
+    let mut out = shared.into_inner().map_err(|_| poisoned())?;
     progress.finish();
     if let Ok(mut c) = counts.lock() {
         *c = std::mem::take(&mut local);
