@@ -22,13 +22,14 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use crate::capture::live::{KernelStats, LiveCapture, LiveError};
 use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
 use crate::decode::{DecodeStats, Decoder, Segment};
-use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats};
+use crate::http::{Exchange, HttpConfig, HttpOutput, HttpStats};
 use crate::reassembly::{
     FlowKey, FlowTable, MemoryBudget, ReassemblyConfig, ReassemblyStats, SynTargets,
 };
 use crate::redact::Redactor;
 use crate::rules::run::{Metric, RunCounters};
 use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
+use crate::session::Session;
 use crate::time::Timestamp;
 
 /// Settings of one run.
@@ -422,6 +423,15 @@ fn drive<'s>(
         summary.decode = fed.decode;
         summary.live = fed.live;
         summary.warnings = fed.read.warnings.iter().map(ToString::to_string).collect();
+        if summary.frames > 0 && summary.filtered_out == summary.frames {
+            summary.warnings.push(format!(
+                "the filter removed all {} frames: a BPF filter sees the outermost headers, so \
+                 tunnelled traffic needs a filter on the tunnel (`udp port 4789` for VXLAN, `proto gre`, \
+                 `geneve and tcp port 80`, `mpls and tcp port 80`, `vlan and tcp port 80`)",
+                summary.frames
+            ));
+        }
+        summary.warnings.extend(summary.decode.warnings());
         Ok(summary)
     })
 }
@@ -548,7 +558,7 @@ fn worker(
     id: usize,
     rx: Receiver<Batch<'_>>,
     out: Sender<WorkerOutput>,
-    mut table: FlowTable<HttpConnection>,
+    mut table: FlowTable<Session>,
     engine: Option<Engine>,
     redact: Option<Redactor>,
 ) -> (ReassemblyStats, SynTargets, HttpStats) {

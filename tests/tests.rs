@@ -5,6 +5,8 @@ mod captures;
 mod cli;
 mod conformance;
 mod dashboard;
+mod http2;
+mod imperfect;
 mod live;
 mod reassembly;
 mod rules;

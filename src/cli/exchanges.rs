@@ -83,5 +83,7 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
         let counts = anomalies.lock().map(|c| c.clone()).unwrap_or_default();
         eprint!("{}", summary::render(&summary_result, &counts));
     }
+    // Never silenced: the listing above does not cover what these name.
+    eprint!("{}", summary::warnings(&summary_result));
     Ok(ExitCode::SUCCESS)
 }

@@ -48,6 +48,11 @@ pub struct HttpStats {
     pub resync_skipped_bytes: u64,
     /// Requests beyond [`MAX_OUTSTANDING`] waiting on one connection: counted, not paired.
     pub requests_over_cap: u64,
+    /// Connections that carried HTTP/2.
+    pub http2_connections: u64,
+    /// HTTP/2 connections whose decoding stopped (a gap lost the HPACK state, or a header
+    /// block did not decode).
+    pub http2_decoding_stopped: u64,
 }
 
 impl HttpStats {
@@ -60,6 +65,8 @@ impl HttpStats {
         self.exchanges += o.exchanges;
         self.resync_skipped_bytes += o.resync_skipped_bytes;
         self.requests_over_cap += o.requests_over_cap;
+        self.http2_connections += o.http2_connections;
+        self.http2_decoding_stopped += o.http2_decoding_stopped;
     }
 }
 
@@ -71,7 +78,33 @@ struct Slot {
     request_done: bool,
     interim: Vec<Message>,
     response: Option<Message>,
+    /// Where the request starts in the client's stream.
+    start: u64,
+    /// How much of the server's stream the client had received when it sent the request:
+    /// the response to it starts at or after that offset.
+    ack: Option<u64>,
+    /// The response was in bytes the capture lost.
+    lost: bool,
 }
+
+/// What the response being parsed answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    /// The oldest request still waiting.
+    Oldest,
+    /// A request the capture lost.
+    LostRequest,
+}
+
+/// Where a message starts in its stream and what its first segment acknowledged.
+#[derive(Clone, Copy, Debug, Default)]
+struct StreamMark {
+    offset: u64,
+    ack: Option<u64>,
+}
+
+/// Client-stream ranges lost by the capture that pairing keeps (the oldest go first).
+const MAX_CLIENT_GAPS: usize = 64;
 
 /// Requests waiting for answers, in order.
 #[derive(Debug)]
@@ -91,7 +124,24 @@ struct Pairing {
     over_cap: u64,
     /// The `too-many-outstanding-requests` anomaly was put on an exchange.
     over_cap_reported: bool,
+    /// Bytes of the server's stream were lost since the last response began (how many):
+    /// whole responses may be among them.
+    server_lost: u64,
+    /// Client-stream ranges the capture lost while no request was being read: requests
+    /// may be among them.
+    client_gaps: VecDeque<(u64, u64)>,
+    /// Decided when the response's head was parsed.
+    answer: Option<Answer>,
+    /// Slots at the front that have their final response or lost it: `slots[answered]` is
+    /// the oldest request still waiting (kept so that pairing is O(1) per message).
+    answered: usize,
+    /// Slots at the back whose request is still being read.
+    unread: usize,
 }
+
+/// Requests looked at, at most, when deciding which one a response after lost bytes
+/// answers.
+const MAX_PAIRING_SCAN: usize = 1024;
 
 /// Requests that may wait for responses on one connection (pipelining). Past it, requests
 /// are counted but not paired: memory stays bounded under a pipelining flood.
@@ -126,29 +176,108 @@ impl Pairing {
             response: None,
             anomalies,
             closed_order: 0,
+            stream_id: None,
         }
     }
 
     /// A request starts. The one place the cap on outstanding requests is checked: a
-    /// request refused here has no slot, so its message is dropped when complete.
-    fn request_head(&mut self, ctx: RequestContext) {
+    /// request refused here has no slot (and is not counted as unread), so its message is
+    /// dropped when complete.
+    fn request_head(&mut self, ctx: RequestContext, mark: StreamMark) {
         if self.slots.len() >= MAX_OUTSTANDING {
             self.over_cap += 1;
             return;
         }
+        self.unread += 1;
         self.slots.push_back(Slot {
             ctx,
             request: None,
             request_done: false,
             interim: Vec::new(),
             response: None,
+            start: mark.offset,
+            ack: mark.ack,
+            lost: false,
         });
     }
 
+    /// Decides what a response starting at `mark` (server stream) answers, before its
+    /// head is interpreted (a HEAD request changes its framing).
+    ///
+    /// Without loss it is the oldest request still waiting (HTTP/1.1 answers in order).
+    /// After server bytes were lost, whole responses may have been among them; TCP
+    /// acknowledgements bound which request this one can answer: the server had received
+    /// the request (its start lies before the response's acknowledgement number), and the
+    /// client had not yet received this response when it sent the request (the request's
+    /// acknowledgement number is at or before the response's start). Of the requests
+    /// within both bounds, the first of the last group sent with the same acknowledgement
+    /// is taken (one group per round trip; pipelined requests share one, and which of
+    /// them lost its response cannot be told). Requests skipped get `response-lost-in-gap`.
+    fn pair_response(&mut self, mark: StreamMark, out: &mut Vec<Exchange>) -> RequestContext {
+        let lost_bytes = std::mem::take(&mut self.server_lost);
+        let first = (self.answered < self.slots.len()).then_some(self.answered);
+        let Some(ack) = mark.ack else {
+            self.answer = Some(Answer::Oldest);
+            return self.response_context();
+        };
+        let received = |s: &Slot| s.start < ack;
+        let Some(first) = first.filter(|&i| received(&self.slots[i])) else {
+            // No waiting request had reached the server when it sent this response.
+            let lost_request = self.client_gaps.iter().any(|&(start, _)| start < ack);
+            self.client_gaps.retain(|&(_, end)| end > ack);
+            self.answer = Some(if lost_request {
+                Answer::LostRequest
+            } else {
+                Answer::Oldest
+            });
+            return RequestContext::default();
+        };
+        let mut chosen = first;
+        if lost_bytes > 0 {
+            let mut group_ack = None;
+            for (i, slot) in self
+                .slots
+                .iter()
+                .enumerate()
+                .skip(first)
+                .take(MAX_PAIRING_SCAN)
+            {
+                if slot.response.is_some() || slot.lost || !received(slot) {
+                    break;
+                }
+                let Some(sent_after) = slot.ack else { break };
+                if sent_after > mark.offset {
+                    break;
+                }
+                if group_ack.is_none_or(|g| sent_after > g) {
+                    chosen = i;
+                    group_ack = Some(sent_after);
+                }
+                if !slot.request_done {
+                    // A request still being read is not skipped over.
+                    break;
+                }
+            }
+            for slot in self.slots.range_mut(first..chosen) {
+                slot.lost = true;
+            }
+            self.answered = chosen;
+            if chosen > first {
+                self.release_ready(out);
+            }
+        }
+        self.answer = Some(Answer::Oldest);
+        self.response_context()
+    }
+
     fn request_done(&mut self, msg: Message, out: &mut Vec<Exchange>) {
-        if let Some(slot) = self.slots.iter_mut().find(|s| !s.request_done) {
-            slot.request = Some(msg);
-            slot.request_done = true;
+        if self.unread > 0 {
+            let at = self.slots.len() - self.unread;
+            if let Some(slot) = self.slots.get_mut(at) {
+                slot.request = Some(msg);
+                slot.request_done = true;
+                self.unread -= 1;
+            }
         }
         self.release_ready(out);
     }
@@ -156,26 +285,47 @@ impl Pairing {
     /// What the response about to be parsed answers.
     fn response_context(&self) -> RequestContext {
         self.slots
-            .iter()
-            .find(|s| s.response.is_none())
+            .get(self.answered)
             .map_or(RequestContext::default(), |s| s.ctx)
     }
 
-    fn response_done(&mut self, msg: Message, out: &mut Vec<Exchange>) {
+    fn response_done(&mut self, msg: Message, mark: StreamMark, out: &mut Vec<Exchange>) {
+        let answer = match self.answer.take() {
+            Some(a) => a,
+            None => {
+                // A head that never finished (gap, cut, end): decided only now.
+                self.pair_response(mark, out);
+                self.answer.take().unwrap_or(Answer::Oldest)
+            }
+        };
         let status = msg.status().unwrap_or(0);
         let interim = (100..200).contains(&status) && status != 101;
-        match self.slots.iter_mut().find(|s| s.response.is_none()) {
+        let slot = match answer {
+            Answer::Oldest => self.slots.get_mut(self.answered),
+            Answer::LostRequest => None,
+        };
+        match slot {
             Some(slot) if interim => slot.interim.push(msg),
-            Some(slot) => slot.response = Some(msg),
+            Some(slot) => {
+                slot.response = Some(msg);
+                self.answered += 1;
+            }
             None => {
                 let pos = msg.last_order;
                 let mut ex = self.new_exchange();
                 ex.response = Some(msg);
                 ex.closed_order = pos;
-                ex.anomalies.push(Anomaly::new(
-                    AnomalyKind::ResponseWithoutRequest,
-                    "no request was outstanding on this connection",
-                ));
+                ex.anomalies.push(if answer == Answer::LostRequest {
+                    Anomaly::new(
+                        AnomalyKind::RequestLostInGap,
+                        "the request this answers was in bytes the capture lost",
+                    )
+                } else {
+                    Anomaly::new(
+                        AnomalyKind::ResponseWithoutRequest,
+                        "no request was outstanding on this connection",
+                    )
+                });
                 self.hold(ex, out);
                 return;
             }
@@ -188,12 +338,19 @@ impl Pairing {
         while self
             .slots
             .front()
-            .is_some_and(|s| s.request_done && s.response.is_some())
+            .is_some_and(|s| s.request_done && (s.response.is_some() || s.lost))
         {
             let Some(slot) = self.slots.pop_front() else {
                 break;
             };
+            self.answered = self.answered.saturating_sub(1);
             let mut ex = self.new_exchange();
+            if slot.lost && slot.response.is_none() {
+                ex.anomalies.push(Anomaly::new(
+                    AnomalyKind::ResponseLostInGap,
+                    "the response was in bytes the capture lost: a later response answers a later request",
+                ));
+            }
             ex.request = slot.request;
             ex.interim = slot.interim;
             ex.response = slot.response;
@@ -234,10 +391,19 @@ impl Pairing {
     /// Ends the connection: everything still waiting is released.
     fn close(&mut self, pos: Pos, out: &mut Vec<Exchange>) {
         self.release_held(out);
+        (self.answered, self.unread) = (0, 0);
         while let Some(slot) = self.slots.pop_front() {
             let mut ex = self.new_exchange();
             ex.closed_order = pos.order;
-            if slot.response.is_none() && slot.request.is_some() && self.server_seen && !self.tunnel
+            if slot.lost && slot.response.is_none() {
+                ex.anomalies.push(Anomaly::new(
+                    AnomalyKind::ResponseLostInGap,
+                    "the response was in bytes the capture lost",
+                ));
+            } else if slot.response.is_none()
+                && slot.request.is_some()
+                && self.server_seen
+                && !self.tunnel
             {
                 ex.anomalies.push(Anomaly::new(
                     AnomalyKind::UnansweredRequest,
@@ -301,6 +467,23 @@ struct DirParser {
     /// if resynchronisation finds one, the length was wrong rather than the bytes junk.
     junk_after_length: bool,
     saw_fin: bool,
+    /// Stream offset just past the bytes fed so far (data, gaps and cuts).
+    fed: u64,
+    /// Stream offset of the first byte of the input being processed.
+    input_base: u64,
+    /// What the latest segment of this direction acknowledged of the peer's stream.
+    ack: Option<u64>,
+    /// Where the message being parsed started.
+    mark: StreamMark,
+    /// Bytes lost (gap, cut) while no message was being read: the next message says so.
+    lost_before: u64,
+    /// Bytes where a message should have started that were none (skipped until one did):
+    /// count and a sample.
+    junk: Option<(u64, String)>,
+    /// When the connection became a tunnel: keep the bytes that followed the last message
+    /// (see [`HttpConnection::take_tunnel`]).
+    keep_tunnel_rest: bool,
+    tunnel_rest: Vec<u8>,
 }
 
 impl DirParser {
@@ -320,6 +503,14 @@ impl DirParser {
             skipped: 0,
             junk_after_length: false,
             saw_fin: false,
+            fed: 0,
+            input_base: 0,
+            ack: None,
+            mark: StreamMark::default(),
+            lost_before: 0,
+            junk: None,
+            keep_tunnel_rest: false,
+            tunnel_rest: Vec::new(),
         }
     }
 }
@@ -339,11 +530,20 @@ pub struct HttpConnection {
     /// Bytes seen before the roles were known.
     undecided: [Vec<u8>; 2],
     undecided_pos: [Option<Pos>; 2],
+    /// Stream offset of the first undecided byte.
+    undecided_start: [u64; 2],
+    /// Stream offset past every piece received, per direction.
+    seen: [u64; 2],
+    /// The latest acknowledgement (as a peer stream offset) per direction.
+    acks: [Option<u64>; 2],
     parsers: Option<[DirParser; 2]>,
     pairing: Option<Pairing>,
     not_http: bool,
     /// The connection is TLS that was decrypted (or HAR over https).
     tls: bool,
+    /// Keep the bytes after a switch of protocols for [`HttpConnection::take_tunnel`].
+    keep_tunnel_rest: bool,
+    tunnel_taken: bool,
     pub stats: HttpStats,
 }
 
@@ -371,10 +571,15 @@ impl HttpConnection {
             mid_stream,
             undecided: [Vec::new(), Vec::new()],
             undecided_pos: [None, None],
+            undecided_start: [0, 0],
+            seen: [0, 0],
+            acks: [None, None],
             parsers: None,
             pairing: None,
             not_http: false,
             tls: false,
+            keep_tunnel_rest: false,
+            tunnel_taken: false,
             stats: HttpStats::default(),
         };
         conn.client_hint = client_hint;
@@ -384,6 +589,27 @@ impl HttpConnection {
     /// Marks the connection as TLS (decrypted); call before any data.
     pub fn set_tls(&mut self, tls: bool) {
         self.tls = tls;
+    }
+
+    /// Keeps what follows a switch of protocols (101, CONNECT) so that a caller can go on
+    /// parsing the new protocol (h2c after `Upgrade: h2c`); call before any data.
+    pub fn keep_tunnel_bytes(&mut self) {
+        self.keep_tunnel_rest = true;
+    }
+
+    /// Once, when the connection has just become a tunnel (with [`Self::keep_tunnel_bytes`]):
+    /// the bytes each direction sent after its last HTTP/1 message, indexed like `piece`'s
+    /// `dir`. The exchange that switched is still held: [`Self::release_held`] releases it.
+    pub fn take_tunnel(&mut self) -> Option<[Vec<u8>; 2]> {
+        if self.tunnel_taken || !self.pairing.as_ref().is_some_and(|p| p.tunnel) {
+            return None;
+        }
+        self.tunnel_taken = true;
+        let parsers = self.parsers.as_mut()?;
+        Some([
+            std::mem::take(&mut parsers[0].tunnel_rest),
+            std::mem::take(&mut parsers[1].tunnel_rest),
+        ])
     }
 
     /// True once the connection was found not to carry HTTP, or became a tunnel: callers
@@ -433,6 +659,15 @@ impl HttpConnection {
             DirParser::new(Side::Request, self.mid_stream[1]),
         ];
         parsers[1 - c].side = Side::Response;
+        for (d, p) in parsers.iter_mut().enumerate() {
+            // Undecided bytes are replayed from where they started.
+            p.fed = if self.undecided[d].is_empty() {
+                self.seen[d]
+            } else {
+                self.undecided_start[d]
+            };
+            p.keep_tunnel_rest = self.keep_tunnel_rest;
+        }
         self.parsers = Some(parsers);
         self.pairing = Some(Pairing {
             connection,
@@ -444,29 +679,59 @@ impl HttpConnection {
             server_seen: false,
             over_cap: 0,
             over_cap_reported: false,
+            server_lost: 0,
+            client_gaps: VecDeque::new(),
+            answer: None,
+            answered: 0,
+            unread: 0,
         });
+    }
+
+    /// The pieces of direction `dir` that follow were sent after the peer's stream had
+    /// been received up to `peer_offset`.
+    pub fn ack(&mut self, dir: usize, peer_offset: u64) {
+        self.acks[dir] = Some(peer_offset);
     }
 
     /// Takes the next piece of direction `dir`'s byte stream.
     pub fn piece(&mut self, dir: usize, piece: Piece<'_>, pos: Pos, out: &mut Vec<Exchange>) {
-        if self.not_http {
-            return;
-        }
-        if self.client_dir.is_none() {
+        let at = self.seen[dir];
+        self.seen[dir] += match piece {
+            Piece::Data(d) => d.len() as u64,
+            Piece::Gap(n) | Piece::Cut(n) => n,
+            Piece::Conflict => 0,
+        };
+        if self.client_dir.is_none() && !self.not_http {
             match piece {
                 Piece::Data(d) => {
+                    if self.undecided[dir].is_empty() {
+                        self.undecided_start[dir] = at;
+                    }
                     self.undecided_pos[dir].get_or_insert(pos);
                     self.undecided[dir].extend_from_slice(d);
                     self.try_decide(pos, out);
+                    return;
                 }
-                Piece::Conflict => {}
+                Piece::Conflict => return,
                 Piece::Gap(_) | Piece::Cut(_) => {
-                    // Too early to tell what was lost; what follows is parsed mid-stream.
-                    self.undecided[dir].clear();
-                    self.undecided_pos[dir] = None;
-                    self.mid_stream[dir] = true;
+                    // A message start cut short (snaplen, loss) still decides the roles.
+                    self.decide_at_loss(dir, pos, out);
+                    if self.client_dir.is_none() {
+                        // Too early to tell what was lost; what follows is parsed mid-stream.
+                        self.undecided[dir].clear();
+                        self.undecided_pos[dir] = None;
+                        self.mid_stream[dir] = true;
+                        return;
+                    }
                 }
             }
+        }
+        self.route(dir, piece, pos, out);
+    }
+
+    /// Hands a piece to its direction's parser, once the roles are known.
+    fn route(&mut self, dir: usize, piece: Piece<'_>, pos: Pos, out: &mut Vec<Exchange>) {
+        if self.not_http {
             return;
         }
         let (Some(parsers), Some(pairing)) = (self.parsers.as_mut(), self.pairing.as_mut()) else {
@@ -482,7 +747,35 @@ impl HttpConnection {
         } else {
             (&mut b[0], &mut a[0])
         };
+        this.ack = self.acks[dir];
         feed(this, other, pairing, cfg, piece, pos, out, &mut self.stats);
+    }
+
+    /// Bytes of `dir` were lost before the roles were known: a start line cut short
+    /// (`GET /images/x.gif HTT`) is enough to tell who the client is.
+    fn decide_at_loss(&mut self, dir: usize, pos: Pos, out: &mut Vec<Exchange>) {
+        let buf = &self.undecided[dir];
+        let rest = &buf[skip_empty_lines(buf)..];
+        if rest.is_empty() {
+            return;
+        }
+        if head::looks_like_request(rest) != StartGuess::No {
+            self.adopt(dir, pos, out);
+        } else if head::looks_like_response(rest) != StartGuess::No {
+            self.adopt(1 - dir, pos, out);
+        }
+    }
+
+    /// The roles are known: parsers start and the bytes seen so far are replayed.
+    fn adopt(&mut self, client: usize, pos: Pos, out: &mut Vec<Exchange>) {
+        self.set_client(client);
+        for d in [client, 1 - client] {
+            let data = std::mem::take(&mut self.undecided[d]);
+            let at = self.undecided_pos[d].take().unwrap_or(pos);
+            if !data.is_empty() {
+                self.route(d, Piece::Data(&data), at, out);
+            }
+        }
     }
 
     /// Decides which side is the client from the first bytes of either direction.
@@ -527,16 +820,7 @@ impl HttpConnection {
             }
         }
         match decision {
-            Some(c) => {
-                self.set_client(c);
-                for d in [c, 1 - c] {
-                    let data = std::mem::take(&mut self.undecided[d]);
-                    let at = self.undecided_pos[d].take().unwrap_or(pos);
-                    if !data.is_empty() {
-                        self.piece(d, Piece::Data(&data), at, out);
-                    }
-                }
-            }
+            Some(c) => self.adopt(c, pos, out),
             None => {
                 // Give up when every stream that began in the capture starts with something
                 // that is not HTTP (TLS, SSH, a binary protocol), or when too much arrived
@@ -610,10 +894,7 @@ impl HttpConnection {
                     &self.undecided[c][skip_empty_lines(&self.undecided[c])..],
                 ) == StartGuess::Yes
             {
-                self.set_client(c);
-                let data = std::mem::take(&mut self.undecided[c]);
-                let at = self.undecided_pos[c].take().unwrap_or(pos);
-                self.piece(c, Piece::Data(&data), at, out);
+                self.adopt(c, pos, out);
             }
             if self.client_dir.is_none() {
                 if self.undecided.iter().any(|b| !b.is_empty()) {
@@ -698,6 +979,8 @@ fn feed(
 ) {
     match piece {
         Piece::Data(data) => {
+            this.input_base = this.fed - this.buf.len() as u64;
+            this.fed += data.len() as u64;
             if this.state == DirState::Ignore {
                 return;
             }
@@ -716,8 +999,14 @@ fn feed(
                 }
             }
         }
-        Piece::Gap(n) => lost(this, pairing, n, AnomalyKind::Gap, pos, out, stats),
-        Piece::Cut(n) => lost(this, pairing, n, AnomalyKind::Truncated, pos, out, stats),
+        Piece::Gap(n) => {
+            lost(this, pairing, n, AnomalyKind::Gap, pos, out, stats);
+            this.fed += n;
+        }
+        Piece::Cut(n) => {
+            lost(this, pairing, n, AnomalyKind::Truncated, pos, out, stats);
+            this.fed += n;
+        }
         Piece::Conflict => conflict(this, pairing),
     }
 }
@@ -763,6 +1052,24 @@ fn lost(
     stats: &mut HttpStats,
 ) {
     let detail = format!("{n} bytes not captured");
+    if matches!(this.state, DirState::Start | DirState::Resync) && !this.buf.is_empty() {
+        // A start line cut before it could be recognised whole (`GET /static/css/si`):
+        // what is visible is a partial head.
+        let rest = &this.buf[skip_empty_lines(&this.buf)..];
+        let guess = match this.side {
+            Side::Request if this.state == DirState::Start => head::looks_like_request_loose(rest),
+            side => head::looks_like(side, rest),
+        };
+        if !rest.is_empty() && guess != StartGuess::No {
+            this.state = DirState::Head;
+            this.msg_start.get_or_insert(pos);
+            this.mark = StreamMark {
+                offset: this.fed - rest.len() as u64,
+                ack: this.ack,
+            };
+            this.synced = true;
+        }
+    }
     match this.state {
         DirState::Ignore => {}
         DirState::Start | DirState::Resync => {
@@ -771,6 +1078,7 @@ fn lost(
             }
             this.buf.clear();
             this.state = DirState::Resync;
+            lost_between(this, pairing, this.fed, n);
         }
         DirState::Head => {
             // Keep what the partial head says (method, target, status) rather than lose it.
@@ -780,9 +1088,11 @@ fn lost(
                 msg.add_anomaly(kind, detail);
                 let ctx = request_context(&msg);
                 if this.side == Side::Request {
-                    pairing.request_head(ctx);
+                    pairing.request_head(ctx, this.mark);
                 }
                 complete(this, pairing, msg, pos, out, stats);
+            } else {
+                lost_between(this, pairing, this.fed, n);
             }
             this.head_damage = None;
             this.state = DirState::Resync;
@@ -810,6 +1120,7 @@ fn lost(
                     } else {
                         DirState::Resync
                     };
+                    lost_between(this, pairing, this.fed + rem, overshoot);
                 }
                 Progress::Close => {
                     inflight.msg.body.size += n;
@@ -820,8 +1131,28 @@ fn lost(
                     inflight.msg.body.captured_all = false;
                     complete(this, pairing, inflight.msg, pos, out, stats);
                     this.state = DirState::Resync;
+                    // Where the chunked body ended within the lost bytes is unknown.
+                    lost_between(this, pairing, this.fed, n);
                 }
             }
+        }
+    }
+}
+
+/// Bytes lost where a message may have started: on the server's side whole responses may
+/// be among them, on the client's side whole requests.
+fn lost_between(this: &mut DirParser, pairing: &mut Pairing, from: u64, len: u64) {
+    if len == 0 {
+        return;
+    }
+    this.lost_before += len;
+    match this.side {
+        Side::Response => pairing.server_lost += len,
+        Side::Request => {
+            if pairing.client_gaps.len() >= MAX_CLIENT_GAPS {
+                pairing.client_gaps.pop_front();
+            }
+            pairing.client_gaps.push_back((from, from + len));
         }
     }
 }
@@ -842,7 +1173,12 @@ fn process(
     let mut i = 0;
     while i < input.len() {
         match this.state {
-            DirState::Ignore => return input.len(),
+            DirState::Ignore => {
+                if this.keep_tunnel_rest && pairing.tunnel {
+                    this.tunnel_rest.extend_from_slice(&input[i..]);
+                }
+                return input.len();
+            }
             DirState::Resync => {
                 match find_start(this.side, input, i) {
                     Some(off) => {
@@ -854,6 +1190,9 @@ fn process(
                             return off;
                         }
                         stats.resync_skipped_bytes += (off - i) as u64;
+                        if let Some((n, _)) = this.junk.as_mut() {
+                            *n += (off - i) as u64;
+                        }
                         i = off;
                         this.state = DirState::Start;
                         if std::mem::take(&mut this.junk_after_length) {
@@ -869,6 +1208,9 @@ fn process(
                         let keep_from = input.len().saturating_sub(16).max(i);
                         stats.resync_skipped_bytes += (keep_from - i) as u64;
                         this.skipped += (keep_from - i) as u64;
+                        if let Some((n, _)) = this.junk.as_mut() {
+                            *n += (keep_from - i) as u64;
+                        }
                         if !this.synced && this.skipped > RESYNC_GIVE_UP {
                             // Never found a message start: this direction is not HTTP after all.
                             this.state = DirState::Ignore;
@@ -907,17 +1249,24 @@ fn process(
                         }
                         this.state = DirState::Head;
                         this.msg_start = Some(pos);
+                        this.mark = StreamMark {
+                            offset: this.input_base + i as u64,
+                            ack: this.ack,
+                        };
                         this.synced = true;
                     }
                     StartGuess::NeedMore => return i,
                     StartGuess::No => {
                         if this.side == Side::Request && pairing.client_may_tunnel {
                             start_tunnel(this, other, pairing);
-                            return input.len();
+                            continue;
                         }
                         if this.side == Side::Response && pairing.response_context().http09 {
                             start_http09_response(this, pos);
                             continue;
+                        }
+                        if !this.synced && this.junk.is_none() {
+                            this.junk = Some((0, sample_of(&input[i..])));
                         }
                         junk_after_message(this, pairing, input, i);
                         this.state = DirState::Resync;
@@ -945,7 +1294,7 @@ fn process(
                                 format!("head larger than {} bytes", cfg.max_head),
                             );
                             if this.side == Side::Request {
-                                pairing.request_head(request_context(&msg));
+                                pairing.request_head(request_context(&msg), this.mark);
                             }
                             complete(this, pairing, msg, pos, out, stats);
                         }
@@ -1167,6 +1516,7 @@ fn build_message(this: &mut DirParser, raw: &[u8], pos: Pos) -> Option<Message> 
             .into_iter()
             .map(|(k, d)| Anomaly::new(k, d))
             .collect(),
+        head_complete: true,
     };
     if let StartLine::Request { version, .. } = &mut msg.start
         && version.is_empty()
@@ -1176,6 +1526,20 @@ fn build_message(this: &mut DirParser, raw: &[u8], pos: Pos) -> Option<Message> 
     }
     if let Some(kind) = this.head_damage.take() {
         msg.add_anomaly(kind, "part of the head was not captured");
+        msg.head_complete = false;
+    }
+    let lost = std::mem::take(&mut this.lost_before);
+    if lost > 0 {
+        msg.add_anomaly(
+            AnomalyKind::GapBeforeMessage,
+            format!("{lost} bytes before this message were not captured"),
+        );
+    }
+    if let Some((n, sample)) = this.junk.take() {
+        msg.add_anomaly(
+            AnomalyKind::JunkBeforeMessage,
+            format!("{n} bytes before the start line: {sample:?}"),
+        );
     }
     this.skipped = 0;
     Some(msg)
@@ -1202,6 +1566,24 @@ fn parse_partial_head(this: &mut DirParser, partial: &[u8], pos: Pos) -> Option<
     head.extend_from_slice(b"\r\n");
     let mut msg = build_message(this, &head, pos)?;
     msg.raw_head = partial.to_vec();
+    msg.head_complete = false;
+    if !partial.contains(&b'\n') {
+        // The start line itself was cut: what it lacks is the capture's doing, not the
+        // sender's.
+        msg.anomalies.retain(|a| {
+            !matches!(
+                a.kind,
+                AnomalyKind::InvalidRequestLine
+                    | AnomalyKind::InvalidStatusLine
+                    | AnomalyKind::Http09
+            )
+        });
+        if let StartLine::Request { version, .. } = &mut msg.start
+            && !matches!(version.as_str(), "HTTP/1.0" | "HTTP/1.1")
+        {
+            version.clear();
+        }
+    }
     Some(msg)
 }
 
@@ -1219,11 +1601,11 @@ fn start_body(
     let ctx = match this.side {
         Side::Request => {
             let ctx = request_context(&msg);
-            pairing.request_head(ctx);
+            pairing.request_head(ctx, this.mark);
             pairing.client_may_tunnel = ctx.connect || msg.has_header("upgrade");
             RequestContext::default()
         }
-        Side::Response => pairing.response_context(),
+        Side::Response => pairing.pair_response(this.mark, out),
     };
     let decision = decide_framing(this.side, msg.status(), &msg.headers, ctx);
     for (kind, detail) in decision.anomalies {
@@ -1231,7 +1613,7 @@ fn start_body(
     }
     msg.body.framing = decision.framing;
     let progress = match decision.framing {
-        Framing::None => None,
+        Framing::None | Framing::Frames => None,
         Framing::Tunnel => {
             complete(this, pairing, msg, pos, out, stats);
             start_tunnel(this, other, pairing);
@@ -1258,7 +1640,10 @@ fn start_tunnel(this: &mut DirParser, other: &mut DirParser, pairing: &mut Pairi
     pairing.tunnel = true;
     for p in [this, other] {
         p.state = DirState::Ignore;
-        p.buf = Vec::new();
+        let buf = std::mem::take(&mut p.buf);
+        if p.keep_tunnel_rest {
+            p.tunnel_rest.extend_from_slice(&buf);
+        }
     }
 }
 
@@ -1287,6 +1672,8 @@ fn start_http09_response(this: &mut DirParser, pos: Pos) {
             AnomalyKind::Http09,
             "HTTP/0.9 response: no status line",
         )],
+        // There is no head to judge.
+        head_complete: false,
     };
     this.current = Some(InFlight {
         msg,
@@ -1296,13 +1683,18 @@ fn start_http09_response(this: &mut DirParser, pos: Pos) {
     this.synced = true;
 }
 
+/// The first bytes of `bytes` as printable text, for evidence.
+fn sample_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect()
+}
+
 /// Bytes where the next message should start are not a start line: judge the previous
 /// message by how it was framed.
 fn junk_after_message(this: &mut DirParser, pairing: &mut Pairing, input: &[u8], at: usize) {
-    let sample: String = String::from_utf8_lossy(&input[at..input.len().min(at + 40)])
-        .chars()
-        .map(|c| if c.is_control() { '.' } else { c })
-        .collect();
+    let sample = sample_of(&input[at..]);
     if !this.synced {
         return;
     }
@@ -1383,7 +1775,7 @@ fn complete(
         }
         Side::Response => {
             stats.responses += 1;
-            pairing.response_done(msg, out);
+            pairing.response_done(msg, this.mark, out);
         }
     }
 }
@@ -1405,7 +1797,7 @@ fn finish_direction(
                     "the connection ended inside the head",
                 );
                 if this.side == Side::Request {
-                    pairing.request_head(request_context(&msg));
+                    pairing.request_head(request_context(&msg), this.mark);
                 }
                 complete(this, pairing, msg, pos, out, stats);
             }
@@ -1454,6 +1846,15 @@ fn finish_direction(
             junk_after_message(this, pairing, &buf, 0);
         }
         _ => {}
+    }
+    // Bytes beyond a Content-Length and then the server's close: no next response explains
+    // them, so the length was short (RFC 9112 §6.3), not followed by stray bytes.
+    if this.saw_fin && std::mem::take(&mut this.junk_after_length) {
+        pairing.reclassify_held_response(
+            AnomalyKind::ExtraData,
+            AnomalyKind::ContentLengthMismatch,
+            "more bytes than Content-Length, then the connection closed",
+        );
     }
     this.state = DirState::Ignore;
     this.buf = Vec::new();

@@ -43,6 +43,40 @@ pub enum AnomalyKind {
     TooManyOutstandingRequests,
     ResponseWithoutRequest,
     MidStream,
+    /// The response to this request was in bytes the capture lost (pairing by TCP
+    /// acknowledgements shows a later response answers a later request).
+    ResponseLostInGap,
+    /// This response answers a request whose bytes the capture lost.
+    RequestLostInGap,
+    /// Bytes of this direction before this message were lost; pairing across them relied
+    /// on acknowledgement numbers.
+    GapBeforeMessage,
+    /// Bytes before the start line that do not belong to any message.
+    JunkBeforeMessage,
+    /// HTTP/2: the stream was reset (RST_STREAM) before it completed.
+    H2StreamReset,
+    /// HTTP/2: the connection was shut down with an error (GOAWAY) while the stream was open.
+    H2GoAway,
+    /// HTTP/2: the exchange was pushed by the server (PUSH_PROMISE), not requested.
+    H2ServerPush,
+    /// HTTP/2: DATA beyond the flow-control window the receiver granted.
+    H2FlowControl,
+    /// HTTP/2: a frame larger than the receiver's SETTINGS_MAX_FRAME_SIZE, or of a wrong fixed size.
+    H2FrameSize,
+    /// HTTP/2: a frame that breaks the protocol (wrong stream, bad padding, HPACK error).
+    H2ProtocolError,
+    /// HTTP/2: the capture lost bytes, so header compression state is lost and decoding stopped.
+    H2DecodingStopped,
+    /// HTTP/2: content-length disagrees with the DATA frames' payload.
+    H2ContentLengthMismatch,
+    /// HTTP/2: a field name with upper-case letters (malformed, RFC 9113 §8.2.1).
+    H2UppercaseFieldName,
+    /// HTTP/2: a connection-specific field (RFC 9113 §8.2.2).
+    H2ConnectionSpecificField,
+    /// HTTP/2: TE with a value other than `trailers`.
+    H2InvalidTe,
+    /// HTTP/2: pseudo-header fields missing, repeated, misplaced or of the other direction.
+    H2PseudoHeader,
 }
 
 impl AnomalyKind {
@@ -78,6 +112,22 @@ impl AnomalyKind {
         AnomalyKind::TooManyOutstandingRequests,
         AnomalyKind::ResponseWithoutRequest,
         AnomalyKind::MidStream,
+        AnomalyKind::ResponseLostInGap,
+        AnomalyKind::RequestLostInGap,
+        AnomalyKind::GapBeforeMessage,
+        AnomalyKind::JunkBeforeMessage,
+        AnomalyKind::H2StreamReset,
+        AnomalyKind::H2GoAway,
+        AnomalyKind::H2ServerPush,
+        AnomalyKind::H2FlowControl,
+        AnomalyKind::H2FrameSize,
+        AnomalyKind::H2ProtocolError,
+        AnomalyKind::H2DecodingStopped,
+        AnomalyKind::H2ContentLengthMismatch,
+        AnomalyKind::H2UppercaseFieldName,
+        AnomalyKind::H2ConnectionSpecificField,
+        AnomalyKind::H2InvalidTe,
+        AnomalyKind::H2PseudoHeader,
     ];
 
     /// The stable kebab-case name used in output, rule files and the store.
@@ -114,6 +164,22 @@ impl AnomalyKind {
             AnomalyKind::TooManyOutstandingRequests => "too-many-outstanding-requests",
             AnomalyKind::ResponseWithoutRequest => "response-without-request",
             AnomalyKind::MidStream => "mid-stream",
+            AnomalyKind::ResponseLostInGap => "response-lost-in-gap",
+            AnomalyKind::RequestLostInGap => "request-lost-in-gap",
+            AnomalyKind::GapBeforeMessage => "gap-before-message",
+            AnomalyKind::JunkBeforeMessage => "junk-before-message",
+            AnomalyKind::H2StreamReset => "h2-stream-reset",
+            AnomalyKind::H2GoAway => "h2-goaway",
+            AnomalyKind::H2ServerPush => "h2-server-push",
+            AnomalyKind::H2FlowControl => "h2-flow-control-violation",
+            AnomalyKind::H2FrameSize => "h2-frame-size-violation",
+            AnomalyKind::H2ProtocolError => "h2-protocol-error",
+            AnomalyKind::H2DecodingStopped => "h2-decoding-stopped",
+            AnomalyKind::H2ContentLengthMismatch => "h2-content-length-mismatch",
+            AnomalyKind::H2UppercaseFieldName => "h2-uppercase-field-name",
+            AnomalyKind::H2ConnectionSpecificField => "h2-connection-specific-field",
+            AnomalyKind::H2InvalidTe => "h2-invalid-te",
+            AnomalyKind::H2PseudoHeader => "h2-pseudo-header-error",
         }
     }
 
@@ -124,7 +190,10 @@ impl AnomalyKind {
     /// Anomalies that mean the capture, not the peer, lost part of the message: body and
     /// framing rules must not judge such a message.
     pub fn marks_incomplete(self) -> bool {
-        matches!(self, AnomalyKind::Gap | AnomalyKind::Truncated)
+        matches!(
+            self,
+            AnomalyKind::Gap | AnomalyKind::Truncated | AnomalyKind::H2DecodingStopped
+        )
     }
 }
 
@@ -178,6 +247,8 @@ pub enum Framing {
     Close,
     /// The connection stopped carrying HTTP (CONNECT 2xx, 101 Switching Protocols).
     Tunnel,
+    /// HTTP/2: DATA frames up to END_STREAM.
+    Frames,
 }
 
 /// The body of a message: sizes always, bytes up to a cap.
@@ -225,6 +296,9 @@ pub struct Message {
     /// Position in the run's frame order of the frame that completed the message.
     pub last_order: u64,
     pub anomalies: Vec<Anomaly>,
+    /// False when part of the head was not seen (a gap, the snaplen, the capture's end, the
+    /// head-size cap) or there is no head (an HTTP/0.9 response): rules do not judge it.
+    pub head_complete: bool,
 }
 
 impl Message {
@@ -236,12 +310,22 @@ impl Message {
             .map(|h| h.value.as_str())
     }
 
-    /// The first value of a field, if present.
+    /// The first value of a field, if present. An HTTP/2 request without `Host` answers
+    /// `host` with its `:authority` (RFC 9113 §8.3.1: they mean the same).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        let found = self
+            .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+            .map(|h| h.value.as_str());
+        if found.is_none() && name.eq_ignore_ascii_case("host") {
+            return self
+                .headers
+                .iter()
+                .find(|h| h.name == ":authority")
+                .map(|h| h.value.as_str());
+        }
+        found
     }
 
     pub fn has_header(&self, name: &str) -> bool {
@@ -284,6 +368,12 @@ impl Message {
     /// True when the capture lost part of this message (gap, cut short, started mid-way).
     pub fn is_incomplete(&self) -> bool {
         self.anomalies.iter().any(|a| a.kind.marks_incomplete())
+    }
+
+    /// True when every content byte was seen and kept (no gap, no cut, no cap), so rules
+    /// may judge the content.
+    pub fn body_whole(&self) -> bool {
+        self.head_complete && !self.is_incomplete() && self.body.captured_all
     }
 
     pub fn version(&self) -> &str {
@@ -348,9 +438,22 @@ pub struct Exchange {
     pub anomalies: Vec<Anomaly>,
     /// Frame order at which the exchange was closed off without a response (0 otherwise).
     pub closed_order: u64,
+    /// The HTTP/2 stream that carried the exchange (`None` for HTTP/1).
+    pub stream_id: Option<u32>,
 }
 
 impl Exchange {
+    /// True when either message travelled over HTTP/2: rules about HTTP/1 framing do not
+    /// apply to it.
+    pub fn is_http2(&self) -> bool {
+        self.stream_id.is_some()
+            || self
+                .request
+                .iter()
+                .chain(self.response.iter())
+                .any(|m| m.version() == "HTTP/2")
+    }
+
     /// The first and last frame numbers of the exchange (request first, response last).
     pub fn frame_span(&self) -> Option<(u64, u64)> {
         let first = self

@@ -46,6 +46,10 @@ impl StreamConsumer for HttpConnection {
         HttpConnection::piece(self, dir, piece, pos, &mut sink.exchanges);
     }
 
+    fn ack(&mut self, dir: usize, peer_offset: u64) {
+        HttpConnection::ack(self, dir, peer_offset);
+    }
+
     fn close(&mut self, fin: [bool; 2], reason: CloseReason, pos: Pos, sink: &mut HttpOutput) {
         HttpConnection::close(self, fin, reason, pos, &mut sink.exchanges);
         sink.stats.merge(&self.stats);

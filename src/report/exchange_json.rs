@@ -16,6 +16,9 @@ pub struct ExchangeJson<'a> {
     pub client: String,
     pub server: String,
     pub index: u32,
+    /// The HTTP/2 stream (absent for HTTP/1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<u32>,
     pub request: Option<RequestJson<'a>>,
     pub response: Option<ResponseJson<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -48,6 +51,9 @@ pub struct ResponseJson<'a> {
     pub ts: String,
     pub headers: Vec<[&'a str; 2]>,
     pub body_bytes: u64,
+    /// gRPC status (the `grpc-status` trailer, or header in a trailers-only response).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_status: Option<&'a str>,
 }
 
 fn headers(m: &Message) -> Vec<[&str; 2]> {
@@ -86,6 +92,13 @@ fn response_json<'a>(m: &'a Message, file: u16, names: &'a [String]) -> Option<R
         ts: m.head_ts.to_rfc3339(),
         headers: headers(m),
         body_bytes: m.body.size,
+        grpc_status: m
+            .body
+            .trailers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("grpc-status"))
+            .map(|h| h.value.as_str())
+            .or_else(|| m.header("grpc-status")),
     })
 }
 
@@ -124,6 +137,7 @@ impl<'a> ExchangeJson<'a> {
             client: endpoint(&ex.connection.client),
             server: endpoint(&ex.connection.server),
             index: ex.index,
+            stream_id: ex.stream_id,
             request,
             response: ex
                 .response

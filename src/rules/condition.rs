@@ -70,6 +70,29 @@ pub enum JsonCond {
     },
 }
 
+/// What a condition reads (see [`Cond::reads`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CondReads {
+    pub request: bool,
+    pub response: bool,
+    /// The message in scope (`message.*` keys).
+    pub subject: bool,
+    /// Content: presence, size, JSON, body text.
+    pub content: bool,
+    /// Parse anomalies, which say how the message was framed.
+    pub framing: bool,
+}
+
+impl CondReads {
+    fn mark(&mut self, w: Which) {
+        match w {
+            Which::Request => self.request = true,
+            Which::Response => self.response = true,
+            Which::Message => self.subject = true,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Cond {
     All(Vec<Cond>),
@@ -398,16 +421,38 @@ fn compile_message(
 impl Cond {
     /// Whether the condition reads content (body bytes, JSON) or framing anomalies of a
     /// message: such rules are not judged on a message the capture lost part of.
-    pub fn reads_body(&self) -> bool {
+    /// Records what the condition reads: which messages, and whether their content or
+    /// their framing anomalies.
+    pub fn reads(&self, r: &mut CondReads) {
         match self {
-            Cond::All(c) | Cond::Any(c) => c.iter().any(Cond::reads_body),
-            Cond::Not(c) => c.reads_body(),
-            Cond::BodyPresent(..)
-            | Cond::BodySize(..)
-            | Cond::Json(..)
-            | Cond::BodyMatches(..)
-            | Cond::Anomaly(..) => true,
-            _ => false,
+            Cond::All(c) | Cond::Any(c) => c.iter().for_each(|c| c.reads(r)),
+            Cond::Not(c) => c.reads(r),
+            Cond::Method(_) => r.mark(Which::Request),
+            Cond::Status(_) => r.mark(Which::Response),
+            Cond::Transport { .. } => {}
+            Cond::BodyPresent(w, _)
+            | Cond::BodySize(w, ..)
+            | Cond::Json(w, _)
+            | Cond::BodyMatches(w, _) => {
+                r.mark(*w);
+                r.content = true;
+            }
+            Cond::Anomaly(w, _) => {
+                r.mark(*w);
+                r.framing = true;
+            }
+            Cond::Version(w, _)
+            | Cond::Present(w, _)
+            | Cond::Absent(w, _)
+            | Cond::AnyPresent(w, _)
+            | Cond::Count(w, ..)
+            | Cond::Header(w, ..)
+            | Cond::HeaderNot(w, ..)
+            | Cond::AnyLine(w, ..)
+            | Cond::AnyLineNot(w, ..)
+            | Cond::ContentType(w, _)
+            | Cond::ListContains(w, ..)
+            | Cond::ListLacks(w, ..) => r.mark(*w),
         }
     }
 

@@ -22,6 +22,14 @@ pub struct RuleFile {
     pub check: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// What the rule reads besides heads: `body` (content), `framing` (how the message was
+    /// delimited), `history` (earlier exchanges). Derived from `when`; a `check` that reads
+    /// content or framing must say so here.
+    #[serde(default)]
+    pub reads: Vec<String>,
+    /// The rule is about HTTP/1 message framing: it never applies to HTTP/2 exchanges.
+    #[serde(default)]
+    pub http1_only: bool,
     #[serde(default)]
     pub when: Option<toml::Table>,
     #[serde(default)]
@@ -63,6 +71,10 @@ pub struct ExampleFile {
     pub note: Option<String>,
     #[serde(default)]
     pub transport: Option<String>,
+    /// `"HTTP/2"`: messages are header lists (`:method: GET`, `name: value`, a blank line,
+    /// the body) sent as HTTP/2 frames with prior knowledge.
+    #[serde(default)]
+    pub version: Option<String>,
     /// Server address, e.g. `"192.0.2.10:443"` (default port 80, or 443 for TLS).
     #[serde(default)]
     pub server: Option<String>,

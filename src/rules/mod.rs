@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::capture::FrameRef;
 use crate::http::{Exchange, Message, content};
 pub use checks::{CheckInput, Hit, StatefulCheck, StatefulHit};
-use condition::{Cond, Which};
+use condition::{Cond, CondReads, Which};
 pub use file::{ExampleFile, ExampleKind, RuleFile};
 pub use template::Template;
 
@@ -130,6 +130,8 @@ pub struct Rule {
     pub equivalents: Vec<(String, String)>,
     pub check_name: Option<String>,
     pub enabled: bool,
+    /// About HTTP/1 framing: skipped on HTTP/2 exchanges.
+    pub http1_only: bool,
     pub examples: Vec<ExampleFile>,
     /// Run scope: the counter and threshold.
     pub run: Option<run::RunCheck>,
@@ -138,7 +140,74 @@ pub struct Rule {
     cond: Option<Cond>,
     escalate: Vec<(Severity, Cond)>,
     check: Option<checks::CheckKind>,
-    reads_body: bool,
+    /// What the rule reads, so the engine can skip it where that was not seen whole.
+    pub reads: Reads,
+}
+
+/// What a rule reads of an exchange. Every rule reads the heads of the messages it looks
+/// at; the engine does not evaluate a rule on a message whose head was not seen whole,
+/// nor a rule that reads content or framing on a message whose content was lost, cut or
+/// capped (framing: lost or cut only, a cap does not hide where a message ended).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Reads {
+    /// The request, besides the message in scope.
+    pub request: bool,
+    /// The response, besides the message in scope.
+    pub response: bool,
+    pub body: bool,
+    pub framing: bool,
+    pub history: bool,
+}
+
+impl Reads {
+    fn of(
+        scope: Scope,
+        cond: Option<&Cond>,
+        has_check: bool,
+        declared: &[String],
+    ) -> Result<Reads, String> {
+        let mut c = CondReads::default();
+        if let Some(cond) = cond {
+            cond.reads(&mut c);
+        }
+        let mut reads = Reads {
+            request: c.request || matches!(scope, Scope::Request | Scope::Exchange),
+            response: c.response || matches!(scope, Scope::Response | Scope::Exchange),
+            body: c.content,
+            framing: c.framing,
+            history: scope.is_stateful(),
+        };
+        if has_check {
+            // Code may look at either message.
+            reads.request = true;
+            reads.response = true;
+        }
+        for d in declared {
+            match d.as_str() {
+                "head" => {}
+                "body" => reads.body = true,
+                "framing" => reads.framing = true,
+                "history" => reads.history = true,
+                other => {
+                    return Err(format!(
+                        "reads {other:?}: expected head, body, framing or history"
+                    ));
+                }
+            }
+        }
+        Ok(reads)
+    }
+
+    /// Whether `m` shows all this rule needs of it.
+    fn seen_whole(&self, m: &Message) -> bool {
+        if !m.head_complete {
+            return false;
+        }
+        if (self.body || self.framing) && m.is_incomplete() {
+            return false;
+        }
+        !self.body || m.body.captured_all
+    }
 }
 
 impl Rule {
@@ -214,7 +283,7 @@ impl Rule {
                 "summary uses unknown placeholder {{{bad}}}"
             )));
         }
-        let reads_body = cond.as_ref().is_some_and(Cond::reads_body);
+        let reads = Reads::of(scope, cond.as_ref(), check.is_some(), &f.reads).map_err(invalid)?;
         let equivalents = f
             .equivalents
             .iter()
@@ -237,18 +306,37 @@ impl Rule {
             equivalents,
             check_name: f.check,
             enabled: f.enabled,
+            http1_only: f.http1_only,
             examples: f.example,
             run,
             source,
             cond,
             escalate,
             check,
-            reads_body,
+            reads,
         })
+    }
+
+    /// Whether every message this rule reads (in scope `side`) was seen whole enough to be
+    /// judged: rules never judge what was not seen.
+    fn sees_whole(&self, ex: &Exchange, side: Option<Side>) -> bool {
+        let read = |m: Option<&Message>, wanted: bool| {
+            !wanted || m.is_none_or(|m| self.reads.seen_whole(m))
+        };
+        read(
+            ex.request.as_ref(),
+            self.reads.request || side == Some(Side::Request),
+        ) && read(
+            ex.response.as_ref(),
+            self.reads.response || side == Some(Side::Response),
+        )
     }
 
     /// Cheap rejection before any condition is evaluated.
     fn may_apply(&self, ex: &Exchange) -> bool {
+        if self.http1_only && ex.is_http2() {
+            return false;
+        }
         let Some(cond) = &self.cond else { return true };
         if let Some(set) = cond.required_status()
             && !ex
@@ -645,18 +733,8 @@ impl Engine {
 
 /// Evaluates one rule on one subject; `side` is the message the finding is about.
 fn evaluate<'s>(rule: &Rule, s: &'s Subject<'s>, side: Option<Side>, out: &mut Vec<Finding>) {
-    if rule.reads_body {
-        let incomplete = match side {
-            Some(Side::Request) => s.request().is_some_and(Message::is_incomplete),
-            Some(Side::Response) => s.response().is_some_and(Message::is_incomplete),
-            None => {
-                s.request().is_some_and(Message::is_incomplete)
-                    || s.response().is_some_and(Message::is_incomplete)
-            }
-        };
-        if incomplete {
-            return;
-        }
+    if !rule.sees_whole(s.exchange, side) {
+        return;
     }
     let mut evidence = None;
     if let Some(cond) = &rule.cond
@@ -730,6 +808,10 @@ impl StatefulEngine {
     pub fn observe(&mut self, ex: &Exchange) -> Vec<(ExchangeRef, Finding)> {
         let mut out = Vec::new();
         for (rule, check) in &mut self.checks {
+            if !rule.sees_whole(ex, None) {
+                // History is not built from what was not seen.
+                continue;
+            }
             let mut hits = Vec::new();
             check.observe(ex, &mut hits);
             out.extend(hits.into_iter().map(|h| stateful_finding(rule, ex, h)));
@@ -777,4 +859,124 @@ fn stateful_finding(rule: &Rule, ex: &Exchange, h: StatefulHit) -> (ExchangeRef,
             related: h.related,
         },
     )
+}
+
+#[cfg(test)]
+mod silence_tests {
+    //! Rules never judge what was not seen: every rule's bad example, damaged the ways
+    //! captures damage messages, yields no finding from a rule that reads the damaged part.
+    use super::*;
+    use crate::http::AnomalyKind;
+
+    /// Each bad example of the catalogue as exchanges, with the rule it is about.
+    fn bad_examples(set: &RuleSet) -> Vec<(Arc<Rule>, Vec<Exchange>)> {
+        set.rules
+            .iter()
+            .flat_map(|r| {
+                r.examples
+                    .iter()
+                    .filter(|e| e.kind == ExampleKind::Bad)
+                    .map(|e| (Arc::clone(r), examples::exchanges(e)))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Findings of every rule (stateless and stateful) on a sequence of exchanges.
+    fn findings(set: &RuleSet, exchanges: &[Exchange]) -> Vec<Finding> {
+        let engine = Engine::new(set);
+        let mut stateful = StatefulEngine::new(set);
+        let mut out = Vec::new();
+        for ex in exchanges {
+            out.extend(engine.check(ex));
+            out.extend(stateful.observe(ex).into_iter().map(|(_, f)| f));
+        }
+        out.extend(stateful.finish().into_iter().map(|(_, f)| f));
+        out
+    }
+
+    fn damage(exchanges: &[Exchange], f: impl Fn(&mut Message)) -> Vec<Exchange> {
+        let mut out = exchanges.to_vec();
+        for ex in &mut out {
+            for m in [ex.request.as_mut(), ex.response.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                f(m);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_rule_is_silent_on_heads_it_did_not_see_whole() {
+        let set = RuleSet::builtin().expect("catalogue");
+        let examples = bad_examples(&set);
+        assert!(examples.len() >= 150, "{} bad examples", examples.len());
+        for kind in [AnomalyKind::Gap, AnomalyKind::Truncated] {
+            for (rule, exchanges) in &examples {
+                let damaged = damage(exchanges, |m| {
+                    m.head_complete = false;
+                    m.add_anomaly(kind, "part of the head was not captured");
+                });
+                let fired = findings(&set, &damaged);
+                assert!(
+                    fired.is_empty(),
+                    "{}'s bad example with every head {}: {:?}",
+                    rule.id,
+                    kind.name(),
+                    fired.iter().map(|f| &f.rule).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rules_that_read_content_are_silent_on_capped_or_lost_bodies() {
+        let set = RuleSet::builtin().expect("catalogue");
+        let readers: Vec<&Arc<Rule>> = set.rules.iter().filter(|r| r.reads.body).collect();
+        assert!(readers.len() >= 20, "{} rules read content", readers.len());
+        for (rule, exchanges) in bad_examples(&set) {
+            // Lost bytes in every message: no content or framing rule may fire.
+            let gapped = damage(&exchanges, |m| {
+                m.add_anomaly(AnomalyKind::Gap, "bytes not captured")
+            });
+            let fired: Vec<String> = findings(&set, &gapped)
+                .into_iter()
+                .filter(|f| {
+                    set.get(&f.rule)
+                        .is_some_and(|r| r.reads.body || r.reads.framing)
+                })
+                .map(|f| f.rule)
+                .collect();
+            assert!(
+                fired.is_empty(),
+                "{}'s bad example, gapped: {fired:?}",
+                rule.id
+            );
+            // Content cut by the kept-body cap: no content rule may fire on a message whose
+            // content it reads and that was cut.
+            let capped = damage(&exchanges, |m| {
+                if m.body.size > 0 {
+                    m.body.captured_all = false;
+                }
+            });
+            for ex in &capped {
+                let cut = |m: &Option<Message>| m.as_ref().is_some_and(|m| !m.body.captured_all);
+                for f in findings(&set, std::slice::from_ref(ex)) {
+                    let Some(r) = set.get(&f.rule).filter(|r| r.reads.body) else {
+                        continue;
+                    };
+                    let reads_request = r.reads.request || f.side == Some(Side::Request);
+                    let reads_response = r.reads.response || f.side == Some(Side::Response);
+                    assert!(
+                        !(reads_request && cut(&ex.request) || reads_response && cut(&ex.response)),
+                        "{} fired on {}'s bad example with capped content",
+                        f.rule,
+                        rule.id
+                    );
+                }
+            }
+        }
+    }
 }

@@ -1112,6 +1112,7 @@ mod tests {
             last_ts: Default::default(),
             last_order: 0,
             anomalies: Vec::new(),
+            head_complete: true,
         }
     }
 
