@@ -45,6 +45,46 @@ pub struct Config {
     /// Extra header names and JSON fields whose values are masked.
     #[serde(default)]
     pub redact: Vec<String>,
+    /// Bytes the flow tables of all workers may hold together, e.g. `"256MiB"` or a number
+    /// of bytes (`--memory-budget` overrides it).
+    #[serde(default, deserialize_with = "byte_size")]
+    pub memory_budget: Option<usize>,
+}
+
+/// A size written as bytes (`1048576`) or with a unit (`512KiB`, `256MiB`, `1G`).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 256MiB, 1G)"))?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(usize),
+        Text(String),
+    }
+    match Size::deserialize(d)? {
+        Size::Bytes(n) => Ok(Some(n)),
+        Size::Text(t) => parse_size(&t).map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -52,6 +92,8 @@ pub struct Config {
 pub struct RuleSettings {
     pub severity: Option<Severity>,
     pub enabled: Option<bool>,
+    /// Run-scope rules: the count at which the rule fires.
+    pub threshold: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,5 +263,23 @@ impl Policy {
                 .copied()
                 .unwrap_or(rule.severity),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_budget_takes_bytes_or_units() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("12 parsecs").is_err());
+        let c: Config = toml::from_str("memory_budget = \"64MiB\"").expect("parses");
+        assert_eq!(c.memory_budget, Some(64 << 20));
+        let c: Config = toml::from_str("memory_budget = 4096").expect("parses");
+        assert_eq!(c.memory_budget, Some(4096));
+        assert!(toml::from_str::<Config>("memory_budget = \"lots\"").is_err());
     }
 }

@@ -23,8 +23,11 @@ use crate::capture::live::{KernelStats, LiveCapture, LiveError};
 use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
 use crate::decode::{DecodeStats, Decoder, Segment};
 use crate::http::{Exchange, HttpConfig, HttpOutput, HttpStats};
-use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
+use crate::reassembly::{
+    FlowKey, FlowTable, MemoryBudget, ReassemblyConfig, ReassemblyStats, SynTargets,
+};
 use crate::redact::Redactor;
+use crate::rules::run::{Metric, RunCounters};
 use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine, WireNeed};
 use crate::session::{Session, SessionConfig};
 use crate::time::Timestamp;
@@ -73,6 +76,8 @@ pub struct RunSummary {
     pub filtered_out: u64,
     pub decode: DecodeStats,
     pub reassembly: ReassemblyStats,
+    /// Unanswered SYNs by destination (see [`ReassemblyStats::syn_without_handshake`]).
+    pub syn_targets: SynTargets,
     pub http: HttpStats,
     /// TLS connections: decrypted, or not and why.
     pub tls: TlsStats,
@@ -100,6 +105,54 @@ pub struct SkippedRules {
     pub reason: WireNeed,
     pub rules: Vec<String>,
     pub evaluations: u64,
+}
+
+impl RunSummary {
+    /// The counters run-scope rules watch, each with a sentence of detail.
+    pub fn counters(&self) -> RunCounters {
+        let r = &self.reassembly;
+        let mut c = RunCounters::default();
+        let top = match self.syn_targets.top() {
+            Some((dst, n)) => format!("{n} of them to {dst}"),
+            None => String::new(),
+        };
+        c.set(Metric::SynWithoutHandshake, r.syn_without_handshake, top);
+        c.set(
+            Metric::OneSidedConnections,
+            r.one_sided,
+            format!("of {} connections that carried payload", r.with_payload),
+        );
+        c.set(
+            Metric::FragmentsDropped,
+            self.decode.fragments_dropped,
+            format!(
+                "{} datagrams were rebuilt from fragments",
+                self.decode.fragments_reassembled
+            ),
+        );
+        c.set(
+            Metric::Evictions,
+            r.evictions,
+            format!(
+                "{} for the memory budget, {} for the connection cap",
+                r.budget_evictions,
+                r.evictions - r.budget_evictions.min(r.evictions)
+            ),
+        );
+        if let Some(live) = &self.live {
+            let k = &live.kernel;
+            c.set(
+                Metric::DroppedPackets,
+                k.dropped + k.interface_dropped + live.internal_dropped,
+                format!(
+                    "kernel {}, interface {}, full queues {}",
+                    k.dropped, k.interface_dropped, live.internal_dropped
+                ),
+            );
+        }
+        c.set(Metric::RequestsOverCap, self.http.requests_over_cap, "");
+        c
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -288,7 +341,24 @@ pub fn run(
     sink: impl FnMut(Output) -> std::io::Result<()> + Send,
     progress: impl FnMut(u64),
 ) -> Result<RunSummary, PipelineError> {
-    let stop = Arc::new(AtomicBool::new(false));
+    run_until(
+        captures,
+        cfg,
+        Arc::new(AtomicBool::new(false)),
+        sink,
+        progress,
+    )
+}
+
+/// As [`run`], stopping early once `stop` is set (a signal): reading ends before the next
+/// frame, what was read is drained through the workers, and the summary counts it.
+pub fn run_until(
+    captures: &CaptureSet,
+    cfg: &PipelineConfig,
+    stop: Arc<AtomicBool>,
+    sink: impl FnMut(Output) -> std::io::Result<()> + Send,
+    progress: impl FnMut(u64),
+) -> Result<RunSummary, PipelineError> {
     drive(cfg, false, sink, Arc::clone(&stop), |shards| {
         read_files(captures, cfg, shards, &stop, progress)
     })
@@ -439,6 +509,8 @@ fn drive<'s>(
     // Live, the queues absorb bursts while a worker is busy; offline they only need to
     // keep the workers fed.
     let depth = if lossy { LIVE_QUEUE_BATCHES } else { 8 };
+    // One budget for every worker's flows: memory does not grow with the core count.
+    let budget = MemoryBudget::new(cfg.reassembly.memory_budget);
 
     thread::scope(|scope| {
         let (out_tx, out_rx) = bounded::<WorkerOutput>(workers * 8);
@@ -455,9 +527,8 @@ fn drive<'s>(
             let reassembly = cfg.reassembly;
             let engine = cfg.rules.as_deref().map(Engine::new);
             let redact = cfg.redact.clone();
-            handles.push(
-                scope.spawn(move || worker(w, rx, out_tx, reassembly, session, engine, redact)),
-            );
+            let table = FlowTable::with_budget(reassembly, session, Arc::clone(&budget));
+            handles.push(scope.spawn(move || worker(w, rx, out_tx, table, engine, redact)));
         }
         drop(out_tx);
 
@@ -473,8 +544,9 @@ fn drive<'s>(
         let mut summary = RunSummary::default();
         for h in handles {
             match h.join() {
-                Ok((r, http, tls)) => {
+                Ok((r, syn, http, tls)) => {
                     summary.reassembly.merge(&r);
+                    summary.syn_targets.merge(&syn);
                     summary.http.merge(&http);
                     summary.tls.merge(&tls);
                 }
@@ -515,8 +587,9 @@ fn read_files<'s>(
 ) -> Result<Fed, PipelineError> {
     let mut decoder = Decoder::new();
     let mut order: u64 = 0;
-    let read = captures.for_each_frame(
+    let read = captures.for_each_frame_until(
         cfg.filter.as_deref(),
+        stop,
         |frame| {
             if shards.closed {
                 return;
@@ -526,9 +599,6 @@ fn read_files<'s>(
                 shards.push(order, seg);
             }
             if order.is_multiple_of(WATERMARK_EVERY) {
-                if stop.load(Ordering::Relaxed) {
-                    shards.closed = true;
-                }
                 shards.flush_all(order, None);
             }
         },
@@ -629,11 +699,10 @@ fn worker(
     id: usize,
     rx: Receiver<Batch<'_>>,
     out: Sender<WorkerOutput>,
-    reassembly: ReassemblyConfig,
-    session: SessionConfig,
+    mut table: FlowTable<Session>,
     engine: Option<Engine>,
     redact: Option<Redactor>,
-) -> (ReassemblyStats, HttpStats, TlsStats) {
+) -> (ReassemblyStats, SynTargets, HttpStats, TlsStats) {
     let analyze = |mut exchange: Exchange| {
         let mut findings = engine
             .as_ref()
@@ -647,7 +716,6 @@ fn worker(
         }
         Analyzed { exchange, findings }
     };
-    let mut table: FlowTable<Session> = FlowTable::new(reassembly, session);
     let mut sink = HttpOutput::default();
     let mut last_order = 0;
     for batch in rx {
@@ -684,7 +752,7 @@ fn worker(
         exchanges: rest,
         watermark: u64::MAX,
     });
-    (table.stats, sink.stats, sink.tls)
+    (table.stats, table.syn_targets, sink.stats, sink.tls)
 }
 
 /// Merges worker outputs into one order, runs the stateful rules, and feeds the sink.

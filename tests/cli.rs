@@ -347,6 +347,206 @@ fn rules_readme_is_generated_from_the_rule_files() {
     );
 }
 
+/// Writes a pcap (Ethernet) of `n` SYNs from distinct clients to 192.0.2.10:80, one every
+/// 10 µs from `start_secs`, never answered.
+fn write_syn_flood(path: &Path, n: u32, start_secs: u32) {
+    let mut out = Vec::with_capacity(24 + n as usize * 70);
+    for v in [
+        0xa1b2_c3d4u32.to_le_bytes().as_slice(),
+        &2u16.to_le_bytes(),
+        &4u16.to_le_bytes(),
+    ] {
+        out.extend_from_slice(v);
+    }
+    for v in [0u32, 0, 65535, 1] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for i in 0..n {
+        let mut frame = Vec::with_capacity(54);
+        frame.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0]);
+        let client = (0x0a00_0000u32 + i).to_be_bytes();
+        frame.extend_from_slice(&[0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+        frame.extend_from_slice(&client);
+        frame.extend_from_slice(&[192, 0, 2, 10]);
+        frame.extend_from_slice(&(1024 + (i % 60000) as u16).to_be_bytes());
+        frame.extend_from_slice(&80u16.to_be_bytes());
+        frame.extend_from_slice(&i.wrapping_mul(7919).to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+        let micros = u64::from(i) * 10;
+        let secs = start_secs + (micros / 1_000_000) as u32;
+        let usec = (micros % 1_000_000) as u32;
+        for v in [secs, usec, frame.len() as u32, frame.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&frame);
+    }
+    std::fs::write(path, out).expect("writes the capture");
+}
+
+#[test]
+fn a_syn_flood_is_one_run_finding_in_every_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flood = dir.path().join("flood.pcap");
+    write_syn_flood(&flood, 5000, 1_900_000_000);
+    let path = flood.to_string_lossy().into_owned();
+
+    let o = wirelint(&["analyze", &path, "--format", "jsonl"], dir.path());
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one finding, not one per connection: {text}"
+    );
+    assert_eq!(lines[0]["rule"], "syn-flood");
+    assert_eq!(lines[0]["scope"], "run");
+    assert!(lines[0]["exchange"].is_null());
+    let message = lines[0]["message"].as_str().unwrap_or("");
+    assert!(message.starts_with("5000 connections"), "{message}");
+    assert!(
+        lines[0]["evidence"]
+            .as_str()
+            .unwrap_or("")
+            .contains("192.0.2.10:80")
+    );
+    assert!(
+        stderr(&o).contains("5000 SYNs without handshake"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = wirelint(&["analyze", &path, "--format", "text"], dir.path());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("syn-flood (run) — 1 finding"), "{text}");
+
+    let o = wirelint(&["analyze", &path, "--format", "sarif"], dir.path());
+    let sarif: serde_json::Value = serde_json::from_slice(&o.stdout).expect("SARIF");
+    let results = sarif["runs"][0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["ruleId"], "syn-flood");
+
+    // The threshold is a setting; stored findings of the run have no exchange.
+    std::fs::write(
+        dir.path().join("wirelint.toml"),
+        "[rules.syn-flood]\nthreshold = 6000\n",
+    )
+    .expect("config");
+    let o = wirelint(&["analyze", &path, "--format", "jsonl"], dir.path());
+    assert!(o.stdout.is_empty(), "below the configured threshold");
+    std::fs::write(
+        dir.path().join("wirelint.toml"),
+        "[rules.syn-flood]\nthreshold = 10\n",
+    )
+    .expect("config");
+    let db = dir.path().join("run.db");
+    let db_arg = db.to_string_lossy().into_owned();
+    let o = wirelint(&["analyze", &path, "--db", &db_arg], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    let (rule, exchange): (String, Option<i64>) = conn
+        .query_row("SELECT rule, exchange_id FROM findings", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("one finding row");
+    assert_eq!(rule, "syn-flood");
+    assert_eq!(exchange, None);
+}
+
+#[test]
+fn a_signal_during_analyze_reports_what_was_read_and_marks_the_run() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flood = dir.path().join("flood.pcap");
+    // Long enough that the run is still reading when the first findings (of the demo
+    // capture, earlier in time) are out.
+    write_syn_flood(&flood, 2_000_000, 1_900_000_000);
+    let demo = support::repo().join("captures/demo-api.pcap");
+    let db = dir.path().join("run.db");
+    for (signal, code, name) in [
+        (libc::SIGINT, 130, "SIGINT"),
+        (libc::SIGTERM, 143, "SIGTERM"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+            .arg("analyze")
+            .arg(&demo)
+            .arg(&flood)
+            .args(["--format", "jsonl", "--workers", "2", "--db"])
+            .arg(&db)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the wirelint binary runs");
+        let started = Instant::now();
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut n = 0;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if n == 0 {
+                    let _ = tx.send(line);
+                }
+                n += 1;
+            }
+            n
+        });
+        let first = rx.recv_timeout(Duration::from_secs(30));
+        let pid = child.id() as libc::pid_t;
+        let still_running = matches!(child.try_wait(), Ok(None));
+        // SAFETY: kill(2) on the PID of our own child.
+        unsafe { libc::kill(pid, signal) };
+        let status = loop {
+            if let Ok(Some(s)) = child.try_wait() {
+                break Some(s);
+            }
+            if started.elapsed() > Duration::from_secs(90) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let printed = reader.join().unwrap_or(0);
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        let first = first.expect("a finding was printed while the run was reading");
+        assert!(first.contains("\"rule\""), "{first}");
+        assert!(
+            still_running,
+            "the run ended before it was signalled: make the flood longer"
+        );
+        let status = status.expect("the run stopped after the signal");
+        assert_eq!(status.code(), Some(code), "{name}: {err}");
+        assert!(printed >= 1);
+        assert!(err.contains(&format!("interrupted by {name}")), "{err}");
+        assert!(err.contains(" packets ("), "the summary is printed: {err}");
+        let conn = rusqlite::Connection::open(&db).expect("db");
+        let (reason, finished): (Option<String>, Option<i64>) = conn
+            .query_row(
+                "SELECT interrupted, finished_wall FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("the run row");
+        assert_eq!(reason.as_deref(), Some(name));
+        assert!(
+            finished.is_some(),
+            "the summary of what was read is recorded"
+        );
+    }
+}
+
 /// `wirelint` with extra environment variables (and the same `--no-db` default).
 fn wirelint_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     let no_db = args.first() == Some(&"analyze") && !args.contains(&"--db");

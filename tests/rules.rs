@@ -2,9 +2,18 @@
 //! example must fire its rule, a `good` one must not. Also checks each file's shape (id =
 //! file name, category = folder).
 
+use wirelint::rules::run::{self, RunCounters};
 use wirelint::rules::{Engine, ExampleKind, RuleSet, StatefulEngine, examples};
 
 fn fired(set: &RuleSet, example: &wirelint::rules::ExampleFile) -> Vec<(String, String)> {
+    if let Some(counters) = &example.counters {
+        // A run-scope example: the run's counters, through the run rules.
+        let counters = RunCounters::from_names(counters).expect("known counters");
+        return run::findings(set, &counters)
+            .into_iter()
+            .map(|f| (f.rule, f.message))
+            .collect();
+    }
     let engine = Engine::new(set);
     let mut stateful = StatefulEngine::new(set);
     let mut out = Vec::new();

@@ -225,9 +225,23 @@ impl CaptureSet {
     pub fn for_each_frame<'s>(
         &'s self,
         filter: Option<&str>,
+        visit: impl FnMut(&Frame<'s>),
+        progress: impl FnMut(u64),
+    ) -> Result<ReadSummary, CaptureError> {
+        let never = std::sync::atomic::AtomicBool::new(false);
+        self.for_each_frame_until(filter, &never, visit, progress)
+    }
+
+    /// As [`CaptureSet::for_each_frame`], stopping before the next frame once `stop` is set
+    /// (a signal): the summary counts what was read.
+    pub fn for_each_frame_until<'s>(
+        &'s self,
+        filter: Option<&str>,
+        stop: &std::sync::atomic::AtomicBool,
         mut visit: impl FnMut(&Frame<'s>),
         mut progress: impl FnMut(u64),
     ) -> Result<ReadSummary, CaptureError> {
+        let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
         let mut filters = filter.map(Filters::new);
         if let Some(filters) = filters.as_mut() {
             for f in &self.files {
@@ -251,7 +265,9 @@ impl CaptureSet {
         };
 
         if let [reader] = readers.as_mut_slice() {
-            while let Some(frame) = reader.next_frame()? {
+            while !stopped()
+                && let Some(frame) = reader.next_frame()?
+            {
                 walk.emit(&frame, reader.position() as u64, &mut visit, &mut progress)?;
             }
         } else {
@@ -267,7 +283,9 @@ impl CaptureSet {
                 }
                 heads.push(head);
             }
-            while let Some(Reverse((_, i))) = heap.pop() {
+            while !stopped()
+                && let Some(Reverse((_, i))) = heap.pop()
+            {
                 let Some(frame) = heads[i].take() else {
                     continue;
                 };

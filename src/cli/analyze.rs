@@ -5,8 +5,11 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::input::Input;
 use super::{AnalyzeArgs, ColorChoice, FailOn, FindingFormat, RuleOptions};
@@ -48,7 +51,17 @@ pub fn load_rules(
             anyhow::bail!("unknown rule id or category {name:?} (see `wirelint rules`)");
         }
     }
-    Ok(set.configured(&policy))
+    let mut set = set.configured(&policy);
+    for rule in &mut set.rules {
+        let Some(t) = config.rules.get(&rule.id).and_then(|s| s.threshold) else {
+            continue;
+        };
+        match Arc::make_mut(rule).run.as_mut() {
+            Some(run) => run.threshold = t,
+            None => anyhow::bail!("rules.{}: only run-scope rules take a threshold", rule.id),
+        }
+    }
+    Ok(set)
 }
 
 pub(super) fn suppressed(sups: &[Suppression], f: &Finding, ex: &Exchange) -> bool {
@@ -71,6 +84,9 @@ fn threshold(fail_on: FailOn) -> Option<Severity> {
         FailOn::Never => None,
     }
 }
+
+/// How long streamed output may wait in the buffer before it is flushed.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// Where `analyze` records its run without `--db` (and `serve` reads without `--db`).
 pub const DEFAULT_DB: &str = "wirelint.db";
@@ -122,6 +138,7 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         rules: Some(Arc::clone(&rules)),
         redact: Some(Redactor::new(&config.redact)),
         tls: args.tls.load(&input.tls_secrets())?,
+        reassembly: super::reassembly(args.memory_budget, config.memory_budget),
         ..PipelineConfig::default()
     };
     // The run is recorded in ./wirelint.db unless told otherwise (SPEC: `--db` defaults to
@@ -201,10 +218,10 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
     }
 
     // `at` names the exchange of a finding settled at the end of input (`ex` is `None`
-    // then: that exchange was already reported).
+    // then: that exchange was already reported); both are `None` for a run-scope finding.
     let mut emit = |f: &Finding,
                     ex: Option<&Exchange>,
-                    at: ExchangeRef,
+                    at: Option<ExchangeRef>,
                     briefs: &Briefs,
                     out: &mut BufWriter<std::io::Stdout>|
      -> std::io::Result<()> {
@@ -221,18 +238,25 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         };
         match format {
             FindingFormat::Text => {
-                text.add(f, || ex.map(exchange_location).unwrap_or_default());
+                text.add(f, || match (ex, at) {
+                    (Some(ex), _) => exchange_location(ex),
+                    (None, None) => format!("the run ({})", names.join(", ")),
+                    (None, Some(_)) => String::new(),
+                });
                 Ok(())
             }
             FindingFormat::Jsonl | FindingFormat::Json => {
                 if format == FindingFormat::Json && !std::mem::take(&mut first_json) {
                     out.write_all(b",")?;
                 }
-                let json = match ex {
-                    Some(ex) => {
+                let json = match (ex, at) {
+                    (Some(ex), _) => {
                         serde_json::to_writer(&mut *out, &FindingJson::new(f, ex, &names, briefs))
                     }
-                    None => serde_json::to_writer(&mut *out, &FindingJson::settled(f, at, briefs)),
+                    (None, Some(at)) => {
+                        serde_json::to_writer(&mut *out, &FindingJson::settled(f, at, briefs))
+                    }
+                    (None, None) => serde_json::to_writer(&mut *out, &FindingJson::run(f)),
                 };
                 json.map_err(std::io::Error::from)?;
                 if format == FindingFormat::Jsonl {
@@ -254,46 +278,87 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         }
     };
 
+    // First SIGINT/SIGTERM: stop reading, drain what was read, report it, exit 130/143.
+    // A second one exits at once. The conditional handler is registered first so that it
+    // sees the flag as it was.
+    let stop = Arc::new(AtomicBool::new(false));
+    let signalled = [
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    ];
+    for (sig, code, flag) in [(SIGINT, 130, &signalled[0]), (SIGTERM, 143, &signalled[1])] {
+        signal_hook::flag::register_conditional_shutdown(sig, code, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(flag))
+            .context("installing the signal handlers")?;
+    }
+
+    // Streamed formats reach the reader as they are produced: the reader thread flushes
+    // what the collector wrote each time it reports progress (every 8 MiB read) when
+    // FLUSH_EVERY has passed, so a finding does not wait for the end of a long run.
+    let streamed = format == FindingFormat::Jsonl;
+    let mut last_flush = Instant::now();
+    let shared = std::sync::Mutex::new(out);
+    let poisoned = || std::io::Error::other("the output lock was poisoned");
     let mut exchanges = 0u64;
-    let result = input.run(
+    let result = input.run_until(
         &cfg,
-        |item| match item {
-            Output::Exchange(Analyzed {
-                exchange,
-                mut findings,
-            }) => {
-                exchanges += 1;
-                for name in exchange.anomaly_names() {
-                    *anomalies.entry(name).or_default() += 1;
+        Arc::clone(&stop),
+        |item| {
+            let mut guard = shared.lock().map_err(|_| poisoned())?;
+            let out = &mut *guard;
+            match item {
+                Output::Exchange(Analyzed {
+                    exchange,
+                    mut findings,
+                }) => {
+                    exchanges += 1;
+                    for name in exchange.anomaly_names() {
+                        *anomalies.entry(name).or_default() += 1;
+                    }
+                    findings.retain(|f| !suppressed(&suppressions, f, &exchange));
+                    if json_output {
+                        briefs.remember(&exchange);
+                    }
+                    for f in &findings {
+                        emit(
+                            f,
+                            Some(&exchange),
+                            Some(ExchangeRef::of(&exchange)),
+                            &briefs,
+                            out,
+                        )?;
+                    }
+                    match &db {
+                        Some(w) => w.write(Analyzed { exchange, findings }).map_err(store_err),
+                        None => Ok(()),
+                    }
                 }
-                findings.retain(|f| !suppressed(&suppressions, f, &exchange));
-                if json_output {
-                    briefs.remember(&exchange);
-                }
-                for f in &findings {
-                    emit(
-                        f,
-                        Some(&exchange),
-                        ExchangeRef::of(&exchange),
-                        &briefs,
-                        &mut out,
-                    )?;
-                }
-                match &db {
-                    Some(w) => w.write(Analyzed { exchange, findings }).map_err(store_err),
-                    None => Ok(()),
-                }
-            }
-            Output::Settled(at, f) => {
-                emit(&f, None, at, &briefs, &mut out)?;
-                match &db {
-                    Some(w) => w.settled(at, f).map_err(store_err),
-                    None => Ok(()),
+                Output::Settled(at, f) => {
+                    emit(&f, None, Some(at), &briefs, out)?;
+                    match &db {
+                        Some(w) => w.settled(at, f).map_err(store_err),
+                        None => Ok(()),
+                    }
                 }
             }
         },
-        |done| progress.update(done),
+        |done| {
+            progress.update(done);
+            if streamed
+                && last_flush.elapsed() >= FLUSH_EVERY
+                && let Ok(mut out) = shared.try_lock()
+                && !out.buffer().is_empty()
+            {
+                // A failed write shows again at the next one, where it stops the run.
+                let _ = out.flush();
+                last_flush = Instant::now();
+            }
+        },
     );
+    let mut out = shared.into_inner().map_err(|_| poisoned())?;
     progress.finish();
     let run_summary = match result {
         Ok(s) => s,
@@ -306,6 +371,23 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::new(e).context("analysis failed"));
         }
     };
+    let interrupted = if signalled[1].load(Ordering::Relaxed) {
+        Some(("SIGTERM", 143))
+    } else if signalled[0].load(Ordering::Relaxed) {
+        Some(("SIGINT", 130))
+    } else {
+        None
+    };
+    // Findings about the run as a whole (floods, evictions, drops): once each, with counts.
+    for f in crate::rules::run::findings(&rules, &run_summary.counters()) {
+        emit(&f, None, None, &briefs, &mut out)?;
+        if let Some(w) = &db {
+            w.run_finding(f)?;
+        }
+    }
+    if let (Some(w), Some((reason, _))) = (&db, interrupted) {
+        w.interrupted(reason)?;
+    }
     let written = db.map(|w| w.finish(&run_summary)).transpose()?;
     text.exchanges = exchanges;
     match format {
@@ -336,6 +418,9 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
     }
     out.flush().context("writing output")?;
     if !args.quiet {
+        if let Some((reason, _)) = interrupted {
+            eprintln!("wirelint: interrupted by {reason}: the report covers what was read");
+        }
         eprint!("{}", summary::render(&run_summary, &anomalies));
         if let (Some(w), Some(path)) = (written, &db_path) {
             eprintln!(
@@ -349,6 +434,9 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
     }
     // Never silenced: the report above does not cover what these name.
     eprint!("{}", summary::warnings(&run_summary));
+    if let Some((_, code)) = interrupted {
+        return Ok(ExitCode::from(code));
+    }
     let fail = threshold(args.fail_on).is_some_and(|t| worst.is_some_and(|w| w >= t));
     if let (Some(listener), Some(path)) = (listener, &db_path) {
         super::serve::serve_db(path, listener, args.token.clone(), Arc::clone(&rules))?;

@@ -19,6 +19,7 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
         workers: args.workers,
         filter: args.filter.clone(),
         redact: Some(Redactor::default()),
+        reassembly: super::reassembly(args.memory_budget, None),
         ..PipelineConfig::default()
     };
     // Listing exchanges needs sizes, not body bytes; HAR output carries the content.
@@ -33,13 +34,21 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
     let anomalies: Arc<Mutex<BTreeMap<&'static str, u64>>> = Arc::default();
     let counts = Arc::clone(&anomalies);
     let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(256 * 1024, stdout);
+    let shared = Mutex::new(BufWriter::with_capacity(256 * 1024, stdout));
+    let poisoned = || std::io::Error::other("the output lock was poisoned");
     let format = args.format;
     let mut local: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut har = match format {
-        ExchangeFormat::Har => Some(HarWriter::begin(&mut out, names.clone())?),
+        ExchangeFormat::Har => {
+            let mut out = shared.lock().map_err(|_| poisoned())?;
+            Some(HarWriter::begin(&mut *out, names.clone())?)
+        }
         _ => None,
     };
+    // Exchanges reach the reader as they are found: the reader thread flushes what was
+    // written each time it reports progress (every 8 MiB read), at most every 100 ms, so
+    // the first lines of a long capture show at once.
+    let mut last_flush = std::time::Instant::now();
     let result = input.run(
         &cfg,
         |item| {
@@ -49,21 +58,35 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
             for name in ex.anomaly_names() {
                 *local.entry(name).or_default() += 1;
             }
+            let mut out = shared.lock().map_err(|_| poisoned())?;
+            let out = &mut *out;
             if let Some(w) = har.as_mut() {
-                return w.entry(&mut out, &ex);
+                return w.entry(out, &ex);
             }
             match format {
-                ExchangeFormat::Har => Ok(()),
+                ExchangeFormat::Har => {}
                 ExchangeFormat::Jsonl => {
-                    serde_json::to_writer(&mut out, &ExchangeJson::new(&ex, &names))
+                    serde_json::to_writer(&mut *out, &ExchangeJson::new(&ex, &names))
                         .map_err(std::io::Error::from)?;
-                    out.write_all(b"\n")
+                    out.write_all(b"\n")?;
                 }
-                ExchangeFormat::Text => writeln!(out, "{}", exchange_text::exchange_line(&ex)),
+                ExchangeFormat::Text => writeln!(out, "{}", exchange_text::exchange_line(&ex))?,
+            }
+            Ok(())
+        },
+        |done| {
+            progress.update(done);
+            if last_flush.elapsed() >= std::time::Duration::from_millis(100)
+                && let Ok(mut out) = shared.try_lock()
+                && !out.buffer().is_empty()
+            {
+                // A failed write shows again at the next one, where it stops the run.
+                let _ = out.flush();
+                last_flush = std::time::Instant::now();
             }
         },
-        |done| progress.update(done),
     );
+    let mut out = shared.into_inner().map_err(|_| poisoned())?;
     progress.finish();
     if let Ok(mut c) = counts.lock() {
         *c = std::mem::take(&mut local);

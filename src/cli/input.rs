@@ -1,6 +1,8 @@
 //! The files of a run: packet captures or HAR files, told apart by content.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::capture::CaptureSet;
 use crate::har::{self, HarSet};
@@ -76,8 +78,20 @@ impl Input {
         sink: impl FnMut(Output) -> std::io::Result<()> + Send,
         progress: impl FnMut(u64),
     ) -> Result<RunSummary, PipelineError> {
+        self.run_until(cfg, Arc::new(AtomicBool::new(false)), sink, progress)
+    }
+
+    /// [`Input::run`] that stops reading captures once `stop` is set (a signal): what was
+    /// read is still analysed and reported. A HAR file is read whole beforehand.
+    pub fn run_until(
+        self,
+        cfg: &PipelineConfig,
+        stop: Arc<AtomicBool>,
+        sink: impl FnMut(Output) -> std::io::Result<()> + Send,
+        progress: impl FnMut(u64),
+    ) -> Result<RunSummary, PipelineError> {
         match self {
-            Input::Capture(set) => pipeline::run(&set, cfg, sink, progress),
+            Input::Capture(set) => pipeline::run_until(&set, cfg, stop, sink, progress),
             Input::Har(set) => {
                 let mut summary = pipeline::run_exchanges(set.exchanges, cfg, sink)?;
                 summary.bytes = set.bytes;

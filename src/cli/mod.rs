@@ -153,6 +153,11 @@ pub struct SniffArgs {
     /// Worker threads that parse and check traffic [default: one per core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub workers: usize,
+    /// Memory all connections may hold together (reassembly, parsers, pending requests),
+    /// e.g. 256MiB or 1G; past it the least recently seen connections are evicted and
+    /// counted [default: `memory_budget` in wirelint.toml, else 256MiB].
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
+    pub memory_budget: Option<usize>,
     /// Do not print findings on stdout (they are still recorded).
     #[arg(long, short)]
     pub quiet: bool,
@@ -275,6 +280,11 @@ pub struct AnalyzeArgs {
     /// With --serve: the token every request must carry (needed off loopback).
     #[arg(long, value_name = "TOKEN", requires = "serve")]
     pub token: Option<String>,
+    /// Memory all connections may hold together (reassembly, parsers, pending requests),
+    /// e.g. 256MiB or 1G; past it the least recently seen connections are evicted and
+    /// counted [default: `memory_budget` in wirelint.toml, else 256MiB].
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
+    pub memory_budget: Option<usize>,
     /// Do not print the run summary on stderr (warnings about data not analysed still are).
     #[arg(long, short)]
     pub quiet: bool,
@@ -338,9 +348,24 @@ pub struct ExchangesArgs {
     /// Worker threads that parse and check traffic [default: one per core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub workers: usize,
+    /// Memory all connections may hold together (reassembly, parsers, pending requests),
+    /// e.g. 256MiB or 1G; past it the least recently seen connections are evicted and
+    /// counted [default: 256MiB].
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
+    pub memory_budget: Option<usize>,
     /// Do not print the run summary on stderr (warnings about data not analysed still are).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The reassembly limits of a run: the command line's memory budget, else the
+/// configuration's, else the default.
+fn reassembly(flag: Option<usize>, config: Option<usize>) -> crate::reassembly::ReassemblyConfig {
+    let mut r = crate::reassembly::ReassemblyConfig::default();
+    if let Some(b) = flag.or(config) {
+        r.memory_budget = b;
+    }
+    r
 }
 
 /// Parses the process's arguments. clap prints help and usage errors before [`Cli`] exists,

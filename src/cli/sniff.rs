@@ -112,6 +112,7 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         rules: Some(Arc::clone(&rules)),
         redact: Some(redact),
         tls: tls.clone(),
+        reassembly: super::reassembly(args.memory_budget, config.memory_budget),
         ..PipelineConfig::default()
     };
     let counters = LiveCounters::default();
@@ -260,6 +261,11 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::new(e).context("live capture failed"));
         }
     };
+    // Findings about the run as a whole (floods, evictions, drops), once each, at the end.
+    for f in crate::rules::run::findings(&rules, &summary.counters()) {
+        tracing::warn!(rule = %f.rule, "{}", f.message);
+        writer.run_finding(f)?;
+    }
     let written = writer.finish(&summary)?;
     if let Some(h) = server {
         let _ = h.join();

@@ -112,6 +112,8 @@ pub struct Overview {
     pub findings_chart: Option<Chart>,
     /// The newest findings (newest first), which live updates extend.
     pub latest: Vec<FindingRow>,
+    /// Findings about runs as a whole (floods, evictions, drops), newest first.
+    pub run_findings: Vec<FindingRow>,
     /// Where live updates start (`/api/events?…`).
     pub live: String,
 }
@@ -162,6 +164,12 @@ fn overview_data(r: &Reader, run: Option<RunId>) -> Result<Overview, PageError> 
         ..FindingFilter::default()
     };
     let latest = r.findings(&filter, None, LATEST_FINDINGS)?.findings;
+    let run_filter = FindingFilter {
+        run,
+        category: Some("run".into()),
+        ..FindingFilter::default()
+    };
+    let run_findings = r.findings(&run_filter, None, LATEST_FINDINGS)?.findings;
     let after = latest.first().map_or(0, |f| f.id);
     let live = match run {
         Some(id) => format!("/api/events?after={after}&run={id}"),
@@ -181,6 +189,7 @@ fn overview_data(r: &Reader, run: Option<RunId>) -> Result<Overview, PageError> 
         status_chart,
         findings_chart,
         latest,
+        run_findings,
         live,
     })
 }

@@ -47,6 +47,8 @@ pub struct HttpStats {
     pub responses: u64,
     pub exchanges: u64,
     pub resync_skipped_bytes: u64,
+    /// Requests beyond [`MAX_OUTSTANDING`] waiting on one connection: counted, not paired.
+    pub requests_over_cap: u64,
     /// Connections that carried HTTP/2.
     pub http2_connections: u64,
     /// HTTP/2 connections whose decoding stopped (a gap lost the HPACK state, or a header
@@ -63,6 +65,7 @@ impl HttpStats {
         self.responses += o.responses;
         self.exchanges += o.exchanges;
         self.resync_skipped_bytes += o.resync_skipped_bytes;
+        self.requests_over_cap += o.requests_over_cap;
         self.http2_connections += o.http2_connections;
         self.http2_decoding_stopped += o.http2_decoding_stopped;
     }
@@ -118,6 +121,10 @@ struct Pairing {
     /// non-HTTP bytes from the client mean the tunnel started.
     client_may_tunnel: bool,
     server_seen: bool,
+    /// Requests refused a slot because [`MAX_OUTSTANDING`] were already waiting.
+    over_cap: u64,
+    /// The `too-many-outstanding-requests` anomaly was put on an exchange.
+    over_cap_reported: bool,
     /// Bytes of the server's stream were lost since the last response began (how many):
     /// whole responses may be among them.
     server_lost: u64,
@@ -137,11 +144,25 @@ struct Pairing {
 /// answers.
 const MAX_PAIRING_SCAN: usize = 1024;
 
+/// Requests that may wait for responses on one connection (pipelining). Past it, requests
+/// are counted but not paired: memory stays bounded under a pipelining flood.
+pub const MAX_OUTSTANDING: usize = 1000;
+
 impl Pairing {
     fn new_exchange(&mut self) -> Exchange {
         let index = self.next_index;
         self.next_index += 1;
         let mut anomalies = Vec::new();
+        if self.over_cap > 0 && !self.over_cap_reported {
+            self.over_cap_reported = true;
+            anomalies.push(Anomaly::new(
+                AnomalyKind::TooManyOutstandingRequests,
+                format!(
+                    "more than {MAX_OUTSTANDING} requests waited for responses on this \
+                     connection: later ones are counted, not paired"
+                ),
+            ));
+        }
         if index == 0 && self.connection.mid_stream {
             anomalies.push(Anomaly::new(
                 AnomalyKind::MidStream,
@@ -161,7 +182,14 @@ impl Pairing {
         }
     }
 
+    /// A request starts. The one place the cap on outstanding requests is checked: a
+    /// request refused here has no slot (and is not counted as unread), so its message is
+    /// dropped when complete.
     fn request_head(&mut self, ctx: RequestContext, mark: StreamMark) {
+        if self.slots.len() >= MAX_OUTSTANDING {
+            self.over_cap += 1;
+            return;
+        }
         self.unread += 1;
         self.slots.push_back(Slot {
             ctx,
@@ -612,13 +640,16 @@ impl HttpConnection {
         }
     }
 
-    /// Bytes held in parser buffers (for the memory cap).
+    /// Bytes held on the heap (for the memory budget): parser buffers, bytes not yet
+    /// assigned to a side, and the requests waiting for answers.
     pub fn buffered(&self) -> usize {
-        let parsers = self
-            .parsers
-            .as_ref()
-            .map_or(0, |p| p[0].buf.len() + p[1].buf.len());
-        parsers + self.undecided[0].len() + self.undecided[1].len()
+        let parsers = self.parsers.as_ref().map_or(0, |p| {
+            std::mem::size_of::<[DirParser; 2]>() + p[0].buf.capacity() + p[1].buf.capacity()
+        });
+        let pairing = self.pairing.as_ref().map_or(0, |p| {
+            std::mem::size_of::<Pairing>() + p.slots.capacity() * std::mem::size_of::<Slot>()
+        });
+        parsers + pairing + self.undecided[0].capacity() + self.undecided[1].capacity()
     }
 
     fn set_client(&mut self, c: usize) {
@@ -657,6 +688,8 @@ impl HttpConnection {
             tunnel: false,
             client_may_tunnel: false,
             server_seen: false,
+            over_cap: 0,
+            over_cap_reported: false,
             server_lost: 0,
             client_gaps: VecDeque::new(),
             answer: None,
@@ -901,6 +934,7 @@ impl HttpConnection {
             self.stats.http_connections = 1;
         }
         self.stats.exchanges = u64::from(pairing.next_index);
+        self.stats.requests_over_cap = pairing.over_cap;
     }
 }
 
@@ -1849,6 +1883,44 @@ mod tests {
             ts: crate::time::Timestamp(n as i64),
             order: n,
         }
+    }
+
+    #[test]
+    fn requests_past_the_outstanding_cap_are_counted_not_paired() {
+        let ends = [
+            SocketAddr::from(([10, 0, 0, 1], 40000)),
+            SocketAddr::from(([192, 0, 2, 10], 80)),
+        ];
+        let mut conn =
+            HttpConnection::new(HttpConfig::default(), ends, pos(1), Some(0), [false, false]);
+        let mut out = Vec::new();
+        let extra = 5;
+        let mut requests = Vec::new();
+        for i in 0..MAX_OUTSTANDING + extra {
+            requests.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        }
+        conn.piece(0, Piece::Data(&requests), pos(2), &mut out);
+        let mut responses = Vec::new();
+        for _ in 0..MAX_OUTSTANDING + extra {
+            responses.extend_from_slice(b"HTTP/1.1 204 No Content\r\n\r\n");
+        }
+        conn.piece(1, Piece::Data(&responses), pos(3), &mut out);
+        conn.close([true, true], CloseReason::Closed, pos(4), &mut out);
+        assert_eq!(conn.stats.requests_over_cap, extra as u64);
+        let flagged = out
+            .iter()
+            .filter(|e| {
+                e.anomalies
+                    .iter()
+                    .any(|a| a.kind == AnomalyKind::TooManyOutstandingRequests)
+            })
+            .count();
+        assert_eq!(flagged, 1, "once per connection");
+        let paired = out
+            .iter()
+            .filter(|e| e.request.is_some() && e.response.is_some())
+            .count();
+        assert_eq!(paired, MAX_OUTSTANDING);
     }
 
     /// Stream pieces: (direction, kind 0 data / 1 gap / 2 cut / 3 conflict, bytes).

@@ -39,6 +39,8 @@ pub enum AnomalyKind {
     Truncated,
     ConflictingOverlap,
     UnansweredRequest,
+    /// More requests waited for responses on the connection than the pairing cap.
+    TooManyOutstandingRequests,
     ResponseWithoutRequest,
     MidStream,
     /// The response to this request was in bytes the capture lost (pairing by TCP
@@ -107,6 +109,7 @@ impl AnomalyKind {
         AnomalyKind::Truncated,
         AnomalyKind::ConflictingOverlap,
         AnomalyKind::UnansweredRequest,
+        AnomalyKind::TooManyOutstandingRequests,
         AnomalyKind::ResponseWithoutRequest,
         AnomalyKind::MidStream,
         AnomalyKind::ResponseLostInGap,
@@ -158,6 +161,7 @@ impl AnomalyKind {
             AnomalyKind::Truncated => "truncated",
             AnomalyKind::ConflictingOverlap => "conflicting-overlap",
             AnomalyKind::UnansweredRequest => "unanswered-request",
+            AnomalyKind::TooManyOutstandingRequests => "too-many-outstanding-requests",
             AnomalyKind::ResponseWithoutRequest => "response-without-request",
             AnomalyKind::MidStream => "mid-stream",
             AnomalyKind::ResponseLostInGap => "response-lost-in-gap",

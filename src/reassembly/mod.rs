@@ -3,16 +3,26 @@
 //!
 //! The flow table keys connections by their 4-tuple (a client port reused after FIN/RST, or
 //! by a new SYN with another initial sequence number, starts a new connection), follows
-//! SYN/FIN/RST, times out idle flows, and evicts the fullest flow when the global buffer cap
-//! is reached. What rides on each connection is a [`StreamConsumer`] (the http stage), fed
-//! with ordered [`Piece`]s; reassembly knows nothing about HTTP.
+//! SYN/FIN/RST, times out idle flows, and keeps within one process-wide [`MemoryBudget`]
+//! by evicting the least recently seen flows. What rides on each connection is a
+//! [`StreamConsumer`] (the http stage), fed with ordered [`Piece`]s; reassembly knows
+//! nothing about HTTP.
+//!
+//! Floods cost little and constant time per packet: flows sit on LRU lists (open, and
+//! finished-but-lingering), so expiry and eviction take from the cold end without scanning;
+//! a flow that has carried no payload (a bare SYN, a port scan) holds only its small entry —
+//! its byte streams and its consumer are created on its first payload.
 
+mod budget;
+mod lru;
 mod stream;
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+pub use budget::{DEFAULT_BUDGET, MemoryBudget, Reservation};
 pub use stream::{Clock, Delivered, HalfStream, Piece, StreamStats, WAIT_SECS, WAIT_SEGMENTS};
 
 use stream::pump;
@@ -20,6 +30,7 @@ use stream::pump;
 use crate::capture::Pos;
 use crate::decode::Segment;
 use crate::time::Timestamp;
+use lru::Lru;
 
 /// Why a connection's processing ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +51,8 @@ const CLOSED_LINGER_SECS: f64 = 30.0;
 /// [`StreamConsumer::quiet`]). Short, so findings show up while the user watches; long
 /// enough for the rest of a burst to arrive.
 const QUIET_SECS: f64 = 0.5;
+/// Destinations whose unanswered SYNs are counted one by one; the rest are summed.
+const SYN_DESTINATIONS: usize = 256;
 
 /// What rides on a reassembled connection.
 pub trait StreamConsumer {
@@ -50,7 +63,8 @@ pub trait StreamConsumer {
 
     /// A new connection. `ends[d]` sends direction `d`; `client_hint` is the direction that
     /// sent the SYN, when seen; `mid_stream[d]` is true when direction `d` began before the
-    /// capture did.
+    /// capture did. Called on the connection's first payload (`first` is still its first
+    /// packet): a connection that never carries a byte never has a consumer.
     fn open(
         cfg: Self::Config,
         ends: [SocketAddr; 2],
@@ -67,7 +81,7 @@ pub trait StreamConsumer {
     fn close(&mut self, fin: [bool; 2], reason: CloseReason, pos: Pos, sink: &mut Self::Sink);
     /// True when the consumer wants no more bytes (not its protocol, or a tunnel).
     fn is_done(&self) -> bool;
-    /// Bytes the consumer holds, for the memory cap.
+    /// Bytes the consumer holds on the heap, for the memory budget.
     fn buffered(&self) -> usize;
     /// Live capture: the connection has been quiet for a while. A consumer that holds
     /// finished output back (waiting for bytes that might amend it) releases it now.
@@ -107,10 +121,12 @@ pub struct ReassemblyConfig {
     pub idle_timeout_secs: i64,
     /// Out-of-order bytes held per direction before the oldest hole becomes a gap.
     pub max_pending_per_stream: usize,
-    /// Bytes held across all flows (out-of-order data and consumer buffers) before the
-    /// fullest flow is evicted.
-    pub max_buffered: usize,
-    /// Open flows before the least recently seen one is evicted.
+    /// Bytes all flow tables of the process hold together (entries, stream buffers,
+    /// consumer state) before the least recently seen flows are evicted. The pipeline
+    /// shares one [`MemoryBudget`] of this size among its workers.
+    pub memory_budget: usize,
+    /// Open flows per table before the least recently seen one is evicted (a backstop; the
+    /// memory budget is what bounds memory).
     pub max_flows: usize,
 }
 
@@ -119,8 +135,8 @@ impl Default for ReassemblyConfig {
         ReassemblyConfig {
             idle_timeout_secs: 300,
             max_pending_per_stream: 4 * 1024 * 1024,
-            max_buffered: 96 * 1024 * 1024,
-            max_flows: 200_000,
+            memory_budget: DEFAULT_BUDGET,
+            max_flows: 2_000_000,
         }
     }
 }
@@ -132,8 +148,19 @@ pub struct ReassemblyStats {
     pub connections: u64,
     pub port_reuses: u64,
     pub idle_timeouts: u64,
+    /// Open flows evicted: by the flow count cap, or by the memory budget.
     pub evictions: u64,
+    /// Of `evictions`, those made to stay within the memory budget.
+    pub budget_evictions: u64,
     pub ignored_segments: u64,
+    /// Connections opened by a SYN whose sender never completed the handshake (no ACK,
+    /// no data): SYN floods and scans.
+    pub syn_without_handshake: u64,
+    /// Connections that completed the handshake but carried bytes one way only (a request
+    /// never answered, sent slowly or never finished): half-open floods.
+    pub one_sided: u64,
+    /// Connections that carried payload (and so got a consumer).
+    pub with_payload: u64,
     pub streams: StreamStats,
 }
 
@@ -144,28 +171,92 @@ impl ReassemblyStats {
         self.port_reuses += o.port_reuses;
         self.idle_timeouts += o.idle_timeouts;
         self.evictions += o.evictions;
+        self.budget_evictions += o.budget_evictions;
         self.ignored_segments += o.ignored_segments;
+        self.syn_without_handshake += o.syn_without_handshake;
+        self.one_sided += o.one_sided;
+        self.with_payload += o.with_payload;
         self.streams.merge(&o.streams);
     }
 }
 
+/// Unanswered SYNs per destination (server address), the most targeted first when read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SynTargets {
+    /// Counted one by one, up to [`SYN_DESTINATIONS`] destinations.
+    pub by_destination: BTreeMap<SocketAddr, u64>,
+    /// SYNs to destinations beyond those.
+    pub other: u64,
+}
+
+impl SynTargets {
+    fn add(&mut self, dst: SocketAddr, n: u64) {
+        if let Some(c) = self.by_destination.get_mut(&dst) {
+            *c += n;
+        } else if self.by_destination.len() < SYN_DESTINATIONS {
+            self.by_destination.insert(dst, n);
+        } else {
+            self.other += n;
+        }
+    }
+
+    pub fn merge(&mut self, o: &SynTargets) {
+        for (d, n) in &o.by_destination {
+            self.add(*d, *n);
+        }
+        self.other += o.other;
+    }
+
+    /// The destination with the most unanswered SYNs.
+    pub fn top(&self) -> Option<(SocketAddr, u64)> {
+        self.by_destination
+            .iter()
+            .max_by_key(|(d, n)| (**n, std::cmp::Reverse(**d)))
+            .map(|(d, n)| (*d, *n))
+    }
+}
+
+/// A flow's byte streams and consumer, created on its first payload.
+struct Streams<C> {
+    dirs: [HalfStream; 2],
+    consumer: C,
+    /// Capture time and segment count, for the waits of stalled directions.
+    clock: Clock,
+}
+
+/// Lists of the table's LRU: flows still open, and finished flows that linger.
+const OPEN: usize = 0;
+const LINGERING: usize = 1;
+
 struct Flow<C> {
+    key: FlowKey,
+    /// The flow's first packet: the consumer's connection is known by it.
+    first: Pos,
+    last_pos: Pos,
+    /// Bytes this flow held after its last segment (for the memory budget).
+    held: usize,
+    /// `None` until the first payload (and again once closed).
+    streams: Option<Box<Streams<C>>>,
+    /// Before the streams exist: per direction, where the stream starts (after the SYN, or
+    /// at the first bare segment's sequence number), and whether a SYN said so.
+    start: [Option<u32>; 2],
+    syn: [bool; 2],
+    /// The direction that sent the flow's first packet, when that was a SYN.
+    client_hint: Option<u8>,
+    /// The SYN's sender acknowledged something or sent data (handshake done).
+    handshake: bool,
+    /// Payload seen per direction.
+    data: [bool; 2],
     /// Set once the consumer was closed; the entry lingers to absorb trailing ACKs and
     /// retransmitted FINs until it expires or a new SYN reuses the 4-tuple.
     closed: bool,
-    dirs: [HalfStream; 2],
-    consumer: C,
     /// FIN or RST seen per direction.
     ended: [bool; 2],
     reset: bool,
-    last_seen: Timestamp,
-    last_pos: Pos,
-    /// Bytes this flow held after its last segment (for the global cap).
-    held: usize,
     /// Packets arrived since the consumer was last told the flow was quiet.
     active: bool,
-    /// Capture time and segment count, for the waits of stalled directions.
-    clock: Clock,
+    /// Before the streams exist: the last acknowledgement number each direction sent.
+    acks: [Option<u32>; 2],
 }
 
 /// Hands one delivery of direction `dir` to the consumer.
@@ -181,18 +272,72 @@ fn deliver<C: StreamConsumer>(consumer: &mut C, dir: usize, d: Delivered<'_>, si
 
 impl<C: StreamConsumer> Flow<C> {
     fn buffered(&self) -> usize {
-        self.dirs[0].buffered() + self.dirs[1].buffered() + self.consumer.buffered()
+        let Some(s) = self.streams.as_deref() else {
+            return 0;
+        };
+        let dirs = s.dirs[0].buffered() + s.dirs[1].buffered();
+        let consumer = if s.consumer.is_done() {
+            0
+        } else {
+            s.consumer.buffered()
+        };
+        std::mem::size_of::<Streams<C>>() + dirs + consumer
+    }
+
+    /// The byte streams and consumer, created on first need with what the bare segments
+    /// before said about where each direction starts and what each acknowledged.
+    fn streams(&mut self, cfg: &C::Config) -> &mut Streams<C> {
+        let Flow {
+            streams,
+            key,
+            first,
+            start,
+            syn,
+            acks,
+            client_hint,
+            ..
+        } = self;
+        streams.get_or_insert_with(|| {
+            let hint = client_hint.map(usize::from);
+            let mid = hint.is_none();
+            let mut dirs = [HalfStream::default(), HalfStream::default()];
+            for (d, dir) in dirs.iter_mut().enumerate() {
+                match start[d] {
+                    Some(s) if syn[d] => dir.syn(s.wrapping_sub(1)),
+                    Some(s) => {
+                        dir.segment(s, &[], 0, false, None, 0, *first, &mut |_| {});
+                    }
+                    None => {}
+                }
+            }
+            for (d, ack) in acks.iter().enumerate() {
+                if let Some(a) = ack {
+                    dirs[1 - d].acked(*a);
+                }
+            }
+            let consumer = C::open(cfg.clone(), [key.a, key.b], *first, hint, [mid, mid]);
+            Box::new(Streams {
+                dirs,
+                consumer,
+                clock: Clock::default(),
+            })
+        })
     }
 
     /// Delivers what is left and closes the consumer; the entry may linger afterwards.
     fn finish(&mut self, reason: CloseReason, pos: Pos, sink: &mut C::Sink) -> StreamStats {
-        let Flow {
+        self.closed = true;
+        self.held = 0;
+        // The entry lingers (trailing ACKs, retransmitted FINs); its streams and consumer
+        // must not: at hundreds of new connections a second they were most of the memory.
+        let Some(mut s) = self.streams.take() else {
+            return StreamStats::default();
+        };
+        let Streams {
             dirs,
             consumer,
-            ended,
             clock,
-            ..
-        } = self;
+        } = &mut *s;
         if !consumer.is_done() {
             let clock = *clock;
             let mut emit = |d: usize, p: Delivered<'_>| deliver(consumer, d, p, sink);
@@ -202,15 +347,9 @@ impl<C: StreamConsumer> Flow<C> {
                 dir.flush(pos, &mut |p| emit(d, p));
             }
         }
-        consumer.close(*ended, reason, pos, sink);
-        self.closed = true;
-        self.held = 0;
-        let mut stats = self.dirs[0].stats;
-        stats.merge(&self.dirs[1].stats);
-        // The entry lingers (trailing ACKs, retransmitted FINs); its reassembly buffers
-        // (16 KiB rings per direction) must not: at hundreds of new connections a second
-        // they were most of the memory.
-        self.dirs = [HalfStream::default(), HalfStream::default()];
+        consumer.close(self.ended, reason, pos, sink);
+        let mut stats = dirs[0].stats;
+        stats.merge(&dirs[1].stats);
         stats
     }
 }
@@ -219,28 +358,98 @@ impl<C: StreamConsumer> Flow<C> {
 pub struct FlowTable<C: StreamConsumer> {
     cfg: ReassemblyConfig,
     consumer_cfg: C::Config,
-    flows: HashMap<FlowKey, Flow<C>>,
+    /// Flow indices in `flows`, found by key.
+    index: hashbrown::HashTable<u32>,
+    hasher: RandomState,
+    flows: Lru<Flow<C>, 2>,
+    /// Bytes held by all flows of this table (entries included).
     buffered: usize,
+    budget: Reservation,
     last_sweep: Timestamp,
     latest: Timestamp,
+    /// Live capture: flows last seen at or before this were told they were quiet.
+    quiet_upto: Timestamp,
+    /// Flows with a direction waiting for late data (live capture ends their waits on
+    /// ticks without visiting every flow).
+    stalled: HashSet<u32>,
     pub stats: ReassemblyStats,
+    pub syn_targets: SynTargets,
 }
 
 impl<C: StreamConsumer> FlowTable<C> {
+    /// Bytes a flow costs before it carries payload: its entry in the LRU slab and in the
+    /// hash index (a `u32` and a control byte, at the index's 7/8 load).
+    pub const FLOW_COST: usize = Lru::<Flow<C>, 2>::ENTRY_SIZE + 6;
+
+    /// A table with a budget of its own (`cfg.memory_budget`).
     pub fn new(cfg: ReassemblyConfig, consumer_cfg: C::Config) -> Self {
+        let budget = MemoryBudget::new(cfg.memory_budget);
+        Self::with_budget(cfg, consumer_cfg, budget)
+    }
+
+    /// A table that shares `budget` with others (one per worker).
+    pub fn with_budget(
+        cfg: ReassemblyConfig,
+        consumer_cfg: C::Config,
+        budget: Arc<MemoryBudget>,
+    ) -> Self {
         FlowTable {
             cfg,
             consumer_cfg,
-            flows: HashMap::new(),
+            index: hashbrown::HashTable::new(),
+            hasher: RandomState::new(),
+            flows: Lru::new(),
             buffered: 0,
+            budget: Reservation::new(budget),
             last_sweep: Timestamp::ZERO,
             latest: Timestamp::ZERO,
+            quiet_upto: Timestamp::ZERO,
+            stalled: HashSet::new(),
             stats: ReassemblyStats::default(),
+            syn_targets: SynTargets::default(),
         }
     }
 
     pub fn open_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Bytes held by this table's flows now.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    fn find(&self, key: &FlowKey) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let flows = &self.flows;
+        self.index
+            .find(hash, |&i| flows.get(i).is_some_and(|f| f.key == *key))
+            .copied()
+    }
+
+    /// Forgets a flow (its consumer must have been closed).
+    fn remove(&mut self, i: u32) {
+        let Some(flow) = self.flows.remove(i) else {
+            return;
+        };
+        self.stalled.remove(&i);
+        self.buffered = self.buffered.saturating_sub(flow.held + Self::FLOW_COST);
+        let hash = self.hasher.hash_one(flow.key);
+        if let Ok(entry) = self.index.find_entry(hash, |&j| j == i) {
+            entry.remove();
+        }
+    }
+
+    fn insert(&mut self, flow: Flow<C>) -> u32 {
+        let hash = self.hasher.hash_one(flow.key);
+        let i = self.flows.insert(OPEN, flow);
+        let flows = &self.flows;
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, i, |&j| {
+            flows.get(j).map_or(0, |f| hasher.hash_one(f.key))
+        });
+        self.buffered += Self::FLOW_COST;
+        i
     }
 
     /// Takes one segment; `order` is the frame's position in the run.
@@ -258,91 +467,120 @@ impl<C: StreamConsumer> FlowTable<C> {
         let flags = seg.flags;
         let fresh_syn = flags.syn() && !flags.ack();
 
-        if let Some(flow) = self.flows.get_mut(&key)
+        let mut found = self.find(&key);
+        if let Some(i) = found
+            && let Some(flow) = self.flows.get_mut(i)
             && flow.closed
         {
             if !fresh_syn {
                 // Trailing ACKs and retransmitted FINs of a finished connection.
-                flow.last_seen = seg.ts;
+                flow.last_pos.ts = seg.ts;
+                self.flows.touch(i, LINGERING);
                 self.stats.ignored_segments += 1;
                 return;
             }
-            self.flows.remove(&key);
+            self.remove(i);
+            found = None;
             self.stats.port_reuses += 1;
         }
-        if let Some(flow) = self.flows.get(&key)
+        if let Some(i) = found
             && fresh_syn
-            && self.is_new_connection(flow, dir)
+            && self.flows.get(i).is_some_and(|f| is_new_connection(f, dir))
         {
             self.stats.port_reuses += 1;
-            self.close_flow(&key, CloseReason::Closed, pos, sink);
-            self.flows.remove(&key);
+            self.close_flow(i, CloseReason::Closed, pos, sink);
+            self.remove(i);
+            found = None;
         }
 
-        if !self.flows.contains_key(&key) {
-            if flags.rst() && seg.payload.is_empty() {
-                self.stats.ignored_segments += 1;
-                return;
-            }
-            let client_hint = if flags.syn() {
-                Some(if flags.ack() { 1 - dir } else { dir })
-            } else {
-                None
-            };
-            let mid = !flags.syn();
-            let ends = if dir == 0 {
-                [seg.src, seg.dst]
-            } else {
-                [seg.dst, seg.src]
-            };
-            self.stats.connections += 1;
-            self.flows.insert(
-                key,
-                Flow {
-                    closed: false,
-                    dirs: [HalfStream::default(), HalfStream::default()],
-                    consumer: C::open(
-                        self.consumer_cfg.clone(),
-                        ends,
-                        pos,
-                        client_hint,
-                        [mid, mid],
-                    ),
-                    ended: [false, false],
-                    reset: false,
-                    last_seen: seg.ts,
+        let i = match found {
+            Some(i) => i,
+            None => {
+                if flags.rst() && seg.payload.is_empty() {
+                    self.stats.ignored_segments += 1;
+                    return;
+                }
+                let client_hint = if flags.syn() {
+                    Some(if flags.ack() { 1 - dir } else { dir } as u8)
+                } else {
+                    None
+                };
+                self.stats.connections += 1;
+                self.insert(Flow {
+                    key,
+                    first: pos,
                     last_pos: pos,
                     held: 0,
+                    streams: None,
+                    start: [None, None],
+                    syn: [false, false],
+                    client_hint,
+                    handshake: false,
+                    data: [false, false],
+                    closed: false,
+                    ended: [false, false],
+                    reset: false,
                     active: true,
-                    clock: Clock::default(),
-                },
-            );
-        }
+                    acks: [None, None],
+                })
+            }
+        };
 
         let max_pending = self.cfg.max_pending_per_stream;
-        let Some(flow) = self.flows.get_mut(&key) else {
+        let consumer_cfg = &self.consumer_cfg;
+        self.flows.touch(i, OPEN);
+        let Some(flow) = self.flows.get_mut(i) else {
             return;
         };
-        flow.last_seen = seg.ts;
         flow.last_pos = pos;
         flow.active = true;
-        flow.clock = Clock {
-            ts: seg.ts,
-            segments: flow.clock.segments + 1,
-        };
+        if flow.client_hint == Some(dir as u8)
+            && !flags.syn()
+            && !flags.rst()
+            && (flags.ack() || !seg.payload.is_empty())
         {
-            let clock = flow.clock;
-            let Flow { dirs, consumer, .. } = flow;
+            flow.handshake = true;
+        }
+        if !seg.payload.is_empty() {
+            flow.data[dir] = true;
+        }
+        // The SYN itself occupies one sequence number; data on a SYN (TCP Fast Open)
+        // starts after it.
+        let seq = if flags.syn() {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        let bare = seg.payload.is_empty() && !flags.fin() && seg.missing == 0;
+        if bare && flow.streams.is_none() {
+            // No payload yet on this flow: remember where the streams start and what was
+            // acknowledged, nothing more.
+            if flags.syn() {
+                flow.start[dir] = Some(seq);
+                flow.syn[dir] = true;
+            } else {
+                flow.start[dir].get_or_insert(seq);
+            }
+            if flags.ack() {
+                flow.acks[dir] = Some(seg.ack);
+            }
+        } else {
+            if flow.streams.is_none() {
+                self.stats.with_payload += 1;
+            }
+            let Streams {
+                dirs,
+                consumer,
+                clock,
+            } = flow.streams(consumer_cfg);
+            *clock = Clock {
+                ts: seg.ts,
+                segments: clock.segments + 1,
+            };
+            let clock = *clock;
             if flags.syn() {
                 dirs[dir].syn(seg.seq);
             }
-            // The SYN itself occupies one sequence number; data on a SYN (TCP Fast Open)
-            // starts after it.
-            let seq = if flags.syn() {
-                seg.seq.wrapping_add(1)
-            } else {
-                seg.seq
-            };
             if !consumer.is_done() {
                 let ack = if flags.ack() {
                     dirs[1 - dir].acked(seg.ack);
@@ -377,109 +615,125 @@ impl<C: StreamConsumer> FlowTable<C> {
         if flags.rst() {
             flow.reset = true;
         }
-        let done = flow.reset
-            || (flow.ended[0]
-                && flow.ended[1]
-                && flow.dirs[0].finished()
-                && flow.dirs[1].finished());
-        let held = if flow.consumer.is_done() {
-            0
-        } else {
-            flow.buffered()
-        };
+        let finished = |d: usize| flow.streams.as_ref().is_none_or(|s| s.dirs[d].finished());
+        let done = flow.reset || (flow.ended[0] && flow.ended[1] && finished(0) && finished(1));
+        let held = flow.buffered();
         self.buffered = (self.buffered + held).saturating_sub(flow.held);
         flow.held = held;
+        let stalled = flow
+            .streams
+            .as_deref()
+            .is_some_and(|s| !s.consumer.is_done() && s.dirs.iter().any(HalfStream::stalled));
+        if stalled {
+            self.stalled.insert(i);
+        } else if !self.stalled.is_empty() {
+            self.stalled.remove(&i);
+        }
 
         if done {
-            self.close_flow(&key, CloseReason::Closed, pos, sink);
+            self.close_flow(i, CloseReason::Closed, pos, sink);
         }
-        if self.buffered > self.cfg.max_buffered {
-            self.evict_fullest(pos, sink);
+        if !self.budget.fit(self.buffered) {
+            self.evict_coldest(pos, sink);
         }
         if self.flows.len() > self.cfg.max_flows {
-            self.evict_oldest(pos, sink);
+            self.evict_one(pos, sink, false);
         }
         if self.latest.secs_since(self.last_sweep) >= 1.0 {
             self.sweep_idle(pos, sink);
         }
     }
 
-    /// A SYN on a known 4-tuple starts a new connection when the old one ended, or when it
-    /// carries another initial sequence number than the one recorded.
-    fn is_new_connection(&self, flow: &Flow<C>, dir: usize) -> bool {
-        flow.reset || (flow.ended[0] && flow.ended[1]) || flow.dirs[dir].saw_data || flow.ended[dir]
-    }
-
-    /// Closes a flow's consumer (once); the entry stays until it expires.
-    fn close_flow(&mut self, key: &FlowKey, reason: CloseReason, pos: Pos, sink: &mut C::Sink) {
-        if let Some(flow) = self.flows.get_mut(key)
-            && !flow.closed
-        {
-            self.buffered = self.buffered.saturating_sub(flow.held);
-            let stats = flow.finish(reason, pos, sink);
-            self.stats.streams.merge(&stats);
+    /// Closes a flow's consumer (once) and moves it to the lingering list; the entry stays
+    /// until it expires.
+    fn close_flow(&mut self, i: u32, reason: CloseReason, pos: Pos, sink: &mut C::Sink) {
+        let Some(flow) = self.flows.get_mut(i) else {
+            return;
+        };
+        if flow.closed {
+            return;
         }
-    }
-
-    fn evict_fullest(&mut self, pos: Pos, sink: &mut C::Sink) {
-        let fullest = self
-            .flows
-            .iter()
-            .filter(|(_, f)| !f.closed)
-            .max_by_key(|(_, f)| f.held)
-            .map(|(k, _)| *k);
-        if let Some(key) = fullest {
-            self.stats.evictions += 1;
-            self.close_flow(&key, CloseReason::Evicted, pos, sink);
-            self.flows.remove(&key);
-        }
-    }
-
-    fn evict_oldest(&mut self, pos: Pos, sink: &mut C::Sink) {
-        let oldest = self
-            .flows
-            .iter()
-            .min_by_key(|(_, f)| f.last_seen)
-            .map(|(k, _)| *k);
-        if let Some(key) = oldest {
-            if self.flows.get(&key).is_some_and(|f| !f.closed) {
-                self.stats.evictions += 1;
+        self.buffered = self.buffered.saturating_sub(flow.held);
+        if let Some(c) = flow.client_hint {
+            let c = usize::from(c);
+            if !flow.handshake {
+                self.stats.syn_without_handshake += 1;
+                let server = if c == 0 { flow.key.b } else { flow.key.a };
+                self.syn_targets.add(server, 1);
             }
-            self.close_flow(&key, CloseReason::Evicted, pos, sink);
-            self.flows.remove(&key);
         }
+        if flow.handshake && flow.data[0] != flow.data[1] {
+            self.stats.one_sided += 1;
+        }
+        let stats = flow.finish(reason, pos, sink);
+        self.stats.streams.merge(&stats);
+        self.flows.touch(i, LINGERING);
+    }
+
+    /// The memory budget is full: lingering entries go first (they hold no data), then the
+    /// least recently seen open flows, until this table fits in its share.
+    fn evict_coldest(&mut self, pos: Pos, sink: &mut C::Sink) {
+        while !self.budget.covers(self.buffered) {
+            if !self.evict_one(pos, sink, true) {
+                break;
+            }
+        }
+        // Whatever was freed beyond the share goes back to the other workers.
+        self.budget.fit(self.buffered);
+    }
+
+    /// Forgets the coldest lingering entry, or evicts the coldest open flow. False when the
+    /// table is empty.
+    fn evict_one(&mut self, pos: Pos, sink: &mut C::Sink, for_budget: bool) -> bool {
+        if let Some(i) = self.flows.coldest(LINGERING) {
+            self.remove(i);
+            return true;
+        }
+        let Some(i) = self.flows.coldest(OPEN) else {
+            return false;
+        };
+        self.stats.evictions += 1;
+        if for_budget {
+            self.stats.budget_evictions += 1;
+        }
+        let at = self.flows.get(i).map_or(pos, |f| Pos {
+            order: pos.order,
+            ..f.last_pos
+        });
+        self.close_flow(i, CloseReason::Evicted, at, sink);
+        self.remove(i);
+        true
     }
 
     /// Closes flows idle for longer than the timeout (in capture time), and forgets
-    /// finished ones after a short linger.
+    /// finished ones after a short linger: both from the cold ends of their lists.
     fn sweep_idle(&mut self, pos: Pos, sink: &mut C::Sink) {
         self.last_sweep = self.latest;
         let limit = self.cfg.idle_timeout_secs as f64;
         let latest = self.latest;
-        let expired: Vec<(FlowKey, bool)> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| {
-                let idle = latest.secs_since(f.last_seen);
-                if f.closed {
-                    idle > CLOSED_LINGER_SECS
-                } else {
-                    idle > limit
-                }
-            })
-            .map(|(k, f)| (*k, f.closed))
-            .collect();
-        for (key, closed) in expired {
-            if !closed {
-                self.stats.idle_timeouts += 1;
-                let at = self.flows.get(&key).map_or(pos, |f| Pos {
-                    order: pos.order,
-                    ..f.last_pos
-                });
-                self.close_flow(&key, CloseReason::IdleTimeout, at, sink);
-            }
-            self.flows.remove(&key);
+        while let Some(i) = self.flows.coldest(LINGERING)
+            && self
+                .flows
+                .get(i)
+                .is_some_and(|f| latest.secs_since(f.last_pos.ts) > CLOSED_LINGER_SECS)
+        {
+            self.remove(i);
         }
+        while let Some(i) = self.flows.coldest(OPEN)
+            && self
+                .flows
+                .get(i)
+                .is_some_and(|f| latest.secs_since(f.last_pos.ts) > limit)
+        {
+            self.stats.idle_timeouts += 1;
+            let at = self.flows.get(i).map_or(pos, |f| Pos {
+                order: pos.order,
+                ..f.last_pos
+            });
+            self.close_flow(i, CloseReason::IdleTimeout, at, sink);
+            self.remove(i);
+        }
+        self.budget.fit(self.buffered);
     }
 
     /// Live capture: time went on to `now` (wall clock, like the packets' timestamps)
@@ -498,51 +752,99 @@ impl<C: StreamConsumer> FlowTable<C> {
         if self.latest.secs_since(self.last_sweep) >= 1.0 {
             self.sweep_idle(pos, sink);
         }
+        // A wait for late data ends with time even when no packet comes: only flows with a
+        // stalled direction are visited.
         let latest = self.latest;
-        for flow in self.flows.values_mut() {
-            if !flow.closed && !flow.consumer.is_done() && flow.dirs.iter().any(HalfStream::stalled)
+        let stalled: Vec<u32> = self.stalled.iter().copied().collect();
+        for i in stalled {
+            let Some(flow) = self.flows.get_mut(i) else {
+                self.stalled.remove(&i);
+                continue;
+            };
+            let at = Pos {
+                order,
+                ..flow.last_pos
+            };
+            if let Some(s) = flow.streams.as_deref_mut()
+                && !s.consumer.is_done()
             {
-                // A wait for late data ends with time even when no packet comes.
                 let clock = Clock {
                     ts: latest,
-                    segments: flow.clock.segments,
+                    segments: s.clock.segments,
                 };
-                let at = Pos {
-                    order,
-                    ..flow.last_pos
-                };
-                let Flow { dirs, consumer, .. } = flow;
+                let Streams { dirs, consumer, .. } = s;
                 pump(dirs, None, clock, false, at, &mut |d, p| {
                     deliver(consumer, d, p, sink)
                 });
             }
-            if flow.active && !flow.closed && latest.secs_since(flow.last_seen) >= QUIET_SECS {
+            let still = flow
+                .streams
+                .as_deref()
+                .is_some_and(|s| !s.consumer.is_done() && s.dirs.iter().any(HalfStream::stalled));
+            let held = flow.buffered();
+            self.buffered = (self.buffered + held).saturating_sub(flow.held);
+            flow.held = held;
+            if !still {
+                self.stalled.remove(&i);
+            }
+        }
+        // Flows that became quiet since the last tick were last seen between the previous
+        // cut-off and this one: walk from the hot end past the still-busy flows to them,
+        // and stop at the first one the previous tick already saw.
+        let before = self.quiet_upto;
+        let mut at = self.flows.hottest(OPEN);
+        let mut upto = before;
+        while let Some(i) = at {
+            at = self.flows.colder(i);
+            let Some(flow) = self.flows.get_mut(i) else {
+                break;
+            };
+            let seen = flow.last_pos.ts;
+            if latest.secs_since(seen) < QUIET_SECS {
+                continue;
+            }
+            if seen <= before {
+                break;
+            }
+            if seen > upto {
+                upto = seen;
+            }
+            if flow.active && !flow.closed {
                 flow.active = false;
                 let at = Pos {
                     order,
                     ..flow.last_pos
                 };
-                flow.consumer.quiet(at, sink);
+                if let Some(s) = flow.streams.as_deref_mut() {
+                    s.consumer.quiet(at, sink);
+                }
             }
         }
+        self.quiet_upto = upto;
     }
 
     /// End of input: every open flow is closed, oldest first so output is deterministic.
     pub fn finish(&mut self, order: u64, sink: &mut C::Sink) {
-        let mut keys: Vec<(Pos, FlowKey)> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| !f.closed)
-            .map(|(k, f)| (f.last_pos, *k))
-            .collect();
-        keys.sort_by_key(|(p, _)| p.order);
-        for (last, key) in keys {
-            let pos = Pos { order, ..last };
-            self.close_flow(&key, CloseReason::EndOfCapture, pos, sink);
+        while let Some(i) = self.flows.coldest(OPEN) {
+            let pos = self.flows.get(i).map_or(Pos::default(), |f| Pos {
+                order,
+                ..f.last_pos
+            });
+            self.close_flow(i, CloseReason::EndOfCapture, pos, sink);
+            self.remove(i);
         }
-        self.flows.clear();
+        while let Some(i) = self.flows.coldest(LINGERING) {
+            self.remove(i);
+        }
         self.buffered = 0;
+        self.budget.fit(0);
     }
+}
+
+/// A SYN on a known 4-tuple starts a new connection when the old one ended, or when it
+/// carries another initial sequence number than the one recorded.
+fn is_new_connection<C>(flow: &Flow<C>, dir: usize) -> bool {
+    flow.reset || (flow.ended[0] && flow.ended[1]) || flow.data[dir] || flow.ended[dir]
 }
 
 #[cfg(test)]
@@ -638,5 +940,144 @@ mod tests {
         table.tick(Timestamp(7_000 * 1_000_000), 1, &mut out);
         assert_eq!(table.open_flows(), 0);
         assert_eq!(table.stats.idle_timeouts, 1);
+    }
+}
+
+#[cfg(test)]
+mod flood_tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::capture::FrameRef;
+    use crate::decode::TcpFlags;
+    use crate::http::{HttpConfig, HttpConnection, HttpOutput};
+
+    fn syn(n: u64, client: u32, at_ms: i64) -> Segment<'static> {
+        Segment {
+            frame: FrameRef { file: 0, number: n },
+            ts: Timestamp(at_ms * 1_000_000),
+            src: SocketAddr::from((client.to_be_bytes(), 40000)),
+            dst: SocketAddr::from(([192, 0, 2, 10], 80)),
+            seq: 1000,
+            ack: 0,
+            flags: TcpFlags(TcpFlags::SYN),
+            payload: Cow::Borrowed(b""),
+            missing: 0,
+        }
+    }
+
+    #[test]
+    fn a_flow_without_payload_costs_at_most_256_bytes() {
+        let cost = FlowTable::<HttpConnection>::FLOW_COST;
+        println!("a bare flow costs {cost} bytes");
+        assert!(cost <= 256, "a bare flow costs {cost} bytes");
+        let mut table: FlowTable<HttpConnection> =
+            FlowTable::new(ReassemblyConfig::default(), HttpConfig::default());
+        let mut out = HttpOutput::default();
+        for n in 0..1000 {
+            table.segment(&syn(n, 0x0a00_0000 + n as u32, 0), n, &mut out);
+        }
+        assert_eq!(
+            table.buffered(),
+            1000 * cost,
+            "bare SYNs hold only their entries"
+        );
+    }
+
+    #[test]
+    fn the_budget_evicts_the_coldest_flows_and_counts_them() {
+        let cost = FlowTable::<HttpConnection>::FLOW_COST;
+        let cfg = ReassemblyConfig {
+            memory_budget: budget::CHUNK * 2,
+            ..ReassemblyConfig::default()
+        };
+        let mut table: FlowTable<HttpConnection> = FlowTable::new(cfg, HttpConfig::default());
+        let mut out = HttpOutput::default();
+        let n = 20_000u64;
+        for i in 0..n {
+            table.segment(&syn(i, 0x0a00_0000 + i as u32, i as i64), i, &mut out);
+        }
+        assert!(table.buffered() <= budget::CHUNK * 2);
+        let kept = table.open_flows() as u64;
+        assert!(kept >= (budget::CHUNK * 2 / cost) as u64 - 1, "kept {kept}");
+        assert_eq!(table.stats.budget_evictions, n - kept);
+        assert_eq!(table.stats.evictions, n - kept);
+        // The coldest went first: the last client is still there, the first is not.
+        let newest = FlowKey::of(syn(0, 0x0a00_0000 + n as u32 - 1, 0).src, syn(0, 0, 0).dst).0;
+        let oldest = FlowKey::of(syn(0, 0x0a00_0000, 0).src, syn(0, 0, 0).dst).0;
+        assert!(table.find(&newest).is_some());
+        assert!(table.find(&oldest).is_none());
+        table.finish(n, &mut out);
+        assert_eq!(table.stats.syn_without_handshake, n);
+        let top = table.syn_targets.top();
+        assert_eq!(top, Some((syn(0, 0, 0).dst, n)));
+        assert_eq!(table.buffered(), 0);
+    }
+
+    #[test]
+    fn idle_flows_expire_from_the_cold_end_and_lingering_ones_are_forgotten() {
+        let cfg = ReassemblyConfig {
+            idle_timeout_secs: 10,
+            ..ReassemblyConfig::default()
+        };
+        let mut table: FlowTable<HttpConnection> = FlowTable::new(cfg, HttpConfig::default());
+        let mut out = HttpOutput::default();
+        for i in 0..100u64 {
+            table.segment(&syn(i, 0x0a00_0000 + i as u32, i as i64 * 100), i, &mut out);
+        }
+        // 100 flows seen between 0 and 9.9 s; at 15 s those older than 5 s have expired.
+        table.tick(Timestamp(15_000 * 1_000_000), 100, &mut out);
+        assert_eq!(table.stats.idle_timeouts, 50);
+        assert_eq!(table.open_flows(), 50);
+        table.tick(Timestamp(100_000 * 1_000_000), 100, &mut out);
+        assert_eq!(table.open_flows(), 0);
+        assert_eq!(table.stats.syn_without_handshake, 100);
+    }
+
+    #[test]
+    fn a_request_without_an_answer_is_one_sided_and_a_payload_opens_the_consumer_late() {
+        let client = SocketAddr::from(([10, 0, 0, 1], 40000));
+        let server = SocketAddr::from(([192, 0, 2, 10], 80));
+        let seg = |n: u64, from_client: bool, seq: u32, flags: u8, data: &'static [u8]| {
+            let (src, dst) = if from_client {
+                (client, server)
+            } else {
+                (server, client)
+            };
+            Segment {
+                frame: FrameRef { file: 0, number: n },
+                ts: Timestamp(n as i64 * 1_000_000),
+                src,
+                dst,
+                seq,
+                ack: 0,
+                flags: TcpFlags(flags),
+                payload: Cow::Borrowed(data),
+                missing: 0,
+            }
+        };
+        let mut table: FlowTable<HttpConnection> =
+            FlowTable::new(ReassemblyConfig::default(), HttpConfig::default());
+        let mut out = HttpOutput::default();
+        let (s, a) = (TcpFlags::SYN, TcpFlags::ACK);
+        table.segment(&seg(1, true, 99, s, b""), 1, &mut out);
+        table.segment(&seg(2, false, 499, s | a, b""), 2, &mut out);
+        table.segment(&seg(3, true, 100, a, b""), 3, &mut out);
+        assert_eq!(table.stats.with_payload, 0);
+        let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        table.segment(&seg(4, true, 100, a, req), 4, &mut out);
+        assert_eq!(table.stats.with_payload, 1);
+        table.finish(5, &mut out);
+        assert_eq!(table.stats.one_sided, 1);
+        assert_eq!(table.stats.syn_without_handshake, 0);
+        assert_eq!(
+            out.exchanges.len(),
+            1,
+            "the request was parsed from the right offset"
+        );
+        assert_eq!(
+            out.exchanges[0].connection.first_frame.number, 1,
+            "the connection is still known by its SYN"
+        );
     }
 }

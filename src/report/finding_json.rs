@@ -21,6 +21,9 @@ pub struct FindingJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub side: Option<Side>,
     pub exchange: ExchangeField<'a>,
+    /// `"run"` for a finding about the run as a whole (`exchange` is null then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<RelatedJson<'a>>,
 }
@@ -32,6 +35,8 @@ pub struct FindingJson<'a> {
 pub enum ExchangeField<'a> {
     Full(Box<ExchangeJson<'a>>),
     Ref(RelatedJson<'a>),
+    /// A run-scope finding: about no exchange.
+    None,
 }
 
 /// Another exchange a finding refers to: where it is (`connection`, `index`) and enough to
@@ -140,8 +145,24 @@ impl<'a> FindingJson<'a> {
         Self::with(f, ExchangeField::Ref(briefs.related(at)), briefs)
     }
 
+    /// A finding about the run as a whole.
+    pub fn run(f: &'a Finding) -> Self {
+        FindingJson {
+            scope: Some("run"),
+            rule: &f.rule,
+            severity: f.severity,
+            category: &f.category,
+            message: &f.message,
+            evidence: &f.evidence,
+            side: f.side,
+            exchange: ExchangeField::None,
+            related: Vec::new(),
+        }
+    }
+
     fn with(f: &'a Finding, exchange: ExchangeField<'a>, briefs: &'a Briefs) -> Self {
         FindingJson {
+            scope: None,
             rule: &f.rule,
             severity: f.severity,
             category: &f.category,

@@ -129,6 +129,18 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
         count(r.idle_timeouts, "idle timeout", "idle timeouts"),
         count(r.evictions, "eviction", "evictions")
     );
+    if r.syn_without_handshake + r.one_sided + r.budget_evictions + h.requests_over_cap > 0 {
+        let top = summary
+            .syn_targets
+            .top()
+            .map(|(dst, n)| format!(" ({n} to {dst})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  floods: {} SYNs without handshake{top}, {} one-sided connections, {} evicted for the memory budget, {} pipelined requests not paired",
+            r.syn_without_handshake, r.one_sided, r.budget_evictions, h.requests_over_cap
+        );
+    }
     if anomalies.is_empty() {
         let _ = writeln!(s, "  anomalies: none");
     } else {

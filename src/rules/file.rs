@@ -36,6 +36,19 @@ pub struct RuleFile {
     pub escalate: Vec<EscalateFile>,
     #[serde(default)]
     pub example: Vec<ExampleFile>,
+    /// Run scope: the counter watched and its threshold.
+    #[serde(default)]
+    pub run: Option<RunFile>,
+}
+
+/// A run-scope rule's `[run]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    /// A counter of the run (see rules/FORMAT.md, "Run scope").
+    pub metric: String,
+    /// The rule fires when the counter is at least this.
+    pub threshold: u64,
 }
 
 fn yes() -> bool {
@@ -75,6 +88,9 @@ pub struct ExampleFile {
     pub raw: bool,
     #[serde(default)]
     pub exchange: Vec<ExampleExchange>,
+    /// Run scope: the run's counters, by metric name.
+    #[serde(default)]
+    pub counters: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

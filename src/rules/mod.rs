@@ -8,6 +8,7 @@ pub mod checks;
 mod condition;
 pub mod examples;
 pub mod file;
+pub mod run;
 pub mod syntax;
 mod template;
 
@@ -63,6 +64,8 @@ pub enum Scope {
     Connection,
     Host,
     Client,
+    /// The run as a whole: counters with a threshold (`[run]`), one finding per run.
+    Run,
 }
 
 impl Scope {
@@ -75,6 +78,7 @@ impl Scope {
             "connection" => Scope::Connection,
             "host" => Scope::Host,
             "client" => Scope::Client,
+            "run" => Scope::Run,
             _ => return None,
         })
     }
@@ -129,6 +133,8 @@ pub struct Rule {
     /// About HTTP/1 framing: skipped on HTTP/2 exchanges.
     pub http1_only: bool,
     pub examples: Vec<ExampleFile>,
+    /// Run scope: the counter and threshold.
+    pub run: Option<run::RunCheck>,
     /// Where the rule was loaded from (`builtin:` for the shipped catalogue).
     pub source: String,
     cond: Option<Cond>,
@@ -221,6 +227,29 @@ impl Rule {
         }
         let scope = Scope::parse(&f.scope)
             .ok_or_else(|| invalid(format!("unknown scope {:?}", f.scope)))?;
+        let run = match (&f.run, scope) {
+            (Some(r), Scope::Run) => {
+                if f.when.is_some() || f.check.is_some() {
+                    return Err(invalid(
+                        "a run rule has a [run] table, not [when] or a check".into(),
+                    ));
+                }
+                if let Some(bad) = run::unknown_placeholders(&f.summary).first() {
+                    return Err(invalid(format!(
+                        "summary uses {{{bad}}}; a run rule has {{count}}, {{threshold}}, {{evidence}}"
+                    )));
+                }
+                let metric = run::Metric::from_name(&r.metric)
+                    .ok_or_else(|| invalid(format!("unknown run metric {:?}", r.metric)))?;
+                Some(run::RunCheck {
+                    metric,
+                    threshold: r.threshold,
+                })
+            }
+            (None, Scope::Run) => return Err(invalid("a run rule needs a [run] table".into())),
+            (Some(_), _) => return Err(invalid("[run] is for scope = \"run\"".into())),
+            (None, _) => None,
+        };
         let cond = f
             .when
             .as_ref()
@@ -241,13 +270,15 @@ impl Rule {
         if scope.is_stateful() && !matches!(check, Some(checks::CheckKind::Stateful(_))) {
             return Err(invalid("a stateful rule needs a stateful check".into()));
         }
-        if cond.is_none() && check.is_none() {
+        if cond.is_none() && check.is_none() && run.is_none() {
             return Err(invalid(
                 "has neither a condition ([when]) nor a check".into(),
             ));
         }
         let summary = Template::parse(&f.summary);
-        if let Some(bad) = summary.unknown().first() {
+        if let Some(bad) = summary.unknown().first()
+            && run.is_none()
+        {
             return Err(invalid(format!(
                 "summary uses unknown placeholder {{{bad}}}"
             )));
@@ -277,6 +308,7 @@ impl Rule {
             enabled: f.enabled,
             http1_only: f.http1_only,
             examples: f.example,
+            run,
             source,
             cond,
             escalate,
@@ -714,7 +746,7 @@ impl Engine {
             rules: set
                 .rules
                 .iter()
-                .filter(|r| r.enabled && !r.scope.is_stateful())
+                .filter(|r| r.enabled && !r.scope.is_stateful() && r.scope != Scope::Run)
                 .cloned()
                 .collect(),
         }

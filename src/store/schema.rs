@@ -10,7 +10,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration steps: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes and reads.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -131,6 +131,12 @@ CREATE INDEX rollups_rule ON rollups (rule, count);
 /// (the writer updates them in the transaction of the rows they count), and the indexes the
 /// remaining queries need. Existing runs are backfilled, except latency histograms, which
 /// SQL cannot build: their endpoints show no percentiles.
+const V3: &str = r#"
+-- Why a run ended early ('SIGINT', 'SIGTERM'); NULL when it read all its input. An
+-- interrupted run still gets finished_wall and the summary of what was read.
+ALTER TABLE runs ADD COLUMN interrupted TEXT;
+"#;
+
 const V2: &str = r#"
 -- Per (run, host, method, path template): exchanges, status mix, findings and a latency
 -- histogram (see store::latency for the encoding and the error bound of its percentiles).

@@ -84,6 +84,9 @@ pub struct Written {
 enum Msg {
     Exchange(Row),
     Settled(ExchangeRef, Finding),
+    /// A finding about the run as a whole (no exchange).
+    Run(Finding),
+    Interrupted(&'static str),
     Live(LiveSummary),
     Finish(Box<RunSummary>),
 }
@@ -185,6 +188,17 @@ impl Writer {
     /// Queues a finding settled later about an exchange already written.
     pub fn settled(&self, at: ExchangeRef, finding: Finding) -> Result<(), StoreError> {
         self.send(Msg::Settled(at, finding))
+    }
+
+    /// Queues a run-scope finding (stored with no exchange).
+    pub fn run_finding(&self, finding: Finding) -> Result<(), StoreError> {
+        self.send(Msg::Run(finding))
+    }
+
+    /// Marks the run as interrupted by `reason` (a signal name); call before
+    /// [`Writer::finish`], which still records the summary of what was read.
+    pub fn interrupted(&self, reason: &'static str) -> Result<(), StoreError> {
+        self.send(Msg::Interrupted(reason))
     }
 
     /// Records a live capture's counters on the run (in the next commit), so that the
@@ -615,6 +629,16 @@ impl State {
                     self.settled(at, f)?;
                     rows += 1;
                 }
+                Msg::Run(f) => {
+                    self.finding(&f, None)?;
+                    rows += 1;
+                }
+                Msg::Interrupted(reason) => self
+                    .conn
+                    .prepare_cached("UPDATE runs SET interrupted = ?2 WHERE id = ?1")
+                    .and_then(|mut st| st.execute(params![self.run, reason]))
+                    .map(|_| ())
+                    .map_err(StoreError::sql(&self.path))?,
                 Msg::Live(counters) => self.live(&counters)?,
                 Msg::Finish(summary) => self.finish(&summary)?,
             }
