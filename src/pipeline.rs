@@ -130,6 +130,15 @@ impl RunSummary {
                 self.decode.fragments_reassembled
             ),
         );
+        let d = &self.decode;
+        c.set(
+            Metric::HostileFragments,
+            d.fragments_conflicting_overlap + d.fragments_teardrop + d.fragments_past_max_length,
+            format!(
+                "{} overlapping with different bytes, {} teardrop, {} past 65,535 bytes",
+                d.fragments_conflicting_overlap, d.fragments_teardrop, d.fragments_past_max_length
+            ),
+        );
         c.set(
             Metric::Evictions,
             r.evictions,

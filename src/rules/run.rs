@@ -24,6 +24,9 @@ pub enum Metric {
     DroppedPackets,
     /// Requests beyond the cap of outstanding pipelined requests, counted, not paired.
     RequestsOverCap,
+    /// IP fragments that overlap with different bytes, or teardrop-style fragments
+    /// (overlaps that shrink a datagram, contradicting ends, offsets past 65,535).
+    HostileFragments,
 }
 
 impl Metric {
@@ -34,6 +37,7 @@ impl Metric {
         Metric::Evictions,
         Metric::DroppedPackets,
         Metric::RequestsOverCap,
+        Metric::HostileFragments,
     ];
 
     /// The kebab-case name used in rule files.
@@ -45,6 +49,7 @@ impl Metric {
             Metric::Evictions => "evictions",
             Metric::DroppedPackets => "dropped-packets",
             Metric::RequestsOverCap => "requests-over-cap",
+            Metric::HostileFragments => "hostile-fragments",
         }
     }
 
