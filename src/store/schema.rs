@@ -10,7 +10,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration steps: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes and reads.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -212,6 +212,16 @@ WITH widths(w) AS (VALUES (10000000), (100000000), (1000000000), (10000000000),
 INSERT INTO series (run_id, width_ns, bucket, key, count)
     SELECT f.run_id, w, (f.ts / w) * w, 10 + f.severity, count(*)
     FROM findings f, widths WHERE f.ts IS NOT NULL GROUP BY 1, 2, 3, 4;
+"#;
+
+/// Indexes for the dashboard's filters: findings by capture time within a run (a chart's
+/// bar opens its time range), and the names of endpoints and rollups, so that a substring
+/// filter ("espn", "get") reads the small rollup tables' indexes to find the exact values
+/// the findings are then looked up by, and a rollup count by endpoint is an index range.
+const V3: &str = r#"
+CREATE INDEX findings_run_ts ON findings (run_id, ts);
+CREATE INDEX endpoints_names ON endpoints (host, method, path_template);
+CREATE INDEX rollups_endpoint ON rollups (host, method, path_template);
 "#;
 
 /// What a database's version says about this build.
