@@ -1125,6 +1125,383 @@ fn browser_overview_renders_its_charts() {
     assert_nothing_injected(&b, "/endpoints");
 }
 
+/// The connection of an exchange, downloaded as pcap, holds the same exchanges: read by
+/// wirelint itself and, when installed, by tshark.
+#[test]
+fn the_connection_downloads_as_a_pcap_with_the_same_exchanges() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path()));
+    let id = ok(&st, "/api/findings?rule=%22created-without-location%22").json()["findings"][0]
+        ["exchange"]
+        .as_i64()
+        .expect("an exchange");
+    let ex = ok(&st, &format!("/api/exchanges/{id}")).json();
+    let page = ok(&st, &format!("/exchanges/{id}")).body;
+    assert!(page.contains(&format!("/exchanges/{id}/connection.pcap")));
+    let got = send(
+        &st,
+        Request::get(format!("/exchanges/{id}/connection.pcap"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+    assert!(
+        got.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains(".pcap")
+    );
+    // The body went through from_utf8_lossy in `send`: fetch the bytes again unmangled.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bytes = rt.block_on(async {
+        let res = router(st.clone())
+            .oneshot(
+                Request::get(format!("/exchanges/{id}/connection.pcap"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        res.into_body().collect().await.unwrap().to_bytes()
+    });
+    let pcap = dir.path().join("conn.pcap");
+    std::fs::write(&pcap, &bytes).unwrap();
+    let out = wirelint(
+        &[
+            "exchanges",
+            "--format",
+            "jsonl",
+            "-q",
+            pcap.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let client = ex["client"].as_str().unwrap();
+    assert!(
+        lines.iter().all(|l| l["client"] == client),
+        "one connection only"
+    );
+    let start = ex["messages"][0]["start_line"].as_str().unwrap();
+    let same = &lines[ex["index"].as_u64().unwrap() as usize];
+    assert_eq!(
+        format!(
+            "{} {} {}",
+            same["request"]["method"].as_str().unwrap(),
+            same["request"]["target"].as_str().unwrap(),
+            same["request"]["version"].as_str().unwrap()
+        ),
+        start
+    );
+    assert_eq!(same["response"]["status"], 201);
+    match which("tshark") {
+        Some(tshark) => {
+            let t = Command::new(tshark)
+                .args([
+                    "-r",
+                    pcap.to_str().unwrap(),
+                    "-Y",
+                    "http.response.code == 201",
+                    "-T",
+                    "fields",
+                    "-e",
+                    "http.response.code",
+                ])
+                .output()
+                .expect("tshark runs");
+            let ours = lines
+                .iter()
+                .filter(|l| l["response"]["status"] == 201)
+                .count();
+            assert_eq!(
+                String::from_utf8_lossy(&t.stdout)
+                    .lines()
+                    .filter(|l| l.trim() == "201")
+                    .count(),
+                ours,
+                "{}",
+                String::from_utf8_lossy(&t.stderr)
+            );
+        }
+        None => println!("skipped the tshark half: tshark is not installed"),
+    }
+    // A live run has no packets to give.
+    assert_eq!(
+        get(&st, "/exchanges/999999/connection.pcap").status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+/// In a real browser: each number on the overview opens a list of that many findings.
+#[test]
+fn browser_count_links_open_lists_of_that_count() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&demo_db(dir.path()));
+    b.goto(&format!("{}/", server.base));
+    let links = b.exec(
+        "return Array.prototype.map.call(document.querySelectorAll('a[data-count]'), function (a) { return [a.getAttribute('href'), Number(a.getAttribute('data-count'))]; });",
+        json!([]),
+    );
+    let links = links.as_array().expect("links").clone();
+    assert!(links.len() > 10, "{links:?}");
+    for l in links.iter().take(25) {
+        let (href, n) = (l[0].as_str().unwrap(), l[1].as_i64().unwrap());
+        b.goto(&format!("{}{href}", server.base));
+        let shown = b.exec(
+            "var t = document.querySelector('[data-total]'); return t ? Number(t.getAttribute('data-total')) : -1;",
+            json!([]),
+        );
+        assert_eq!(shown.as_i64(), Some(n), "{href}");
+        let rows = count(&b, "table.findings tbody tr");
+        assert_eq!(rows as i64, n.min(100), "{href}: rows");
+    }
+}
+
+/// In a real browser: the exchange page marks the header line a finding is about, and the
+/// finding's link jumps to it.
+#[test]
+fn browser_exchange_page_marks_the_line_of_a_finding() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let st = state(&db);
+    let id = ok(&st, "/api/findings?rule=%22credentials-over-cleartext%22").json()["findings"][0]
+        ["exchange"]
+        .as_i64()
+        .unwrap();
+    let server = Server::start(&db);
+    b.goto(&format!("{}/exchanges/{id}", server.base));
+    let marked = b.exec(
+        "return Array.prototype.map.call(document.querySelectorAll('pre.wire .line.marked'), function (l) { return l.id + '|' + l.textContent; });",
+        json!([]),
+    );
+    let marked: Vec<String> = marked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        marked
+            .iter()
+            .any(|m| m.starts_with("request-") && m.contains("|Authorization: Bearer ****")),
+        "{marked:?}"
+    );
+    // The marked line is drawn differently from the others.
+    let differs = b.exec(
+        "var m = document.querySelector('pre.wire .line.marked'); var o = document.querySelector('pre.wire .line:not(.marked)'); return getComputedStyle(m).backgroundColor !== getComputedStyle(o).backgroundColor;",
+        json!([]),
+    );
+    assert_eq!(differs, true);
+    b.click(&b.find("a.to-line"));
+    let target = b.exec(
+        "var t = document.querySelector(':target'); return t ? t.className : '';",
+        json!([]),
+    );
+    assert!(target.as_str().unwrap().contains("marked"), "{target}");
+    // And back from the line to its finding.
+    b.click(&b.find("a.mark"));
+    let target = b.exec(
+        "var t = document.querySelector(':target'); return t ? t.id : '';",
+        json!([]),
+    );
+    assert!(target.as_str().unwrap().starts_with("finding-"), "{target}");
+}
+
+/// In a real browser: the request copied as curl repeats the request against a local
+/// server (the same method, target and headers, secrets masked).
+#[test]
+fn browser_copy_as_curl_repeats_the_request() {
+    let Some(b) = Browser::start() else { return };
+    let Some(curl) = which("curl") else {
+        println!("skipped: curl is not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let st = state(&db);
+    let id = ok(&st, "/api/findings?rule=%22created-without-location%22").json()["findings"][0]
+        ["exchange"]
+        .as_i64()
+        .unwrap();
+    let ex = ok(&st, &format!("/api/exchanges/{id}")).json();
+    let server = Server::start(&db);
+    b.goto(&format!("{}/exchanges/{id}", server.base));
+    assert_eq!(
+        b.exec(
+            "return document.querySelector('button.copy').hidden;",
+            json!([])
+        ),
+        false,
+        "copy.js shows the buttons"
+    );
+    let command = b
+        .exec(
+            "return document.getElementById('curl').textContent;",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A one-shot server that records the request.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let catcher = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).unwrap_or(0);
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len || n == 0 {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        String::from_utf8_lossy(&got).to_string()
+    });
+    let host = ex["messages"][0]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "Host")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let script = format!(
+        "{} --silent --max-time 10 --connect-to {host}:80:127.0.0.1:{port}",
+        command.replacen("curl", curl.to_str().unwrap(), 1)
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = catcher.join().unwrap();
+    let start = ex["messages"][0]["start_line"].as_str().unwrap();
+    assert!(seen.starts_with(start), "{seen}");
+    for h in ex["messages"][0]["headers"].as_array().unwrap() {
+        let line = format!(
+            "{}: {}",
+            h["name"].as_str().unwrap(),
+            h["value"].as_str().unwrap()
+        );
+        assert!(seen.contains(&line), "{line} in\n{seen}");
+    }
+}
+
+/// In a real browser at a phone's width (390 px) and at 1280 px: no page is wider than
+/// the window, and each findings row's exchange link is on screen.
+#[test]
+fn browser_pages_fit_a_phone_and_a_laptop() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let st = state(&db);
+    let id = ok(&st, "/api/findings").json()["findings"][0]["exchange"]
+        .as_i64()
+        .unwrap();
+    let server = Server::start(&db);
+    for width in [390, 1280] {
+        b.set_window(width, 900);
+        for page in [
+            "/",
+            "/?run=all",
+            "/issues",
+            "/findings",
+            "/endpoints",
+            "/rules",
+            &format!("/exchanges/{id}"),
+        ] {
+            b.goto(&format!("{}{page}", server.base));
+            let fits = b.exec(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                json!([]),
+            );
+            let (scroll, inner) = (fits[0].as_i64().unwrap(), fits[1].as_i64().unwrap());
+            assert!(scroll <= inner, "{page} at {width}px: {scroll} > {inner}");
+        }
+        b.goto(&format!("{}/findings", server.base));
+        let reachable = b.exec(
+            "var a = document.querySelector('table.findings tbody tr td:first-child a'); var r = a.getBoundingClientRect(); return r.right <= window.innerWidth && r.width > 0;",
+            json!([]),
+        );
+        assert_eq!(reachable, true, "the exchange link at {width}px");
+    }
+}
+
+/// In a real browser asking for dark mode, the pages are dark.
+#[test]
+fn browser_dark_mode_follows_the_system() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&demo_db(dir.path()));
+    let background = |b: &Browser| {
+        b.exec(
+            "return getComputedStyle(document.body).backgroundColor;",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string()
+    };
+    b.goto(&format!("{}/", server.base));
+    assert_eq!(background(&b), "rgb(255, 255, 255)");
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    );
+    b.goto(&format!("{}/", server.base));
+    assert_eq!(background(&b), "rgb(16, 20, 24)");
+    let text = b
+        .exec("return getComputedStyle(document.body).color;", json!([]))
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(text, "rgb(228, 231, 236)", "light text on the dark page");
+}
+
 #[test]
 fn browser_filter_narrows_the_findings_list() {
     let Some(b) = Browser::start() else { return };

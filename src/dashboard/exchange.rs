@@ -84,8 +84,8 @@ pub struct FindingView {
     pub row: FindingRow,
     /// The rule's explanation as pieces (absent for a rule this build does not know).
     pub why: Vec<Piece>,
-    /// References, linked where they name an RFC section.
-    pub refs: Vec<Piece>,
+    /// References, each linked where it names an RFC (section).
+    pub refs: Vec<Vec<Piece>>,
     /// The header line the finding is about (its anchor), when one is.
     pub line: Option<String>,
 }
@@ -115,6 +115,8 @@ pub struct ExchangeView {
     pub next: Option<i64>,
     /// The request as a `curl` command (secrets stay masked: put yours in).
     pub curl: Option<String>,
+    /// The connection as a pcap file (capture-file runs).
+    pub pcap: Option<String>,
     #[serde(skip)]
     pub run_href: String,
 }
@@ -398,7 +400,7 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
             FindingView {
                 why: rule.map(|x| prose(&x.why)).unwrap_or_default(),
                 refs: rule
-                    .map(|x| x.refs.iter().flat_map(|r| rfc_links(r)).collect())
+                    .map(|x| x.refs.iter().map(|r| rfc_links(r)).collect())
                     .unwrap_or_default(),
                 line,
                 row,
@@ -411,6 +413,7 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         .map(|n| format!("frame.number == {n}"));
     let conversation = conversation_filter(&json.client, &json.server);
     let (prev, next) = r.neighbours(ex.connection, ex.idx)?;
+    let pcap = (!json.capture.is_empty()).then(|| format!("/exchanges/{id}/connection.pcap"));
     Ok(ExchangeView {
         id: ex.id,
         run: ex.run,
@@ -436,6 +439,7 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         prev,
         next,
         curl,
+        pcap,
     })
 }
 

@@ -10,6 +10,7 @@
 //! guards every route.
 //!
 //! - `pages`: the list pages and their APIs; `exchange`: the exchange page;
+//! - `pcap`: a connection's frames, read again from the capture file, as a pcap download;
 //! - [`filters`]: the findings filters (substring, exact, classes) and their resolution;
 //! - `errors`: error responses, as JSON under `/api/` and as pages elsewhere;
 //! - [`charts`]: time-bucket rollups as SVG geometry;
@@ -22,6 +23,7 @@ mod exchange;
 pub mod filters;
 pub mod live;
 mod pages;
+mod pcap;
 pub mod serve;
 
 use std::net::SocketAddr;
@@ -129,6 +131,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/findings", get(pages::findings_api))
         .route("/exchanges/{id}", get(exchange::exchange))
         .route("/api/exchanges/{id}", get(exchange::exchange_api))
+        .route(
+            "/exchanges/{id}/connection.pcap",
+            get(pcap::connection_pcap),
+        )
         .route("/endpoints", get(pages::endpoints))
         .route("/api/endpoints", get(pages::endpoints_api))
         .route("/rules", get(pages::rules))

@@ -503,6 +503,18 @@ pub struct IssueRow {
     pub runs: Vec<(RunId, i64)>,
 }
 
+/// Where a connection's frames are in its run's capture files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionFrames {
+    pub run: RunId,
+    pub client: String,
+    pub server: String,
+    pub first_file: i64,
+    pub first_frame: i64,
+    /// `(file index, last frame of an exchange there)`.
+    pub last_frames: Vec<(i64, i64)>,
+}
+
 /// A column of the endpoint rollups that substring filters search.
 #[derive(Clone, Copy, Debug)]
 pub enum EndpointColumn {
@@ -996,6 +1008,48 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+
+    /// Where a connection's frames are: its endpoints, its first frame (file index and
+    /// number) and, per capture file, the last frame of its exchanges there.
+    pub fn connection_frames(
+        &self,
+        connection: i64,
+    ) -> Result<Option<ConnectionFrames>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let head = self
+            .prepare(
+                "SELECT run_id, client, server, first_file, first_frame FROM connections \
+                 WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([connection], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()
+            })
+            .map_err(self.err())?;
+        let Some((run, client, server, first_file, first_frame)) = head else {
+            return Ok(None);
+        };
+        let mut st = self
+            .prepare(
+                "SELECT file, max(coalesce(last_frame, first_frame, 0)) FROM exchanges \
+                 WHERE connection_id = ?1 GROUP BY file",
+            )
+            .map_err(self.err())?;
+        let last_frames = st
+            .query_map([connection], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(self.err())?;
+        Ok(Some(ConnectionFrames {
+            run,
+            client,
+            server,
+            first_file,
+            first_frame,
+            last_frames,
+        }))
     }
 
     /// The ids of the exchanges before and after `idx` on a connection.
