@@ -542,9 +542,15 @@ fn findings_filter_and_paginate() {
     assert!(all.body.contains("credentials-over-cleartext"));
 
     let one = ok(&st, "/findings?rule=no-content-with-body");
-    assert!(one.body.contains("no-content-with-body"));
-    assert!(!one.body.contains("created-without-location"));
-    assert!(!one.body.contains("credentials-over-cleartext"));
+    // The list (the form suggests every rule id).
+    let rows = &one.body[one.body.find("<table").expect("a table")..];
+    assert!(rows.contains("no-content-with-body"));
+    assert!(!rows.contains("created-without-location"));
+    assert!(!rows.contains("credentials-over-cleartext"));
+    assert!(
+        one.body
+            .contains("<datalist id=\"hosts\"><option value=\"api.bookshelf.test\">")
+    );
     // Blank fields from the form mean "any".
     let blank = ok(
         &st,
@@ -1236,6 +1242,26 @@ fn the_connection_downloads_as_a_pcap_with_the_same_exchanges() {
         }
         None => println!("skipped the tshark half: tshark is not installed"),
     }
+    // The exchange's bytes, as hex and ASCII, with secrets masked.
+    assert!(page.contains(&format!("/exchanges/{id}/bytes")));
+    let bytes_page = ok(&st, &format!("/exchanges/{id}/bytes")).body;
+    assert!(
+        bytes_page.contains("50 4f 53 54 20"),
+        "POST in hex: {bytes_page}"
+    );
+    let with_token = ok(&st, "/api/findings?rule=%22credentials-over-cleartext%22").json()
+        ["findings"][0]["exchange"]
+        .as_i64()
+        .unwrap();
+    let bytes_page = ok(&st, &format!("/exchanges/{with_token}/bytes")).body;
+    // The ASCII column, rows joined.
+    let ascii: String = bytes_page
+        .split("<span class=\"ascii\">")
+        .skip(1)
+        .filter_map(|s| s.split("</span>").next())
+        .collect();
+    assert!(ascii.contains("Authorization: Bearer ****"), "{ascii}");
+    assert!(!bytes_page.contains("eyJhbGci"), "the token stays masked");
     // A live run has no packets to give.
     assert_eq!(
         get(&st, "/exchanges/999999/connection.pcap").status,

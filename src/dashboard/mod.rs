@@ -135,6 +135,7 @@ pub fn router(state: AppState) -> Router {
             "/exchanges/{id}/connection.pcap",
             get(pcap::connection_pcap),
         )
+        .route("/exchanges/{id}/bytes", get(pcap::exchange_bytes))
         .route("/endpoints", get(pages::endpoints))
         .route("/api/endpoints", get(pages::endpoints_api))
         .route("/rules", get(pages::rules))

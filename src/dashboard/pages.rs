@@ -715,6 +715,23 @@ pub struct FindingsHtml {
     pub live: Option<String>,
     /// What is wrong with the filters, shown above the form.
     pub error: Option<(String, Option<String>)>,
+    /// Suggestions for the text fields: hosts of the run (or of every run), rules with
+    /// findings, methods.
+    pub hosts: Vec<String>,
+    pub rule_ids: Vec<String>,
+    pub methods: Vec<String>,
+}
+
+/// Values the form suggests (from the rollup tables).
+fn suggestions(r: &Reader, q: &FindingsQuery) -> (Vec<String>, Vec<String>, Vec<String>) {
+    use crate::store::read::EndpointColumn;
+    let run = number::<RunId>("run", &q.run).ok().flatten();
+    let values = |col| r.endpoint_values(col, "", run).unwrap_or_default();
+    (
+        values(EndpointColumn::Host),
+        r.rule_values(false, "").unwrap_or_default(),
+        values(EndpointColumn::Method),
+    )
 }
 
 /// One page of findings, the filter's total and the run menu.
@@ -755,11 +772,14 @@ pub async fn findings(
 ) -> Result<Response, PageError> {
     let q = FindingsQuery::parse(raw.as_deref())?;
     let q2 = q.clone();
-    let listed = read(&s, move |r, _| match list(r, &q2, true) {
-        Ok(l) => Ok(Ok(l)),
-        // A wrong filter is shown in the form, with the runs still offered.
-        Err(e @ PageError::BadRequest { .. }) => Ok(Err((e, run_menu(r, None)?))),
-        Err(e) => Err(e),
+    let (listed, (hosts, rule_ids, methods)) = read(&s, move |r, _| {
+        let hints = suggestions(r, &q2);
+        match list(r, &q2, true) {
+            Ok(l) => Ok((Ok(l), hints)),
+            // A wrong filter is shown in the form, with the runs still offered.
+            Err(e @ PageError::BadRequest { .. }) => Ok((Err((e, run_menu(r, None)?)), hints)),
+            Err(e) => Err(e),
+        }
     })
     .await?;
     let severities = [Severity::Error, Severity::Warning, Severity::Info]
@@ -814,6 +834,9 @@ pub async fn findings(
         csv_href,
         live,
         error,
+        hosts,
+        rule_ids,
+        methods,
         q,
     }
     .render()?;
