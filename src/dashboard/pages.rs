@@ -726,7 +726,11 @@ pub struct FindingsHtml {
 fn suggestions(r: &Reader, q: &FindingsQuery) -> (Vec<String>, Vec<String>, Vec<String>) {
     use crate::store::read::EndpointColumn;
     let run = number::<RunId>("run", &q.run).ok().flatten();
-    let values = |col| r.endpoint_values(col, "", run).unwrap_or_default();
+    let values = |col| {
+        let mut v = r.endpoint_values(col, "", run).unwrap_or_default();
+        v.retain(|x| !x.is_empty());
+        v
+    };
     (
         values(EndpointColumn::Host),
         r.rule_values(false, "").unwrap_or_default(),
