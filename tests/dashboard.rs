@@ -423,6 +423,19 @@ fn substring_filters_ignore_case_and_quotes_are_exact() {
         all,
         "every severity is everything"
     );
+    // The form shows findings per severity under the other filters.
+    let page = ok(&st, "/findings?host=bookshelf&severity=info").body;
+    for sev in ["error", "warning", "info"] {
+        let n = total(&format!("host=bookshelf&severity={sev}"));
+        let label = format!("value=\"{sev}\"");
+        let at = page.find(&label).expect("a checkbox");
+        let facet = page[at..]
+            .split("<span class=\"facet\">")
+            .nth(1)
+            .and_then(|x| x.split("</span>").next())
+            .expect("a facet count");
+        assert_eq!(facet, n.to_string(), "{sev}");
+    }
     // Pages of a multi-value filter are newest first and complete.
     let mut seen = Vec::new();
     let mut next = Some("/api/findings?severity=error,warning&limit=3".to_string());

@@ -704,7 +704,8 @@ pub struct FindingsApi {
 pub struct FindingsHtml {
     pub q: FindingsQuery,
     pub scope: String,
-    pub severities: Vec<(&'static str, bool)>,
+    /// `(severity, checked, findings of that severity under the other filters)`.
+    pub severities: Vec<(&'static str, bool, String)>,
     pub runs: Vec<RunView>,
     pub page: FindingsPage,
     pub total: String,
@@ -744,6 +745,8 @@ struct Listed {
     total: Total,
     runs: Vec<RunView>,
     last_id: i64,
+    /// Findings per severity under the other filters: `(severity, total)`.
+    facets: Vec<(&'static str, String)>,
 }
 
 fn list(r: &Reader, q: &FindingsQuery, with_menu: bool) -> Result<Listed, PageError> {
@@ -752,10 +755,18 @@ fn list(r: &Reader, q: &FindingsQuery, with_menu: bool) -> Result<Listed, PageEr
     let limit = limit(&q.limit, PAGE_SIZE)?;
     let page = r.findings(&filter, before, limit)?;
     let total = r.count(&filter)?;
-    let runs = if with_menu {
-        run_menu(r, filter.run)?
+    let (runs, facets) = if with_menu {
+        let mut facets = Vec::new();
+        for sev in [Severity::Error, Severity::Warning, Severity::Info] {
+            let one = FindingFilter {
+                severities: Some(vec![sev]),
+                ..filter.clone()
+            };
+            facets.push((sev.as_str(), total_text(r.count(&one)?)));
+        }
+        (run_menu(r, filter.run)?, facets)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let last_id = if before.is_none() && page.findings.is_empty() {
         r.last_finding_id()?
@@ -767,6 +778,7 @@ fn list(r: &Reader, q: &FindingsQuery, with_menu: bool) -> Result<Listed, PageEr
         total,
         runs,
         last_id,
+        facets,
     })
 }
 
@@ -786,9 +798,23 @@ pub async fn findings(
         }
     })
     .await?;
-    let severities = [Severity::Error, Severity::Warning, Severity::Info]
-        .map(|v| (v.as_str(), q.severities().contains(&v.as_str())))
-        .to_vec();
+    let mut severities: Vec<(&'static str, bool, String)> =
+        [Severity::Error, Severity::Warning, Severity::Info]
+            .map(|v| {
+                (
+                    v.as_str(),
+                    q.severities().contains(&v.as_str()),
+                    String::new(),
+                )
+            })
+            .to_vec();
+    if let Ok(l) = &listed {
+        for (s, _, n) in severities.iter_mut() {
+            if let Some((_, t)) = l.facets.iter().find(|(f, _)| f == s) {
+                *n = t.clone();
+            }
+        }
+    }
     let scope = q.describe();
     let csv_href = format!("/findings.csv?{}", q.without_cursor());
     let (listed, error, runs) = match listed {
