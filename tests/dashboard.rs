@@ -1072,8 +1072,8 @@ fn analyze_then_serve() {
 
 // ---------------------------------------------------------------- in a real browser
 
-/// Whether the page has no element or script from a capture: the only script element is
-/// the dashboard's own live.js, no `<img>`, no `on…` attribute anywhere, nothing ran
+/// Whether the page has no element or script from a capture: the only script elements are
+/// the dashboard's own live.js and copy.js, no `<img>`, no `on…` attribute anywhere, nothing ran
 /// (`window.__pwned` is what the hostile capture's payloads would set), no dialog opened.
 fn assert_nothing_injected(b: &Browser, page: &str) {
     assert_eq!(b.alert_text(), None, "{page}: a dialog opened");
@@ -1090,7 +1090,9 @@ fn assert_nothing_injected(b: &Browser, page: &str) {
     );
     let scripts = report["scripts"].as_array().expect("scripts");
     assert!(
-        scripts.iter().all(|s| s == "/static/live.js"),
+        scripts
+            .iter()
+            .all(|s| s == "/static/live.js" || s == "/static/copy.js"),
         "{page}: scripts {scripts:?}"
     );
     assert_eq!(report["imgs"], 0, "{page}: an injected <img>");
@@ -1554,7 +1556,7 @@ fn browser_filter_narrows_the_findings_list() {
     let rule = b.find("form.filters input[name=rule]");
     b.clear(&rule);
     b.type_into(&rule, "no-content-with-body");
-    b.click(&b.find("form.filters select[name=severity] option[value=error]"));
+    b.click(&b.find("form.filters input[name=severity][value=error]"));
     b.click(&b.find("form.filters button[type=submit]"));
     assert!(
         b.wait_until(Duration::from_secs(10), |b| b
@@ -1576,7 +1578,7 @@ fn browser_filter_narrows_the_findings_list() {
     }
     // The form shows the filter it applied.
     let kept = b.exec(
-        "return [document.querySelector('input[name=rule]').value, document.querySelector('select[name=severity]').value];",
+        "return [document.querySelector('input[name=rule]').value, Array.prototype.map.call(document.querySelectorAll('input[name=severity]:checked'), function (c) { return c.value; }).join(',')];",
         json!([]),
     );
     assert_eq!(kept, json!(["no-content-with-body", "error"]));
@@ -1591,7 +1593,7 @@ fn browser_exchange_page_shows_both_messages_and_the_explanation() {
         "{}/findings?rule=created-without-location",
         server.base
     ));
-    b.click(&b.find("table.findings tbody tr td:last-child a"));
+    b.click(&b.find("table.findings tbody tr td:first-child a"));
     assert!(
         b.wait_until(Duration::from_secs(10), |b| b.url().contains("/exchanges/")),
         "followed the exchange link: {}",
