@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::charts::{self, Chart, Column};
 pub use super::errors::PageError;
+use super::exchange::{Piece, prose};
 pub use super::filters::{FindingsQuery, number};
 use super::filters::{PAGE_SIZE, exact, limit};
 use crate::rules::Severity;
@@ -984,6 +985,13 @@ pub struct RuleView {
     pub hits_text: String,
     #[serde(skip)]
     pub href: String,
+    /// `summary`, `why` and each reference rendered (inline code, RFC links).
+    #[serde(skip)]
+    pub summary_pieces: Vec<Piece>,
+    #[serde(skip)]
+    pub why_pieces: Vec<Piece>,
+    #[serde(skip)]
+    pub ref_pieces: Vec<Vec<Piece>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -1060,12 +1068,16 @@ fn rules_data(r: &Reader, s: &AppState, q: &RulesQuery) -> Result<RulesView, Pag
         .iter()
         .map(|x| {
             let n = hits(&x.id);
+            let summary = summary_words(&x.summary_text);
             RuleView {
+                summary_pieces: prose(&summary),
+                why_pieces: prose(&x.why),
+                ref_pieces: x.refs.iter().map(|r| prose(r)).collect(),
                 id: x.id.clone(),
                 severity: x.severity.as_str(),
                 category: x.category.clone(),
                 enabled: x.enabled,
-                summary: summary_words(&x.summary_text),
+                summary,
                 why: x.why.clone(),
                 refs: x.refs.clone(),
                 hits: n,
