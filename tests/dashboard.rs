@@ -390,6 +390,50 @@ fn every_count_link_opens_a_list_of_that_count() {
 }
 
 #[test]
+fn issues_group_rule_and_endpoint_worst_first_and_sort() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path()));
+    let rank = |s: &Value| match s.as_str() {
+        Some("error") => 2,
+        Some("warning") => 1,
+        _ => 0,
+    };
+    let v = ok(&st, "/api/issues").json();
+    let issues = v["issues"].as_array().unwrap();
+    assert!(issues.len() > 3);
+    assert!(
+        issues
+            .windows(2)
+            .all(|w| rank(&w[0]["severity"]) >= rank(&w[1]["severity"]))
+    );
+    assert!(
+        issues
+            .iter()
+            .all(|i| i["runs"].as_array().is_some_and(|r| !r.is_empty()))
+    );
+    let by_count = ok(&st, "/api/issues?sort=count").json();
+    let counts: Vec<i64> = by_count["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["count"].as_i64().unwrap())
+        .collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    // Together they are every finding on an exchange.
+    let all: i64 = counts.iter().sum();
+    let on_exchanges: i64 = ok(&st, "/api/endpoints").json()["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["findings"].as_i64().unwrap())
+        .sum();
+    assert_eq!(all, on_exchanges);
+    let bad = get(&st, "/api/issues?sort=random");
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json()["param"], "sort");
+}
+
+#[test]
 fn substring_filters_ignore_case_and_quotes_are_exact() {
     let dir = tempfile::tempdir().expect("temp dir");
     let st = state(&demo_db(dir.path()));

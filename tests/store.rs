@@ -13,7 +13,7 @@ use wirelint::http::Exchange;
 use wirelint::pipeline::{self, PipelineConfig, RunSummary};
 use wirelint::redact::Redactor;
 use wirelint::rules::{ExchangeRef, Finding, Severity};
-use wirelint::store::read::{EndpointColumn, FindingFilter};
+use wirelint::store::read::{EndpointColumn, FindingFilter, IssueOrder};
 use wirelint::store::{Reader, RunSource, Store, StoreError, WriterConfig, schema};
 
 use crate::support;
@@ -745,7 +745,14 @@ fn every_dashboard_query_uses_an_index() {
     reader.last_finding_id().expect("last id");
     for r in [None, Some(run)] {
         reader.rule_splits(r).expect("rule splits");
-        reader.issues(r, 20).expect("issues");
+        for o in [
+            IssueOrder::Severity,
+            IssueOrder::Count,
+            IssueOrder::LastSeen,
+            IssueOrder::Rule,
+        ] {
+            reader.issues_by(r, o, 20).expect("issues");
+        }
         for col in [
             EndpointColumn::Host,
             EndpointColumn::Method,

@@ -19,7 +19,8 @@ pub use super::filters::{FindingsQuery, number};
 use super::filters::{PAGE_SIZE, exact, limit};
 use crate::rules::Severity;
 use crate::store::read::{
-    EndpointRow, FindingFilter, FindingRow, FindingsPage, IssueRow, RuleSplit, RunRow, Total,
+    EndpointRow, FindingFilter, FindingRow, FindingsPage, IssueOrder, IssueRow, RuleSplit, RunRow,
+    Total,
 };
 use crate::store::{Reader, RunId};
 use crate::time::Timestamp;
@@ -495,6 +496,9 @@ pub async fn overview_api(
 pub struct IssuesQuery {
     #[serde(default)]
     pub run: Option<String>,
+    /// `severity` (default), `count`, `last` (last seen) or `rule`.
+    #[serde(default)]
+    pub sort: Option<String>,
     #[serde(default)]
     pub limit: Option<String>,
 }
@@ -507,6 +511,10 @@ pub struct IssuesView {
     pub run_count: i64,
     pub runs: Vec<RunView>,
     pub issues: Vec<IssueView>,
+    pub sort: String,
+    /// The address of this page in each order: `(key, label, href)`.
+    #[serde(skip)]
+    pub orders: Vec<(&'static str, &'static str, String)>,
 }
 
 fn issues_data(r: &Reader, q: &IssuesQuery) -> Result<IssuesView, PageError> {
@@ -517,15 +525,44 @@ fn issues_data(r: &Reader, q: &IssuesQuery) -> Result<IssuesView, PageError> {
     };
     let run = scoped_run(r, scope)?;
     let limit = limit(&q.limit, ISSUES_PAGE)?;
+    let sort = q
+        .sort
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "severity".into());
+    let order = match sort.as_str() {
+        "severity" => IssueOrder::Severity,
+        "count" => IssueOrder::Count,
+        "last" => IssueOrder::LastSeen,
+        "rule" => IssueOrder::Rule,
+        other => {
+            return Err(PageError::bad(
+                "sort",
+                format!("sort={other:?} is not one of severity, count, last, rule"),
+            ));
+        }
+    };
+    let run_param = run.map_or("all".to_string(), |r| r.to_string());
+    let orders = [
+        ("severity", "worst first"),
+        ("count", "most findings"),
+        ("last", "last seen"),
+        ("rule", "rule"),
+    ]
+    .into_iter()
+    .map(|(k, label)| (k, label, format!("/issues?run={run_param}&sort={k}")))
+    .collect();
     Ok(IssuesView {
         run,
         run_count: r.run_count()?,
         runs: run_menu(r, run)?,
         issues: r
-            .issues(run, limit)?
+            .issues_by(run, order, limit)?
             .into_iter()
             .map(|i| issue_view(i, run))
             .collect(),
+        sort,
+        orders,
     })
 }
 

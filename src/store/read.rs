@@ -533,6 +533,16 @@ impl EndpointColumn {
     }
 }
 
+/// How the issues are ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueOrder {
+    /// Worst severity first, then most findings.
+    Severity,
+    Count,
+    LastSeen,
+    Rule,
+}
+
 /// Per-run totals for the all-runs charts: `(run, [counts])`.
 pub type PerRun<const N: usize> = Vec<(RunId, [i64; N])>;
 
@@ -919,12 +929,28 @@ impl Reader {
     /// Rule × endpoint issues (rollups summed over runs, or of one run), worst severity
     /// first, then most findings.
     pub fn issues(&self, run: Option<RunId>, limit: usize) -> Result<Vec<IssueRow>, StoreError> {
+        self.issues_by(run, IssueOrder::Severity, limit)
+    }
+
+    /// [`Reader::issues`] in another order.
+    pub fn issues_by(
+        &self,
+        run: Option<RunId>,
+        order: IssueOrder,
+        limit: usize,
+    ) -> Result<Vec<IssueRow>, StoreError> {
+        let order = match order {
+            IssueOrder::Severity => "max(severity) DESC, sum(count) DESC, rule",
+            IssueOrder::Count => "sum(count) DESC, max(severity) DESC, rule",
+            IssueOrder::LastSeen => "max(last_ts) DESC, max(severity) DESC, rule",
+            IssueOrder::Rule => "rule, host, path_template, method",
+        };
         let sql = format!(
             "SELECT rule, host, method, path_template, max(severity), sum(count), \
              min(first_ts), max(last_ts), max(sample_exchange_id), \
              group_concat(run_id || ':' || count) FROM rollups{} \
              GROUP BY rule, host, method, path_template \
-             ORDER BY max(severity) DESC, sum(count) DESC, rule LIMIT ?",
+             ORDER BY {order} LIMIT ?",
             run_clause(run)
         );
         let mut args: Vec<Value> = run.map(Value::Integer).into_iter().collect();
