@@ -793,9 +793,19 @@ fn list(r: &Reader, q: &FindingsQuery, with_menu: bool) -> Result<Listed, PageEr
     let limit = limit(&q.limit, PAGE_SIZE)?;
     let page = r.findings(&filter, before, limit)?;
     let total = r.count(&filter)?;
+    // Facets only where the rollups count them (run, rule, category): elsewhere each
+    // would be another count through the findings.
+    let cheap = filter.hosts.is_none()
+        && filter.methods.is_none()
+        && filter.path_templates.is_none()
+        && filter.statuses.is_none()
+        && filter.time.is_none();
     let (runs, facets) = if with_menu {
         let mut facets = Vec::new();
-        for sev in [Severity::Error, Severity::Warning, Severity::Info] {
+        for sev in [Severity::Error, Severity::Warning, Severity::Info]
+            .into_iter()
+            .filter(|_| cheap)
+        {
             let one = FindingFilter {
                 severities: Some(vec![sev]),
                 ..filter.clone()

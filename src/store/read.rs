@@ -70,7 +70,7 @@ pub struct FindingFilter {
 pub const MAX_COMBINATIONS: usize = 256;
 
 /// Counts above this are shown as "at least" (counting further would read too many rows).
-pub const COUNT_CAP: i64 = 100_000;
+pub const COUNT_CAP: i64 = 10_000;
 
 impl FindingFilter {
     /// A filter with only `rule` (exact).
@@ -932,6 +932,113 @@ impl Reader {
         self.issues_by(run, IssueOrder::Severity, limit)
     }
 
+    /// The worst issues without aggregating the rollups: per severity (worst first), the
+    /// rollup rows with the most findings through the `(run_id, count)` or `(count)` index,
+    /// then, across runs, each chosen issue's rows of every run. Across runs the order is
+    /// by the largest count in one run (the sum is shown).
+    fn top_issues(
+        &self,
+        run: Option<RunId>,
+        by_severity: bool,
+        limit: usize,
+    ) -> Result<Vec<IssueRow>, StoreError> {
+        type Key = (String, String, String, String);
+        let mut keys: Vec<Key> = Vec::new();
+        let passes: &[Option<i64>] = if by_severity {
+            &[Some(2), Some(1), Some(0)]
+        } else {
+            &[None]
+        };
+        for sev in passes {
+            if keys.len() >= limit {
+                break;
+            }
+            let sql = format!(
+                "SELECT rule, host, method, path_template FROM rollups WHERE {}{} \
+                 ORDER BY count DESC LIMIT ?",
+                if run.is_some() { "run_id = ?" } else { "1" },
+                if sev.is_some() {
+                    " AND severity = ?"
+                } else {
+                    ""
+                }
+            );
+            let mut args: Vec<Value> = run.map(Value::Integer).into_iter().collect();
+            args.extend(sev.map(Value::Integer));
+            // Across runs one issue has a row per run: ask for more rows than issues.
+            let want = if run.is_some() { limit } else { limit * 4 };
+            args.push(Value::Integer(want as i64));
+            let mut st = self.prepare(&sql).map_err(self.err())?;
+            let rows: Vec<Key> = st
+                .query_map(params_from_iter(args), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .and_then(Iterator::collect)
+                .map_err(self.err())?;
+            for k in rows {
+                if keys.len() >= limit {
+                    break;
+                }
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        let sql = format!(
+            "SELECT run_id, severity, count, first_ts, last_ts, sample_exchange_id FROM rollups \
+             WHERE host = ?1 AND method = ?2 AND path_template = ?3 AND rule = ?4{} \
+             ORDER BY run_id",
+            if run.is_some() {
+                " AND run_id = ?5"
+            } else {
+                ""
+            }
+        );
+        let mut st = self.prepare(&sql).map_err(self.err())?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (rule, host, method, path) in keys {
+            let mut args = vec![
+                Value::Text(host.clone()),
+                Value::Text(method.clone()),
+                Value::Text(path.clone()),
+                Value::Text(rule.clone()),
+            ];
+            args.extend(run.map(Value::Integer));
+            type Part = (RunId, i64, i64, Option<i64>, Option<i64>, Option<i64>);
+            let parts: Vec<Part> = st
+                .query_map(params_from_iter(args), |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .and_then(Iterator::collect)
+                .map_err(self.err())?;
+            out.push(IssueRow {
+                severity: severity_of(parts.iter().map(|p| p.1).max().unwrap_or(0)),
+                count: parts.iter().map(|p| p.2).sum(),
+                first_ts: parts.iter().filter_map(|p| p.3).min(),
+                last_ts: parts.iter().filter_map(|p| p.4).max(),
+                sample_exchange: parts.iter().filter_map(|p| p.5).max(),
+                runs: parts.iter().map(|p| (p.0, p.2)).collect(),
+                rule,
+                host,
+                method,
+                path_template: path,
+            });
+        }
+        if by_severity {
+            out.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)));
+        } else {
+            out.sort_by_key(|i| std::cmp::Reverse(i.count));
+        }
+        Ok(out)
+    }
+
     /// [`Reader::issues`] in another order.
     pub fn issues_by(
         &self,
@@ -939,6 +1046,11 @@ impl Reader {
         order: IssueOrder,
         limit: usize,
     ) -> Result<Vec<IssueRow>, StoreError> {
+        match order {
+            IssueOrder::Severity => return self.top_issues(run, true, limit.clamp(1, 1000)),
+            IssueOrder::Count => return self.top_issues(run, false, limit.clamp(1, 1000)),
+            _ => {}
+        }
         let order = match order {
             IssueOrder::Severity => "max(severity) DESC, sum(count) DESC, rule",
             IssueOrder::Count => "sum(count) DESC, max(severity) DESC, rule",
