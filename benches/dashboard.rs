@@ -333,6 +333,10 @@ fn main() {
         )
         .expect("a finding");
     let exchange = q("SELECT max(id) FROM exchanges") / 3;
+    let ts = q(&format!(
+        "SELECT ts FROM findings WHERE id = {} AND ts IS NOT NULL",
+        max_id / 2
+    ));
     let run = q("SELECT max(id) FROM runs");
     let enc =
         |s: &str| serde_urlencoded::to_string([("v", s)]).unwrap_or_default()[2..].to_string();
@@ -389,7 +393,54 @@ fn main() {
             "findings deep rule".into(),
             format!("/api/findings?rule={}&before={deep}", enc(&rule)),
         ),
+        (
+            "findings rule exact".into(),
+            format!("/findings?rule={}", enc(&format!("\"{rule}\""))),
+        ),
+        (
+            "findings host exact".into(),
+            format!("/findings?host={}", enc(&format!("\"{host}\""))),
+        ),
+        (
+            "findings endpoint exact".into(),
+            format!(
+                "/api/findings?run={run}&host={}&method={}&path={}",
+                enc(&format!("\"{host}\"")),
+                enc(&format!("\"{method}\"")),
+                enc(&format!("\"{path}\""))
+            ),
+        ),
+        (
+            "findings host substring".into(),
+            format!(
+                "/findings?host={}",
+                enc(&host[..host.len().min(4)].to_uppercase())
+            ),
+        ),
+        (
+            "findings status class".into(),
+            "/findings?status=4xx".into(),
+        ),
+        (
+            "findings severities".into(),
+            "/findings?severity=error&severity=warning".into(),
+        ),
+        (
+            "findings time range".into(),
+            format!(
+                "/api/findings?run={run}&severity=error&from={ts}&to={}",
+                ts + 1_000_000_000
+            ),
+        ),
+        ("overview all runs".into(), "/?run=all".into()),
+        ("issues".into(), "/issues".into()),
+        ("issues api run".into(), format!("/api/issues?run={run}")),
+        ("rules search".into(), "/rules?q=cookie&hits=yes".into()),
         ("endpoints".into(), "/endpoints".into()),
+        (
+            "endpoints by findings".into(),
+            "/endpoints?sort=findings".into(),
+        ),
         ("endpoints api".into(), "/api/endpoints".into()),
         (
             "endpoints host".into(),

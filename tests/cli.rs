@@ -686,8 +686,11 @@ fn serve_then_interrupt(args: &[&str], cwd: &Path) -> std::process::ExitStatus {
     let mut page = Vec::new();
     let mut s = std::net::TcpStream::connect(&url).expect("connect to the dashboard");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    s.write_all(b"GET /api/overview HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("request");
+    s.write_all(
+        format!("GET /api/overview HTTP/1.1\r\nHost: {url}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .expect("request");
     let _ = s.read_to_end(&mut page);
     assert!(
         page.starts_with(b"HTTP/1.1 200"),
@@ -698,7 +701,7 @@ fn serve_then_interrupt(args: &[&str], cwd: &Path) -> std::process::ExitStatus {
     let mut events = std::net::TcpStream::connect(&url).expect("connect to the dashboard");
     events.set_read_timeout(Some(Duration::from_secs(10))).ok();
     events
-        .write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(format!("GET /api/events HTTP/1.1\r\nHost: {url}\r\n\r\n").as_bytes())
         .expect("request");
     let mut first = [0u8; 64];
     let _ = events.read(&mut first);

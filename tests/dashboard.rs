@@ -134,11 +134,104 @@ fn assert_secure(got: &Got, uri: &str) {
         Some("nosniff"),
         "{uri}: nosniff"
     );
+    assert_eq!(
+        got.headers
+            .get(header::CACHE_CONTROL)
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("no-store"),
+        "{uri}: no-store"
+    );
 }
 
-/// The page without the one script element it may carry (the dashboard's own live.js).
+/// The page without the script elements it may carry (the dashboard's own files).
 fn without_live_js(html: &str) -> String {
     html.replace("<script src=\"/static/live.js\" defer></script>", "")
+        .replace("<script src=\"/static/copy.js\" defer></script>", "")
+}
+
+/// Undoes HTML attribute escaping (named and numeric entities).
+fn unescape(v: &str) -> String {
+    let mut out = String::new();
+    let mut rest = v;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let Some(end) = tail.find(';') else {
+            out.push_str(tail);
+            return out;
+        };
+        let entity = &tail[1..end];
+        let ch = match entity {
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "apos" => Some('\''),
+            e => e
+                .strip_prefix("#x")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| e.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every `<a … href=H … data-count=N>` of a page: `(H, N)`.
+fn count_links(html: &str) -> Vec<(String, i64)> {
+    let attr = |tag: &str, name: &str| {
+        let key = format!(" {name}=\"");
+        let at = tag.find(&key)? + key.len();
+        let end = tag[at..].find('"')?;
+        Some(unescape(&tag[at..at + end]))
+    };
+    html.split("<a ")
+        .skip(1)
+        .filter_map(|rest| {
+            let tag = format!(" {}", &rest[..rest.find('>')?]);
+            let n = attr(&tag, "data-count")?.parse().ok()?;
+            Some((attr(&tag, "href")?, n))
+        })
+        .collect()
+}
+
+/// Opens every count link of `page` and checks that the list it opens has that total
+/// (through the list's API twin). Returns how many links it walked.
+fn walk_count_links(st: &AppState, page: &str) -> usize {
+    let html = ok(st, page).body;
+    let links = count_links(&html);
+    for (href, n) in &links {
+        let api = href
+            .strip_prefix("/findings")
+            .map(|q| format!("/api/findings{q}"))
+            .unwrap_or_else(|| panic!("{page}: a count link to {href} is not a findings list"));
+        let got = ok(st, &api).json();
+        assert_eq!(
+            (got["total"]["n"].as_i64(), got["total"]["exact"].as_bool()),
+            (Some(*n), Some(true)),
+            "{page}: the link {href} says {n}"
+        );
+        // The first page shows the same (whole) list when it is short.
+        if *n <= 100 {
+            assert_eq!(
+                got["findings"].as_array().map(Vec::len),
+                Some(*n as usize),
+                "{href}"
+            );
+        }
+    }
+    links.len()
 }
 
 /// Whether `html` holds `raw` HTML-escaped, with named (`&lt;`) or numeric (`&#60;`)
@@ -161,8 +254,9 @@ fn has_escaped(html: &str, raw: &str) -> bool {
 
 /// The `rules` text of a rule, cut before any character HTML escaping changes.
 fn plain_prefix(text: &str) -> String {
+    let text = text.split("RFC ").next().unwrap_or("");
     text.chars()
-        .take_while(|c| !matches!(c, '<' | '>' | '&' | '"' | '\'' | '\n'))
+        .take_while(|c| !matches!(c, '<' | '>' | '&' | '"' | '\'' | '\n' | '`'))
         .take(60)
         .collect()
 }
@@ -228,6 +322,273 @@ fn every_page_and_api_answers_over_the_demo_capture() {
     assert_secure(&missing, "/no/such/page");
 }
 
+/// Every number on the overview (newest run, one run, all runs), the issues, endpoints and
+/// rules pages opens a list with exactly that many findings.
+#[test]
+fn every_count_link_opens_a_list_of_that_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    analyze_into_db(
+        dir.path(),
+        &support::repo().join("captures/anomaly-cl-and-te.pcap"),
+        &db,
+    );
+    analyze_into_db(
+        dir.path(),
+        &support::repo().join("captures/demo-api.pcap"),
+        &db,
+    );
+    let st = state(&db);
+    let mut walked = 0;
+    for page in [
+        "/",
+        "/?run=all",
+        "/?run=1",
+        "/?run=2",
+        "/issues",
+        "/issues?run=3",
+        "/endpoints",
+        "/endpoints?run=1",
+        "/endpoints?run=2",
+        "/rules",
+    ] {
+        let n = walk_count_links(&st, page);
+        assert!(n > 0, "{page} has no count link");
+        walked += n;
+    }
+    assert!(walked > 100, "{walked} links");
+
+    // The overview's default is the newest run, and it says so; all runs is one click away.
+    let newest = ok(&st, "/").body;
+    assert!(newest.contains("newest run, #3"), "{newest}");
+    assert!(newest.contains("href=\"/?run=all\""));
+    let api = ok(&st, "/api/overview").json();
+    assert_eq!(api["run"], 3);
+    let all = ok(&st, "/api/overview?run=all").json();
+    assert_eq!(all["run"], Value::Null);
+    let sum = |v: &Value| {
+        v["severity"]["error"].as_i64().unwrap()
+            + v["severity"]["warning"].as_i64().unwrap()
+            + v["severity"]["info"].as_i64().unwrap()
+    };
+    assert!(
+        sum(&all) > sum(&api),
+        "all runs add up more than the newest"
+    );
+    // Its charts cover every run: one bar column per run.
+    let chart = &all["findings_chart"];
+    assert_eq!(
+        chart["columns"].as_array().map(Vec::len),
+        Some(3),
+        "{chart}"
+    );
+    assert_eq!(chart["total"].as_i64(), Some(sum(&all)));
+    // Rule counts are split by severity and add up to the cards.
+    let rules = all["by_rule"].as_array().unwrap();
+    let errors: i64 = rules.iter().map(|r| r["error"].as_i64().unwrap()).sum();
+    assert_eq!(errors, all["severity"]["error"].as_i64().unwrap());
+}
+
+#[test]
+fn issues_group_rule_and_endpoint_worst_first_and_sort() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path()));
+    let rank = |s: &Value| match s.as_str() {
+        Some("error") => 2,
+        Some("warning") => 1,
+        _ => 0,
+    };
+    let v = ok(&st, "/api/issues").json();
+    let issues = v["issues"].as_array().unwrap();
+    assert!(issues.len() > 3);
+    assert!(
+        issues
+            .windows(2)
+            .all(|w| rank(&w[0]["severity"]) >= rank(&w[1]["severity"]))
+    );
+    assert!(
+        issues
+            .iter()
+            .all(|i| i["runs"].as_array().is_some_and(|r| !r.is_empty()))
+    );
+    let by_count = ok(&st, "/api/issues?sort=count").json();
+    let counts: Vec<i64> = by_count["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["count"].as_i64().unwrap())
+        .collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    // Together they are every finding on an exchange.
+    let all: i64 = counts.iter().sum();
+    let on_exchanges: i64 = ok(&st, "/api/endpoints").json()["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["findings"].as_i64().unwrap())
+        .sum();
+    assert_eq!(all, on_exchanges);
+    let bad = get(&st, "/api/issues?sort=random");
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json()["param"], "sort");
+}
+
+#[test]
+fn substring_filters_ignore_case_and_quotes_are_exact() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path()));
+    let total = |q: &str| {
+        let v = ok(&st, &format!("/api/findings?{q}")).json();
+        v["total"]["n"].as_i64().unwrap()
+    };
+    let all = total("");
+    assert!(all > 0);
+    assert_eq!(
+        total("host=BOOKSHELF"),
+        total("host=%22api.bookshelf.test%22")
+    );
+    assert!(total("host=bookshelf") > 0);
+    assert_eq!(total("host=%22BOOKSHELF%22"), 0, "quoted is exact");
+    assert_eq!(total("method=get"), total("method=%22GET%22"));
+    assert!(total("method=get") > 0);
+    assert_eq!(total("host=no-such-host"), 0);
+    // Status classes and lists, several severities.
+    let s4 = total("status=4xx");
+    assert!(s4 > 0);
+    let by_code: i64 = (400..500).map(|c| total(&format!("status={c}"))).sum();
+    assert_eq!(s4, by_code);
+    assert_eq!(total("status=4xx,5xx"), s4 + total("status=5xx"));
+    assert_eq!(
+        total("severity=error&severity=warning"),
+        total("severity=error") + total("severity=warning")
+    );
+    assert_eq!(
+        total("severity=error,warning,info"),
+        all,
+        "every severity is everything"
+    );
+    // The form shows findings per severity under the other filters.
+    let page = ok(&st, "/findings?category=cookies&severity=info").body;
+    for sev in ["error", "warning", "info"] {
+        let n = total(&format!("category=cookies&severity={sev}"));
+        let label = format!("value=\"{sev}\"");
+        let at = page.find(&label).expect("a checkbox");
+        let facet = page[at..]
+            .split("<span class=\"facet\">")
+            .nth(1)
+            .and_then(|x| x.split("</span>").next())
+            .expect("a facet count");
+        assert_eq!(facet, n.to_string(), "{sev}");
+    }
+    // Pages of a multi-value filter are newest first and complete.
+    let mut seen = Vec::new();
+    let mut next = Some("/api/findings?severity=error,warning&limit=3".to_string());
+    while let Some(uri) = next {
+        let v = ok(&st, &uri).json();
+        seen.extend(
+            v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["id"].as_i64().unwrap()),
+        );
+        next = v["next_href"].as_str().map(str::to_string);
+    }
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "{seen:?}");
+    assert_eq!(seen.len() as i64, total("severity=error,warning"));
+    // A time range within a run.
+    let overview = ok(&st, "/api/overview?run=1").json();
+    let run = &overview["runs"][0];
+    let (first, last) = (
+        run["first_ts"].as_i64().unwrap(),
+        run["last_ts"].as_i64().unwrap(),
+    );
+    let timed = overview["findings_chart"]["total"].as_i64().unwrap();
+    assert!(timed > 0);
+    assert_eq!(total(&format!("run=1&from={first}&to={}", last + 1)), timed);
+    let no_run = get(&st, &format!("/api/findings?from={first}"));
+    assert_eq!(
+        no_run.status,
+        StatusCode::BAD_REQUEST,
+        "a time range needs a run"
+    );
+    assert_eq!(no_run.json()["param"], "from");
+    assert_eq!(
+        total(&format!("run=1&from={}&to={}", last + 1, last + 2)),
+        0
+    );
+}
+
+#[test]
+fn errors_are_json_under_api_and_pages_elsewhere_and_limit_is_capped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path()));
+    let bad = get(&st, "/api/findings?severity=fatal");
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_secure(&bad, "bad api");
+    let v = bad.json();
+    assert_eq!(v["param"], "severity");
+    assert!(v["error"].as_str().unwrap().contains("fatal"), "{v}");
+    let missing = get(&st, "/api/exchanges/999999");
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.json()["error"].as_str().unwrap().contains("999999"));
+    assert_eq!(get(&st, "/api/nothing-here").json()["param"], Value::Null);
+    assert_eq!(get(&st, "/api/exchanges/abc").json()["param"], "id");
+    let page = get(&st, "/findings?status=teapot");
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.body.contains("<nav>"), "the navigation");
+    assert!(
+        page.body.contains("<form class=\"filters\""),
+        "the form, with the error"
+    );
+    assert!(page.body.contains("teapot"));
+    let not_found = get(&st, "/no/such/page");
+    assert!(not_found.body.contains("<nav>") && not_found.body.contains("404"));
+    let capped = ok(&st, "/api/findings?limit=100000000").json();
+    assert_eq!(capped["limit"], 1000);
+    assert!(capped["findings"].as_array().unwrap().len() <= 1000);
+    assert_eq!(
+        get(&st, "/api/findings?limit=lots").json()["param"],
+        "limit"
+    );
+}
+
+#[test]
+fn csv_export_lists_the_filtered_findings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path()));
+    let csv = ok(&st, "/findings.csv?severity=error");
+    assert!(
+        csv.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let n = ok(&st, "/api/findings?severity=error").json()["total"]["n"]
+        .as_i64()
+        .unwrap();
+    let lines: Vec<&str> = csv.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines.len() as i64,
+        n + 1,
+        "a header and one line per finding"
+    );
+    assert!(lines[0].starts_with("id,run,severity,rule"));
+    assert!(lines[1..].iter().all(|l| l.contains("\"error\"")));
+}
+
 #[test]
 fn findings_filter_and_paginate() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -238,9 +599,15 @@ fn findings_filter_and_paginate() {
     assert!(all.body.contains("credentials-over-cleartext"));
 
     let one = ok(&st, "/findings?rule=no-content-with-body");
-    assert!(one.body.contains("no-content-with-body"));
-    assert!(!one.body.contains("created-without-location"));
-    assert!(!one.body.contains("credentials-over-cleartext"));
+    // The list (the form suggests every rule id).
+    let rows = &one.body[one.body.find("<table").expect("a table")..];
+    assert!(rows.contains("no-content-with-body"));
+    assert!(!rows.contains("created-without-location"));
+    assert!(!rows.contains("credentials-over-cleartext"));
+    assert!(
+        one.body
+            .contains("<datalist id=\"hosts\"><option value=\"api.bookshelf.test\">")
+    );
     // Blank fields from the form mean "any".
     let blank = ok(
         &st,
@@ -332,7 +699,7 @@ fn the_exchange_page_shows_both_messages_and_the_explanation() {
 
     let json = ok(&st, &format!("/api/exchanges/{id}")).json();
     assert_eq!(json["messages"][0]["title"], "Request");
-    assert_eq!(json["messages"][0]["headers"][0][0], "Host");
+    assert_eq!(json["messages"][0]["headers"][0]["name"], "Host");
     assert_eq!(json["messages"][1]["start_line"], "HTTP/1.1 201 Created");
     let finding = json["findings"]
         .as_array()
@@ -340,7 +707,78 @@ fn the_exchange_page_shows_both_messages_and_the_explanation() {
         .iter()
         .find(|f| f["rule"] == "created-without-location")
         .expect("the finding is on the exchange");
-    assert_eq!(finding["why"], rule.why.as_str());
+    let why: String = finding["why"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(why, rule.why.replace('`', ""), "the explanation, rendered");
+    // Worst first.
+    let ranks: Vec<i32> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| match f["severity"].as_str() {
+            Some("error") => 2,
+            Some("warning") => 1,
+            _ => 0,
+        })
+        .collect();
+    assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
+    // Each finding whose evidence names a header points at that line, and the line back.
+    let mut pointed = 0;
+    for f in json["findings"].as_array().unwrap() {
+        let Some(anchor) = f["line"].as_str() else {
+            continue;
+        };
+        pointed += 1;
+        let line = json["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m["headers"].as_array().unwrap())
+            .find(|h| h["anchor"] == anchor)
+            .expect("the line exists");
+        let name = f["evidence"].as_str().unwrap().split(':').next().unwrap();
+        assert!(
+            line["name"]
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case(name.trim()),
+            "{f} {line}"
+        );
+        assert!(
+            line["marks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m[0] == f["id"])
+        );
+        assert!(page.body.contains(&format!("href=\"#{anchor}\"")));
+        assert!(
+            page.body
+                .contains(&format!("href=\"#finding-{}\"", f["id"]))
+        );
+    }
+    assert!(pointed > 0, "some finding is about a header line: {json}");
+    assert!(json["curl"].as_str().unwrap().starts_with("curl "));
+    assert!(
+        json["messages"][0]["at"].as_str().is_some()
+            && json["messages"][0]["since_start"].as_str().is_some(),
+        "absolute and relative times"
+    );
+    // Neighbours on the connection link each other.
+    if let Some(next) = json["next"].as_i64() {
+        assert_eq!(
+            ok(&st, &format!("/api/exchanges/{next}")).json()["prev"],
+            id
+        );
+    }
+    assert!(
+        json["prev"].is_i64() || json["next"].is_i64(),
+        "the demo's connections carry several exchanges"
+    );
     assert!(
         json["wireshark"]
             .as_str()
@@ -446,10 +884,36 @@ fn a_token_guards_every_route() {
             .unwrap(),
     );
     assert_eq!(bearer.status, StatusCode::OK);
-    let query = ok(
+    // RFC 9110 §11.1: the scheme is case-insensitive.
+    let lower = send(
+        &st,
+        Request::get("/api/overview")
+            .header(header::AUTHORIZATION, format!("bearer {token}"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(lower.status, StatusCode::OK, "{}", lower.body);
+    let wrong_scheme = send(
+        &st,
+        Request::get("/api/overview")
+            .header(header::AUTHORIZATION, format!("Basic {token}"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(wrong_scheme.status, StatusCode::UNAUTHORIZED);
+    // `?token=` sets the cookie and redirects to the same address without the token.
+    let query = get(
         &st,
         &format!("/findings?token={token}&rule=created-without-location"),
     );
+    assert_eq!(query.status, StatusCode::SEE_OTHER, "{}", query.body);
+    assert_secure(&query, "?token=");
+    assert_eq!(
+        query.headers[header::LOCATION].to_str().unwrap(),
+        "/findings?rule=created-without-location"
+    );
+    let bare = get(&st, &format!("/?token={token}"));
+    assert_eq!(bare.headers[header::LOCATION].to_str().unwrap(), "/");
     let cookie = query.headers[header::SET_COOKIE]
         .to_str()
         .unwrap()
@@ -463,6 +927,58 @@ fn a_token_guards_every_route() {
             .unwrap(),
     );
     assert_eq!(with_cookie.status, StatusCode::OK);
+}
+
+/// Without a token only `Host` names of this server are answered: a page elsewhere that
+/// points its own name at 127.0.0.1 (DNS rebinding) must not read the dashboard.
+#[test]
+fn without_a_token_other_host_names_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path())).with_listen(Some("127.0.0.2:7000".parse().unwrap()));
+    let with_host = |host: &str| {
+        send(
+            &st,
+            Request::get("/api/overview")
+                .header(header::HOST, host)
+                .body(Body::empty())
+                .unwrap(),
+        )
+    };
+    for host in [
+        "localhost",
+        "localhost:7878",
+        "LOCALHOST:1",
+        "127.0.0.1:7878",
+        "[::1]:7878",
+        "[::1]",
+        "127.0.0.2:7000",
+    ] {
+        assert_eq!(with_host(host).status, StatusCode::OK, "{host}");
+    }
+    for host in [
+        "attacker.example",
+        "attacker.example:7878",
+        "127.0.0.1.attacker.example",
+        "localhost.attacker.example",
+        "[::2]:7878",
+        "10.0.0.1",
+    ] {
+        let got = with_host(host);
+        assert_eq!(got.status, StatusCode::MISDIRECTED_REQUEST, "{host}");
+        assert_secure(&got, host);
+        assert!(!got.body.contains("created-without-location"), "{host}");
+    }
+    // With a token the token is the guard (the server listens on a routable address).
+    let guarded = state(&demo_db(dir.path())).with_token(Some("s3cret-token-0123456789".into()));
+    let got = send(
+        &guarded,
+        Request::get("/api/overview")
+            .header(header::HOST, "dashboard.example")
+            .header(header::AUTHORIZATION, "Bearer s3cret-token-0123456789")
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(got.status, StatusCode::OK);
 }
 
 #[test]
@@ -600,8 +1116,8 @@ fn analyze_then_serve() {
 
 // ---------------------------------------------------------------- in a real browser
 
-/// Whether the page has no element or script from a capture: the only script element is
-/// the dashboard's own live.js, no `<img>`, no `on…` attribute anywhere, nothing ran
+/// Whether the page has no element or script from a capture: the only script elements are
+/// the dashboard's own live.js and copy.js, no `<img>`, no `on…` attribute anywhere, nothing ran
 /// (`window.__pwned` is what the hostile capture's payloads would set), no dialog opened.
 fn assert_nothing_injected(b: &Browser, page: &str) {
     assert_eq!(b.alert_text(), None, "{page}: a dialog opened");
@@ -618,7 +1134,9 @@ fn assert_nothing_injected(b: &Browser, page: &str) {
     );
     let scripts = report["scripts"].as_array().expect("scripts");
     assert!(
-        scripts.iter().all(|s| s == "/static/live.js"),
+        scripts
+            .iter()
+            .all(|s| s == "/static/live.js" || s == "/static/copy.js"),
         "{page}: scripts {scripts:?}"
     );
     assert_eq!(report["imgs"], 0, "{page}: an injected <img>");
@@ -672,6 +1190,403 @@ fn browser_overview_renders_its_charts() {
     assert_nothing_injected(&b, "/endpoints");
 }
 
+/// The connection of an exchange, downloaded as pcap, holds the same exchanges: read by
+/// wirelint itself and, when installed, by tshark.
+#[test]
+fn the_connection_downloads_as_a_pcap_with_the_same_exchanges() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path()));
+    let id = ok(&st, "/api/findings?rule=%22created-without-location%22").json()["findings"][0]
+        ["exchange"]
+        .as_i64()
+        .expect("an exchange");
+    let ex = ok(&st, &format!("/api/exchanges/{id}")).json();
+    let page = ok(&st, &format!("/exchanges/{id}")).body;
+    assert!(page.contains(&format!("/exchanges/{id}/connection.pcap")));
+    let got = send(
+        &st,
+        Request::get(format!("/exchanges/{id}/connection.pcap"))
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+    assert!(
+        got.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains(".pcap")
+    );
+    // The body went through from_utf8_lossy in `send`: fetch the bytes again unmangled.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bytes = rt.block_on(async {
+        let res = router(st.clone())
+            .oneshot(
+                Request::get(format!("/exchanges/{id}/connection.pcap"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        res.into_body().collect().await.unwrap().to_bytes()
+    });
+    let pcap = dir.path().join("conn.pcap");
+    std::fs::write(&pcap, &bytes).unwrap();
+    let out = wirelint(
+        &[
+            "exchanges",
+            "--format",
+            "jsonl",
+            "-q",
+            pcap.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let client = ex["client"].as_str().unwrap();
+    assert!(
+        lines.iter().all(|l| l["client"] == client),
+        "one connection only"
+    );
+    let start = ex["messages"][0]["start_line"].as_str().unwrap();
+    let same = &lines[ex["index"].as_u64().unwrap() as usize];
+    assert_eq!(
+        format!(
+            "{} {} {}",
+            same["request"]["method"].as_str().unwrap(),
+            same["request"]["target"].as_str().unwrap(),
+            same["request"]["version"].as_str().unwrap()
+        ),
+        start
+    );
+    assert_eq!(same["response"]["status"], 201);
+    match which("tshark") {
+        Some(tshark) => {
+            let t = Command::new(tshark)
+                .args([
+                    "-r",
+                    pcap.to_str().unwrap(),
+                    "-Y",
+                    "http.response.code == 201",
+                    "-T",
+                    "fields",
+                    "-e",
+                    "http.response.code",
+                ])
+                .output()
+                .expect("tshark runs");
+            let ours = lines
+                .iter()
+                .filter(|l| l["response"]["status"] == 201)
+                .count();
+            assert_eq!(
+                String::from_utf8_lossy(&t.stdout)
+                    .lines()
+                    .filter(|l| l.trim() == "201")
+                    .count(),
+                ours,
+                "{}",
+                String::from_utf8_lossy(&t.stderr)
+            );
+        }
+        None => println!("skipped the tshark half: tshark is not installed"),
+    }
+    // The exchange's bytes, as hex and ASCII, with secrets masked.
+    assert!(page.contains(&format!("/exchanges/{id}/bytes")));
+    let bytes_page = ok(&st, &format!("/exchanges/{id}/bytes")).body;
+    assert!(
+        bytes_page.contains("50 4f 53 54 20"),
+        "POST in hex: {bytes_page}"
+    );
+    let with_token = ok(&st, "/api/findings?rule=%22credentials-over-cleartext%22").json()
+        ["findings"][0]["exchange"]
+        .as_i64()
+        .unwrap();
+    let bytes_page = ok(&st, &format!("/exchanges/{with_token}/bytes")).body;
+    // The ASCII column, rows joined.
+    let ascii: String = bytes_page
+        .split("<span class=\"ascii\">")
+        .skip(1)
+        .filter_map(|s| s.split("</span>").next())
+        .collect();
+    assert!(ascii.contains("Authorization: Bearer ****"), "{ascii}");
+    assert!(!bytes_page.contains("eyJhbGci"), "the token stays masked");
+    // A live run has no packets to give.
+    assert_eq!(
+        get(&st, "/exchanges/999999/connection.pcap").status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+    })
+}
+
+/// In a real browser: each number on the overview opens a list of that many findings.
+#[test]
+fn browser_count_links_open_lists_of_that_count() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&demo_db(dir.path()));
+    b.goto(&format!("{}/", server.base));
+    let links = b.exec(
+        "return Array.prototype.map.call(document.querySelectorAll('a[data-count]'), function (a) { return [a.getAttribute('href'), Number(a.getAttribute('data-count'))]; });",
+        json!([]),
+    );
+    let links = links.as_array().expect("links").clone();
+    assert!(links.len() > 10, "{links:?}");
+    for l in links.iter().take(25) {
+        let (href, n) = (l[0].as_str().unwrap(), l[1].as_i64().unwrap());
+        b.goto(&format!("{}{href}", server.base));
+        let shown = b.exec(
+            "var t = document.querySelector('[data-total]'); return t ? Number(t.getAttribute('data-total')) : -1;",
+            json!([]),
+        );
+        assert_eq!(shown.as_i64(), Some(n), "{href}");
+        let rows = count(&b, "table.findings tbody tr");
+        assert_eq!(rows as i64, n.min(100), "{href}: rows");
+    }
+}
+
+/// In a real browser: the exchange page marks the header line a finding is about, and the
+/// finding's link jumps to it.
+#[test]
+fn browser_exchange_page_marks_the_line_of_a_finding() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let st = state(&db);
+    let id = ok(&st, "/api/findings?rule=%22credentials-over-cleartext%22").json()["findings"][0]
+        ["exchange"]
+        .as_i64()
+        .unwrap();
+    let server = Server::start(&db);
+    b.goto(&format!("{}/exchanges/{id}", server.base));
+    let marked = b.exec(
+        "return Array.prototype.map.call(document.querySelectorAll('pre.wire .line.marked'), function (l) { return l.id + '|' + l.textContent; });",
+        json!([]),
+    );
+    let marked: Vec<String> = marked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        marked
+            .iter()
+            .any(|m| m.starts_with("request-") && m.contains("|Authorization: Bearer ****")),
+        "{marked:?}"
+    );
+    // The marked line is drawn differently from the others.
+    let differs = b.exec(
+        "var m = document.querySelector('pre.wire .line.marked'); var o = document.querySelector('pre.wire .line:not(.marked)'); return getComputedStyle(m).backgroundColor !== getComputedStyle(o).backgroundColor;",
+        json!([]),
+    );
+    assert_eq!(differs, true);
+    b.click(&b.find("a.to-line"));
+    let target = b.exec(
+        "var t = document.querySelector(':target'); return t ? t.className : '';",
+        json!([]),
+    );
+    assert!(target.as_str().unwrap().contains("marked"), "{target}");
+    // And back from the line to its finding.
+    b.click(&b.find("a.mark"));
+    let target = b.exec(
+        "var t = document.querySelector(':target'); return t ? t.id : '';",
+        json!([]),
+    );
+    assert!(target.as_str().unwrap().starts_with("finding-"), "{target}");
+}
+
+/// In a real browser: the request copied as curl repeats the request against a local
+/// server (the same method, target and headers, secrets masked).
+#[test]
+fn browser_copy_as_curl_repeats_the_request() {
+    let Some(b) = Browser::start() else { return };
+    let Some(curl) = which("curl") else {
+        println!("skipped: curl is not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let st = state(&db);
+    let id = ok(&st, "/api/findings?rule=%22created-without-location%22").json()["findings"][0]
+        ["exchange"]
+        .as_i64()
+        .unwrap();
+    let ex = ok(&st, &format!("/api/exchanges/{id}")).json();
+    let server = Server::start(&db);
+    b.goto(&format!("{}/exchanges/{id}", server.base));
+    assert_eq!(
+        b.exec(
+            "return document.querySelector('button.copy').hidden;",
+            json!([])
+        ),
+        false,
+        "copy.js shows the buttons"
+    );
+    let command = b
+        .exec(
+            "return document.getElementById('curl').textContent;",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A one-shot server that records the request.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let catcher = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).unwrap_or(0);
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len || n == 0 {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        String::from_utf8_lossy(&got).to_string()
+    });
+    let host = ex["messages"][0]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "Host")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let script = format!(
+        "{} --silent --max-time 10 --connect-to {host}:80:127.0.0.1:{port}",
+        command.replacen("curl", curl.to_str().unwrap(), 1)
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = catcher.join().unwrap();
+    let start = ex["messages"][0]["start_line"].as_str().unwrap();
+    assert!(seen.starts_with(start), "{seen}");
+    for h in ex["messages"][0]["headers"].as_array().unwrap() {
+        let line = format!(
+            "{}: {}",
+            h["name"].as_str().unwrap(),
+            h["value"].as_str().unwrap()
+        );
+        assert!(seen.contains(&line), "{line} in\n{seen}");
+    }
+}
+
+/// In a real browser at a phone's width (390 px) and at 1280 px: no page is wider than
+/// the window, and each findings row's exchange link is on screen.
+#[test]
+fn browser_pages_fit_a_phone_and_a_laptop() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let st = state(&db);
+    let id = ok(&st, "/api/findings").json()["findings"][0]["exchange"]
+        .as_i64()
+        .unwrap();
+    let server = Server::start(&db);
+    for width in [390, 1280] {
+        b.set_window(width, 900);
+        for page in [
+            "/",
+            "/?run=all",
+            "/issues",
+            "/findings",
+            "/endpoints",
+            "/rules",
+            &format!("/exchanges/{id}"),
+        ] {
+            b.goto(&format!("{}{page}", server.base));
+            let fits = b.exec(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                json!([]),
+            );
+            let (scroll, inner) = (fits[0].as_i64().unwrap(), fits[1].as_i64().unwrap());
+            assert!(scroll <= inner, "{page} at {width}px: {scroll} > {inner}");
+        }
+        b.goto(&format!("{}/findings", server.base));
+        let reachable = b.exec(
+            "var a = document.querySelector('table.findings tbody tr td:first-child a'); var r = a.getBoundingClientRect(); return r.right <= window.innerWidth && r.width > 0;",
+            json!([]),
+        );
+        assert_eq!(reachable, true, "the exchange link at {width}px");
+    }
+}
+
+/// In a real browser asking for dark mode, the pages are dark.
+#[test]
+fn browser_dark_mode_follows_the_system() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&demo_db(dir.path()));
+    let background = |b: &Browser| {
+        b.exec(
+            "return getComputedStyle(document.body).backgroundColor;",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string()
+    };
+    b.goto(&format!("{}/", server.base));
+    assert_eq!(background(&b), "rgb(255, 255, 255)");
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    );
+    b.goto(&format!("{}/", server.base));
+    assert_eq!(background(&b), "rgb(16, 20, 24)");
+    let text = b
+        .exec("return getComputedStyle(document.body).color;", json!([]))
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(text, "rgb(228, 231, 236)", "light text on the dark page");
+}
+
 #[test]
 fn browser_filter_narrows_the_findings_list() {
     let Some(b) = Browser::start() else { return };
@@ -685,7 +1600,7 @@ fn browser_filter_narrows_the_findings_list() {
     let rule = b.find("form.filters input[name=rule]");
     b.clear(&rule);
     b.type_into(&rule, "no-content-with-body");
-    b.click(&b.find("form.filters select[name=severity] option[value=error]"));
+    b.click(&b.find("form.filters input[name=severity][value=error]"));
     b.click(&b.find("form.filters button[type=submit]"));
     assert!(
         b.wait_until(Duration::from_secs(10), |b| b
@@ -707,7 +1622,7 @@ fn browser_filter_narrows_the_findings_list() {
     }
     // The form shows the filter it applied.
     let kept = b.exec(
-        "return [document.querySelector('input[name=rule]').value, document.querySelector('select[name=severity]').value];",
+        "return [document.querySelector('input[name=rule]').value, Array.prototype.map.call(document.querySelectorAll('input[name=severity]:checked'), function (c) { return c.value; }).join(',')];",
         json!([]),
     );
     assert_eq!(kept, json!(["no-content-with-body", "error"]));
@@ -722,7 +1637,7 @@ fn browser_exchange_page_shows_both_messages_and_the_explanation() {
         "{}/findings?rule=created-without-location",
         server.base
     ));
-    b.click(&b.find("table.findings tbody tr td:last-child a"));
+    b.click(&b.find("table.findings tbody tr td:first-child a"));
     assert!(
         b.wait_until(Duration::from_secs(10), |b| b.url().contains("/exchanges/")),
         "followed the exchange link: {}",
@@ -1008,7 +1923,7 @@ fn every_api_reads_while_another_process_writes() {
     let mut during = 0;
     loop {
         let done = writer.is_finished();
-        let overview = ok(&st, "/api/overview").json();
+        let overview = ok(&st, "/api/overview?run=all").json();
         let runs = overview["runs"].as_array().expect("runs");
         assert!(runs.len() >= seen.runs, "runs went backwards");
         seen.runs = runs.len();
@@ -1104,12 +2019,9 @@ fn endpoints_page_and_api_roll_up_every_exchange() {
     assert!(page.body.contains("/v1/books/{id}"));
     assert!(page.body.contains("<svg class=\"mix\""));
     assert!(
-        page.body.contains(
-            "/findings?run=1&amp;host=api.bookshelf.test&amp;method=POST&amp;path=%2Fv1%2Fbooks\""
-        ) || page.body.contains(
-            "/findings?run=1&#38;host=api.bookshelf.test&#38;method=POST&#38;path=%2Fv1%2Fbooks\""
-        ),
-        "each endpoint links its findings"
+        count_links(&page.body).iter().any(|(href, _)| href
+            == "/findings?run=1&host=%22api.bookshelf.test%22&method=%22POST%22&path=%22%2Fv1%2Fbooks%22"),
+        "each endpoint links its findings (exact values)"
     );
     let other = ok(&st, "/api/endpoints?host=nobody.test").json();
     assert_eq!(other["endpoints"].as_array().unwrap().len(), 0);
@@ -1224,7 +2136,11 @@ fn the_overview_lists_the_newest_runs_and_counts_the_rest() {
         newest = store.begin_run(&source).expect("run");
     }
     let st = state(&db);
+    // By default the newest run alone.
     let api = ok(&st, "/api/overview").json();
+    assert_eq!(api["run"].as_i64(), Some(newest));
+    assert_eq!(api["runs"].as_array().map(Vec::len), Some(1));
+    let api = ok(&st, "/api/overview?run=all").json();
     let runs = api["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 50);
     assert_eq!(runs[0]["id"].as_i64(), Some(newest));
@@ -1237,7 +2153,7 @@ fn the_overview_lists_the_newest_runs_and_counts_the_rest() {
             .as_array()
             .is_some_and(|b| !b.is_empty())
     );
-    assert!(ok(&st, "/").body.contains("11 older runs"));
+    assert!(ok(&st, "/?run=all").body.contains("11 older runs"));
     let endpoints = ok(&st, "/api/endpoints?run=1").json();
     assert!(!endpoints["endpoints"].as_array().unwrap().is_empty());
     assert_eq!(get(&st, "/?run=999").status, StatusCode::NOT_FOUND);

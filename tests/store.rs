@@ -13,7 +13,7 @@ use wirelint::http::Exchange;
 use wirelint::pipeline::{self, PipelineConfig, RunSummary};
 use wirelint::redact::Redactor;
 use wirelint::rules::{ExchangeRef, Finding, Severity};
-use wirelint::store::read::FindingFilter;
+use wirelint::store::read::{EndpointColumn, FindingFilter, IssueOrder};
 use wirelint::store::{Reader, RunSource, Store, StoreError, WriterConfig, schema};
 
 use crate::support;
@@ -304,7 +304,7 @@ fn rollups_agree_with_the_findings_and_pages_cover_them_once() {
 
     // Filters narrow, and are values, never SQL.
     let warn = FindingFilter {
-        severity: Some(Severity::Warning),
+        severities: Some(vec![Severity::Warning]),
         ..FindingFilter::default()
     };
     let page = reader.findings(&warn, None, 1000).expect("warnings");
@@ -316,14 +316,14 @@ fn rollups_agree_with_the_findings_and_pages_cover_them_once() {
     );
     let rule = page.findings[0].rule.clone();
     let by_rule = FindingFilter {
-        rule: Some(rule.clone()),
-        host: page.findings[0].host.clone(),
+        rules: Some(vec![rule.clone()]),
+        hosts: Some(vec![page.findings[0].host.clone()]),
         ..FindingFilter::default()
     };
     let page = reader.findings(&by_rule, None, 1000).expect("rule");
     assert!(page.findings.iter().all(|f| f.rule == rule));
     let evil = FindingFilter {
-        host: Some("x' OR 1=1 --".into()),
+        hosts: Some(vec![Some("x' OR 1=1 --".into())]),
         ..FindingFilter::default()
     };
     assert!(
@@ -647,7 +647,8 @@ fn every_dashboard_query_uses_an_index() {
     let mut reader = Reader::open(&db).expect("reader");
     reader.record_statements();
     let run = reader.runs().expect("runs")[0].id;
-    let text = || Some("x".to_string());
+    let text = || Some(vec!["x".to_string()]);
+    let some = || Some(vec![Some("x".to_string())]);
     let filters = [
         FindingFilter::default(),
         FindingFilter {
@@ -655,31 +656,42 @@ fn every_dashboard_query_uses_an_index() {
             ..FindingFilter::default()
         },
         FindingFilter {
-            rule: text(),
+            rules: text(),
             ..FindingFilter::default()
         },
         FindingFilter {
-            severity: Some(Severity::Error),
+            severities: Some(vec![Severity::Error]),
             ..FindingFilter::default()
         },
         FindingFilter {
-            category: text(),
+            severities: Some(vec![Severity::Error, Severity::Warning]),
+            run: Some(run),
             ..FindingFilter::default()
         },
         FindingFilter {
-            host: text(),
+            categories: text(),
             ..FindingFilter::default()
         },
         FindingFilter {
-            method: text(),
+            hosts: some(),
             ..FindingFilter::default()
         },
         FindingFilter {
-            status: Some(200),
+            hosts: Some(vec![None]),
+            methods: Some(vec![None]),
+            path_templates: Some(vec![None]),
             ..FindingFilter::default()
         },
         FindingFilter {
-            path_template: text(),
+            methods: some(),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            statuses: Some(vec![Some(200), None]),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            path_templates: some(),
             ..FindingFilter::default()
         },
         FindingFilter {
@@ -691,12 +703,29 @@ fn every_dashboard_query_uses_an_index() {
             ..FindingFilter::default()
         },
         FindingFilter {
-            rule: text(),
-            host: text(),
-            severity: Some(Severity::Info),
+            rules: text(),
+            hosts: some(),
+            severities: Some(vec![Severity::Info]),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            rules: text(),
+            hosts: some(),
+            methods: some(),
+            path_templates: some(),
+            run: Some(run),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            run: Some(run),
+            severities: Some(vec![Severity::Error]),
+            time: Some((0, i64::MAX)),
             ..FindingFilter::default()
         },
     ];
+    for f in &filters {
+        reader.count(f).expect("count");
+    }
     for f in &filters {
         reader.findings(f, None, 10).expect("findings");
         reader.findings(f, Some(5), 10).expect("a deeper page");
@@ -714,6 +743,32 @@ fn every_dashboard_query_uses_an_index() {
         .series(run, schema::SERIES_WIDTHS_NS[0])
         .expect("series");
     reader.last_finding_id().expect("last id");
+    for r in [None, Some(run)] {
+        reader.rule_splits(r).expect("rule splits");
+        for o in [
+            IssueOrder::Severity,
+            IssueOrder::Count,
+            IssueOrder::LastSeen,
+            IssueOrder::Rule,
+        ] {
+            reader.issues_by(r, o, 20).expect("issues");
+        }
+        for col in [
+            EndpointColumn::Host,
+            EndpointColumn::Method,
+            EndpointColumn::PathTemplate,
+        ] {
+            reader
+                .endpoint_values(col, "x", r)
+                .expect("endpoint values");
+        }
+    }
+    reader.rule_values(false, "x").expect("rule values");
+    reader.rule_values(true, "x").expect("category values");
+    reader.statuses_between(400, 499).expect("statuses");
+    reader.status_by_run(run).expect("status by run");
+    reader.severity_by_run(run).expect("severity by run");
+    reader.neighbours(1, 1).expect("neighbours");
     reader.exchange(1).expect("exchange");
     reader.exchange_json(1).expect("exchange json");
     reader.runs().expect("runs");

@@ -220,6 +220,26 @@ impl Browser {
         )
     }
 
+    /// Sets the window's outer size in CSS pixels.
+    pub fn set_window(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .unwrap_or_else(|e| panic!("resizing the window: {e}"));
+    }
+
+    /// Runs a Chrome DevTools Protocol command (e.g. `Emulation.setEmulatedMedia`).
+    pub fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": cmd, "params": params })),
+        )
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    }
+
     /// Loads `url` and waits for the page's load event.
     pub fn goto(&self, url: &str) {
         self.call("POST", "/url", Some(json!({ "url": url })))

@@ -58,13 +58,19 @@
     var tr = el('tr', 'live-new');
     var id = Number(f.id);
     tr.setAttribute('data-id', String(id));
-    tr.appendChild(el('td', '', id));
-    var sev = SEVERITIES[f.severity] ? f.severity : 'info';
+    // The exchange first: it is what a narrow screen must keep in reach.
     var td = el('td');
+    if (f.exchange !== null && f.exchange !== undefined) {
+      var x = Number(f.exchange);
+      td.appendChild(link('/exchanges/' + x, '#' + x));
+    }
+    tr.appendChild(td);
+    var sev = SEVERITIES[f.severity] ? f.severity : 'info';
+    td = el('td');
     td.appendChild(el('span', 'sev sev-' + sev, sev));
     tr.appendChild(td);
     td = el('td');
-    td.appendChild(link('/findings?rule=' + encodeURIComponent(String(f.rule)), f.rule));
+    td.appendChild(link('/findings?rule=' + encodeURIComponent('"' + String(f.rule) + '"'), f.rule));
     tr.appendChild(td);
     td = el('td', '', (f.method || '-') + ' ' + (f.host || ''));
     td.appendChild(el('code', '', f.path_template || ''));
@@ -72,12 +78,6 @@
     tr.appendChild(el('td', 'num', f.status === null || f.status === undefined ? '' : Number(f.status)));
     td = el('td', '', f.message);
     td.appendChild(el('div', 'evidence', f.evidence));
-    tr.appendChild(td);
-    td = el('td');
-    if (f.exchange !== null && f.exchange !== undefined) {
-      var x = Number(f.exchange);
-      td.appendChild(link('/exchanges/' + x, '#' + x));
-    }
     tr.appendChild(td);
     return tr;
   }

@@ -139,12 +139,7 @@ impl Follow {
                 // The database may be mid-migration or briefly unreadable: say so and keep
                 // polling (the browser keeps the last values).
                 Err(e) => {
-                    let text = match e {
-                        PageError::Store(e) => e.to_string(),
-                        PageError::BadRequest(m)
-                        | PageError::NotFound(m)
-                        | PageError::Internal(m) => m,
-                    };
+                    let text = e.message();
                     return Event::default()
                         .event("problem")
                         .data(text.replace(['\r', '\n'], " "));
@@ -162,7 +157,7 @@ pub async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, PageError> {
     let findings = q.filters.normalized();
-    let filter = findings.filter()?;
+    let filter = read(&s, move |r, _| findings.resolve(r)).await?;
     let resumed = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

@@ -106,6 +106,7 @@ pub fn serve_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     listener.set_nonblocking(true)?;
+    let state = state.with_listen(listener.local_addr().ok());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

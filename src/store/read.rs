@@ -42,21 +42,140 @@ pub struct RunRow {
     pub findings: i64,
 }
 
-/// Which findings to list; `None` means any.
+/// Which findings to list. Each column is either any value (`None`) or any of a list of
+/// exact values (`Some`; an empty list matches nothing); a `None` inside a list stands for
+/// "no value" (SQL NULL: a finding on an exchange without Host, say). The dashboard turns
+/// substring filters into such lists by looking the values up in the small rollup tables,
+/// so that every statement on `findings` is an index lookup by exact values.
 #[derive(Clone, Debug, Default)]
 pub struct FindingFilter {
     pub run: Option<RunId>,
-    pub rule: Option<String>,
-    pub severity: Option<Severity>,
-    pub category: Option<String>,
-    pub host: Option<String>,
-    pub method: Option<String>,
-    pub status: Option<u16>,
-    /// An exact path template, e.g. `/users/{id}`.
-    pub path_template: Option<String>,
+    pub rules: Option<Vec<String>>,
+    pub severities: Option<Vec<Severity>>,
+    pub categories: Option<Vec<String>>,
+    pub hosts: Option<Vec<Option<String>>>,
+    pub methods: Option<Vec<Option<String>>>,
+    pub statuses: Option<Vec<Option<u16>>>,
+    /// Path templates, e.g. `/users/{id}`.
+    pub path_templates: Option<Vec<Option<String>>>,
     pub exchange: Option<i64>,
     /// Only findings with a larger id (what a live view has not shown yet).
     pub after: Option<i64>,
+    /// Capture time `[from, to)` in ns; only together with `run`.
+    pub time: Option<(i64, i64)>,
+}
+
+/// More exact-value combinations than this in one filter are refused (each is one indexed
+/// statement).
+pub const MAX_COMBINATIONS: usize = 256;
+
+/// Counts above this are shown as "at least" (counting further would read too many rows).
+pub const COUNT_CAP: i64 = 10_000;
+
+impl FindingFilter {
+    /// A filter with only `rule` (exact).
+    pub fn rule(id: &str) -> FindingFilter {
+        FindingFilter {
+            rules: Some(vec![id.to_string()]),
+            ..FindingFilter::default()
+        }
+    }
+
+    /// How many exact-value statements the filter takes.
+    pub fn combinations(&self) -> usize {
+        fn n<T>(v: &Option<Vec<T>>) -> usize {
+            v.as_ref().map_or(1, Vec::len)
+        }
+        n(&self.rules)
+            .saturating_mul(n(&self.severities))
+            .saturating_mul(n(&self.categories))
+            .saturating_mul(n(&self.hosts))
+            .saturating_mul(n(&self.methods))
+            .saturating_mul(n(&self.statuses))
+            .saturating_mul(n(&self.path_templates))
+    }
+
+    /// Whether a column asks for "no value" (then only findings on an exchange count, as
+    /// the endpoint rollups do).
+    fn wants_null(&self) -> bool {
+        let has = |v: &Option<Vec<Option<String>>>| v.as_ref().is_some_and(|v| v.contains(&None));
+        has(&self.hosts) || has(&self.methods) || has(&self.path_templates)
+    }
+}
+
+/// One exact-value combination of a filter: columns and values.
+#[derive(Clone, Debug, Default)]
+struct Combo {
+    /// `(column, value)`; `Value::Null` means `IS NULL`.
+    cols: Vec<(&'static str, Value)>,
+}
+
+impl Combo {
+    fn has(&self, col: &str) -> bool {
+        self.cols.iter().any(|(c, _)| *c == col)
+    }
+}
+
+/// The exact-value combinations of a filter's list columns (`None`: one matches nothing).
+fn combos(f: &FindingFilter) -> Option<Vec<Combo>> {
+    let text = |v: &String| Value::Text(v.clone());
+    let opt_text = |v: &Option<String>| v.as_ref().map_or(Value::Null, |v| Value::Text(v.clone()));
+    let mut dims: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    if let Some(v) = &f.rules {
+        dims.push(("rule", v.iter().map(text).collect()));
+    }
+    if let Some(v) = &f.severities {
+        dims.push((
+            "severity",
+            v.iter().map(|s| Value::Integer(rank(*s))).collect(),
+        ));
+    }
+    if let Some(v) = &f.categories {
+        dims.push(("category", v.iter().map(text).collect()));
+    }
+    if let Some(v) = &f.hosts {
+        dims.push(("host", v.iter().map(opt_text).collect()));
+    }
+    if let Some(v) = &f.methods {
+        dims.push(("method", v.iter().map(opt_text).collect()));
+    }
+    if let Some(v) = &f.statuses {
+        let v = v
+            .iter()
+            .map(|s| s.map_or(Value::Null, |s| Value::Integer(i64::from(s))))
+            .collect();
+        dims.push(("status", v));
+    }
+    if let Some(v) = &f.path_templates {
+        dims.push(("path_template", v.iter().map(opt_text).collect()));
+    }
+    let mut out = vec![Combo::default()];
+    for (col, values) in dims {
+        if values.is_empty() {
+            return None;
+        }
+        let mut next = Vec::with_capacity(out.len() * values.len());
+        for c in &out {
+            for v in &values {
+                let mut c = c.clone();
+                c.cols.push((col, v.clone()));
+                next.push(c);
+                if next.len() > MAX_COMBINATIONS {
+                    break;
+                }
+            }
+        }
+        next.truncate(MAX_COMBINATIONS);
+        out = next;
+    }
+    Some(out)
+}
+
+/// A number of findings: exact, or at least `n` when counting stopped at [`COUNT_CAP`].
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Total {
+    pub n: i64,
+    pub exact: bool,
 }
 
 /// One finding as listed, with the exchange's keys.
@@ -206,6 +325,16 @@ pub struct ExchangeDetail {
     pub resp_preview_cut: bool,
     /// The stored `exchanges --format jsonl` object.
     pub json: String,
+    pub connection: i64,
+    /// 0-based position on the connection.
+    pub idx: i64,
+    /// First and last byte times of each message (capture time, ns).
+    pub req_first_ts: Option<i64>,
+    pub req_last_ts: Option<i64>,
+    pub resp_first_ts: Option<i64>,
+    pub resp_last_ts: Option<i64>,
+    pub ts: i64,
+    pub last_frame: Option<i64>,
 }
 
 /// Severity as stored (0 info, 1 warning, 2 error).
@@ -271,21 +400,39 @@ fn finding_row(r: &Row<'_>) -> rusqlite::Result<FindingRow> {
     })
 }
 
-/// `WHERE …` text and its bound values for a finding filter (plus a keyset cursor).
-fn finding_where(f: &FindingFilter, before: Option<i64>) -> (String, Vec<Value>) {
+/// `WHERE …` text and its bound values for one combination of a finding filter, its
+/// scalar terms, a keyset cursor and the id bounds of a time range.
+fn finding_where(
+    f: &FindingFilter,
+    c: &Combo,
+    before: Option<i64>,
+    ids: Option<(i64, i64)>,
+) -> (String, Vec<Value>) {
     let mut terms: Vec<&'static str> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
-    let mut text = |term: &'static str, v: &Option<String>| {
-        if let Some(v) = v {
-            terms.push(term);
-            args.push(Value::Text(v.clone()));
+    for (col, v) in &c.cols {
+        let term = match (*col, v) {
+            ("rule", _) => "rule = ?",
+            ("severity", _) => "severity = ?",
+            ("category", _) => "category = ?",
+            ("host", Value::Null) => "host IS NULL",
+            ("host", _) => "host = ?",
+            ("method", Value::Null) => "method IS NULL",
+            ("method", _) => "method = ?",
+            ("status", Value::Null) => "status IS NULL",
+            ("status", _) => "status = ?",
+            ("path_template", Value::Null) => "path_template IS NULL",
+            ("path_template", _) => "path_template = ?",
+            _ => continue,
+        };
+        terms.push(term);
+        if !matches!(v, Value::Null) {
+            args.push(v.clone());
         }
-    };
-    text("rule = ?", &f.rule);
-    text("category = ?", &f.category);
-    text("host = ?", &f.host);
-    text("method = ?", &f.method);
-    text("path_template = ?", &f.path_template);
+    }
+    if f.wants_null() {
+        terms.push("exchange_id IS NOT NULL");
+    }
     let mut int = |term: &'static str, v: Option<i64>| {
         if let Some(v) = v {
             terms.push(term);
@@ -293,17 +440,111 @@ fn finding_where(f: &FindingFilter, before: Option<i64>) -> (String, Vec<Value>)
         }
     };
     int("run_id = ?", f.run);
-    int("severity = ?", f.severity.map(rank));
-    int("status = ?", f.status.map(i64::from));
     int("exchange_id = ?", f.exchange);
     int("id > ?", f.after);
     int("id < ?", before);
+    if let (Some((from, to)), Some((lo, hi))) = (f.time, ids) {
+        // The id range of the time range comes from the (run, ts) index; within it the
+        // unary `+` keeps the planner on the id order (no sort).
+        int("id >= ?", Some(lo));
+        int("id <= ?", Some(hi));
+        int("+ts >= ?", Some(from));
+        int("+ts < ?", Some(to));
+    }
     if terms.is_empty() {
         (String::new(), args)
     } else {
         (format!(" WHERE {}", terms.join(" AND ")), args)
     }
 }
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern matching `text` anywhere.
+fn like_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// Values found by a substring search, at most this many.
+pub const MAX_MATCHES: usize = 200;
+
+/// Rules with findings and a column of their split by severity.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct RuleSplit {
+    pub rule: String,
+    pub category: String,
+    pub error: i64,
+    pub warning: i64,
+    pub info: i64,
+    pub total: i64,
+    /// The worst severity with findings.
+    pub worst: Option<Severity>,
+}
+
+/// A rule × endpoint issue over runs: the rollups of one (rule, host, method, path).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct IssueRow {
+    pub rule: String,
+    pub host: String,
+    pub method: String,
+    pub path_template: String,
+    pub severity: Severity,
+    pub count: i64,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+    pub sample_exchange: Option<i64>,
+    /// `(run, count)` for each run it appears in, oldest first.
+    pub runs: Vec<(RunId, i64)>,
+}
+
+/// Where a connection's frames are in its run's capture files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionFrames {
+    pub run: RunId,
+    pub client: String,
+    pub server: String,
+    pub first_file: i64,
+    pub first_frame: i64,
+    /// `(file index, last frame of an exchange there)`.
+    pub last_frames: Vec<(i64, i64)>,
+}
+
+/// A column of the endpoint rollups that substring filters search.
+#[derive(Clone, Copy, Debug)]
+pub enum EndpointColumn {
+    Host,
+    Method,
+    PathTemplate,
+}
+
+impl EndpointColumn {
+    fn name(self) -> &'static str {
+        match self {
+            EndpointColumn::Host => "host",
+            EndpointColumn::Method => "method",
+            EndpointColumn::PathTemplate => "path_template",
+        }
+    }
+}
+
+/// How the issues are ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueOrder {
+    /// Worst severity first, then most findings.
+    Severity,
+    Count,
+    LastSeen,
+    Rule,
+}
+
+/// Per-run totals for the all-runs charts: `(run, [counts])`.
+pub type PerRun<const N: usize> = Vec<(RunId, [i64; N])>;
 
 /// ` WHERE run_id = ?` when a run is given (bound as the only parameter), else nothing:
 /// two statements rather than `?1 IS NULL OR …`, which no index can serve.
@@ -421,23 +662,47 @@ impl Reader {
 
     /// One page of findings matching `filter`, newest first. Pass the previous page's
     /// `next` as `before` for the following page (keyset pagination: each page costs the
-    /// same however deep it is).
+    /// same however deep it is). A filter with several values per column runs one indexed
+    /// statement per combination and merges them by id.
     pub fn findings(
         &self,
         filter: &FindingFilter,
         before: Option<i64>,
         limit: usize,
     ) -> Result<FindingsPage, StoreError> {
-        let (where_, mut args) = finding_where(filter, before);
         let limit = limit.clamp(1, 1000);
-        args.push(Value::Integer(limit as i64 + 1));
-        let sql =
-            format!("SELECT {FINDING_COLUMNS} FROM findings{where_} ORDER BY id DESC LIMIT ?");
-        let mut st = self.prepare(&sql).map_err(self.err())?;
-        let mut findings: Vec<FindingRow> = st
-            .query_map(params_from_iter(args), finding_row)
-            .and_then(Iterator::collect)
-            .map_err(self.err())?;
+        let empty = FindingsPage {
+            findings: Vec::new(),
+            next: None,
+        };
+        let Some(combos) = combos(filter) else {
+            return Ok(empty);
+        };
+        let ids = match filter.time {
+            Some(range) => match self.time_ids(filter.run, range)? {
+                Some(ids) => Some(ids),
+                None => return Ok(empty),
+            },
+            None => None,
+        };
+        let mut findings: Vec<FindingRow> = Vec::new();
+        for c in &combos {
+            let (where_, mut args) = finding_where(filter, c, before, ids);
+            args.push(Value::Integer(limit as i64 + 1));
+            let sql =
+                format!("SELECT {FINDING_COLUMNS} FROM findings{where_} ORDER BY id DESC LIMIT ?");
+            let mut st = self.prepare(&sql).map_err(self.err())?;
+            let rows: Vec<FindingRow> = st
+                .query_map(params_from_iter(args), finding_row)
+                .and_then(Iterator::collect)
+                .map_err(self.err())?;
+            findings.extend(rows);
+        }
+        if combos.len() > 1 {
+            findings.sort_by_key(|f| std::cmp::Reverse(f.id));
+            findings.dedup_by_key(|f| f.id);
+            findings.truncate(limit + 1);
+        }
         let next = if findings.len() > limit {
             findings.truncate(limit);
             findings.last().map(|f| f.id)
@@ -445,6 +710,504 @@ impl Reader {
             None
         };
         Ok(FindingsPage { findings, next })
+    }
+
+    /// The first and last finding id of a run's capture-time range (`None`: no finding
+    /// there). Read from the `(run_id, ts)` index.
+    fn time_ids(
+        &self,
+        run: Option<RunId>,
+        (from, to): (i64, i64),
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        let Some(run) = run else {
+            return Ok(None);
+        };
+        self.prepare(
+            "SELECT min(id), max(id) FROM findings WHERE run_id = ?1 AND ts >= ?2 AND ts < ?3",
+        )
+        .and_then(|mut st| {
+            st.query_row(rusqlite::params![run, from, to], |r| {
+                Ok(
+                    match (r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?) {
+                        (Some(lo), Some(hi)) => Some((lo, hi)),
+                        _ => None,
+                    },
+                )
+            })
+        })
+        .map_err(self.err())
+    }
+
+    /// How many findings match `filter`. Exact from the rollups when the filter is one
+    /// they count (run, rule, severity, category; or run, rule and endpoint); else counted
+    /// through the filter's index up to [`COUNT_CAP`].
+    pub fn count(&self, filter: &FindingFilter) -> Result<Total, StoreError> {
+        let Some(combos) = combos(filter) else {
+            return Ok(Total { n: 0, exact: true });
+        };
+        let scalar = filter.exchange.is_none() && filter.after.is_none() && filter.time.is_none();
+        let mut total = Total { n: 0, exact: true };
+        let ids = match filter.time {
+            Some(range) => match self.time_ids(filter.run, range)? {
+                Some(ids) => Some(ids),
+                None => return Ok(total),
+            },
+            None => None,
+        };
+        for c in &combos {
+            let endpoint = c.has("host") || c.has("method") || c.has("path_template");
+            let n = if scalar && !endpoint && !c.has("status") {
+                self.count_from("rule_counts", filter.run, c)?
+            } else if scalar
+                && !c.has("severity")
+                && !c.has("category")
+                && !c.has("status")
+                && (filter.run.is_some() || c.has("rule") || c.has("host"))
+            {
+                self.count_from("rollups", filter.run, c)?
+            } else {
+                let left = COUNT_CAP - total.n;
+                let (where_, mut args) = finding_where(filter, c, None, ids);
+                args.push(Value::Integer(left + 1));
+                let sql = format!("SELECT count(*) FROM (SELECT 1 FROM findings{where_} LIMIT ?)");
+                let n: i64 = self
+                    .prepare(&sql)
+                    .and_then(|mut st| st.query_row(params_from_iter(args), |r| r.get(0)))
+                    .map_err(self.err())?;
+                if n > left {
+                    return Ok(Total {
+                        n: COUNT_CAP,
+                        exact: false,
+                    });
+                }
+                n
+            };
+            total.n += n;
+        }
+        Ok(total)
+    }
+
+    /// `sum(count)` of a rollup table over one combination (its columns exist there;
+    /// "no value" is stored as '').
+    fn count_from(&self, table: &str, run: Option<RunId>, c: &Combo) -> Result<i64, StoreError> {
+        let mut terms: Vec<String> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
+        if let Some(run) = run {
+            terms.push("run_id = ?".into());
+            args.push(Value::Integer(run));
+        }
+        for (col, v) in &c.cols {
+            terms.push(format!("{col} = ?"));
+            args.push(match v {
+                Value::Null => Value::Text(String::new()),
+                v => v.clone(),
+            });
+        }
+        let where_ = if terms.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", terms.join(" AND "))
+        };
+        let sql = format!("SELECT coalesce(sum(count), 0) FROM {table}{where_}");
+        self.prepare(&sql)
+            .and_then(|mut st| st.query_row(params_from_iter(args), |r| r.get(0)))
+            .map_err(self.err())
+    }
+
+    /// Exact values of an endpoint column (`host`, `method` or `path_template`) that
+    /// contain `text`, ignoring ASCII case; in `run` when given.
+    pub fn endpoint_values(
+        &self,
+        column: EndpointColumn,
+        text: &str,
+        run: Option<RunId>,
+    ) -> Result<Vec<String>, StoreError> {
+        let col = column.name();
+        let sql = match run {
+            Some(_) => format!(
+                "SELECT DISTINCT {col} FROM endpoints WHERE run_id = ?2 AND {col} LIKE ?1 \
+                 ESCAPE '\\' ORDER BY 1 LIMIT {MAX_MATCHES}"
+            ),
+            None => format!(
+                "SELECT DISTINCT {col} FROM endpoints WHERE {col} LIKE ?1 ESCAPE '\\' \
+                 ORDER BY 1 LIMIT {MAX_MATCHES}"
+            ),
+        };
+        let mut args = vec![Value::Text(like_pattern(text))];
+        args.extend(run.map(Value::Integer));
+        let mut st = self.prepare(&sql).map_err(self.err())?;
+        st.query_map(params_from_iter(args), |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(self.err())
+    }
+
+    /// Rule ids (or categories) with findings that contain `text`, ignoring ASCII case.
+    pub fn rule_values(&self, categories: bool, text: &str) -> Result<Vec<String>, StoreError> {
+        let col = if categories { "category" } else { "rule" };
+        let sql = format!(
+            "SELECT DISTINCT {col} FROM rule_counts WHERE {col} LIKE ?1 ESCAPE '\\' \
+             ORDER BY 1 LIMIT {MAX_MATCHES}"
+        );
+        let mut st = self.prepare(&sql).map_err(self.err())?;
+        st.query_map([like_pattern(text)], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(self.err())
+    }
+
+    /// The statuses in `lo..=hi` that findings have, each found by one index seek.
+    pub fn statuses_between(&self, lo: u16, hi: u16) -> Result<Vec<u16>, StoreError> {
+        let mut out = Vec::new();
+        let mut from = i64::from(lo);
+        let mut st = self
+            .prepare(
+                "SELECT status FROM findings WHERE status >= ?1 AND status <= ?2 \
+                 ORDER BY status LIMIT 1",
+            )
+            .map_err(self.err())?;
+        while from <= i64::from(hi) {
+            let next: Option<i64> = {
+                use rusqlite::OptionalExtension;
+                st.query_row(rusqlite::params![from, i64::from(hi)], |r| r.get(0))
+                    .optional()
+                    .map_err(self.err())?
+            };
+            let Some(s) = next else { break };
+            out.extend(u16::try_from(s).ok());
+            from = s + 1;
+        }
+        Ok(out)
+    }
+
+    /// Findings per rule, split by severity, most findings first (from `rule_counts`).
+    pub fn rule_splits(&self, run: Option<RunId>) -> Result<Vec<RuleSplit>, StoreError> {
+        let sql = format!(
+            "SELECT rule, severity, min(category), sum(count) FROM rule_counts{} \
+             GROUP BY rule, severity",
+            run_clause(run)
+        );
+        let mut st = self.prepare(&sql).map_err(self.err())?;
+        let rows: Vec<(String, i64, String, i64)> = st
+            .query_map(params_from_iter(run), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(self.err())?;
+        let mut out: Vec<RuleSplit> = Vec::new();
+        for (rule, sev, category, n) in rows {
+            let i = match out.iter().position(|x| x.rule == rule) {
+                Some(i) => i,
+                None => {
+                    out.push(RuleSplit {
+                        rule,
+                        category,
+                        ..RuleSplit::default()
+                    });
+                    out.len() - 1
+                }
+            };
+            let x = &mut out[i];
+            let sev = severity_of(sev);
+            match sev {
+                Severity::Error => x.error += n,
+                Severity::Warning => x.warning += n,
+                Severity::Info => x.info += n,
+            }
+            x.total += n;
+            if n > 0 && x.worst.is_none_or(|w| rank(w) < rank(sev)) {
+                x.worst = Some(sev);
+            }
+        }
+        out.sort_by(|a, b| {
+            let w = |x: &RuleSplit| x.worst.map_or(-1, rank);
+            w(b).cmp(&w(a))
+                .then(b.total.cmp(&a.total))
+                .then(a.rule.cmp(&b.rule))
+        });
+        Ok(out)
+    }
+
+    /// Rule × endpoint issues (rollups summed over runs, or of one run), worst severity
+    /// first, then most findings.
+    pub fn issues(&self, run: Option<RunId>, limit: usize) -> Result<Vec<IssueRow>, StoreError> {
+        self.issues_by(run, IssueOrder::Severity, limit)
+    }
+
+    /// The worst issues without aggregating the rollups: per severity (worst first), the
+    /// rollup rows with the most findings through the `(run_id, count)` or `(count)` index,
+    /// then, across runs, each chosen issue's rows of every run. Across runs the order is
+    /// by the largest count in one run (the sum is shown).
+    fn top_issues(
+        &self,
+        run: Option<RunId>,
+        by_severity: bool,
+        limit: usize,
+    ) -> Result<Vec<IssueRow>, StoreError> {
+        type Key = (String, String, String, String);
+        let mut keys: Vec<Key> = Vec::new();
+        let passes: &[Option<i64>] = if by_severity {
+            &[Some(2), Some(1), Some(0)]
+        } else {
+            &[None]
+        };
+        for sev in passes {
+            if keys.len() >= limit {
+                break;
+            }
+            let sql = format!(
+                "SELECT rule, host, method, path_template FROM rollups WHERE {}{} \
+                 ORDER BY count DESC LIMIT ?",
+                if run.is_some() { "run_id = ?" } else { "1" },
+                if sev.is_some() {
+                    " AND severity = ?"
+                } else {
+                    ""
+                }
+            );
+            let mut args: Vec<Value> = run.map(Value::Integer).into_iter().collect();
+            args.extend(sev.map(Value::Integer));
+            // Across runs one issue has a row per run: ask for more rows than issues.
+            let want = if run.is_some() { limit } else { limit * 4 };
+            args.push(Value::Integer(want as i64));
+            let mut st = self.prepare(&sql).map_err(self.err())?;
+            let rows: Vec<Key> = st
+                .query_map(params_from_iter(args), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .and_then(Iterator::collect)
+                .map_err(self.err())?;
+            for k in rows {
+                if keys.len() >= limit {
+                    break;
+                }
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        let sql = format!(
+            "SELECT run_id, severity, count, first_ts, last_ts, sample_exchange_id FROM rollups \
+             WHERE host = ?1 AND method = ?2 AND path_template = ?3 AND rule = ?4{} \
+             ORDER BY run_id",
+            if run.is_some() {
+                " AND run_id = ?5"
+            } else {
+                ""
+            }
+        );
+        let mut st = self.prepare(&sql).map_err(self.err())?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (rule, host, method, path) in keys {
+            let mut args = vec![
+                Value::Text(host.clone()),
+                Value::Text(method.clone()),
+                Value::Text(path.clone()),
+                Value::Text(rule.clone()),
+            ];
+            args.extend(run.map(Value::Integer));
+            type Part = (RunId, i64, i64, Option<i64>, Option<i64>, Option<i64>);
+            let parts: Vec<Part> = st
+                .query_map(params_from_iter(args), |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .and_then(Iterator::collect)
+                .map_err(self.err())?;
+            out.push(IssueRow {
+                severity: severity_of(parts.iter().map(|p| p.1).max().unwrap_or(0)),
+                count: parts.iter().map(|p| p.2).sum(),
+                first_ts: parts.iter().filter_map(|p| p.3).min(),
+                last_ts: parts.iter().filter_map(|p| p.4).max(),
+                sample_exchange: parts.iter().filter_map(|p| p.5).max(),
+                runs: parts.iter().map(|p| (p.0, p.2)).collect(),
+                rule,
+                host,
+                method,
+                path_template: path,
+            });
+        }
+        if by_severity {
+            out.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)));
+        } else {
+            out.sort_by_key(|i| std::cmp::Reverse(i.count));
+        }
+        Ok(out)
+    }
+
+    /// [`Reader::issues`] in another order.
+    pub fn issues_by(
+        &self,
+        run: Option<RunId>,
+        order: IssueOrder,
+        limit: usize,
+    ) -> Result<Vec<IssueRow>, StoreError> {
+        match order {
+            IssueOrder::Severity => return self.top_issues(run, true, limit.clamp(1, 1000)),
+            IssueOrder::Count => return self.top_issues(run, false, limit.clamp(1, 1000)),
+            _ => {}
+        }
+        let order = match order {
+            IssueOrder::Severity => "max(severity) DESC, sum(count) DESC, rule",
+            IssueOrder::Count => "sum(count) DESC, max(severity) DESC, rule",
+            IssueOrder::LastSeen => "max(last_ts) DESC, max(severity) DESC, rule",
+            IssueOrder::Rule => "rule, host, path_template, method",
+        };
+        let sql = format!(
+            "SELECT rule, host, method, path_template, max(severity), sum(count), \
+             min(first_ts), max(last_ts), max(sample_exchange_id), \
+             group_concat(run_id || ':' || count) FROM rollups{} \
+             GROUP BY rule, host, method, path_template \
+             ORDER BY {order} LIMIT ?",
+            run_clause(run)
+        );
+        let mut args: Vec<Value> = run.map(Value::Integer).into_iter().collect();
+        args.push(Value::Integer(limit.clamp(1, 1000) as i64));
+        let mut st = self.prepare(&sql).map_err(self.err())?;
+        st.query_map(params_from_iter(args), |r| {
+            let runs: Option<String> = r.get(9)?;
+            let mut runs: Vec<(RunId, i64)> = runs
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|p| {
+                    let (a, b) = p.split_once(':')?;
+                    Some((a.parse().ok()?, b.parse().ok()?))
+                })
+                .collect();
+            runs.sort_unstable();
+            Ok(IssueRow {
+                rule: r.get(0)?,
+                host: r.get(1)?,
+                method: r.get(2)?,
+                path_template: r.get(3)?,
+                severity: severity_of(r.get(4)?),
+                count: r.get(5)?,
+                first_ts: r.get(6)?,
+                last_ts: r.get(7)?,
+                sample_exchange: r.get(8)?,
+                runs,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(self.err())
+    }
+
+    /// Exchanges per run by status class (`[1xx, 2xx, 3xx, 4xx, 5xx, none]`), for runs
+    /// from `first_run` on, oldest first (from the endpoint rollups).
+    pub fn status_by_run(&self, first_run: RunId) -> Result<PerRun<6>, StoreError> {
+        let mut st = self
+            .prepare(
+                "SELECT run_id, sum(status_1xx), sum(status_2xx), sum(status_3xx), \
+                 sum(status_4xx), sum(status_5xx), sum(status_none) FROM endpoints \
+                 WHERE run_id >= ?1 GROUP BY run_id ORDER BY run_id",
+            )
+            .map_err(self.err())?;
+        st.query_map([first_run], |r| {
+            Ok((
+                r.get(0)?,
+                [
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ],
+            ))
+        })
+        .and_then(Iterator::collect)
+        .map_err(self.err())
+    }
+
+    /// Findings per run by severity (`[info, warning, error]`), for runs from `first_run`
+    /// on, oldest first.
+    pub fn severity_by_run(&self, first_run: RunId) -> Result<PerRun<3>, StoreError> {
+        let mut st = self
+            .prepare(
+                "SELECT run_id, severity, sum(count) FROM rule_counts WHERE run_id >= ?1 \
+                 GROUP BY run_id, severity ORDER BY run_id",
+            )
+            .map_err(self.err())?;
+        let rows: Vec<(RunId, i64, i64)> = st
+            .query_map([first_run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(Iterator::collect)
+            .map_err(self.err())?;
+        let mut out: PerRun<3> = Vec::new();
+        for (run, sev, n) in rows {
+            if out.last().is_none_or(|(r, _)| *r != run) {
+                out.push((run, [0; 3]));
+            }
+            if let Some((_, c)) = out.last_mut() {
+                c[rank(severity_of(sev)) as usize] += n;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where a connection's frames are: its endpoints, its first frame (file index and
+    /// number) and, per capture file, the last frame of its exchanges there.
+    pub fn connection_frames(
+        &self,
+        connection: i64,
+    ) -> Result<Option<ConnectionFrames>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let head = self
+            .prepare(
+                "SELECT run_id, client, server, first_file, first_frame FROM connections \
+                 WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([connection], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()
+            })
+            .map_err(self.err())?;
+        let Some((run, client, server, first_file, first_frame)) = head else {
+            return Ok(None);
+        };
+        let mut st = self
+            .prepare(
+                "SELECT file, max(coalesce(last_frame, first_frame, 0)) FROM exchanges \
+                 WHERE connection_id = ?1 GROUP BY file",
+            )
+            .map_err(self.err())?;
+        let last_frames = st
+            .query_map([connection], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(self.err())?;
+        Ok(Some(ConnectionFrames {
+            run,
+            client,
+            server,
+            first_file,
+            first_frame,
+            last_frames,
+        }))
+    }
+
+    /// The ids of the exchanges before and after `idx` on a connection.
+    pub fn neighbours(
+        &self,
+        connection: i64,
+        idx: i64,
+    ) -> Result<(Option<i64>, Option<i64>), StoreError> {
+        use rusqlite::OptionalExtension;
+        let mut st = self
+            .prepare("SELECT id FROM exchanges WHERE connection_id = ?1 AND idx = ?2")
+            .map_err(self.err())?;
+        let mut at = |i: i64| {
+            st.query_row([connection, i], |r| r.get(0))
+                .optional()
+                .map_err(self.err())
+        };
+        let prev = if idx > 0 { at(idx - 1)? } else { None };
+        let next = at(idx + 1)?;
+        Ok((prev, next))
     }
 
     /// Findings per rule (with the rule's worst severity seen), most frequent first. Read
@@ -516,7 +1279,8 @@ impl Reader {
         .map_err(self.err())
     }
 
-    /// A run's endpoints (optionally of one host), most exchanges first.
+    /// A run's endpoints (optionally of the hosts containing `host`, ignoring ASCII case),
+    /// most exchanges first.
     pub fn endpoints(
         &self,
         run: RunId,
@@ -526,10 +1290,14 @@ impl Reader {
         let sql = format!(
             "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE run_id = ?{} \
              ORDER BY exchanges DESC LIMIT ?",
-            if host.is_some() { " AND host = ?" } else { "" }
+            if host.is_some() {
+                " AND host LIKE ? ESCAPE '\\'"
+            } else {
+                ""
+            }
         );
         let mut args = vec![Value::Integer(run)];
-        args.extend(host.map(|h| Value::Text(h.to_string())));
+        args.extend(host.map(|h| Value::Text(like_pattern(h))));
         args.push(Value::Integer(limit.clamp(1, 10_000) as i64));
         let mut st = self.prepare(&sql).map_err(self.err())?;
         st.query_map(params_from_iter(args), endpoint_row)
@@ -574,8 +1342,9 @@ impl Reader {
         let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
         self.prepare(
             "SELECT id, run_id, file, req_frame, resp_frame, first_frame, latency_ns, \
-                 req_preview, resp_preview, req_preview_cut, resp_preview_cut, json \
-                 FROM exchanges WHERE id = ?1",
+                 req_preview, resp_preview, req_preview_cut, resp_preview_cut, json, \
+                 connection_id, idx, req_first_ts, req_last_ts, resp_first_ts, resp_last_ts, \
+                 ts, last_frame FROM exchanges WHERE id = ?1",
         )
         .and_then(|mut st| {
             st.query_row([id], |r| {
@@ -592,6 +1361,14 @@ impl Reader {
                     req_preview_cut: r.get(9)?,
                     resp_preview_cut: r.get(10)?,
                     json: r.get(11)?,
+                    connection: r.get(12)?,
+                    idx: r.get(13)?,
+                    req_first_ts: r.get(14)?,
+                    req_last_ts: r.get(15)?,
+                    resp_first_ts: r.get(16)?,
+                    resp_last_ts: r.get(17)?,
+                    ts: r.get(18)?,
+                    last_frame: r.get(19)?,
                 })
             })
             .optional()

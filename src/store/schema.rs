@@ -10,7 +10,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration steps: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes and reads.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -131,12 +131,6 @@ CREATE INDEX rollups_rule ON rollups (rule, count);
 /// (the writer updates them in the transaction of the rows they count), and the indexes the
 /// remaining queries need. Existing runs are backfilled, except latency histograms, which
 /// SQL cannot build: their endpoints show no percentiles.
-const V3: &str = r#"
--- Why a run ended early ('SIGINT', 'SIGTERM'); NULL when it read all its input. An
--- interrupted run still gets finished_wall and the summary of what was read.
-ALTER TABLE runs ADD COLUMN interrupted TEXT;
-"#;
-
 const V2: &str = r#"
 -- Per (run, host, method, path template): exchanges, status mix, findings and a latency
 -- histogram (see store::latency for the encoding and the error bound of its percentiles).
@@ -218,6 +212,23 @@ WITH widths(w) AS (VALUES (10000000), (100000000), (1000000000), (10000000000),
 INSERT INTO series (run_id, width_ns, bucket, key, count)
     SELECT f.run_id, w, (f.ts / w) * w, 10 + f.severity, count(*)
     FROM findings f, widths WHERE f.ts IS NOT NULL GROUP BY 1, 2, 3, 4;
+"#;
+
+/// Why a run ended early (signals during `analyze`).
+const V3: &str = r#"
+-- Why a run ended early ('SIGINT', 'SIGTERM'); NULL when it read all its input. An
+-- interrupted run still gets finished_wall and the summary of what was read.
+ALTER TABLE runs ADD COLUMN interrupted TEXT;
+"#;
+
+/// Indexes for the dashboard's filters: findings by capture time within a run (a chart's
+/// bar opens its time range), and the names of endpoints and rollups, so that a substring
+/// filter ("espn", "get") reads the small rollup tables' indexes to find the exact values
+/// the findings are then looked up by, and a rollup count by endpoint is an index range.
+const V4: &str = r#"
+CREATE INDEX findings_run_ts ON findings (run_id, ts);
+CREATE INDEX endpoints_names ON endpoints (host, method, path_template);
+CREATE INDEX rollups_endpoint ON rollups (host, method, path_template);
 "#;
 
 /// What a database's version says about this build.
