@@ -51,6 +51,9 @@ pub enum AnomalyKind {
     GapBeforeMessage,
     /// Bytes before the start line that do not belong to any message.
     JunkBeforeMessage,
+    /// A transfer coding other than chunked could not be undone (no decoder, corrupt
+    /// data): the content was not seen.
+    UndecodedTransferCoding,
 }
 
 impl AnomalyKind {
@@ -89,6 +92,7 @@ impl AnomalyKind {
         AnomalyKind::RequestLostInGap,
         AnomalyKind::GapBeforeMessage,
         AnomalyKind::JunkBeforeMessage,
+        AnomalyKind::UndecodedTransferCoding,
     ];
 
     /// The stable kebab-case name used in output, rule files and the store.
@@ -128,6 +132,7 @@ impl AnomalyKind {
             AnomalyKind::RequestLostInGap => "request-lost-in-gap",
             AnomalyKind::GapBeforeMessage => "gap-before-message",
             AnomalyKind::JunkBeforeMessage => "junk-before-message",
+            AnomalyKind::UndecodedTransferCoding => "undecoded-transfer-coding",
         }
     }
 
@@ -192,19 +197,54 @@ pub enum Framing {
     Close,
     /// The connection stopped carrying HTTP (CONNECT 2xx, 101 Switching Protocols).
     Tunnel,
+    /// A request whose final transfer coding is not chunked: its length cannot be
+    /// determined (RFC 9112 §6.3), so neither its body nor anything after it on the client's
+    /// stream is parsed.
+    Undetermined,
+}
+
+/// Whether a JSON-typed message's content is one valid JSON text (RFC 8259), judged over
+/// the whole content while it was parsed, whatever the kept-body cap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonVerdict {
+    Valid,
+    /// Invalid at this byte of the decoded content.
+    Invalid {
+        at: u64,
+        reason: &'static str,
+    },
+    /// Not judged: bytes were lost, a coding could not be undone, or a limit was reached.
+    Undecided(&'static str),
+}
+
+impl JsonVerdict {
+    /// `Some(valid)` when decided.
+    pub fn valid(&self) -> Option<bool> {
+        match self {
+            JsonVerdict::Valid => Some(true),
+            JsonVerdict::Invalid { .. } => Some(false),
+            JsonVerdict::Undecided(_) => None,
+        }
+    }
 }
 
 /// The body of a message: sizes always, bytes up to a cap.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Body {
     pub framing: Framing,
-    /// Content bytes (after de-chunking, before content decoding).
+    /// Bytes of the message body after de-chunking (with any other transfer coding still
+    /// applied), before content decoding.
     pub size: u64,
-    /// The first content bytes, up to the pipeline's body cap.
+    /// The first content bytes, up to the pipeline's body cap: transfer codings undone
+    /// (RFC 9112 §6.1), Content-Encoding not.
     pub captured: Vec<u8>,
-    /// True when `captured` holds the whole content.
+    /// True when `captured` holds the whole content (false also when a transfer coding
+    /// could not be undone: the content was not seen).
     pub captured_all: bool,
     pub trailers: Vec<Header>,
+    /// For JSON-typed content (`application/json`, `+json`): the verdict of the streaming
+    /// validator over the whole content, Content-Encoding undone.
+    pub json: Option<JsonVerdict>,
 }
 
 impl Default for Body {
@@ -215,6 +255,7 @@ impl Default for Body {
             captured: Vec::new(),
             captured_all: true,
             trailers: Vec::new(),
+            json: None,
         }
     }
 }

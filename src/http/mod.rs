@@ -4,15 +4,19 @@
 //! messages carry every parsing irregularity as an [`Anomaly`].
 
 mod body;
+mod coding;
 mod connection;
 pub mod content;
+mod content_stream;
 pub mod head;
+pub mod json_stream;
 mod message;
 
 pub use body::{ChunkState, RequestContext, decide_framing};
 pub use connection::{HttpConfig, HttpConnection, HttpStats};
 pub use message::{
-    Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Message, Pos, StartLine,
+    Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, JsonVerdict, Message, Pos,
+    StartLine,
 };
 
 use std::net::SocketAddr;

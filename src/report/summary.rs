@@ -27,11 +27,19 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
     );
     let _ = writeln!(
         s,
-        "  connections: {} ({} HTTP, {} not HTTP, {} tunnels); exchanges: {} ({} requests, {} responses)",
+        "  connections: {} ({} HTTP, {} not HTTP, {} tunnels{}); exchanges: {} ({} requests, {} responses)",
         r.connections,
         h.http_connections,
         h.non_http_connections,
         h.tunnels,
+        if h.undetermined_request_length > 0 {
+            format!(
+                ", {} not read past a request of undeterminable length",
+                h.undetermined_request_length
+            )
+        } else {
+            String::new()
+        },
         h.exchanges,
         h.requests,
         h.responses

@@ -1,0 +1,203 @@
+//! What becomes of a message's body bytes while they are parsed (after de-chunking):
+//! transfer codings other than chunked are undone (RFC 9112 §6.1, §7: they are framing,
+//! not content), the content is kept up to the body cap, and for JSON-typed messages the
+//! whole content, Content-Encoding undone, runs through the streaming JSON validator, so
+//! the verdict covers every byte whatever the cap. Memory stays bounded: decoders hand on
+//! pieces of at most [`coding::CHUNK`] bytes and the validator keeps one bit per level.
+
+use super::coding::{self, Chain};
+use super::json_stream::JsonValidator;
+use super::message::{AnomalyKind, Body, Framing, JsonVerdict, Message};
+
+/// The validator's side: Content-Encoding decoders in front of it.
+#[derive(Debug)]
+struct JsonCheck {
+    decode: Option<Chain>,
+    validator: JsonValidator,
+    /// Why no verdict can be given.
+    undecided: Option<&'static str>,
+}
+
+impl JsonCheck {
+    fn feed(&mut self, piece: &[u8]) {
+        if self.undecided.is_some() || self.validator.settled() {
+            return;
+        }
+        let validator = &mut self.validator;
+        match self.decode.as_mut() {
+            None => validator.feed(piece),
+            Some(chain) => {
+                if let Err(e) = chain.push(piece, &mut |d| validator.feed(d)) {
+                    self.undecided = Some(match e {
+                        coding::CodingError::Budget => {
+                            "the decoded content grew past the decompression budget"
+                        }
+                        _ => "the Content-Encoding could not be undone",
+                    });
+                }
+            }
+        }
+    }
+
+    fn verdict(self) -> JsonVerdict {
+        if let Some(reason) = self.undecided {
+            return JsonVerdict::Undecided(reason);
+        }
+        if !self.validator.settled()
+            && let Some(chain) = &self.decode
+            && chain.finish().is_err()
+        {
+            return JsonVerdict::Undecided("the Content-Encoding could not be undone");
+        }
+        self.validator.finish()
+    }
+}
+
+/// The body pipeline of one message.
+#[derive(Debug)]
+pub struct ContentStream {
+    /// Transfer codings to undo (chunked excluded), `None` when there are none.
+    transfer: Option<Chain>,
+    /// The transfer codings could not be undone: the content was not seen.
+    transfer_failed: Option<String>,
+    /// Decoding stopped because nothing more was wanted (the kept bytes are full and the
+    /// content is not JSON).
+    stopped: bool,
+    /// Bytes of the body were lost: decoding stopped there.
+    lost: bool,
+    json: Option<JsonCheck>,
+}
+
+/// Whether the message's Content-Type is JSON (`application/json` or any `+json`).
+pub fn is_json_typed(msg: &Message) -> bool {
+    let Some(ct) = msg.header("content-type") else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence
+            .split_once('/')
+            .is_some_and(|(_, sub)| sub.to_ascii_lowercase().ends_with("+json"))
+}
+
+impl ContentStream {
+    /// The pipeline for a message whose body is framed by `framing`; `None` when its
+    /// bytes need only be kept (no transfer coding besides chunked, not JSON).
+    pub fn for_message(msg: &Message, framing: Framing) -> Option<ContentStream> {
+        let mut transfer_codings = coding::codings(msg.header_values("transfer-encoding"));
+        if framing == Framing::Chunked
+            && transfer_codings.last().map(String::as_str) == Some("chunked")
+        {
+            // The http stage de-chunks.
+            transfer_codings.pop();
+        }
+        let (transfer, transfer_failed) = match Chain::new(&transfer_codings) {
+            Ok(chain) => (chain, None),
+            Err(e) => (None, Some(format!("Transfer-Encoding: {e}"))),
+        };
+        let json = is_json_typed(msg).then(|| {
+            let content_codings: Vec<String> =
+                coding::codings(msg.header_values("content-encoding"));
+            let (decode, undecided) = match Chain::new(&content_codings) {
+                Ok(chain) => (chain, None),
+                Err(_) => (None, Some("the Content-Encoding has no decoder here")),
+            };
+            JsonCheck {
+                decode,
+                validator: JsonValidator::new(),
+                undecided,
+            }
+        });
+        if transfer.is_none() && transfer_failed.is_none() && json.is_none() {
+            return None;
+        }
+        Some(ContentStream {
+            transfer,
+            transfer_failed,
+            stopped: false,
+            lost: false,
+            json,
+        })
+    }
+
+    /// Takes the next bytes of the body (de-chunked).
+    pub fn push(&mut self, body: &mut Body, data: &[u8], cap: usize) {
+        body.size += data.len() as u64;
+        if self.lost || self.stopped || self.transfer_failed.is_some() {
+            return;
+        }
+        let json = &mut self.json;
+        let Some(chain) = self.transfer.as_mut() else {
+            keep(body, data, cap);
+            if let Some(j) = json {
+                j.feed(data);
+            }
+            return;
+        };
+        let wanted = json
+            .as_ref()
+            .is_some_and(|j| j.undecided.is_none() && !j.validator.settled());
+        if !wanted && body.captured.len() >= cap {
+            // Nothing more to keep or judge: a bomb costs nothing past this point.
+            body.captured_all = false;
+            self.stopped = true;
+            return;
+        }
+        let result = chain.push(data, &mut |piece| {
+            keep(body, piece, cap);
+            if let Some(j) = json.as_mut() {
+                j.feed(piece);
+            }
+        });
+        if let Err(e) = result {
+            self.transfer_failed = Some(format!("Transfer-Encoding: {e}"));
+        }
+    }
+
+    /// Bytes of the body were not captured: nothing after them can be decoded.
+    pub fn lose(&mut self) {
+        self.lost = true;
+    }
+
+    /// The body ended: records on `msg` whether its content was seen and the JSON verdict.
+    pub fn finish(mut self, msg: &mut Message) {
+        let incomplete = self.lost || msg.is_incomplete() || !msg.head_complete;
+        if let Some(chain) = &self.transfer
+            && self.transfer_failed.is_none()
+            && !self.stopped
+            && !incomplete
+            && let Err(e) = chain.finish()
+        {
+            self.transfer_failed = Some(format!("Transfer-Encoding: {e}"));
+        }
+        if let Some(reason) = &self.transfer_failed {
+            // The content was not seen: no rule may judge the bytes kept so far.
+            msg.body.captured_all = false;
+            if !incomplete {
+                msg.add_anomaly(AnomalyKind::UndecodedTransferCoding, reason.clone());
+            }
+        }
+        let Some(json) = self.json else {
+            return;
+        };
+        msg.body.json = Some(if incomplete {
+            JsonVerdict::Undecided("bytes of the content were not captured")
+        } else if self.transfer_failed.is_some() {
+            JsonVerdict::Undecided("a transfer coding could not be undone")
+        } else {
+            json.verdict()
+        });
+    }
+}
+
+/// Keeps content bytes up to the cap; sizes are counted by the caller.
+pub fn keep(body: &mut Body, piece: &[u8], cap: usize) {
+    let room = cap.saturating_sub(body.captured.len());
+    if room > 0 {
+        body.captured
+            .extend_from_slice(&piece[..piece.len().min(room)]);
+    }
+    if piece.len() > room {
+        body.captured_all = false;
+    }
+}
