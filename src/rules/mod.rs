@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::capture::FrameRef;
-use crate::http::{Exchange, Message, content};
+use crate::http::{Exchange, JsonVerdict, Message, content};
 pub use checks::{CheckInput, Hit, StatefulCheck, StatefulHit};
 use condition::{Cond, CondReads, Which};
 pub use file::{ExampleFile, ExampleKind, RuleFile};
@@ -147,6 +147,9 @@ pub struct Reads {
     /// The response, besides the message in scope.
     pub response: bool,
     pub body: bool,
+    /// Of the content, only its size and JSON validity: where the kept bytes were capped,
+    /// the http stage's verdict over the whole content is enough.
+    pub body_verdict_enough: bool,
     pub framing: bool,
     pub history: bool,
 }
@@ -166,6 +169,7 @@ impl Reads {
             request: c.request || matches!(scope, Scope::Request | Scope::Exchange),
             response: c.response || matches!(scope, Scope::Response | Scope::Exchange),
             body: c.content,
+            body_verdict_enough: c.content && !c.content_bytes,
             framing: c.framing,
             history: scope.is_stateful(),
         };
@@ -177,7 +181,10 @@ impl Reads {
         for d in declared {
             match d.as_str() {
                 "head" => {}
-                "body" => reads.body = true,
+                "body" => {
+                    reads.body = true;
+                    reads.body_verdict_enough = false;
+                }
                 "framing" => reads.framing = true,
                 "history" => reads.history = true,
                 other => {
@@ -198,7 +205,10 @@ impl Reads {
         if (self.body || self.framing) && m.is_incomplete() {
             return false;
         }
-        !self.body || m.body.captured_all
+        !self.body
+            || m.body.captured_all
+            || self.body_verdict_enough
+                && m.body.json.as_ref().and_then(JsonVerdict::valid).is_some()
     }
 }
 
@@ -457,8 +467,23 @@ impl<'a> Subject<'a> {
             .as_ref()
     }
 
-    /// Whether the decoded content is valid JSON, without building it when nothing else
-    /// needs the value.
+    /// Whether the content is valid JSON: from the kept bytes when they hold all of it
+    /// (without building the value when nothing else needs it), else from the verdict the
+    /// http stage reached over the whole content; `None` when neither can tell.
+    pub fn json_validity(&self, side: Side) -> Option<bool> {
+        let m = match side {
+            Side::Request => self.request()?,
+            Side::Response => self.response()?,
+        };
+        let kept_whole = m.body.captured_all && matches!(self.decoded(side), Some((_, false)));
+        if !kept_whole {
+            return m.body.json.as_ref().and_then(JsonVerdict::valid);
+        }
+        Some(self.json_is_valid(side))
+    }
+
+    /// Whether the decoded kept content is valid JSON, without building it when nothing
+    /// else needs the value.
     pub fn json_is_valid(&self, side: Side) -> bool {
         let slot = if side == Side::Request { 0 } else { 1 };
         *self.cache.json_valid[slot].get_or_init(|| match self.cache.json[slot].get() {
@@ -487,8 +512,8 @@ impl<'a> Subject<'a> {
             return false;
         }
         match cond {
-            condition::JsonCond::Valid => self.json_is_valid(side),
-            condition::JsonCond::Invalid => !self.json_is_valid(side),
+            condition::JsonCond::Valid => self.json_validity(side) == Some(true),
+            condition::JsonCond::Invalid => self.json_validity(side) == Some(false),
             condition::JsonCond::Members { .. } => {
                 // Members are only ever found on an object: other bodies are not parsed.
                 let object = self
@@ -893,6 +918,48 @@ mod silence_tests {
         }
     }
 
+    /// On capped content, JSON validity comes from the http stage's verdict over the whole
+    /// content: invalid-json-body fires on an invalid body however large, never on a valid
+    /// one, and stays silent when the verdict is undecided.
+    #[test]
+    fn json_validity_on_capped_content_follows_the_streamed_verdict() {
+        let set = RuleSet::builtin().expect("catalogue");
+        let rule = set.get("invalid-json-body").expect("rule");
+        assert!(rule.reads.body && rule.reads.body_verdict_enough);
+        // `verdict`: `None` keeps the one the http stage reached on the example's bytes.
+        let fired = |kind: ExampleKind, verdict: Option<Option<JsonVerdict>>| {
+            let mut n = 0;
+            for e in rule.examples.iter().filter(|e| e.kind == kind) {
+                let exchanges = damage(&examples::exchanges(e), |m| {
+                    if m.body.size > 0 && m.body.json.is_some() {
+                        m.body.captured_all = false;
+                        if let Some(v) = &verdict {
+                            m.body.json = v.clone();
+                        }
+                    }
+                });
+                n += findings(&set, &exchanges)
+                    .iter()
+                    .filter(|f| f.rule == "invalid-json-body")
+                    .count();
+            }
+            n
+        };
+        // The bad example's request is invalid, its response valid.
+        assert_eq!(fired(ExampleKind::Bad, None), 1);
+        let undecided = Some(JsonVerdict::Undecided("gap"));
+        assert_eq!(fired(ExampleKind::Bad, Some(undecided)), 0);
+        assert_eq!(fired(ExampleKind::Bad, Some(None)), 0);
+        assert_eq!(fired(ExampleKind::Good, None), 0);
+        // Member conditions need the value itself: never judged on capped content.
+        let members = set
+            .rules
+            .iter()
+            .filter(|r| r.reads.body && !r.reads.body_verdict_enough)
+            .count();
+        assert!(members > 0);
+    }
+
     #[test]
     fn rules_that_read_content_are_silent_on_capped_or_lost_bodies() {
         let set = RuleSet::builtin().expect("catalogue");
@@ -918,9 +985,11 @@ mod silence_tests {
             );
             // Content cut by the kept-body cap: no content rule may fire on a message whose
             // content it reads and that was cut.
+            // (Without a JSON verdict: with one, validity rules may judge; see below.)
             let capped = damage(&exchanges, |m| {
                 if m.body.size > 0 {
                     m.body.captured_all = false;
+                    m.body.json = None;
                 }
             });
             for ex in &capped {
