@@ -45,6 +45,47 @@ pub struct Config {
     /// Extra header names and JSON fields whose values are masked.
     #[serde(default)]
     pub redact: Vec<String>,
+    /// Content bytes kept per message for the rules, e.g. `"512k"`, `"4MiB"` or a number of
+    /// bytes (`--body-cap` overrides it). Sizes and JSON validity cover the whole content
+    /// whatever the cap; rules that need the bytes themselves skip content past it.
+    #[serde(default, deserialize_with = "byte_size")]
+    pub body_cap: Option<usize>,
+}
+
+/// A size written as bytes (`1048576`) or with a unit (`512KiB`, `256MiB`, `1G`).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 256MiB, 1G)"))?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(usize),
+        Text(String),
+    }
+    match Size::deserialize(d)? {
+        Size::Bytes(n) => Ok(Some(n)),
+        Size::Text(t) => parse_size(&t).map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -221,5 +262,24 @@ impl Policy {
                 .copied()
                 .unwrap_or(rule.severity),
         )
+    }
+}
+
+#[cfg(test)]
+mod body_cap_tests {
+    use super::*;
+
+    #[test]
+    fn body_cap_takes_bytes_or_units() {
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("4m"), Ok(4 << 20));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("big").is_err());
+        let c: Config = toml::from_str("body_cap = \"4m\"").expect("parses");
+        assert_eq!(c.body_cap, Some(4 << 20));
+        let c: Config = toml::from_str("body_cap = 1000").expect("parses");
+        assert_eq!(c.body_cap, Some(1000));
+        assert_eq!(Config::default().body_cap, None);
+        assert!(toml::from_str::<Config>("body_cap = \"lots\"").is_err());
     }
 }

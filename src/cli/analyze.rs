@@ -114,13 +114,16 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     let names = captures.file_names();
     let mut progress = super::progress::Progress::new(captures.total_bytes(), args.quiet);
-    let cfg = PipelineConfig {
+    let mut cfg = PipelineConfig {
         workers: args.workers,
         filter: args.filter.clone(),
         rules: Some(Arc::clone(&rules)),
         redact: Some(Redactor::new(&config.redact)),
         ..PipelineConfig::default()
     };
+    if let Some(cap) = args.body_cap.or(config.body_cap) {
+        cfg.http.body_cap = cap;
+    }
     // The run is recorded in ./wirelint.db unless told otherwise (SPEC: `--db` defaults to
     // it), so that `wirelint serve` in the same folder shows it. With --serve, the address
     // is checked before anything is analysed.

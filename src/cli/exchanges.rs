@@ -24,7 +24,7 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
         ..PipelineConfig::default()
     };
     // Listing exchanges needs sizes, not body bytes.
-    cfg.http.body_cap = 0;
+    cfg.http.body_cap = args.body_cap.unwrap_or(0);
 
     let anomalies: Arc<Mutex<BTreeMap<&'static str, u64>>> = Arc::default();
     let counts = Arc::clone(&anomalies);

@@ -113,6 +113,11 @@ pub struct SniffArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Content bytes kept per message for the rules, e.g. 512k or 4m (sizes and JSON
+    /// validity still cover the whole content) [default: `body_cap` in wirelint.toml, else
+    /// 256k].
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
+    pub body_cap: Option<usize>,
     /// Do not print findings on stdout (they are still recorded).
     #[arg(long, short)]
     pub quiet: bool,
@@ -220,6 +225,11 @@ pub struct AnalyzeArgs {
     /// With --serve: the token every request must carry (needed off loopback).
     #[arg(long, value_name = "TOKEN", requires = "serve")]
     pub token: Option<String>,
+    /// Content bytes kept per message for the rules, e.g. 512k or 4m (sizes and JSON
+    /// validity still cover the whole content) [default: `body_cap` in wirelint.toml, else
+    /// 256k].
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
+    pub body_cap: Option<usize>,
     /// Do not print the run summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -268,6 +278,10 @@ pub struct ExchangesArgs {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Content bytes kept per message, e.g. 512k or 4m [default: 0: the listing needs
+    /// sizes only].
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
+    pub body_cap: Option<usize>,
     /// Do not print the run summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,

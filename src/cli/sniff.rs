@@ -100,12 +100,15 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
         "capturing; Ctrl-C or SIGTERM stops"
     );
 
-    let cfg = PipelineConfig {
+    let mut cfg = PipelineConfig {
         workers: args.workers,
         rules: Some(Arc::clone(&rules)),
         redact: Some(redact),
         ..PipelineConfig::default()
     };
+    if let Some(cap) = args.body_cap.or(config.body_cap) {
+        cfg.http.body_cap = cap;
+    }
     let counters = LiveCounters::default();
     let done = AtomicBool::new(false);
     let started = Instant::now();
