@@ -606,6 +606,18 @@ impl Cond {
                     MediaPattern::Type(t) => essence.split_once('/').is_some_and(|(ty, _)| ty == t),
                 })
             }),
+            Cond::Json(w, JsonCond::Invalid) => {
+                let holds = s.json(*w, &JsonCond::Invalid, |_| false);
+                // Judged over more than the kept bytes: say where the text breaks.
+                if holds
+                    && let Some(side) = s.side_of(*w)
+                    && let Some(crate::http::JsonVerdict::Invalid { at, reason }) =
+                        s.streamed_verdict(side)
+                {
+                    *evidence = Some(format!("not valid JSON at byte {at}: {reason}"));
+                }
+                holds
+            }
             Cond::Json(w, cond) => s.json(*w, cond, |parsed| match (cond, parsed) {
                 (JsonCond::Members { equal, has, lacks }, Some(serde_json::Value::Object(obj))) => {
                     let holds = equal.iter().all(|(k, v)| obj.get(k) == Some(v))

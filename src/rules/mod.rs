@@ -475,11 +475,26 @@ impl<'a> Subject<'a> {
             Side::Request => self.request()?,
             Side::Response => self.response()?,
         };
+        if let Some(verdict) = self.streamed_verdict(side) {
+            return verdict.valid();
+        }
         let kept_whole = m.body.captured_all && matches!(self.decoded(side), Some((_, false)));
         if !kept_whole {
-            return m.body.json.as_ref().and_then(JsonVerdict::valid);
+            return None;
         }
         Some(self.json_is_valid(side))
+    }
+
+    /// The http stage's JSON verdict, when it is what decides: the kept bytes do not hold
+    /// the whole decoded content (capped, cut by the decode cap, or not decodable).
+    pub fn streamed_verdict(&self, side: Side) -> Option<&'a JsonVerdict> {
+        let m = match side {
+            Side::Request => self.request()?,
+            Side::Response => self.response()?,
+        };
+        let verdict = m.body.json.as_ref()?;
+        let kept_whole = m.body.captured_all && matches!(self.decoded(side), Some((_, false)));
+        (!kept_whole).then_some(verdict)
     }
 
     /// Whether the decoded kept content is valid JSON, without building it when nothing
@@ -514,6 +529,7 @@ impl<'a> Subject<'a> {
         match cond {
             condition::JsonCond::Valid => self.json_validity(side) == Some(true),
             condition::JsonCond::Invalid => self.json_validity(side) == Some(false),
+
             condition::JsonCond::Members { .. } => {
                 // Members are only ever found on an object: other bodies are not parsed.
                 let object = self
