@@ -201,3 +201,146 @@ pub fn keep(body: &mut Body, piece: &[u8], cap: usize) {
         body.captured_all = false;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::head::{Side, parse_head};
+    use std::io::Write;
+
+    fn response(fields: &str) -> Message {
+        let raw = format!("HTTP/1.1 200 OK\r\n{fields}\r\n");
+        let parsed = parse_head(Side::Response, raw.as_bytes()).expect("head");
+        Message {
+            start: parsed.start,
+            headers: parsed.headers,
+            raw_head: raw.into_bytes(),
+            body: Body::default(),
+            first_frame: Default::default(),
+            head_frame: Default::default(),
+            last_frame: Default::default(),
+            first_ts: Default::default(),
+            head_ts: Default::default(),
+            last_ts: Default::default(),
+            last_order: 0,
+            anomalies: Vec::new(),
+            head_complete: true,
+        }
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).expect("write");
+        e.finish().expect("finish")
+    }
+
+    /// Feeds `wire` in segment-sized pieces; returns the finished message.
+    fn run(mut msg: Message, framing: Framing, wire: &[u8], cap: usize) -> Message {
+        let Some(mut stream) = ContentStream::for_message(&msg, framing) else {
+            for piece in wire.chunks(1460) {
+                msg.body.size += piece.len() as u64;
+                keep(&mut msg.body, piece, cap);
+            }
+            return msg;
+        };
+        for piece in wire.chunks(1460) {
+            stream.push(&mut msg.body, piece, cap);
+        }
+        stream.finish(&mut msg);
+        msg
+    }
+
+    #[test]
+    fn identity_needs_no_stream_and_json_gets_a_verdict() {
+        let plain = response("Content-Type: text/plain\r\n");
+        assert!(ContentStream::for_message(&plain, Framing::Chunked).is_none());
+        let json = response("Content-Type: application/problem+json\r\n");
+        let m = run(json, Framing::ContentLength(9), b"{\"a\": [1]", 4);
+        assert_eq!(m.body.captured, b"{\"a\"");
+        assert!(!m.body.captured_all);
+        assert!(matches!(
+            m.body.json,
+            Some(JsonVerdict::Invalid { at: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn transfer_gzip_is_undone_and_content_gzip_only_for_the_verdict() {
+        let doc = br#"{"items":[1,2,3]}"#;
+        let m = response(
+            "Content-Type: application/json\r\nContent-Encoding: gzip\r\nTransfer-Encoding: gzip, chunked\r\n",
+        );
+        let m = run(m, Framing::Chunked, &gz(&gz(doc)), 1 << 20);
+        assert_eq!(
+            m.body.captured,
+            gz(doc),
+            "content keeps its Content-Encoding"
+        );
+        assert!(m.body.captured_all);
+        assert_eq!(m.body.json, Some(JsonVerdict::Valid));
+        assert!(m.anomalies.is_empty());
+    }
+
+    #[test]
+    fn undecodable_transfer_codings_leave_the_content_unseen() {
+        for te in ["compress", "chunked, gzip", "gzip"] {
+            let m = response(&format!(
+                "Content-Type: application/json\r\nTransfer-Encoding: {te}\r\n"
+            ));
+            let m = run(m, Framing::Close, b"{\"not\": \"coded\"}", 1 << 20);
+            assert!(!m.body.captured_all, "{te}");
+            assert!(m.has_anomaly(AnomalyKind::UndecodedTransferCoding), "{te}");
+            assert!(
+                matches!(m.body.json, Some(JsonVerdict::Undecided(_))),
+                "{te}: {:?}",
+                m.body.json
+            );
+        }
+    }
+
+    #[test]
+    fn a_transfer_coded_bomb_costs_the_cap_not_its_size() {
+        // 256 MiB of zeros in ~250 KiB on the wire.
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            e.write_all(&zeros).expect("write");
+        }
+        let bomb = e.finish().expect("finish");
+        for ct in ["application/octet-stream", "application/json"] {
+            let m = response(&format!(
+                "Content-Type: {ct}\r\nTransfer-Encoding: gzip\r\n"
+            ));
+            let mut m = m;
+            let mut stream = ContentStream::for_message(&m, Framing::Close).expect("stream");
+            let mut pieces = bomb.chunks(1460);
+            for piece in pieces.by_ref() {
+                stream.push(&mut m.body, piece, 64 * 1024);
+                if stream.stopped {
+                    break;
+                }
+            }
+            // Zeros are not JSON: the verdict is known at the first byte, and decoding stops
+            // once the kept bytes are full, within the first few segments of ~180.
+            assert!(stream.stopped, "{ct}");
+            assert!(
+                pieces.len() > 150,
+                "{ct}: stopped after {} pieces",
+                180 - pieces.len()
+            );
+            for piece in pieces {
+                stream.push(&mut m.body, piece, 64 * 1024);
+            }
+            stream.finish(&mut m);
+            assert_eq!(m.body.captured.len(), 64 * 1024, "{ct}");
+            assert!(!m.body.captured_all);
+            assert_eq!(m.body.size, bomb.len() as u64);
+            if ct == "application/json" {
+                assert!(matches!(
+                    m.body.json,
+                    Some(JsonVerdict::Invalid { at: 0, .. })
+                ));
+            }
+        }
+    }
+}
