@@ -26,6 +26,9 @@ pub struct HttpConfig {
     pub body_cap: usize,
     /// Largest head accepted before the stream is declared oversized.
     pub max_head: usize,
+    /// Validate JSON-typed content that outgrows `body_cap` over all its bytes, for the
+    /// rules (off where no rule runs).
+    pub validate_json: bool,
 }
 
 impl Default for HttpConfig {
@@ -33,6 +36,7 @@ impl Default for HttpConfig {
         HttpConfig {
             body_cap: 256 * 1024,
             max_head: 64 * 1024,
+            validate_json: true,
         }
     }
 }
@@ -1234,7 +1238,7 @@ fn process(
                 let raw = &rest[..end];
                 i += end;
                 match build_message(this, raw, pos) {
-                    Some(msg) => start_body(this, other, pairing, msg, pos, out, stats),
+                    Some(msg) => start_body(this, other, pairing, cfg, msg, pos, out, stats),
                     None => this.state = DirState::Resync,
                 }
             }
@@ -1514,6 +1518,7 @@ fn start_body(
     this: &mut DirParser,
     other: &mut DirParser,
     pairing: &mut Pairing,
+    cfg: HttpConfig,
     mut msg: Message,
     pos: Pos,
     out: &mut Vec<Exchange>,
@@ -1561,7 +1566,7 @@ fn start_body(
             this.state = DirState::Start;
         }
         Some(progress) => {
-            let content = ContentStream::for_message(&msg, decision.framing);
+            let content = ContentStream::for_message(&msg, decision.framing, cfg.validate_json);
             this.current = Some(InFlight {
                 msg,
                 progress,

@@ -1,9 +1,11 @@
 //! What becomes of a message's body bytes while they are parsed (after de-chunking):
 //! transfer codings other than chunked are undone (RFC 9112 §6.1, §7: they are framing,
-//! not content), the content is kept up to the body cap, and for JSON-typed messages the
-//! whole content, Content-Encoding undone, runs through the streaming JSON validator, so
-//! the verdict covers every byte whatever the cap. Memory stays bounded: decoders hand on
-//! pieces of at most [`coding::CHUNK`] bytes and the validator keeps one bit per level.
+//! not content), the content is kept up to the body cap, and for JSON-typed messages whose
+//! content outgrows the cap the whole content, Content-Encoding undone, runs through the
+//! streaming JSON validator (from the kept bytes on), so the verdict covers every byte
+//! whatever the cap. Content kept whole is judged by the rules from the kept bytes, so
+//! the validator costs nothing there. Memory stays bounded: decoders hand on pieces of at
+//! most [`coding::CHUNK`] bytes and the validator keeps one bit per level.
 
 use super::coding::{self, Chain};
 use super::json_stream::JsonValidator;
@@ -16,6 +18,8 @@ struct JsonCheck {
     validator: JsonValidator,
     /// Why no verdict can be given.
     undecided: Option<&'static str>,
+    /// The content outgrew the kept-body cap: the validator is being fed.
+    streaming: bool,
 }
 
 impl JsonCheck {
@@ -82,8 +86,13 @@ pub fn is_json_typed(msg: &Message) -> bool {
 
 impl ContentStream {
     /// The pipeline for a message whose body is framed by `framing`; `None` when its
-    /// bytes need only be kept (no transfer coding besides chunked, not JSON).
-    pub fn for_message(msg: &Message, framing: Framing) -> Option<ContentStream> {
+    /// bytes need only be kept (no transfer coding besides chunked, and not JSON or
+    /// `validate_json` off).
+    pub fn for_message(
+        msg: &Message,
+        framing: Framing,
+        validate_json: bool,
+    ) -> Option<ContentStream> {
         let mut transfer_codings = coding::codings(msg.header_values("transfer-encoding"));
         if framing == Framing::Chunked
             && transfer_codings.last().map(String::as_str) == Some("chunked")
@@ -95,7 +104,7 @@ impl ContentStream {
             Ok(chain) => (chain, None),
             Err(e) => (None, Some(format!("Transfer-Encoding: {e}"))),
         };
-        let json = is_json_typed(msg).then(|| {
+        let json = (validate_json && is_json_typed(msg)).then(|| {
             let content_codings: Vec<String> =
                 coding::codings(msg.header_values("content-encoding"));
             let (decode, undecided) = match Chain::new(&content_codings) {
@@ -106,6 +115,7 @@ impl ContentStream {
                 decode,
                 validator: JsonValidator::new(),
                 undecided,
+                streaming: false,
             }
         });
         if transfer.is_none() && transfer_failed.is_none() && json.is_none() {
@@ -128,10 +138,7 @@ impl ContentStream {
         }
         let json = &mut self.json;
         let Some(chain) = self.transfer.as_mut() else {
-            keep(body, data, cap);
-            if let Some(j) = json {
-                j.feed(data);
-            }
+            take(body, json, data, cap);
             return;
         };
         let wanted = json
@@ -143,12 +150,7 @@ impl ContentStream {
             self.stopped = true;
             return;
         }
-        let result = chain.push(data, &mut |piece| {
-            keep(body, piece, cap);
-            if let Some(j) = json.as_mut() {
-                j.feed(piece);
-            }
-        });
+        let result = chain.push(data, &mut |piece| take(body, json, piece, cap));
         if let Err(e) = result {
             self.transfer_failed = Some(format!("Transfer-Encoding: {e}"));
         }
@@ -180,6 +182,10 @@ impl ContentStream {
         let Some(json) = self.json else {
             return;
         };
+        if !json.streaming && !incomplete && self.transfer_failed.is_none() {
+            // Kept whole: the rules read the kept bytes.
+            return;
+        }
         msg.body.json = Some(if incomplete {
             JsonVerdict::Undecided("bytes of the content were not captured")
         } else if self.transfer_failed.is_some() {
@@ -187,6 +193,38 @@ impl ContentStream {
         } else {
             json.verdict()
         });
+    }
+}
+
+/// The JSON verdict on content kept whole, its Content-Encoding undone as it streams: for
+/// the rules, where the content decodes past what they decode at once.
+pub fn json_verdict_of_kept(msg: &Message) -> JsonVerdict {
+    let codings = coding::codings(msg.header_values("content-encoding"));
+    let Ok(decode) = Chain::new(&codings) else {
+        return JsonVerdict::Undecided("the Content-Encoding has no decoder here");
+    };
+    let mut check = JsonCheck {
+        decode,
+        validator: JsonValidator::new(),
+        undecided: None,
+        streaming: true,
+    };
+    check.feed(&msg.body.captured);
+    check.verdict()
+}
+
+/// Keeps a piece of content, and feeds the validator once the content outgrew the cap
+/// (first with what was kept before the piece).
+fn take(body: &mut Body, json: &mut Option<JsonCheck>, piece: &[u8], cap: usize) {
+    let before = body.captured.len();
+    keep(body, piece, cap);
+    let Some(j) = json.as_mut() else { return };
+    if !j.streaming && !body.captured_all {
+        j.streaming = true;
+        j.feed(&body.captured[..before]);
+    }
+    if j.streaming {
+        j.feed(piece);
     }
 }
 
@@ -236,7 +274,7 @@ mod tests {
 
     /// Feeds `wire` in segment-sized pieces; returns the finished message.
     fn run(mut msg: Message, framing: Framing, wire: &[u8], cap: usize) -> Message {
-        let Some(mut stream) = ContentStream::for_message(&msg, framing) else {
+        let Some(mut stream) = ContentStream::for_message(&msg, framing, true) else {
             for piece in wire.chunks(1460) {
                 msg.body.size += piece.len() as u64;
                 keep(&mut msg.body, piece, cap);
@@ -253,7 +291,13 @@ mod tests {
     #[test]
     fn identity_needs_no_stream_and_json_gets_a_verdict() {
         let plain = response("Content-Type: text/plain\r\n");
-        assert!(ContentStream::for_message(&plain, Framing::Chunked).is_none());
+        assert!(ContentStream::for_message(&plain, Framing::Chunked, true).is_none());
+        let json = response("Content-Type: application/json\r\n");
+        assert!(ContentStream::for_message(&json, Framing::Chunked, false).is_none());
+        // Kept whole: the rules judge the kept bytes, no verdict is needed.
+        let m = run(json, Framing::ContentLength(9), b"{\"a\": [1]", 1024);
+        assert!(m.body.captured_all);
+        assert_eq!(m.body.json, None);
         let json = response("Content-Type: application/problem+json\r\n");
         let m = run(json, Framing::ContentLength(9), b"{\"a\": [1]", 4);
         assert_eq!(m.body.captured, b"{\"a\"");
@@ -277,8 +321,14 @@ mod tests {
             "content keeps its Content-Encoding"
         );
         assert!(m.body.captured_all);
-        assert_eq!(m.body.json, Some(JsonVerdict::Valid));
+        assert_eq!(m.body.json, None, "kept whole");
         assert!(m.anomalies.is_empty());
+        let capped = response(
+            "Content-Type: application/json\r\nContent-Encoding: gzip\r\nTransfer-Encoding: gzip, chunked\r\n",
+        );
+        let m = run(capped, Framing::Chunked, &gz(&gz(doc)), 5);
+        assert!(!m.body.captured_all);
+        assert_eq!(m.body.json, Some(JsonVerdict::Valid));
     }
 
     #[test]
@@ -312,7 +362,7 @@ mod tests {
                 "Content-Type: {ct}\r\nTransfer-Encoding: gzip\r\n"
             ));
             let mut m = m;
-            let mut stream = ContentStream::for_message(&m, Framing::Close).expect("stream");
+            let mut stream = ContentStream::for_message(&m, Framing::Close, true).expect("stream");
             let mut pieces = bomb.chunks(1460);
             for piece in pieces.by_ref() {
                 stream.push(&mut m.body, piece, 64 * 1024);

@@ -345,6 +345,8 @@ pub struct BodyCache<'a> {
     prefixes: [OnceCell<Decoded<'a>>; 2],
     json: [OnceCell<Option<serde_json::Value>>; 2],
     json_valid: [OnceCell<bool>; 2],
+    /// Streamed verdicts on content kept whole that decodes past the decode cap.
+    streamed: [OnceCell<JsonVerdict>; 2],
 }
 
 /// The exchange (and, in message scope, the message) a rule is evaluated on.
@@ -478,23 +480,30 @@ impl<'a> Subject<'a> {
         if let Some(verdict) = self.streamed_verdict(side) {
             return verdict.valid();
         }
-        let kept_whole = m.body.captured_all && matches!(self.decoded(side), Some((_, false)));
-        if !kept_whole {
+        if !m.body.captured_all {
             return None;
         }
         Some(self.json_is_valid(side))
     }
 
-    /// The http stage's JSON verdict, when it is what decides: the kept bytes do not hold
-    /// the whole decoded content (capped, cut by the decode cap, or not decodable).
+    /// The streamed JSON verdict, when it is what decides: the http stage's where the kept
+    /// bytes were capped, else one over the kept bytes where they decode past the decode
+    /// cap (or do not decode at once).
     pub fn streamed_verdict(&self, side: Side) -> Option<&'a JsonVerdict> {
         let m = match side {
             Side::Request => self.request()?,
             Side::Response => self.response()?,
         };
-        let verdict = m.body.json.as_ref()?;
-        let kept_whole = m.body.captured_all && matches!(self.decoded(side), Some((_, false)));
-        (!kept_whole).then_some(verdict)
+        if !m.body.captured_all {
+            return m.body.json.as_ref();
+        }
+        if matches!(self.decoded(side), Some((_, false))) {
+            return None;
+        }
+        // Kept whole but decoded past the cap (or not decodable at once): validate the
+        // kept bytes as they decode, once per exchange.
+        let slot = if side == Side::Request { 0 } else { 1 };
+        Some(self.cache.streamed[slot].get_or_init(|| crate::http::json_verdict_of_kept(m)))
     }
 
     /// Whether the decoded kept content is valid JSON, without building it when nothing
@@ -942,16 +951,19 @@ mod silence_tests {
         let set = RuleSet::builtin().expect("catalogue");
         let rule = set.get("invalid-json-body").expect("rule");
         assert!(rule.reads.body && rule.reads.body_verdict_enough);
-        // `verdict`: `None` keeps the one the http stage reached on the example's bytes.
+        // `verdict`: `None` gives the one the http stage reaches on the example's bytes
+        // when they outgrow the cap.
         let fired = |kind: ExampleKind, verdict: Option<Option<JsonVerdict>>| {
             let mut n = 0;
             for e in rule.examples.iter().filter(|e| e.kind == kind) {
                 let exchanges = damage(&examples::exchanges(e), |m| {
-                    if m.body.size > 0 && m.body.json.is_some() {
+                    let json = m.header("content-type").is_some_and(|c| c.contains("json"));
+                    if m.body.size > 0 && json {
                         m.body.captured_all = false;
-                        if let Some(v) = &verdict {
-                            m.body.json = v.clone();
-                        }
+                        m.body.json = match &verdict {
+                            Some(v) => v.clone(),
+                            None => Some(crate::http::json_stream::validate(&m.body.captured)),
+                        };
                     }
                 });
                 n += findings(&set, &exchanges)
