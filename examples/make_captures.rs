@@ -61,6 +61,7 @@ pub fn readme(captures: &[Capture]) -> String {
     for c in captures {
         s.push_str(&format!("- `{}` — {}\n", c.name, c.about));
     }
+    s.push_str(HAR_NOTE);
     s
 }
 
@@ -403,6 +404,8 @@ pub fn all() -> Vec<Capture> {
         "two responses to a single request",
         anomaly_response_without_request(),
     );
+    v.extend(link_and_tunnel_captures());
+    v.extend(http2_captures());
     v.extend(transfer_coding_and_big_json_captures());
     v
 }
@@ -1947,6 +1950,726 @@ fn demo_api() -> Vec<u8> {
         linktype::ETHERNET,
         &merge([a.c.into_packets(), b.c.into_packets(), s.c.into_packets()]),
     )
+}
+
+/// HAR files are recorded by real writers, not synthesised here: the README points to them.
+const HAR_NOTE: &str = "\nHAR files recorded with real writers (Playwright with headless Chromium, mitmproxy) are\n\
+     in `har/`, with their expected exchanges and findings; `har/README.md` says how each was\n\
+     made.\n";
+// ---------------------------------------------------------------------------------------
+// More link layers and tunnels (issue 9 item 9): the same exchange as link-ethernet.pcap,
+// framed and tunnelled the ways real captures come; and a capture nothing in is decodable.
+
+fn link_and_tunnel_captures() -> Vec<Capture> {
+    use wirelint::synth::Tunnel;
+    let tunnelled = |tunnels: &[Tunnel], link: Link| {
+        let mut c = conv(40000, 0).link(link);
+        for t in tunnels {
+            c = c.tunnel(*t);
+        }
+        simple_exchange(&mut c, "/index.html");
+        pcap_of(vec![c])
+    };
+    let gre = |outer_v6: bool| Tunnel::Gre {
+        outer_v6,
+        key: Some(0x0100_0001),
+        seq: true,
+    };
+    let vxlan = |outer_v6: bool| Tunnel::Vxlan {
+        outer_v6,
+        vni: 5001,
+    };
+    let mut v = Vec::new();
+    let mut add = |name: &'static str, about: &'static str, bytes: Vec<u8>| {
+        v.push(Capture { name, about, bytes })
+    };
+    add(
+        "link-ppp.pcap",
+        "PPP (LINKTYPE_PPP, 9) with address and control bytes, protocol 0x0021",
+        link_capture(Link::Ppp),
+    );
+    add(
+        "link-ppp-hdlc.pcap",
+        "PPP in HDLC-like framing (LINKTYPE_PPP_HDLC, 50)",
+        link_capture(Link::PppHdlc),
+    );
+    add(
+        "link-cisco-hdlc.pcap",
+        "Cisco HDLC (LINKTYPE_C_HDLC, 104)",
+        link_capture(Link::CiscoHdlc),
+    );
+    add(
+        "link-mpls.pcap",
+        "Ethernet, one MPLS label, then IPv4 (told by its version nibble)",
+        tunnelled(&[Tunnel::Mpls { label: 1001 }], Link::Ethernet),
+    );
+    add(
+        "tunnel-mpls-pseudowire.pcap",
+        "an Ethernet pseudowire over MPLS (RFC 4448, with the RFC 4385 control word)",
+        tunnelled(
+            &[Tunnel::Ethernet, Tunnel::Mpls { label: 2002 }],
+            Link::Ethernet,
+        ),
+    );
+    add(
+        "tunnel-gre.pcap",
+        "GRE over IPv4 with key and sequence numbers (RFC 2890) carrying IPv4",
+        tunnelled(&[gre(false)], Link::Ethernet),
+    );
+    add(
+        "tunnel-gre-ethernet.pcap",
+        "GRE transparent Ethernet bridging (protocol 0x6558): a whole Ethernet frame inside",
+        tunnelled(&[Tunnel::Ethernet, gre(false)], Link::Ethernet),
+    );
+    add(
+        "tunnel-gre-ipv6.pcap",
+        "GRE over IPv6 carrying IPv4",
+        tunnelled(&[gre(true)], Link::Ethernet),
+    );
+    add(
+        "tunnel-erspan2.pcap",
+        "ERSPAN type II (GRE 0x88BE): a mirrored Ethernet frame, as a SPAN session sends it",
+        tunnelled(&[Tunnel::Erspan2 { session: 7 }], Link::Ethernet),
+    );
+    add(
+        "tunnel-erspan3.pcap",
+        "ERSPAN type III (GRE 0x22EB) with the platform-specific subheader",
+        tunnelled(&[Tunnel::Erspan3 { session: 7 }], Link::Ethernet),
+    );
+    add(
+        "tunnel-vxlan.pcap",
+        "VXLAN (UDP 4789, VNI 5001) over IPv4",
+        tunnelled(&[vxlan(false)], Link::Ethernet),
+    );
+    add(
+        "tunnel-vxlan-ipv6.pcap",
+        "VXLAN over IPv6",
+        tunnelled(&[vxlan(true)], Link::Ethernet),
+    );
+    add(
+        "tunnel-geneve.pcap",
+        "Geneve (UDP 6081) with one option, carrying IPv4 directly",
+        tunnelled(
+            &[Tunnel::Geneve {
+                outer_v6: false,
+                vni: 77,
+            }],
+            Link::Ethernet,
+        ),
+    );
+    add(
+        "tunnel-ipip.pcap",
+        "IPv4 in IPv4 (protocol 4)",
+        tunnelled(&[Tunnel::Ip { outer_v6: false }], Link::Ethernet),
+    );
+    add(
+        "tunnel-ipv4-in-ipv6.pcap",
+        "IPv4 in IPv6 (next header 4), on raw IP",
+        tunnelled(&[Tunnel::Ip { outer_v6: true }], Link::RawIp),
+    );
+    add(
+        "tunnel-6in4.pcap",
+        "IPv6 in IPv4 (protocol 41, a 6in4 tunnel): the IPv6 exchange of link-ipv6.pcap",
+        {
+            let mut c = Conversation::new(client6(40000), server6(80))
+                .link(Link::Ethernet)
+                .tunnel(Tunnel::Ip { outer_v6: false });
+            simple_exchange(&mut c, "/index.html");
+            pcap_of(vec![c])
+        },
+    );
+    add(
+        "tunnel-nested.pcap",
+        "tunnels in tunnels: IP in IP inside VXLAN inside GRE over MPLS on Cisco HDLC",
+        tunnelled(
+            &[
+                Tunnel::Ip { outer_v6: false },
+                vxlan(false),
+                gre(true),
+                Tunnel::Mpls { label: 3003 },
+            ],
+            Link::CiscoHdlc,
+        ),
+    );
+    add(
+        "ip-fragments-hostile.pcap",
+        "a request in tiny 40-byte IPv4 fragments with a conflicting copy of one (first data wins), \
+         then a teardrop pair and a fragment past 65,535 bytes: one clean exchange, each anomaly counted",
+        ip_fragments_hostile(),
+    );
+    add(
+        "skipped-unsupported-link.pcap",
+        "Ethernet frames under a link type wirelint does not read (147, USER0): no exchange, \
+         and the summary and a warning say why",
+        {
+            let mut c = conv(40000, 0);
+            simple_exchange(&mut c, "/index.html");
+            let user0: Vec<Packet> = c
+                .into_packets()
+                .into_iter()
+                .map(|p| Packet { linktype: 147, ..p })
+                .collect();
+            pcap(147, &user0)
+        },
+    );
+    v
+}
+
+/// IP fragments as attacks send them, around one ordinary exchange.
+fn ip_fragments_hostile() -> Vec<u8> {
+    use etherparse::{IpFragOffset, IpNumber, Ipv4Header};
+    let mut c = conv(40000, 0);
+    let now = c.now();
+    c.handshake();
+    c.fragment_above(Some(40));
+    c.client_sends(&get("/fragments"));
+    c.fragment_above(None);
+    c.server_sends(&ok_html(now, &page("Hello")));
+    c.fin();
+    let mut packets = c.into_packets();
+    // A copy of the request's second fragment with its last byte changed, right after it.
+    let mut conflicting = packets[4].clone();
+    if let Some(b) = conflicting.data.last_mut() {
+        *b ^= 0xFF;
+    }
+    conflicting.ts = Timestamp(conflicting.ts.0 + 1_000);
+    packets.insert(5, conflicting);
+    // A teardrop pair (the second ends inside the first) and a fragment that would end past
+    // 65,535, each under its own IP identification.
+    let end = packets.last().map_or(at(0), |p| p.ts);
+    let fragment = |id: u16, offset: u16, more: bool, len: usize, n: i64| {
+        let mut h = Ipv4Header::new(
+            len as u16,
+            64,
+            IpNumber::TCP,
+            [192, 0, 2, 10],
+            [198, 51, 100, 20],
+        )
+        .unwrap_or_default();
+        h.identification = id;
+        h.more_fragments = more;
+        h.fragment_offset = IpFragOffset::try_new(offset / 8).unwrap_or(IpFragOffset::ZERO);
+        let mut ip = Vec::new();
+        h.write(&mut ip).expect("writing to a Vec");
+        ip.extend(std::iter::repeat_n(0x41u8, len));
+        Packet {
+            ts: Timestamp(end.0 + n * 1_000_000),
+            linktype: linktype::ETHERNET,
+            data: Link::Ethernet.frame(Dir::Client, &ip),
+        }
+    };
+    packets.push(fragment(0x7001, 0, true, 64, 1));
+    packets.push(fragment(0x7001, 24, false, 8, 2));
+    packets.push(fragment(0x7002, 65_528, false, 16, 3));
+    pcap(linktype::ETHERNET, &packets)
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP/2 in clear (h2c): prior knowledge, Upgrade: h2c, gRPC, and the RFC 9113 §8 mistakes.
+
+/// The HTTP/2 captures (appended to the list, so their README lines come last).
+fn http2_captures() -> Vec<Capture> {
+    vec![
+        Capture {
+            name: "h2c-prior-knowledge.pcap",
+            about: "HTTP/2 with prior knowledge (h2c, port 8080): three streams interleaved, a POST whose \
+                    JSON body is split over three DATA frames (one frame split across TCP segments), \
+                    a response with trailers, SETTINGS/PING/WINDOW_UPDATE between them",
+            bytes: h2c_prior_knowledge(),
+        },
+        Capture {
+            name: "h2c-upgrade.pcap",
+            about: "HTTP/1.1 `Upgrade: h2c` answered 101: the upgrading GET becomes stream 1 (its 101 an \
+                    interim response), then a second request on stream 3",
+            bytes: h2c_upgrade(),
+        },
+        Capture {
+            name: "h2c-grpc.pcap",
+            about: "two gRPC unary calls over h2c: one answered with `grpc-status: 0` in the trailers, one \
+                    trailers-only `grpc-status: 5` (NOT_FOUND)",
+            bytes: h2c_grpc(),
+        },
+        Capture {
+            name: "h2c-violations.pcap",
+            about: "HTTP/2 mistakes, one per stream: connection-specific fields, an upper-case field name, \
+                    TE: gzip, a pseudo-header after a regular field, content-length disagreeing with DATA; \
+                    a server push, a frame above SETTINGS_MAX_FRAME_SIZE, a stream reset, GOAWAY with an \
+                    error; and on a second connection an h2c upgrade without HTTP2-Settings",
+            bytes: h2c_violations(),
+        },
+        Capture {
+            name: "h2c-gap.pcap",
+            about: "HTTP/2 with a server segment missing from the capture: HPACK state is lost, the open \
+                    streams are released marked `gap` and `h2-decoding-stopped`, nothing is guessed",
+            bytes: h2c_gap(),
+        },
+    ]
+}
+
+/// Builds HTTP/2 frames for one connection, with each side's HPACK state.
+struct H2 {
+    enc: [wirelint::http2::hpack::HeaderEncoder; 2],
+}
+
+impl H2 {
+    fn new() -> Self {
+        H2 {
+            enc: Default::default(),
+        }
+    }
+
+    /// A HEADERS frame from `side` (0 client, 1 server) on `stream`.
+    fn headers(&mut self, side: usize, stream: u32, fields: &[(&str, &str)], end: bool) -> Vec<u8> {
+        use wirelint::http2::frames;
+        let block = self.enc[side].encode(fields);
+        let flags = frames::END_HEADERS | if end { frames::END_STREAM } else { 0 };
+        frames::encode(frames::FrameType::Headers, flags, stream, &block)
+    }
+}
+
+fn h2_frame(
+    kind: wirelint::http2::frames::FrameType,
+    flags: u8,
+    stream: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    wirelint::http2::frames::encode(kind, flags, stream, payload)
+}
+
+fn h2_data(stream: u32, bytes: &[u8], end: bool) -> Vec<u8> {
+    use wirelint::http2::frames::{END_STREAM, FrameType};
+    h2_frame(
+        FrameType::Data,
+        if end { END_STREAM } else { 0 },
+        stream,
+        bytes,
+    )
+}
+
+fn h2_settings(pairs: &[(u16, u32)]) -> Vec<u8> {
+    use wirelint::http2::frames::{self, FrameType};
+    h2_frame(FrameType::Settings, 0, 0, &frames::settings_payload(pairs))
+}
+
+fn h2_settings_ack() -> Vec<u8> {
+    use wirelint::http2::frames::{ACK, FrameType};
+    h2_frame(FrameType::Settings, ACK, 0, &[])
+}
+
+/// The client's first bytes: preface and SETTINGS (as curl sends them).
+fn h2_client_start() -> Vec<u8> {
+    let mut v = wirelint::http2::frames::PREFACE.to_vec();
+    v.extend(h2_settings(&[(3, 100), (4, 10 * 1024 * 1024), (2, 0)]));
+    v.extend(h2_frame(
+        wirelint::http2::frames::FrameType::WindowUpdate,
+        0,
+        0,
+        &1_048_510_465u32.to_be_bytes(),
+    ));
+    v
+}
+
+fn h2_request<'a>(
+    method: &'a str,
+    path: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut f = vec![
+        (":method", method),
+        (":scheme", "http"),
+        (":authority", "api.example.test:8080"),
+        (":path", path),
+        ("user-agent", "curl/8.5.0"),
+        ("accept", "*/*"),
+    ];
+    f.extend_from_slice(extra);
+    f
+}
+
+fn h2c_conv(cport: u16, secs: i64) -> Conversation {
+    Conversation::new(client(cport), server(8080)).starting_at(at(secs))
+}
+
+fn h2c_prior_knowledge() -> Vec<u8> {
+    use wirelint::http2::frames::FrameType;
+    let mut c = h2c_conv(41000, 0);
+    let date = http_date(c.now());
+    let mut h = H2::new();
+    c.handshake();
+    let mut first = h2_client_start();
+    first.extend(h.headers(0, 1, &h2_request("GET", "/books", &[]), true));
+    c.client_sends(&first);
+    let mut s = h2_settings(&[(3, 250), (5, 32_768)]);
+    s.extend(h2_settings_ack());
+    c.server_sends(&s);
+    // The POST's body in three DATA frames; the second frame split across two segments.
+    let body =
+        br#"{"title": "The Left Hand of Darkness", "author": "Ursula K. Le Guin", "year": 1969}"#;
+    let mut post = h2_settings_ack();
+    post.extend(h.headers(
+        0,
+        3,
+        &h2_request(
+            "POST",
+            "/books",
+            &[
+                ("content-type", "application/json"),
+                ("content-length", &body.len().to_string()),
+            ],
+        ),
+        false,
+    ));
+    post.extend(h2_data(3, &body[..30], false));
+    let second = h2_data(3, &body[30..60], false);
+    let split = post.len() + 12;
+    post.extend(second);
+    post.extend(h.headers(0, 5, &h2_request("GET", "/books/1", &[]), true));
+    c.sends_cut(Dir::Client, &post, &[split]);
+    // Responses interleaved with the rest of the request.
+    let list = br#"[{"id": 1, "title": "Dune"}]"#;
+    let mut r = h.headers(
+        1,
+        1,
+        &[
+            (":status", "200"),
+            ("date", &date),
+            ("content-type", "application/json"),
+            ("content-length", &list.len().to_string()),
+        ],
+        false,
+    );
+    r.extend(h.headers(
+        1,
+        5,
+        &[
+            (":status", "200"),
+            ("date", &date),
+            ("content-type", "application/json"),
+        ],
+        false,
+    ));
+    r.extend(h2_data(1, list, true));
+    r.extend(h2_data(5, br#"{"id": 1, "title": "Dune"}"#, false));
+    c.server_sends(&r);
+    let mut rest = h2_data(3, &body[60..], true);
+    rest.extend(h2_frame(FrameType::Ping, 0, 0, b"wirelint"));
+    c.client_sends(&rest);
+    let mut r = h2_frame(
+        FrameType::Ping,
+        wirelint::http2::frames::ACK,
+        0,
+        b"wirelint",
+    );
+    r.extend(h.headers(1, 5, &[("server-timing", "db;dur=12")], true));
+    r.extend(h2_frame(
+        FrameType::WindowUpdate,
+        0,
+        0,
+        &(body.len() as u32).to_be_bytes(),
+    ));
+    r.extend(h.headers(
+        1,
+        3,
+        &[
+            (":status", "201"),
+            ("date", &date),
+            ("location", "/books/2"),
+            ("content-length", "0"),
+        ],
+        true,
+    ));
+    c.server_sends(&r);
+    let goaway = h2_frame(FrameType::GoAway, 0, 0, &[0, 0, 0, 0, 0, 0, 0, 0]);
+    c.client_sends(&goaway).fin();
+    pcap_of(vec![c])
+}
+
+fn h2c_upgrade() -> Vec<u8> {
+    let mut c = h2c_conv(41001, 0);
+    let date = http_date(c.now());
+    let mut h = H2::new();
+    c.handshake().client_sends(&msg(
+        "GET /books HTTP/1.1",
+        &[
+            ("Host", "api.example.test:8080"),
+            ("User-Agent", "curl/8.5.0"),
+            ("Accept", "*/*"),
+            ("Connection", "Upgrade, HTTP2-Settings"),
+            ("Upgrade", "h2c"),
+            ("HTTP2-Settings", "AAMAAABkAAQAoAAAAAIAAAAA"),
+        ],
+        b"",
+    ));
+    let mut s = msg(
+        "HTTP/1.1 101 Switching Protocols",
+        &[("Connection", "Upgrade"), ("Upgrade", "h2c")],
+        b"",
+    );
+    s.extend(h2_settings(&[(3, 100)]));
+    let list = br#"[{"id": 1, "title": "Dune"}]"#;
+    s.extend(h.headers(
+        1,
+        1,
+        &[
+            (":status", "200"),
+            ("date", &date),
+            ("content-type", "application/json"),
+            ("content-length", &list.len().to_string()),
+        ],
+        false,
+    ));
+    s.extend(h2_data(1, list, true));
+    c.server_sends(&s);
+    let mut first = h2_client_start();
+    first.extend(h2_settings_ack());
+    first.extend(h.headers(0, 3, &h2_request("GET", "/books/1", &[]), true));
+    c.client_sends(&first);
+    let mut r = h2_settings_ack();
+    r.extend(h.headers(
+        1,
+        3,
+        &[
+            (":status", "404"),
+            ("date", &date),
+            ("content-type", "application/json"),
+            ("content-length", "2"),
+        ],
+        false,
+    ));
+    r.extend(h2_data(3, b"{}", true));
+    c.server_sends(&r).fin();
+    pcap_of(vec![c])
+}
+
+/// A gRPC length-prefixed message (uncompressed).
+fn grpc_message(payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0];
+    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+fn h2c_grpc() -> Vec<u8> {
+    let mut c = Conversation::new(client(41002), server(50051)).starting_at(at(0));
+    let mut h = H2::new();
+    c.handshake();
+    let call = |h: &mut H2, stream: u32, method: &str| {
+        h.headers(
+            0,
+            stream,
+            &[
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", method),
+                (":authority", "greeter.test:50051"),
+                ("content-type", "application/grpc"),
+                ("user-agent", "grpc-go/1.62.0"),
+                ("te", "trailers"),
+                ("grpc-timeout", "1S"),
+            ],
+            false,
+        )
+    };
+    let mut first = h2_client_start();
+    first.extend(call(&mut h, 1, "/helloworld.Greeter/SayHello"));
+    // protobuf: field 1 (name) = "wirelint"
+    first.extend(h2_data(1, &grpc_message(b"\x0a\x08wirelint"), true));
+    c.client_sends(&first);
+    let mut s = h2_settings(&[]);
+    s.extend(h2_settings_ack());
+    s.extend(h.headers(
+        1,
+        1,
+        &[(":status", "200"), ("content-type", "application/grpc")],
+        false,
+    ));
+    s.extend(h2_data(1, &grpc_message(b"\x0a\x0eHello wirelint"), false));
+    s.extend(h.headers(1, 1, &[("grpc-status", "0"), ("grpc-message", "")], true));
+    c.server_sends(&s);
+    let mut second = h2_settings_ack();
+    second.extend(call(&mut h, 3, "/helloworld.Greeter/GetGreeting"));
+    second.extend(h2_data(3, &grpc_message(b"\x08\x2a"), true));
+    c.client_sends(&second);
+    // Trailers-only: the status rides in the only HEADERS frame.
+    let s = h.headers(
+        1,
+        3,
+        &[
+            (":status", "200"),
+            ("content-type", "application/grpc"),
+            ("grpc-status", "5"),
+            ("grpc-message", "greeting 42 not found"),
+        ],
+        true,
+    );
+    c.server_sends(&s).fin();
+    pcap_of(vec![c])
+}
+
+fn h2c_violations() -> Vec<u8> {
+    use wirelint::http2::frames::{END_HEADERS, FrameType};
+    let mut c = h2c_conv(41003, 0);
+    let date = http_date(c.now());
+    let mut h = H2::new();
+    c.handshake();
+    let mut first = h2_client_start();
+    // 1: a connection-specific field in the response.
+    first.extend(h.headers(0, 1, &h2_request("GET", "/keep-alive", &[]), true));
+    // 3: an upper-case field name.
+    first.extend(h.headers(
+        0,
+        3,
+        &h2_request("GET", "/upper", &[("X-Request-Id", "42")]),
+        true,
+    ));
+    // 5: TE other than trailers.
+    first.extend(h.headers(0, 5, &h2_request("GET", "/te", &[("te", "gzip")]), true));
+    // 7: a pseudo-header after a regular field.
+    first.extend(h.headers(
+        0,
+        7,
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            ("accept", "*/*"),
+            (":authority", "api.example.test:8080"),
+            (":path", "/late-pseudo"),
+        ],
+        true,
+    ));
+    // 9: a body longer than its content-length.
+    first.extend(h.headers(
+        0,
+        9,
+        &h2_request(
+            "PUT",
+            "/books/1",
+            &[
+                ("content-type", "application/json"),
+                ("content-length", "10"),
+            ],
+        ),
+        false,
+    ));
+    first.extend(h2_data(9, br#"{"title": "Dune Messiah"}"#, true));
+    // 11: cancelled by the client; 13: answered with a frame above the allowed size.
+    first.extend(h.headers(0, 11, &h2_request("GET", "/slow", &[]), true));
+    first.extend(h.headers(0, 13, &h2_request("GET", "/large", &[]), true));
+    c.client_sends(&first);
+    let ok = |h: &mut H2, stream: u32, extra: &[(&str, &str)], body: &str| {
+        let len = body.len().to_string();
+        let mut f = vec![
+            (":status", "200"),
+            ("date", date.as_str()),
+            ("content-type", "text/plain"),
+            ("content-length", len.as_str()),
+        ];
+        f.extend_from_slice(extra);
+        let mut v = h.headers(1, stream, &f, false);
+        v.extend(h2_data(stream, body.as_bytes(), true));
+        v
+    };
+    let mut s = h2_settings(&[(3, 100)]);
+    s.extend(h2_settings_ack());
+    s.extend(ok(
+        &mut h,
+        1,
+        &[("connection", "keep-alive"), ("keep-alive", "timeout=5")],
+        "ok",
+    ));
+    // A push promised on stream 1 is a protocol error here: the client disabled push.
+    let mut pp = 2u32.to_be_bytes().to_vec();
+    pp.extend(h.enc[1].encode(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "api.example.test:8080"),
+        (":path", "/style.css"),
+    ]));
+    s.extend(h2_frame(FrameType::PushPromise, END_HEADERS, 1, &pp));
+    s.extend(ok(&mut h, 2, &[], "body{}"));
+    s.extend(ok(&mut h, 3, &[], "ok"));
+    s.extend(ok(&mut h, 5, &[], "ok"));
+    s.extend(ok(&mut h, 7, &[], "ok"));
+    s.extend(h.headers(1, 9, &[(":status", "204"), ("date", &date)], true));
+    c.server_sends(&s);
+    c.client_sends(&h2_frame(FrameType::RstStream, 0, 11, &8u32.to_be_bytes()));
+    let big = "x".repeat(20_000);
+    let mut s = h.headers(
+        1,
+        13,
+        &[
+            (":status", "200"),
+            ("date", &date),
+            ("content-type", "text/plain"),
+        ],
+        false,
+    );
+    // GOAWAY with an error while stream 13 is still sending.
+    let mut goaway = 13u32.to_be_bytes().to_vec();
+    goaway.extend(2u32.to_be_bytes());
+    goaway.extend_from_slice(b"shutting down");
+    s.extend(h2_frame(FrameType::GoAway, 0, 0, &goaway));
+    s.extend(h2_data(13, big.as_bytes(), true));
+    c.server_sends(&s).fin();
+    // A second connection: Upgrade: h2c without HTTP2-Settings (the server stays on 1.1).
+    let mut u = h2c_conv(41004, 1);
+    let date = http_date(u.now());
+    u.handshake()
+        .client_sends(&msg(
+            "GET /books HTTP/1.1",
+            &[
+                ("Host", "api.example.test:8080"),
+                ("Connection", "Upgrade"),
+                ("Upgrade", "h2c"),
+            ],
+            b"",
+        ))
+        .server_sends(&msg_cl(
+            "HTTP/1.1 200 OK",
+            &[("Date", &date), ("Content-Type", "text/plain")],
+            b"ok",
+        ))
+        .fin();
+    pcap_of(vec![c, u])
+}
+
+fn h2c_gap() -> Vec<u8> {
+    let mut c = h2c_conv(41005, 0).mss(400);
+    let date = http_date(c.now());
+    let mut h = H2::new();
+    c.handshake();
+    let mut first = h2_client_start();
+    first.extend(h.headers(0, 1, &h2_request("GET", "/big", &[]), true));
+    first.extend(h.headers(0, 3, &h2_request("GET", "/small", &[]), true));
+    c.client_sends(&first);
+    let page = "Lost in capture ".repeat(80);
+    let mut s = h2_settings(&[]);
+    s.extend(h2_settings_ack());
+    s.extend(h.headers(
+        1,
+        1,
+        &[
+            (":status", "200"),
+            ("date", &date),
+            ("content-type", "text/plain"),
+            ("content-length", &page.len().to_string()),
+        ],
+        false,
+    ));
+    s.extend(h2_data(1, page.as_bytes(), true));
+    s.extend(h.headers(
+        1,
+        3,
+        &[(":status", "200"), ("date", &date), ("content-length", "0")],
+        true,
+    ));
+    // The capture misses the second 400-byte segment of the server's flight.
+    c.server_segment(0, &s[..400]);
+    c.lose(Dir::Server, 400);
+    c.server_segment(800, &s[800..]);
+    c.ack(Dir::Client);
+    c.fin();
+    pcap_of(vec![c])
 }
 
 // ---------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@
 //! 3. [`reassembly`] — both directions of every TCP connection, in order, as
 //!    [`reassembly::Piece`]s of data and gaps;
 //! 4. [`http`] — HTTP/1.x messages paired into [`http::Exchange`]s with their anomalies;
+//!    [`http2`] turns HTTP/2 streams into the same exchanges; [`session`] decides per
+//!    connection which of the two (or both, after `Upgrade: h2c`) reads its bytes;
 //!
 //! [`pipeline`] runs the stages on threads (connections sharded across workers by flow
 //! hash); [`report`] formats the output; [`store`] writes runs, exchanges and findings to
@@ -17,12 +19,15 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod decode;
+pub mod har;
 pub mod http;
+pub mod http2;
 pub mod pipeline;
 pub mod reassembly;
 pub mod redact;
 pub mod report;
 pub mod rules;
+pub mod session;
 pub mod store;
 pub mod synth;
 pub mod time;

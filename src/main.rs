@@ -1,7 +1,5 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    wirelint::cli::run(wirelint::cli::Cli::parse())
+    wirelint::cli::run(wirelint::cli::parse())
 }

@@ -22,10 +22,11 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use crate::capture::live::{KernelStats, LiveCapture, LiveError};
 use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
 use crate::decode::{DecodeStats, Decoder, Segment};
-use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats};
+use crate::http::{Exchange, HttpConfig, HttpOutput, HttpStats};
 use crate::reassembly::{FlowKey, FlowTable, ReassemblyConfig, ReassemblyStats};
 use crate::redact::Redactor;
-use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine};
+use crate::rules::{Engine, ExchangeRef, Finding, RuleSet, StatefulEngine, WireNeed};
+use crate::session::Session;
 use crate::time::Timestamp;
 
 /// Settings of one run.
@@ -74,6 +75,26 @@ pub struct RunSummary {
     /// Live capture only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveSummary>,
+    /// HAR input only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub har: Option<HarSummary>,
+}
+
+/// What a run over HAR files read, and which rules it could not apply.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct HarSummary {
+    pub files: u64,
+    pub entries: u64,
+    /// Rules skipped on these exchanges because they need wire bytes, by reason.
+    pub skipped: Vec<SkippedRules>,
+}
+
+/// Rules skipped for one reason: which, and how many (rule, exchange) evaluations.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SkippedRules {
+    pub reason: WireNeed,
+    pub rules: Vec<String>,
+    pub evaluations: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -284,6 +305,118 @@ pub fn run_live(
     })
 }
 
+/// Runs the rules over exchanges that are already parsed (read from HAR files), handing
+/// them to `sink` in the order given, as [`run`] does: per-exchange rules on `cfg.workers`
+/// threads, stateful rules in order on the calling thread. Rules that
+/// need wire bytes are skipped on exchanges without them and counted in the summary.
+pub fn run_exchanges(
+    exchanges: Vec<Exchange>,
+    cfg: &PipelineConfig,
+    mut sink: impl FnMut(Output) -> std::io::Result<()>,
+) -> Result<RunSummary, PipelineError> {
+    let engine = cfg.rules.as_deref().map(Engine::new);
+    let mut stateful = cfg.rules.as_deref().map(StatefulEngine::new);
+    // Rules that cannot judge an exchange without wire bytes, once.
+    let wire_rules: Vec<(WireNeed, &str)> = cfg
+        .rules
+        .as_deref()
+        .map(|set| {
+            set.rules
+                .iter()
+                .filter(|r| r.enabled)
+                .filter_map(|r| r.wire_need().map(|n| (n, r.id.as_str())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut skipped: std::collections::BTreeMap<WireNeed, u64> = Default::default();
+    let mut summary = RunSummary::default();
+    let analyze = |mut exchange: Exchange| {
+        let mut findings = engine
+            .as_ref()
+            .map(|e| e.check(&exchange))
+            .unwrap_or_default();
+        if let Some(r) = &cfg.redact {
+            r.exchange(&mut exchange);
+            for f in &mut findings {
+                f.evidence = r.evidence(&f.evidence);
+            }
+        }
+        Analyzed { exchange, findings }
+    };
+    // Per-exchange rules on every core, in contiguous shares; stateful ones below, in order.
+    let workers = match cfg.workers {
+        0 => thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let share = exchanges.len().div_ceil(workers).max(1);
+    let mut shares: Vec<Vec<Exchange>> = Vec::new();
+    let mut rest = exchanges.into_iter();
+    loop {
+        let part: Vec<Exchange> = rest.by_ref().take(share).collect();
+        if part.is_empty() {
+            break;
+        }
+        shares.push(part);
+    }
+    let analyzed = thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|part| scope.spawn(|| part.into_iter().map(analyze).collect::<Vec<_>>()))
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(
+                h.join()
+                    .map_err(|_| PipelineError::Worker("a rule thread panicked".into()))?,
+            );
+        }
+        Ok::<_, PipelineError>(all)
+    })?;
+    for mut item in analyzed {
+        let exchange = &item.exchange;
+        summary.http.exchanges += 1;
+        summary.http.requests += u64::from(exchange.request.is_some());
+        summary.http.responses += u64::from(exchange.response.is_some());
+        if !exchange.has_wire_bytes() {
+            for (need, _) in &wire_rules {
+                *skipped.entry(*need).or_default() += 1;
+            }
+        }
+        if let Some(engine) = stateful.as_mut() {
+            let here = ExchangeRef::of(&item.exchange);
+            for (at, finding) in engine.observe(&item.exchange) {
+                if at == here {
+                    item.findings.push(finding);
+                } else {
+                    sink(Output::Settled(at, finding)).map_err(PipelineError::Output)?;
+                }
+            }
+        }
+        sink(Output::Exchange(item)).map_err(PipelineError::Output)?;
+    }
+    if let Some(engine) = stateful.as_mut() {
+        for (at, finding) in engine.finish() {
+            sink(Output::Settled(at, finding)).map_err(PipelineError::Output)?;
+        }
+    }
+    summary.har = Some(HarSummary {
+        skipped: skipped
+            .into_iter()
+            .map(|(reason, evaluations)| SkippedRules {
+                reason,
+                rules: wire_rules
+                    .iter()
+                    .filter(|(n, _)| *n == reason)
+                    .map(|(_, id)| id.to_string())
+                    .collect(),
+                evaluations,
+            })
+            .collect(),
+        ..HarSummary::default()
+    });
+    Ok(summary)
+}
+
 /// The threads of a run: workers sharded by flow, the collector, and `read` (on the calling
 /// thread) feeding them through `Shards`.
 fn drive<'s>(
@@ -349,6 +482,15 @@ fn drive<'s>(
         summary.decode = fed.decode;
         summary.live = fed.live;
         summary.warnings = fed.read.warnings.iter().map(ToString::to_string).collect();
+        if summary.frames > 0 && summary.filtered_out == summary.frames {
+            summary.warnings.push(format!(
+                "the filter removed all {} frames: a BPF filter sees the outermost headers, so \
+                 tunnelled traffic needs a filter on the tunnel (`udp port 4789` for VXLAN, `proto gre`, \
+                 `geneve and tcp port 80`, `mpls and tcp port 80`, `vlan and tcp port 80`)",
+                summary.frames
+            ));
+        }
+        summary.warnings.extend(summary.decode.warnings());
         Ok(summary)
     })
 }
@@ -495,7 +637,7 @@ fn worker(
         }
         Analyzed { exchange, findings }
     };
-    let mut table: FlowTable<HttpConnection> = FlowTable::new(reassembly, http);
+    let mut table: FlowTable<Session> = FlowTable::new(reassembly, http);
     let mut sink = HttpOutput::default();
     let mut last_order = 0;
     for batch in rx {

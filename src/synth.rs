@@ -7,7 +7,9 @@
 //!   data, FIN, RST) and builds each packet with etherparse's `PacketBuilder`, so lengths and
 //!   checksums are right. Timestamps advance by a fixed step per packet.
 //! - [`Link`] frames an IP packet for a link type: Ethernet (optionally 802.1Q or QinQ
-//!   tagged), PPPoE session, Linux SLL and SLL2, BSD NULL and LOOP, raw IP;
+//!   tagged), PPPoE session, PPP (LINKTYPE 9 and 50), Cisco HDLC, Linux SLL and SLL2, BSD
+//!   NULL and LOOP, raw IP; [`Tunnel`]s wrap it first (IP in IP, GRE, ERSPAN, VXLAN,
+//!   Geneve, MPLS, Ethernet bridging), as many and as nested as wanted;
 //!   [`ipv4_fragments`] and [`ipv6_fragments`] split an IP packet into fragments.
 //! - [`PcapWriter`] (classic pcap, µs or ns timestamps, any link type, a snaplen that cuts
 //!   long frames) and [`PcapNgWriter`] (section header, one interface description per
@@ -50,6 +52,9 @@ pub mod linktype {
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
     pub const LINUX_SLL2: u32 = 276;
+    pub const PPP: u32 = 9;
+    pub const PPP_HDLC: u32 = 50;
+    pub const C_HDLC: u32 = 104;
 }
 
 /// 2024-03-12T10:00:00Z: where conversations start unless told otherwise.
@@ -92,6 +97,231 @@ pub enum Link {
     Ipv4,
     /// LINKTYPE_IPV6: IPv6 packets alone.
     Ipv6,
+    /// LINKTYPE_PPP (9): a PPP frame with the HDLC address and control bytes (`FF 03`).
+    Ppp,
+    /// LINKTYPE_PPP_HDLC (50): PPP in HDLC-like framing (RFC 1662).
+    PppHdlc,
+    /// LINKTYPE_C_HDLC (104): Cisco HDLC, an EtherType after address 0x0F and control 0.
+    CiscoHdlc,
+}
+
+/// An encapsulation around each IP packet, applied before the [`Link`] framing
+/// ([`Conversation::tunnel`]). Outer addresses are the tunnel endpoints [`TUNNEL_V4`] or
+/// [`TUNNEL_V6`] (first for the client's packets as source); tunnels that need an
+/// Ethernet frame inside (VXLAN, ERSPAN) frame the packet in Ethernet first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tunnel {
+    /// IP in IP: protocol 4 (IPv4 inside) or 41 (IPv6 inside), outer IPv6 when `outer_v6`.
+    Ip { outer_v6: bool },
+    /// GRE (RFC 2784/2890) with the inner EtherType as protocol (IPv4, IPv6, MPLS, or
+    /// 0x6558 for an Ethernet frame), an optional key and sequence numbers.
+    Gre {
+        outer_v6: bool,
+        key: Option<u32>,
+        seq: bool,
+    },
+    /// ERSPAN type II: GRE (with sequence numbers, protocol 0x88BE) over IPv4 and an 8-byte
+    /// ERSPAN header before the mirrored Ethernet frame.
+    Erspan2 { session: u16 },
+    /// ERSPAN type III: GRE protocol 0x22EB, a 12-byte header and the 8-byte platform
+    /// subheader (O flag), then the mirrored Ethernet frame.
+    Erspan3 { session: u16 },
+    /// VXLAN (UDP port 4789) with this VNI: an Ethernet frame inside.
+    Vxlan { outer_v6: bool, vni: u32 },
+    /// Geneve (UDP port 6081) with this VNI and one 4-byte option; the inner EtherType as
+    /// protocol type.
+    Geneve { outer_v6: bool, vni: u32 },
+    /// One MPLS label (bottom of stack); an Ethernet frame inside gets the RFC 4385
+    /// control word (an Ethernet pseudowire).
+    Mpls { label: u32 },
+    /// Frames the packet in Ethernet (for GRE bridging and MPLS pseudowires).
+    Ethernet,
+}
+
+/// Outer IPv4 addresses of tunnels: client side, server side.
+pub const TUNNEL_V4: [[u8; 4]; 2] = [[203, 0, 113, 1], [203, 0, 113, 2]];
+/// Outer IPv6 addresses of tunnels: client side, server side.
+pub const TUNNEL_V6: [[u8; 16]; 2] = [
+    [
+        0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ],
+    [
+        0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+    ],
+];
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86DD;
+const ETHERTYPE_MPLS: u16 = 0x8847;
+/// "Transparent Ethernet bridging": the payload is an Ethernet frame.
+const ETHERTYPE_ETHERNET: u16 = 0x6558;
+
+/// The EtherType of an IP packet, by its version nibble.
+fn ip_ethertype(ip: &[u8]) -> u16 {
+    if ip.first().is_some_and(|b| b >> 4 == 6) {
+        ETHERTYPE_IPV6
+    } else {
+        ETHERTYPE_IPV4
+    }
+}
+
+impl Tunnel {
+    /// Wraps `payload` (of EtherType `kind`) sent by `dir`; returns the new payload and
+    /// its EtherType. `seq` numbers GRE packets.
+    pub fn wrap(self, dir: Dir, kind: u16, payload: &[u8], seq: u32) -> (Vec<u8>, u16) {
+        let as_ethernet = |kind: u16, payload: &[u8]| -> Vec<u8> {
+            if kind == ETHERTYPE_ETHERNET {
+                payload.to_vec()
+            } else {
+                ethernet_frame(dir, kind, payload)
+            }
+        };
+        match self {
+            Tunnel::Ethernet => (as_ethernet(kind, payload), ETHERTYPE_ETHERNET),
+            Tunnel::Ip { outer_v6 } => {
+                let proto = if kind == ETHERTYPE_IPV6 { 41 } else { 4 };
+                outer_ip(dir, outer_v6, proto, payload)
+            }
+            Tunnel::Gre {
+                outer_v6,
+                key,
+                seq: with_seq,
+            } => {
+                let mut flags: u16 = 0;
+                if key.is_some() {
+                    flags |= 0x2000;
+                }
+                if with_seq {
+                    flags |= 0x1000;
+                }
+                let mut g = Vec::with_capacity(payload.len() + 12);
+                g.extend_from_slice(&flags.to_be_bytes());
+                g.extend_from_slice(&kind.to_be_bytes());
+                if let Some(k) = key {
+                    g.extend_from_slice(&k.to_be_bytes());
+                }
+                if with_seq {
+                    g.extend_from_slice(&seq.to_be_bytes());
+                }
+                g.extend_from_slice(payload);
+                outer_ip(dir, outer_v6, 47, &g)
+            }
+            Tunnel::Erspan2 { session } => {
+                let mut g = vec![0x10, 0x00, 0x88, 0xBE];
+                g.extend_from_slice(&seq.to_be_bytes());
+                // version 1, VLAN 0; COS 0, encapsulation 0, not truncated, session id;
+                // reserved and index 0
+                g.extend_from_slice(&0x1000u16.to_be_bytes());
+                g.extend_from_slice(&(session & 0x03FF).to_be_bytes());
+                g.extend_from_slice(&[0, 0, 0, 0]);
+                g.extend_from_slice(&as_ethernet(kind, payload));
+                outer_ip(dir, false, 47, &g)
+            }
+            Tunnel::Erspan3 { session } => {
+                let mut g = vec![0x10, 0x00, 0x22, 0xEB];
+                g.extend_from_slice(&seq.to_be_bytes());
+                // version 2, VLAN 0; session id; timestamp; SGT 0; frame type 0 (Ethernet),
+                // O set: the 8-byte platform-specific subheader follows
+                g.extend_from_slice(&0x2000u16.to_be_bytes());
+                g.extend_from_slice(&(session & 0x03FF).to_be_bytes());
+                g.extend_from_slice(&seq.wrapping_mul(1000).to_be_bytes());
+                g.extend_from_slice(&[0, 0, 0x00, 0x01]);
+                g.extend_from_slice(&[0x0C, 0, 0, 0, 0, 0, 0, 0]);
+                g.extend_from_slice(&as_ethernet(kind, payload));
+                outer_ip(dir, false, 47, &g)
+            }
+            Tunnel::Vxlan { outer_v6, vni } => {
+                let mut v = vec![0x08, 0, 0, 0];
+                v.extend_from_slice(&(vni << 8).to_be_bytes());
+                v.extend_from_slice(&as_ethernet(kind, payload));
+                outer_udp(dir, outer_v6, 4789, &v)
+            }
+            Tunnel::Geneve { outer_v6, vni } => {
+                // version 0, one option word; no flags; protocol type; VNI; reserved; an
+                // experimental option (class 0xFFFF, type 0, length 0)
+                let mut g = vec![0x01, 0x00];
+                g.extend_from_slice(&kind.to_be_bytes());
+                g.extend_from_slice(&(vni << 8).to_be_bytes());
+                g.extend_from_slice(&[0xFF, 0xFF, 0x00, 0x00]);
+                g.extend_from_slice(payload);
+                outer_udp(dir, outer_v6, 6081, &g)
+            }
+            Tunnel::Mpls { label } => {
+                // label (20 bits), traffic class 0, bottom of stack, TTL 64
+                let entry = (label << 12) | 0x100 | 64;
+                let mut m = entry.to_be_bytes().to_vec();
+                if kind == ETHERTYPE_ETHERNET {
+                    m.extend_from_slice(&[0, 0, 0, 0]);
+                }
+                m.extend_from_slice(payload);
+                (m, ETHERTYPE_MPLS)
+            }
+        }
+    }
+}
+
+/// An Ethernet II frame between the two synthesised MACs.
+fn ethernet_frame(dir: Dir, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let (src, dst) = match dir {
+        Dir::Client => (CLIENT_MAC, SERVER_MAC),
+        Dir::Server => (SERVER_MAC, CLIENT_MAC),
+    };
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    out.extend_from_slice(&dst);
+    out.extend_from_slice(&src);
+    out.extend_from_slice(&ethertype.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// `payload` behind an outer IP header of protocol `proto` between the tunnel endpoints.
+fn outer_ip(dir: Dir, v6: bool, proto: u8, payload: &[u8]) -> (Vec<u8>, u16) {
+    let (s, d) = match dir {
+        Dir::Client => (0, 1),
+        Dir::Server => (1, 0),
+    };
+    let mut out = Vec::with_capacity(payload.len() + 40);
+    let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+    if v6 {
+        let h = Ipv6Header {
+            traffic_class: 0,
+            flow_label: Ipv6FlowLabel::ZERO,
+            payload_length: len,
+            next_header: IpNumber(proto),
+            hop_limit: 64,
+            source: TUNNEL_V6[s],
+            destination: TUNNEL_V6[d],
+        };
+        h.write(&mut out).expect("writing to a Vec cannot fail");
+    } else {
+        let h = Ipv4Header::new(len, 64, IpNumber(proto), TUNNEL_V4[s], TUNNEL_V4[d])
+            .unwrap_or_default();
+        h.write(&mut out).expect("writing to a Vec cannot fail");
+    }
+    out.extend_from_slice(payload);
+    let kind = if v6 { ETHERTYPE_IPV6 } else { ETHERTYPE_IPV4 };
+    (out, kind)
+}
+
+/// `payload` in a UDP datagram to `port` (from a source port that varies by direction, as
+/// tunnel endpoints hash flows to source ports), checksummed, between the tunnel endpoints.
+fn outer_udp(dir: Dir, v6: bool, port: u16, payload: &[u8]) -> (Vec<u8>, u16) {
+    let (s, d) = match dir {
+        Dir::Client => (0, 1),
+        Dir::Server => (1, 0),
+    };
+    let src_port = if dir == Dir::Client { 49_152 } else { 49_153 };
+    let builder = if v6 {
+        PacketBuilder::ipv6(TUNNEL_V6[s], TUNNEL_V6[d], 64)
+    } else {
+        PacketBuilder::ipv4(TUNNEL_V4[s], TUNNEL_V4[d], 64)
+    };
+    let step = builder.udp(src_port, port);
+    let mut out = Vec::with_capacity(step.size(payload.len()));
+    step.write(&mut out, payload)
+        .expect("a synthesised UDP datagram fits in an IP packet");
+    let kind = if v6 { ETHERTYPE_IPV6 } else { ETHERTYPE_IPV4 };
+    (out, kind)
 }
 
 /// Which end sends.
@@ -124,14 +354,26 @@ impl Link {
             Link::RawIp => linktype::RAW,
             Link::Ipv4 => linktype::IPV4,
             Link::Ipv6 => linktype::IPV6,
+            Link::Ppp => linktype::PPP,
+            Link::PppHdlc => linktype::PPP_HDLC,
+            Link::CiscoHdlc => linktype::C_HDLC,
         }
     }
 
     /// Wraps an IP packet (v4 or v6, told by its first nibble) sent by `dir` in this link
     /// layer's framing.
     pub fn frame(self, dir: Dir, ip: &[u8]) -> Vec<u8> {
-        let v6 = ip.first().is_some_and(|b| b >> 4 == 6);
-        let ethertype: u16 = if v6 { 0x86DD } else { 0x0800 };
+        self.frame_typed(dir, ip_ethertype(ip), ip)
+    }
+
+    /// Wraps a payload of EtherType `ethertype` (IPv4, IPv6, MPLS 0x8847, or 0x6558 for an
+    /// Ethernet frame) in this link layer's framing. Links without a type field (NULL,
+    /// LOOP, raw IP) can only carry IP.
+    pub fn frame_typed(self, dir: Dir, ethertype: u16, ip: &[u8]) -> Vec<u8> {
+        let v6 = ethertype == ETHERTYPE_IPV6;
+        if ethertype == ETHERTYPE_ETHERNET && matches!(self, Link::Ethernet) {
+            return ip.to_vec();
+        }
         let (src, dst) = match dir {
             Dir::Client => (CLIENT_MAC, SERVER_MAC),
             Dir::Server => (SERVER_MAC, CLIENT_MAC),
@@ -196,6 +438,19 @@ impl Link {
                 out.extend_from_slice(&af.to_be_bytes());
             }
             Link::RawIp | Link::Ipv4 | Link::Ipv6 => {}
+            Link::Ppp | Link::PppHdlc => {
+                let proto: u16 = match ethertype {
+                    ETHERTYPE_IPV6 => 0x0057,
+                    ETHERTYPE_MPLS => 0x0281,
+                    _ => 0x0021,
+                };
+                out.extend_from_slice(&[0xFF, 0x03]);
+                out.extend_from_slice(&proto.to_be_bytes());
+            }
+            Link::CiscoHdlc => {
+                out.extend_from_slice(&[0x0F, 0x00]);
+                out.extend_from_slice(&ethertype.to_be_bytes());
+            }
         }
         out.extend_from_slice(ip);
         out
@@ -287,6 +542,10 @@ pub struct Conversation {
     ip_id: [u16; 2],
     /// IP payload size above which datagrams are sent as fragments.
     fragment: Option<usize>,
+    /// Encapsulations, innermost first.
+    tunnels: Vec<Tunnel>,
+    /// Packets sent through the tunnels (numbers GRE sequences).
+    tunnelled: u32,
     packets: Vec<Packet>,
 }
 
@@ -316,6 +575,8 @@ impl Conversation {
             fin_sent: [false, false],
             ip_id: [(c as u16).wrapping_mul(7), (c as u16).wrapping_mul(13)],
             fragment: None,
+            tunnels: Vec::new(),
+            tunnelled: 0,
             packets: Vec::new(),
         }
     }
@@ -323,6 +584,14 @@ impl Conversation {
     /// Frames packets for this link layer.
     pub fn link(mut self, link: Link) -> Self {
         self.link = link;
+        self
+    }
+
+    /// Sends every packet through this tunnel, inside those added before (call it
+    /// innermost first): `.tunnel(Tunnel::Ip { .. }).tunnel(Tunnel::Vxlan { .. })` is IP in
+    /// IP inside VXLAN.
+    pub fn tunnel(mut self, tunnel: Tunnel) -> Self {
+        self.tunnels.push(tunnel);
         self
     }
 
@@ -559,7 +828,9 @@ impl Conversation {
         for fragment in fragments {
             let data = match self.link {
                 // Ethernet frames of whole packets come straight from PacketBuilder.
-                Link::Ethernet | Link::Vlan(_) | Link::QinQ { .. } if whole => {
+                Link::Ethernet | Link::Vlan(_) | Link::QinQ { .. }
+                    if whole && self.tunnels.is_empty() =>
+                {
                     let (smac, dmac) = if dir == Dir::Client {
                         (CLIENT_MAC, SERVER_MAC)
                     } else {
@@ -581,7 +852,16 @@ impl Conversation {
                         _ => build(eth.ip(ip).tcp_header(tcp.clone()), payload),
                     }
                 }
-                link => link.frame(dir, &fragment),
+                link if self.tunnels.is_empty() => link.frame(dir, &fragment),
+                link => {
+                    let mut kind = ip_ethertype(&fragment);
+                    let mut payload = fragment;
+                    for t in &self.tunnels {
+                        (payload, kind) = t.wrap(dir, kind, &payload, self.tunnelled);
+                    }
+                    self.tunnelled = self.tunnelled.wrapping_add(1);
+                    link.frame_typed(dir, kind, &payload)
+                }
             };
             self.packets.push(Packet {
                 ts: self.clock,

@@ -264,7 +264,42 @@ fn every_link_layer_and_file_format_gives_the_same_exchange() {
         "link-ipv6.pcap",
         "format-pcap-ns.pcap",
         "format-pcapng.pcapng",
+        "link-ppp.pcap",
+        "link-ppp-hdlc.pcap",
+        "link-cisco-hdlc.pcap",
+        "link-mpls.pcap",
+        "tunnel-mpls-pseudowire.pcap",
+        "tunnel-gre.pcap",
+        "tunnel-gre-ethernet.pcap",
+        "tunnel-gre-ipv6.pcap",
+        "tunnel-erspan2.pcap",
+        "tunnel-erspan3.pcap",
+        "tunnel-vxlan.pcap",
+        "tunnel-vxlan-ipv6.pcap",
+        "tunnel-geneve.pcap",
+        "tunnel-ipip.pcap",
+        "tunnel-ipv4-in-ipv6.pcap",
+        "tunnel-6in4.pcap",
+        "tunnel-nested.pcap",
     ];
+    // The exchange every one of them carries, as the plain Ethernet capture gives it.
+    let (plain, _) = run("link-ethernet.pcap");
+    let (plain6, _) = run("link-ipv6.pcap");
+    let shape = |ex: &Exchange| {
+        let req = ex.request.as_ref().expect("request");
+        let resp = ex.response.as_ref().expect("response");
+        (
+            ex.connection.client,
+            ex.connection.server,
+            req.method().map(str::to_owned),
+            target(ex).to_owned(),
+            req.headers.len(),
+            resp.status(),
+            resp.body.size,
+            resp.body.captured.clone(),
+            (req.first_frame, resp.last_frame),
+        )
+    };
     for name in one {
         let (ex, summary) = run(name);
         assert_eq!(ex.len(), 1, "{name}");
@@ -276,6 +311,20 @@ fn every_link_layer_and_file_format_gives_the_same_exchange() {
             summary.decode.errors
         );
         assert_eq!(summary.decode.non_tcp, 0, "{name}");
+        if !name.starts_with("format-") {
+            let expected = if ex[0].connection.client.is_ipv6() {
+                &plain6[0]
+            } else {
+                &plain[0]
+            };
+            assert_eq!(shape(&ex[0]), shape(expected), "{name}");
+        }
+        if name.starts_with("tunnel-") {
+            assert_eq!(
+                summary.decode.tunnelled_segments, summary.decode.tcp_segments,
+                "{name}: every segment came through the tunnel"
+            );
+        }
     }
     let (ex, _) = run("link-ipv6.pcap");
     assert!(ex[0].connection.client.is_ipv6());
@@ -300,6 +349,118 @@ fn every_link_layer_and_file_format_gives_the_same_exchange() {
         ex[1].connection.server.port(),
         8080,
         "the Linux SLL interface's connection"
+    );
+}
+
+#[test]
+fn an_undecodable_capture_says_what_it_skipped_even_when_quiet() {
+    let (ex, summary) = run("skipped-unsupported-link.pcap");
+    assert!(ex.is_empty());
+    assert_eq!(
+        summary.decode.errors.get("unsupported link type 147"),
+        Some(&8)
+    );
+    assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
+    for args in [
+        &["exchanges", "-q"][..],
+        &["analyze", "-q", "--no-db", "--fail-on", "never"][..],
+        &["analyze", "--no-db", "--format", "json"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+            .current_dir(captures_dir())
+            .args(args)
+            .arg("skipped-unsupported-link.pcap")
+            .output()
+            .expect("running wirelint");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(
+                "warning: no TCP segment found in 8 frames, so no HTTP exchange could be found: \
+                 skipped unsupported link type 147 8"
+            ),
+            "{args:?}: {stderr}"
+        );
+        if args.contains(&"json") {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains("\"unsupported link type 147\":8")
+                    && stdout.contains("\"skipped\":{}"),
+                "{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_filter_that_misses_tunnelled_traffic_is_explained() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+        .current_dir(captures_dir())
+        .args([
+            "exchanges",
+            "-q",
+            "--filter",
+            "tcp port 80",
+            "tunnel-vxlan.pcap",
+        ])
+        .output()
+        .expect("running wirelint");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(
+        stderr.starts_with("wirelint: warning: the filter removed all 8 frames")
+            && stderr.contains("`udp port 4789` for VXLAN"),
+        "{stderr}"
+    );
+    // Filters compile for the new link types (libpcap's DLT values are the same numbers),
+    // and the tunnel filters the warning suggests do find the exchange.
+    for (filter, name) in [
+        ("tcp port 80", "link-ppp.pcap"),
+        ("tcp port 80", "link-ppp-hdlc.pcap"),
+        ("tcp port 80", "link-cisco-hdlc.pcap"),
+        ("udp port 4789", "tunnel-vxlan.pcap"),
+        ("geneve and tcp port 80", "tunnel-geneve.pcap"),
+        ("mpls and tcp port 80", "link-mpls.pcap"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+            .current_dir(captures_dir())
+            .args(["exchanges", "-q", "--filter", filter, name])
+            .output()
+            .expect("running wirelint");
+        assert!(out.status.success(), "{filter} on {name}");
+        let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert_eq!(lines, 1, "{filter} on {name}");
+    }
+}
+
+#[test]
+fn hostile_fragments_are_counted_and_the_exchange_survives() {
+    let (ex, summary) = run("ip-fragments-hostile.pcap");
+    assert_eq!(ex.len(), 1);
+    assert_clean("ip-fragments-hostile.pcap", &ex);
+    assert_eq!(target(&ex[0]), "/fragments");
+    let d = &summary.decode;
+    assert_eq!(
+        (
+            d.fragments_conflicting_overlap,
+            d.fragments_teardrop,
+            d.fragments_past_max_length,
+            d.fragment_trains_unfinished
+        ),
+        (1, 1, 1, 1),
+        "{d:?}"
+    );
+    // The request (108 bytes of TCP) in 40-byte pieces: two tiny ones and the conflicting
+    // copy of the second; the teardrop pair's first piece (64 bytes) is not tiny.
+    assert_eq!(d.fragments_tiny, 3, "{d:?}");
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    // The text summary names them, and the dropped train.
+    let text = wirelint::report::summary::render(&summary, &Default::default());
+    assert!(
+        text.contains("1 trains dropped (0 timed out, 0 evicted, 1 unfinished at the end)")
+            && text.contains(
+                "fragments_conflicting_overlap 1, fragments_teardrop 1, fragments_tiny 3, fragments_past_max_length 1"
+            ),
+        "{text}"
     );
 }
 

@@ -346,3 +346,589 @@ fn rules_readme_is_generated_from_the_rule_files() {
         "rules/README.md is stale: run `cargo run -- rules --format markdown > rules/README.md`"
     );
 }
+
+/// `wirelint` with extra environment variables (and the same `--no-db` default).
+fn wirelint_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let no_db = args.first() == Some(&"analyze") && !args.contains(&"--db");
+    Command::new(env!("CARGO_BIN_EXE_wirelint"))
+        .args(args)
+        .args(no_db.then_some("--no-db"))
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .output()
+        .expect("the wirelint binary runs")
+}
+
+/// The demo capture cut off two thirds in, in `dir`.
+fn cut_demo(dir: &Path) -> PathBuf {
+    let bytes = std::fs::read(demo()).expect("demo capture");
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("write");
+    cut
+}
+
+#[test]
+fn quiet_never_hides_warnings_about_data_not_analysed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cut = cut_demo(dir.path());
+    let c = cut.to_str().unwrap_or("");
+    for args in [
+        vec!["exchanges", "-q", c],
+        vec!["analyze", "-q", "--fail-on", "never", c],
+        vec![
+            "analyze",
+            "--quiet",
+            "--format",
+            "jsonl",
+            "--fail-on",
+            "never",
+            c,
+        ],
+    ] {
+        let o = wirelint(&args, dir.path());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            err.lines().any(|l| l.starts_with("wirelint: warning: ")
+                && l.contains("cut.pcap")
+                && l.contains("middle of frame")),
+            "{args:?}: -q hid the warning: {err:?}"
+        );
+        assert!(
+            !err.contains("connections:"),
+            "{args:?}: -q still prints the summary: {err}"
+        );
+    }
+}
+
+#[test]
+fn analyze_serve_on_a_taken_port_fails_before_analysing_and_names_the_flag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("address").to_string();
+    let db = dir.path().join("w.db");
+    let serve = format!("--serve={addr}");
+    let o = wirelint(
+        &[
+            "analyze",
+            "--fail-on",
+            "never",
+            "--db",
+            db.to_str().unwrap_or(""),
+            demo().to_str().unwrap_or(""),
+            &serve,
+        ],
+        dir.path(),
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("in use") && err.contains("--serve ADDR"),
+        "{err}"
+    );
+    assert!(!err.contains("--listen"), "analyze has no --listen: {err}");
+    assert!(o.stdout.is_empty(), "nothing was analysed or printed");
+    assert!(!err.contains("packets"), "no run summary: {err}");
+    assert!(!db.exists(), "no run was recorded");
+
+    // `serve` names its own flag.
+    let o = wirelint(
+        &["analyze", "-q", "--fail-on", "never", "--db", "w.db"]
+            .into_iter()
+            .chain([demo().to_str().unwrap_or("")])
+            .collect::<Vec<_>>(),
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = wirelint(&["serve", "--db", "w.db", "--listen", &addr], dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("in use") && err.contains("--listen ADDR"),
+        "{err}"
+    );
+}
+
+/// Starts `wirelint ARGS` (which serves the dashboard), waits until it serves, fetches a
+/// page and an event stream's first update, interrupts it like Ctrl-C and returns its exit
+/// status.
+fn serve_then_interrupt(args: &[&str], cwd: &Path) -> std::process::ExitStatus {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start wirelint");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pipe = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let url = loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                if let Some(rest) = line.split("http://").nth(1) {
+                    break rest.split('/').next().unwrap_or("").to_string();
+                }
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("wirelint did not start serving: {e}");
+            }
+        }
+    };
+    let mut page = Vec::new();
+    let mut s = std::net::TcpStream::connect(&url).expect("connect to the dashboard");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.write_all(b"GET /api/overview HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let _ = s.read_to_end(&mut page);
+    assert!(
+        page.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&page)
+    );
+    // An event stream left open while the server stops.
+    let mut events = std::net::TcpStream::connect(&url).expect("connect to the dashboard");
+    events.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    events
+        .write_all(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    let mut first = [0u8; 64];
+    let _ = events.read(&mut first);
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("wirelint did not exit within 30 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn after_serving_only_the_database_file_remains() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = demo();
+    let status = serve_then_interrupt(
+        &[
+            "analyze",
+            "-q",
+            "--fail-on",
+            "never",
+            "--db",
+            "w.db",
+            d.to_str().unwrap_or(""),
+            "--serve=127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    assert!(status.success(), "{status:?}");
+    assert_eq!(files_in(dir.path()), ["w.db"], "analyze --serve left files");
+
+    let status = serve_then_interrupt(
+        &["serve", "--db", "w.db", "--listen", "127.0.0.1:0"],
+        dir.path(),
+    );
+    assert!(status.success(), "{status:?}");
+    assert_eq!(files_in(dir.path()), ["w.db"], "serve left files");
+}
+
+#[test]
+fn rules_explain_prints_examples_as_on_the_wire() {
+    let o = wirelint(
+        &["rules", "explain", "created-without-location"],
+        &support::repo(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(r#"  {"title": "Dune"}"#), "{text}");
+    assert!(!text.contains(r#"\""#), "escaped quotes: {text}");
+    // Each body is as long as the Content-Length above it says.
+    let lines: Vec<&str> = text.lines().collect();
+    let mut checked = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(n) = line.trim().strip_prefix("Content-Length: ") else {
+            continue;
+        };
+        let n: usize = n.parse().expect("a number");
+        let blank = i + lines[i..]
+            .iter()
+            .position(|l| l.trim().is_empty())
+            .expect("a blank line");
+        let body = lines[blank + 1].strip_prefix("  ").unwrap_or("");
+        assert_eq!(body.len(), n, "body {body:?} after Content-Length: {n}");
+        checked += 1;
+    }
+    assert!(checked >= 2, "{text}");
+}
+
+#[test]
+fn colour_follows_the_color_flag_and_no_color() {
+    let d = demo();
+    let args = |color: &str| {
+        vec![
+            "analyze",
+            "-q",
+            "--fail-on",
+            "never",
+            "--color",
+            color,
+            d.to_str().unwrap_or(""),
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    };
+    let run = |color: &str, env: &[(&str, &str)]| {
+        let a = args(color);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = wirelint_env(&a, &support::repo(), env);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).contains("\x1b[")
+    };
+    assert!(run("always", &[]), "--color always colours a pipe");
+    assert!(
+        run("always", &[("NO_COLOR", "1")]),
+        "--color always beats NO_COLOR"
+    );
+    assert!(!run("never", &[]));
+    assert!(!run("auto", &[]), "auto: no colour into a pipe");
+    // The flag is global: every subcommand takes it.
+    for sub in [
+        vec!["exchanges", "--color", "never", "-q"],
+        vec!["rules", "--color", "always"],
+        vec!["interfaces", "--color", "never"],
+    ] {
+        let mut a = sub.clone();
+        if a[0] == "exchanges" {
+            a.push(d.to_str().unwrap_or(""));
+        }
+        let o = wirelint(&a, &support::repo());
+        assert_eq!(o.status.code(), Some(0), "{a:?}: {}", stderr(&o));
+    }
+
+    // auto on a terminal: colour, unless NO_COLOR is set to anything but "".
+    let Some(script) = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        support::skip("util-linux `script` (a pseudo-terminal) is needed for the NO_COLOR check");
+        return;
+    };
+    let in_terminal = |args: &str| {
+        let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_wirelint"));
+        let o = Command::new(script)
+            .args(["-qec", &cmd, "/dev/null"])
+            .env_remove("NO_COLOR")
+            .output()
+            .expect("run script");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // clap's help follows --color too.
+    assert!(in_terminal("analyze --help").contains("\x1b["));
+    assert!(!in_terminal("analyze --color never --help").contains("\x1b["));
+    let on_terminal = |no_color: Option<&str>| {
+        let cmd = format!(
+            "{} analyze -q --no-db --fail-on never {}",
+            env!("CARGO_BIN_EXE_wirelint"),
+            d.display()
+        );
+        let mut c = Command::new(script);
+        c.args(["-qec", &cmd, "/dev/null"]).env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            c.env("NO_COLOR", v);
+        }
+        let o = c.output().expect("run script");
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(text.contains("created-without-location"), "{text}");
+        text.contains("\x1b[")
+    };
+    assert!(on_terminal(None), "auto colours a terminal");
+    assert!(on_terminal(Some("")), "an empty NO_COLOR is unset");
+    assert!(!on_terminal(Some("1")), "NO_COLOR=1 turns colour off");
+}
+
+/// The long help of every (sub)command.
+fn every_help() -> Vec<(String, String)> {
+    [
+        vec![],
+        vec!["analyze"],
+        vec!["exchanges"],
+        vec!["rules"],
+        vec!["rules", "explain"],
+        vec!["serve"],
+        vec!["sniff"],
+        vec!["interfaces"],
+    ]
+    .into_iter()
+    .map(|sub| {
+        let mut args = sub.clone();
+        args.push("--help");
+        let o = wirelint(&args, &support::repo());
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        (
+            sub.join(" "),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    })
+    .collect()
+}
+
+/// The entries of a long help's `Arguments:` and `Options:` sections, each with its
+/// description (the indented lines below it, up to the next blank line).
+fn help_entries(help: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut in_list = false;
+    for line in help.lines() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            in_list = matches!(line, "Arguments:" | "Options:");
+            continue;
+        }
+        if !in_list || line.trim().is_empty() {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        if indent <= 6 {
+            out.push((line.trim().to_string(), String::new()));
+        } else if let Some(last) = out.last_mut() {
+            last.1.push_str(line.trim());
+            last.1.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn every_argument_in_help_has_a_description() {
+    let mut undescribed = Vec::new();
+    for (cmd, help) in every_help() {
+        let entries = help_entries(&help);
+        assert!(!entries.is_empty(), "wirelint {cmd} --help: {help}");
+        for (entry, text) in entries {
+            let first = text.lines().next().unwrap_or("");
+            // A description is prose, not only a default or a list of values.
+            if first.is_empty() || first.starts_with('[') || first.starts_with("Possible values") {
+                undescribed.push(format!("wirelint {cmd}: {entry}"));
+            }
+            assert!(
+                !text.contains("[default: 0]"),
+                "wirelint {cmd}: {entry} defaults to a bare 0: {text}"
+            );
+        }
+        // Subcommands are described on their line.
+        let mut in_commands = false;
+        for line in help.lines() {
+            if !line.starts_with(' ') {
+                in_commands = line == "Commands:";
+                continue;
+            }
+            if in_commands && line.split_whitespace().count() < 2 {
+                undescribed.push(format!("wirelint {cmd}: command {}", line.trim()));
+            }
+        }
+    }
+    assert!(undescribed.is_empty(), "undescribed: {undescribed:#?}");
+}
+
+/// The synopsis of each command in README.md's Usage block: `"analyze"` → its lines
+/// (`wirelint analyze …` and the indented lines below it); `""` is `wirelint [--color …]`.
+fn readme_synopses() -> std::collections::BTreeMap<String, String> {
+    let readme = std::fs::read_to_string(support::repo().join("README.md")).expect("README.md");
+    let block = readme
+        .split("\n## Usage")
+        .nth(1)
+        .and_then(|rest| rest.split("```").nth(1))
+        .expect("README.md's Usage section starts with a code block");
+    let mut out = std::collections::BTreeMap::<String, String>::new();
+    let mut current = None;
+    for line in block.lines() {
+        if let Some(rest) = line.strip_prefix("wirelint") {
+            // The command is the lowercase words before the first argument.
+            let name: Vec<&str> = rest
+                .split_whitespace()
+                .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+                .collect();
+            current = Some(name.join(" "));
+        }
+        if let Some(cmd) = &current {
+            let text = out.entry(cmd.clone()).or_default();
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn readme_usage_lists_every_flag_of_every_subcommand() {
+    let synopses = readme_synopses();
+    let global = synopses.get("").cloned().unwrap_or_default();
+    // `-q, --quiet`: the short form is enough.
+    let flag = regex::Regex::new(r"(?:(-[a-zA-Z]), )?(--[a-z][a-z-]*)").expect("regex");
+    let mentions = |text: &str, f: &str| {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .any(|w| w == f)
+    };
+    let mut missing = Vec::new();
+    for (cmd, help) in every_help() {
+        let Some(synopsis) = synopses.get(&cmd) else {
+            missing.push(format!("wirelint {cmd} (no synopsis)"));
+            continue;
+        };
+        for (entry, _) in help_entries(&help) {
+            let Some(c) = flag.captures(&entry) else {
+                continue;
+            };
+            let long = c.get(2).map_or("", |m| m.as_str());
+            let short = c.get(1).map(|m| m.as_str());
+            if long == "--help" || long == "--version" {
+                continue;
+            }
+            let listed = [synopsis.as_str(), global.as_str()]
+                .iter()
+                .any(|t| mentions(t, long) || short.is_some_and(|s| mentions(t, s)));
+            if !listed {
+                missing.push(format!("wirelint {cmd} {long}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README.md's Usage block does not list: {missing:#?}"
+    );
+}
+
+#[test]
+fn counts_read_in_the_right_number() {
+    let d = demo();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cut = cut_demo(dir.path());
+    let mut text = String::new();
+    for args in [
+        vec!["analyze", "--fail-on", "never", d.to_str().unwrap_or("")],
+        vec![
+            "analyze",
+            "--fail-on",
+            "never",
+            "--select",
+            "unmatched-response",
+            d.to_str().unwrap_or(""),
+        ],
+        vec!["exchanges", cut.to_str().unwrap_or("")],
+        vec!["rules"],
+    ] {
+        let o = wirelint(&args, dir.path());
+        text.push_str(&String::from_utf8_lossy(&o.stdout));
+        text.push_str(&stderr(&o));
+    }
+    assert!(text.contains("— 1 finding\n"), "{text}");
+    let wrong = regex::Regex::new(
+        r"(^|[^0-9.,])1 (findings|exchanges|errors|warnings|packets|bytes|rules|categories|requests|responses|segments|gaps|frames|tunnels)\b",
+    )
+    .expect("regex");
+    let found: Vec<&str> = text.lines().filter(|l| wrong.is_match(l)).collect();
+    assert!(found.is_empty(), "plural after 1: {found:#?}");
+}
+
+#[test]
+fn json_findings_describe_their_related_exchanges_and_the_summary_has_totals() {
+    let d = demo();
+    let o = wirelint(
+        &[
+            "analyze",
+            "-q",
+            "--fail-on",
+            "never",
+            "--format",
+            "jsonl",
+            d.to_str().unwrap_or(""),
+        ],
+        &support::repo(),
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    let mut related = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        for r in v["related"].as_array().into_iter().flatten() {
+            assert!(r["connection"].is_object() && r["index"].is_u64(), "{r}");
+            let request = r["request"].as_str().expect("related request line");
+            assert!(request.contains(" HTTP/1."), "{request}");
+            assert!(r["status"].is_u64(), "{r}");
+            let frames = r["frames"].as_array().expect("frames");
+            assert!(
+                frames.len() == 2 && frames[0].as_u64() <= frames[1].as_u64(),
+                "{r}"
+            );
+            related += 1;
+        }
+    }
+    assert!(
+        related >= 1,
+        "the demo capture has a stateful finding: {text}"
+    );
+
+    let o = wirelint(
+        &[
+            "analyze",
+            "-q",
+            "--fail-on",
+            "never",
+            "--format",
+            "json",
+            d.to_str().unwrap_or(""),
+        ],
+        &support::repo(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    let totals = &v["summary"]["findings_by_severity"];
+    for sev in ["error", "warning", "info"] {
+        let counted = v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["severity"] == sev)
+            .count() as u64;
+        assert_eq!(totals[sev].as_u64(), Some(counted), "{sev}: {totals}");
+    }
+    // The same totals as the text report's last line.
+    let o = wirelint(
+        &[
+            "analyze",
+            "-q",
+            "--fail-on",
+            "never",
+            d.to_str().unwrap_or(""),
+        ],
+        &support::repo(),
+    );
+    let report = String::from_utf8_lossy(&o.stdout);
+    let last = report.lines().last().unwrap_or("");
+    let expect = format!(
+        "{} exchanges: {} errors, {} warnings, {} info",
+        v["summary"]["exchanges"], totals["error"], totals["warning"], totals["info"]
+    );
+    assert_eq!(last, expect);
+}

@@ -108,6 +108,11 @@ fn a_response_whose_final_coding_is_gzip_runs_to_close() {
         .filter(|(_, r)| r == "chunked-not-final-coding")
         .collect();
     assert_eq!(framing.len(), 1, "{f:?}");
+    let close: Vec<_> = f
+        .iter()
+        .filter(|(_, r)| r == "close-delimited-response")
+        .collect();
+    assert_eq!(close.len(), 1, "{f:?}");
 }
 
 #[test]

@@ -44,6 +44,9 @@ struct TruthResponse {
     frame: u64,
     tcp_stream: u64,
     status: u16,
+    /// The frame of the request tshark pairs this response with.
+    #[serde(default)]
+    request_in: Option<u64>,
     #[serde(default)]
     pdu_index_in_frame: u64,
 }
@@ -162,6 +165,73 @@ struct CaptureResult {
     agree: usize,
     total: usize,
     disagreements: Vec<String>,
+    /// Responses tshark pairs with a request that we pair with the same request.
+    pairs_agree: usize,
+    pairs_total: usize,
+    pair_disagreements: Vec<String>,
+}
+
+/// How well a message of ours matches the one tshark reports in `frame`: tshark names the
+/// frame in which it had the whole message. Exactly our head's or our end's frame is best;
+/// otherwise a frame between them (the end judged differently, e.g. a multipart/byteranges
+/// body that we read to the connection's close), the narrower the better.
+fn frame_distance(m: &Message, frame: u64) -> Option<u64> {
+    let (head, last) = (m.head_frame.number, m.last_frame.number);
+    if m.head_frame.file != 0 {
+        return None;
+    }
+    if head == frame || last == frame {
+        Some(0)
+    } else if (head..=last).contains(&frame) {
+        Some(1 + last - head)
+    } else {
+        None
+    }
+}
+
+fn at_frame(m: &Message, frame: u64) -> bool {
+    frame_distance(m, frame).is_some()
+}
+
+/// For every response tshark pairs with a request (`request_in`), whether we pair the same
+/// two messages.
+fn check_pairs(truth: &Truth, exchanges: &[Exchange]) -> (usize, usize, Vec<String>) {
+    let (mut agree, mut total, mut wrong) = (0, 0, Vec::new());
+    for r in &truth.http_responses {
+        let Some(request_in) = r.request_in else {
+            continue;
+        };
+        total += 1;
+        let ours = exchanges
+            .iter()
+            .filter_map(|ex| {
+                ex.interim
+                    .iter()
+                    .chain(ex.response.iter())
+                    .filter(|m| m.status() == Some(r.status))
+                    .filter_map(|m| frame_distance(m, r.frame))
+                    .min()
+                    .map(|d| (d, ex))
+            })
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, ex)| ex);
+        match ours {
+            Some(ex) if ex.request.as_ref().is_some_and(|q| at_frame(q, request_in)) => agree += 1,
+            Some(ex) => wrong.push(format!(
+                "response {} in frame {}: tshark pairs it with frame {request_in}, we with {:?}",
+                r.status,
+                r.frame,
+                ex.request
+                    .as_ref()
+                    .map(|q| (q.head_frame.number, q.last_frame.number))
+            )),
+            None => wrong.push(format!(
+                "response {} in frame {} (request in frame {request_in}): not found",
+                r.status, r.frame
+            )),
+        }
+    }
+    (agree, total, wrong)
 }
 
 fn check_capture(dir: &Path, name: &str, deviations: &[&Deviation]) -> CaptureResult {
@@ -172,6 +242,7 @@ fn check_capture(dir: &Path, name: &str, deviations: &[&Deviation]) -> CaptureRe
     let file = support::capture_in(dir).unwrap_or_else(|| panic!("{name}: no capture file"));
     let (exchanges, _) = support::exchanges_of(&[file], 2);
     let ours = ours_by_connection(&exchanges);
+    let (pairs_agree, pairs_total, pair_disagreements) = check_pairs(&truth, &exchanges);
 
     let mut expected: BTreeMap<u64, KeyedStream> = BTreeMap::new();
     for r in &truth.http_requests {
@@ -282,6 +353,9 @@ fn check_capture(dir: &Path, name: &str, deviations: &[&Deviation]) -> CaptureRe
         agree,
         total,
         disagreements,
+        pairs_agree,
+        pairs_total,
+        pair_disagreements,
     }
 }
 
@@ -341,10 +415,28 @@ fn public_captures_agree_with_tshark() {
             println!("      {d}");
         }
     }
+    let pairs_agree: usize = results.iter().map(|r| r.pairs_agree).sum();
+    let pairs_total: usize = results.iter().map(|r| r.pairs_total).sum();
+    let pairs_ratio = pairs_agree as f64 / pairs_total.max(1) as f64;
+    println!(
+        "pairing: {pairs_agree}/{pairs_total} = {:.2}% of the responses tshark pairs with a request",
+        pairs_ratio * 100.0
+    );
+    for r in results.iter().filter(|r| !r.pair_disagreements.is_empty()) {
+        println!("  {} pairs {}/{}", r.name, r.pairs_agree, r.pairs_total);
+        for d in &r.pair_disagreements {
+            println!("      {d}");
+        }
+    }
     assert!(
         results.len() >= 50,
         "expected the 50 public captures, found {}",
         results.len()
+    );
+    assert!(
+        pairs_ratio >= 0.99,
+        "pairing agreement {:.2}% is below 99%",
+        pairs_ratio * 100.0
     );
     assert!(
         ratio >= 0.99,

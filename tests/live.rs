@@ -2,30 +2,66 @@
 //! deliberately wrong endpoints and correct ones, driven by a real HTTP client (ureq), then
 //! stopped with SIGTERM (or killed with SIGKILL) and judged by what is in the database.
 //!
-//! Capturing needs CAP_NET_RAW; where it is not permitted the tests print why and skip
-//! (CI runs as root, so they run there).
+//! Capturing needs root or CAP_NET_RAW on `target/debug/wirelint`; where it is not
+//! permitted the tests skip, and the skips are listed when the test binary exits (CI runs
+//! as root, so they run there).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use wirelint::capture::live::{LiveCapture, LiveConfig, LiveError};
 
-/// Whether this process may capture on `lo`; prints the reason when not.
+use crate::support;
+
+/// Whether `wirelint sniff` may capture on `lo`; records the skip (with the binary's own
+/// hint, which names the binary to `setcap`) when not. The tests spawn
+/// `target/debug/wirelint`, so that binary is asked, once, rather than this test process.
 fn capture_permitted() -> bool {
-    match LiveCapture::open(&LiveConfig::new("lo")) {
-        Ok(_) => true,
-        Err(e @ (LiveError::Permission { .. } | LiveError::NoSuchInterface { .. })) => {
-            println!("skipped: live capture on lo is not possible here: {e}");
+    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+    match PROBE.get_or_init(probe_capture) {
+        Ok(()) => true,
+        Err(reason) => {
+            support::skip(reason);
             false
         }
-        Err(e) => panic!("opening lo failed unexpectedly: {e}"),
+    }
+}
+
+/// Runs `wirelint sniff -i lo` for no time at all: it exits 0 where capture is permitted.
+fn probe_capture() -> Result<(), String> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+        .args([
+            "sniff",
+            "-i",
+            "lo",
+            "-q",
+            "--duration",
+            "0",
+            "--filter",
+            "tcp port 9",
+        ])
+        .arg("--db")
+        .arg(dir.path().join("probe.db"))
+        .output()
+        .expect("run wirelint sniff");
+    if out.status.success() {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err = err.trim();
+    if err.contains("not permitted") || err.contains("no interface named") {
+        Err(format!(
+            "live capture on lo is not possible here (needs root or CAP_NET_RAW): {err}"
+        ))
+    } else {
+        panic!("`wirelint sniff -i lo` failed unexpectedly: {err}")
     }
 }
 
@@ -735,7 +771,7 @@ fn capturing_without_privileges_exits_2_with_the_setcap_hint() {
     // Only meaningful as root, where we can drop to an unprivileged user with setpriv.
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() {
-        println!("skipped: needs root and setpriv to run sniff unprivileged");
+        support::skip("needs root and /usr/bin/setpriv to run sniff as an unprivileged user");
         return;
     }
     let out = Command::new("/usr/bin/setpriv")
@@ -752,13 +788,21 @@ fn capturing_without_privileges_exits_2_with_the_setcap_hint() {
         .expect("run setpriv");
     let err = String::from_utf8_lossy(&out.stderr);
     if err.contains("Permission denied") && err.contains("setpriv") {
-        println!("skipped: the unprivileged user cannot run the test binary here: {err}");
+        support::skip(format_args!(
+            "the unprivileged user cannot run the test binary here: {}",
+            err.trim()
+        ));
         return;
     }
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("setcap cap_net_raw,cap_net_admin=eip"),
         "the hint is missing: {err}"
+    );
+    // The binary that captures, not a test binary under target/debug/deps/.
+    assert!(
+        err.contains(&format!("eip {}", env!("CARGO_BIN_EXE_wirelint"))),
+        "the hint names another binary: {err}"
     );
 }
 

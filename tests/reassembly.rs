@@ -9,8 +9,9 @@
 //! pipeline; the exchanges are compared in their jsonl form without frame numbers and
 //! timestamps, which are the only things allowed to differ.
 //!
-//! Reordering stays within a flight: in a real capture a side cannot acknowledge bytes it
-//! has not received, and an acknowledgment past a hole rightly turns the hole into a gap.
+//! A second property moves one direction's packets (data and ACKs) late relative to the
+//! other's, as captures do whose two directions travel different paths: data then arrives
+//! after the ACK that covers it, and responses before their requests.
 
 use std::net::SocketAddr;
 
@@ -283,4 +284,97 @@ proptest! {
         let mangled = exchanges(&capture(flights, Some(&mangles)));
         prop_assert_eq!(mangled, reference);
     }
+}
+
+/// A capture in which the two directions reach the capture point by different paths: each
+/// flight is cut at `cuts`, every data segment is acknowledged by the peer at once, and then
+/// the packets of one direction (`late`) are moved up to `delays[i] % (WINDOW + 1)` places
+/// later relative to the other's — each direction keeps its own order. The handshake and
+/// the closing packets stay where they are.
+fn capture_across_paths(flights: &[Flight], cuts: &[u16], late: Dir, delays: &[u8]) -> Vec<u8> {
+    let mut c = Conversation::new(client(), server());
+    c.handshake();
+    let start = c.packets().len();
+    let mut dirs: Vec<Dir> = Vec::new();
+    for (k, (dir, bytes)) in flights.iter().enumerate() {
+        let base = c.sent(*dir);
+        let m = Mangle {
+            cuts: cuts.iter().map(|&x| x.wrapping_add(k as u16 * 7)).collect(),
+            swaps: Vec::new(),
+            repeats: Vec::new(),
+        };
+        for (off, len) in segments(bytes.len(), &m) {
+            c.segment(*dir, base + off as u64, &bytes[off..off + len]);
+            dirs.push(*dir);
+            let peer = if *dir == Dir::Client {
+                Dir::Server
+            } else {
+                Dir::Client
+            };
+            c.ack(peer);
+            dirs.push(peer);
+        }
+    }
+    let end = c.packets().len();
+    c.fin();
+    let packets = c.into_packets();
+    let mut keyed: Vec<(usize, usize)> = Vec::new();
+    let mut floor = 0;
+    for (i, dir) in dirs.iter().enumerate() {
+        let key = if *dir == late {
+            let d = delays.get(i % delays.len().max(1)).copied().unwrap_or(0);
+            floor = floor.max(i + usize::from(d) % (WINDOW + 1));
+            floor
+        } else {
+            i
+        };
+        keyed.push((key, i));
+    }
+    keyed.sort();
+    let mut ordered: Vec<_> = packets[..start].to_vec();
+    ordered.extend(keyed.iter().map(|&(_, i)| packets[start + i].clone()));
+    ordered.extend_from_slice(&packets[end..]);
+    let mut w = PcapWriter::new(linktype(), TsPrecision::Micro);
+    w.packets(&ordered);
+    w.finish()
+}
+
+fn linktype() -> u32 {
+    Conversation::new(client(), server()).linktype()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Captures see data after the ACK that covers it, and responses before the requests
+    /// they answer, whenever the two directions travel different paths (SPAN ports,
+    /// `-i any`, several capture queues, merged files). Within a window, that must not
+    /// change a single exchange.
+    #[test]
+    fn interleaving_the_directions_within_a_window_does_not_change_exchanges(
+        which in 0usize..4,
+        cuts in prop::collection::vec(any::<u16>(), 0..6),
+        server_late in any::<bool>(),
+        delays in prop::collection::vec(any::<u8>(), 1..16),
+    ) {
+        let flights = &conversations()[which];
+        let reference = exchanges(&capture(flights, None));
+        let late = if server_late { Dir::Server } else { Dir::Client };
+        let moved = exchanges(&capture_across_paths(flights, &cuts, late, &delays));
+        prop_assert_eq!(moved, reference);
+    }
+}
+
+#[test]
+fn moving_one_direction_late_makes_data_arrive_after_its_ack() {
+    let flights = &conversations()[0];
+    let pcap = capture_across_paths(flights, &[10, 30], Dir::Client, &[4]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("late.pcap");
+    std::fs::write(&path, pcap).expect("writing the capture");
+    let (ex, summary) = support::exchanges_of(&[path], 1);
+    let s = summary.reassembly.streams;
+    assert!(s.held_for_peer + s.late_segments > 0, "{s:?}");
+    assert_eq!((s.gaps, s.conflicting_overlaps), (0, 0), "{s:?}");
+    assert_eq!(ex.len(), 3);
 }

@@ -105,3 +105,52 @@ fn every_rule_example_behaves() {
         problems.join("\n")
     );
 }
+
+/// A clean HTTP/2 exchange fires no rule about HTTP/1 framing nor about pseudo-header
+/// fields as if they were regular fields, and the same exchange over HTTP/1.1 fires what
+/// HTTP/1.1 requires (Host) — so the engine really tells the versions apart.
+#[test]
+fn http2_exchanges_skip_http1_framing_rules() {
+    let set = RuleSet::builtin().expect("rules");
+    let example = |version: Option<&str>, request: &str, response: &str| {
+        let mut text = String::from("kind = \"good\"\n");
+        if let Some(v) = version {
+            text.push_str(&format!("version = {v:?}\n"));
+        }
+        text.push_str(&format!("request = {request:?}\nresponse = {response:?}\n"));
+        let file: wirelint::rules::ExampleFile = toml::from_str(&text).expect("example");
+        let mut ids: Vec<String> = fired(&set, &file).into_iter().map(|f| f.0).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let h2 = example(
+        Some("HTTP/2"),
+        ":method: GET\n:scheme: http\n:authority: api.example\n:path: /books\naccept: application/json\nx-trace: 1\n\n",
+        ":status: 200\ndate: Mon, 03 Mar 2025 10:00:00 GMT\ncontent-type: application/json\ncontent-length: 2\n\n[]",
+    );
+    assert!(
+        h2.iter().all(|id| id == "x-prefixed-header"),
+        "fired on a clean HTTP/2 exchange: {h2:?}"
+    );
+    // Transfer-Encoding in HTTP/2 is the HTTP/2 rule's business, not HTTP/1 framing's.
+    let h2_te = example(
+        Some("HTTP/2"),
+        ":method: GET\n:scheme: http\n:authority: api.example\n:path: /books\n\n",
+        ":status: 200\ndate: Tue, 04 Mar 2025 10:00:00 GMT\ncontent-type: text/plain\ntransfer-encoding: gzip\n\nok",
+    );
+    assert!(
+        h2_te.contains(&"connection-specific-field-in-http2".to_string()),
+        "{h2_te:?}"
+    );
+    assert!(
+        !h2_te.contains(&"unknown-transfer-coding".to_string()),
+        "{h2_te:?}"
+    );
+    let h1 = example(
+        None,
+        "GET /books HTTP/1.1\nAccept: application/json\n\n",
+        "HTTP/1.1 200 OK\nDate: Tue, 04 Mar 2025 10:00:00 GMT\nContent-Type: application/json\nContent-Length: 2\n\n[]",
+    );
+    assert!(h1.contains(&"missing-host".to_string()), "{h1:?}");
+}

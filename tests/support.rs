@@ -1,6 +1,7 @@
 //! Helpers shared by the test modules.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once};
 
 use wirelint::capture::CaptureSet;
 use wirelint::http::Exchange;
@@ -18,12 +19,64 @@ pub fn public_captures() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        println!(
-            "skipped: {} is absent (it exists only beside the project's CI)",
+        skip(format_args!(
+            "{} is absent (it exists only beside the project's CI)",
             dir.display()
-        );
+        ));
         None
     }
+}
+
+/// Tests that returned early for a missing prerequisite: (test name, reason).
+static SKIPPED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+static REPORT_AT_EXIT: Once = Once::new();
+
+/// Records that the calling test skips its body because a prerequisite is missing (capture
+/// permission, Chromium, the shared corpus), then returns so the caller can `return`.
+///
+/// libtest hides a passing test's output and has no runtime "ignored", so a skipped test
+/// would show as plain `ok`. Instead every skip is listed on stderr when the test binary
+/// exits, right below `test result: …`, where a plain `cargo test` shows it. Skips never
+/// fail the run.
+pub fn skip(reason: impl std::fmt::Display) {
+    // libtest runs each test on a thread named after it.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("(unnamed test)")
+        .to_string();
+    let reason = reason.to_string();
+    println!("skipped: {reason}");
+    SKIPPED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((test, reason));
+    REPORT_AT_EXIT.call_once(|| {
+        // SAFETY: atexit only stores the function pointer; `report_skipped` neither
+        // unwinds (it catches nothing that can panic: lock poisoning is handled, writes
+        // ignore errors) nor calls exit.
+        unsafe { libc::atexit(report_skipped) };
+    });
+}
+
+/// Runs when the test binary exits (after libtest's summary line): one line per skip.
+extern "C" fn report_skipped() {
+    use std::io::Write as _;
+    let list = SKIPPED.lock().unwrap_or_else(|p| p.into_inner());
+    if list.is_empty() {
+        return;
+    }
+    // Straight to the file descriptor: libtest's capture only sees print! macros.
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "\nskipped: {} {} passed without running their checks (missing prerequisites; see README, Tests):",
+        list.len(),
+        if list.len() == 1 { "test" } else { "tests" }
+    );
+    for (test, reason) in list.iter() {
+        let _ = writeln!(err, "  {test}: {reason}");
+    }
+    let _ = writeln!(err);
 }
 
 /// Runs the offline pipeline on files and returns every exchange in output order.

@@ -6,6 +6,8 @@ mod cli;
 mod codings;
 mod conformance;
 mod dashboard;
+mod har;
+mod http2;
 mod imperfect;
 mod live;
 mod reassembly;

@@ -155,9 +155,9 @@ impl Browser {
     /// printed) when either is not installed.
     pub fn start() -> Option<Browser> {
         let (Some(browser), Some(driver)) = (chromium(), chromedriver()) else {
-            println!(
-                "skipped: chromium and chromedriver are needed (CI installs them: \
-                 `apt-get install chromium chromium-driver`)"
+            crate::support::skip(
+                "chromium and chromedriver are needed (CI installs them: \
+                 `apt-get install chromium chromium-driver`)",
             );
             return None;
         };

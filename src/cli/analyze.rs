@@ -2,20 +2,21 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, IsTerminal, Write};
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::{AnalyzeArgs, FailOn, FindingFormat, RuleOptions};
-use crate::capture::CaptureSet;
+use super::input::Input;
+use super::{AnalyzeArgs, ColorChoice, FailOn, FindingFormat, RuleOptions};
 use crate::config::{Config, Policy, Suppression};
 use crate::http::Exchange;
-use crate::pipeline::{self, Analyzed, Output, PipelineConfig};
+use crate::pipeline::{Analyzed, Output, PipelineConfig};
 use crate::redact::Redactor;
-use crate::report::finding_json::FindingJson;
-use crate::report::findings_text::{TextReport, exchange_location};
-use crate::report::{sarif, summary};
+use crate::report::finding_json::{Briefs, FindingJson};
+use crate::report::findings_text::{SeverityTotals, TextReport, exchange_location};
+use crate::report::{count, sarif, summary};
 use crate::rules::{ExchangeRef, Finding, RuleSet, Severity};
 use crate::store::{RunSource, Store, WriterConfig};
 
@@ -55,7 +56,7 @@ pub(super) fn suppressed(sups: &[Suppression], f: &Finding, ex: &Exchange) -> bo
         return false;
     }
     let req = ex.request.as_ref();
-    let host = req.and_then(|r| r.header("host"));
+    let host = req.and_then(|r| r.host());
     let path = req
         .and_then(|r| r.target())
         .map(|t| t.split('?').next().unwrap_or(t));
@@ -102,18 +103,19 @@ pub(super) fn checking(opts: &RuleOptions) -> anyhow::Result<Checking> {
     })
 }
 
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
     let Checking {
         config,
         rules,
         suppressions,
     } = checking(&args.rule_options)?;
-    let captures = CaptureSet::open(&args.files)?;
-    if let Some(f) = &args.filter {
-        captures.check_filter(f)?;
-    }
-    let names = captures.file_names();
-    let mut progress = super::progress::Progress::new(captures.total_bytes(), args.quiet);
+    let body_cap = args
+        .body_cap
+        .or(config.body_cap)
+        .unwrap_or(crate::http::HttpConfig::default().body_cap);
+    let input = Input::open(&args.files, args.filter.as_deref(), body_cap)?;
+    let names = input.file_names();
+    let mut progress = super::progress::Progress::new(input.total_bytes(), args.quiet);
     let mut cfg = PipelineConfig {
         workers: args.workers,
         filter: args.filter.clone(),
@@ -126,7 +128,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     // The run is recorded in ./wirelint.db unless told otherwise (SPEC: `--db` defaults to
     // it), so that `wirelint serve` in the same folder shows it. With --serve, the address
-    // is checked before anything is analysed.
+    // is bound before anything is analysed: a taken port fails at once and records no run.
     let db_path = if args.no_db {
         None
     } else {
@@ -136,10 +138,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_DB)),
         )
     };
-    if let Some(listen) = &args.serve {
-        let addr = crate::dashboard::serve::parse_listen(listen)?;
-        crate::dashboard::serve::check_listen(addr, args.token.as_deref())?;
-    }
+    let listener: Option<TcpListener> = args
+        .serve
+        .as_deref()
+        .map(|text| super::serve::bind_dashboard(text, args.token.as_deref(), "--serve ADDR"))
+        .transpose()?;
     // Opened before any output, so that a bad path fails the run up front.
     let db = match &db_path {
         Some(path) => {
@@ -167,11 +170,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let store_err = |e: crate::store::StoreError| std::io::Error::other(e);
 
     let stdout = std::io::stdout();
-    let tty = stdout.is_terminal();
+    let color = color.enabled(stdout.is_terminal());
     let mut out = BufWriter::with_capacity(256 * 1024, stdout);
     let format = args.format;
     let mut text = TextReport::default();
     let mut worst: Option<Severity> = None;
+    let mut totals = SeverityTotals::default();
+    // Briefs of recent exchanges, for the `related` exchanges of JSON findings.
+    let json_output = matches!(format, FindingFormat::Json | FindingFormat::Jsonl);
+    let mut briefs = Briefs::default();
     let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
     let mut anomalies: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut first_json = true;
@@ -200,9 +207,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut emit = |f: &Finding,
                     ex: Option<&Exchange>,
                     at: ExchangeRef,
+                    briefs: &Briefs,
                     out: &mut BufWriter<std::io::Stdout>|
      -> std::io::Result<()> {
         worst = Some(worst.map_or(f.severity, |w| w.max(f.severity)));
+        totals.add(f.severity);
         *by_rule.entry(f.rule.clone()).or_default() += 1;
         let capture_of = |ex: &Exchange| {
             let file = ex
@@ -222,8 +231,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                     out.write_all(b",")?;
                 }
                 let json = match ex {
-                    Some(ex) => serde_json::to_writer(&mut *out, &FindingJson::new(f, ex, &names)),
-                    None => serde_json::to_writer(&mut *out, &FindingJson::settled(f, at)),
+                    Some(ex) => {
+                        serde_json::to_writer(&mut *out, &FindingJson::new(f, ex, &names, briefs))
+                    }
+                    None => serde_json::to_writer(&mut *out, &FindingJson::settled(f, at, briefs)),
                 };
                 json.map_err(std::io::Error::from)?;
                 if format == FindingFormat::Jsonl {
@@ -246,8 +257,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
 
     let mut exchanges = 0u64;
-    let result = pipeline::run(
-        &captures,
+    let result = input.run(
         &cfg,
         |item| match item {
             Output::Exchange(Analyzed {
@@ -259,8 +269,17 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                     *anomalies.entry(name).or_default() += 1;
                 }
                 findings.retain(|f| !suppressed(&suppressions, f, &exchange));
+                if json_output {
+                    briefs.remember(&exchange);
+                }
                 for f in &findings {
-                    emit(f, Some(&exchange), ExchangeRef::of(&exchange), &mut out)?;
+                    emit(
+                        f,
+                        Some(&exchange),
+                        ExchangeRef::of(&exchange),
+                        &briefs,
+                        &mut out,
+                    )?;
                 }
                 match &db {
                     Some(w) => w.write(Analyzed { exchange, findings }).map_err(store_err),
@@ -268,7 +287,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             Output::Settled(at, f) => {
-                emit(&f, None, at, &mut out)?;
+                emit(&f, None, at, &briefs, &mut out)?;
                 match &db {
                     Some(w) => w.settled(at, f).map_err(store_err),
                     None => Ok(()),
@@ -292,10 +311,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let written = db.map(|w| w.finish(&run_summary)).transpose()?;
     text.exchanges = exchanges;
     match format {
-        FindingFormat::Text => out.write_all(text.render(&rules, tty).as_bytes())?,
+        FindingFormat::Text => out.write_all(text.render(&rules, color).as_bytes())?,
         FindingFormat::Json => {
             let summary = serde_json::json!({
                 "exchanges": exchanges,
+                "findings_by_severity": totals,
                 "findings_by_rule": by_rule,
                 "run": run_summary,
             });
@@ -321,17 +341,19 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         eprint!("{}", summary::render(&run_summary, &anomalies));
         if let (Some(w), Some(path)) = (written, &db_path) {
             eprintln!(
-                "database: run {} written to {} ({} exchanges, {} findings)",
+                "  database: run {} written to {} ({}, {})",
                 w.run,
                 path.display(),
-                w.exchanges,
-                w.findings
+                count(w.exchanges, "exchange", "exchanges"),
+                count(w.findings, "finding", "findings")
             );
         }
     }
+    // Never silenced: the report above does not cover what these name.
+    eprint!("{}", summary::warnings(&run_summary));
     let fail = threshold(args.fail_on).is_some_and(|t| worst.is_some_and(|w| w >= t));
-    if let (Some(listen), Some(path)) = (&args.serve, &db_path) {
-        super::serve::serve_db(path, listen, args.token.clone(), Arc::clone(&rules))?;
+    if let (Some(listener), Some(path)) = (listener, &db_path) {
+        super::serve::serve_db(path, listener, args.token.clone(), Arc::clone(&rules))?;
     }
     Ok(if fail {
         ExitCode::from(1)

@@ -7,26 +7,31 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
+use super::input::Input;
 use super::{ExchangeFormat, ExchangesArgs};
-use crate::capture::CaptureSet;
+use crate::har::HarWriter;
 use crate::pipeline::{self, PipelineConfig};
 use crate::redact::Redactor;
 use crate::report::{exchange_json::ExchangeJson, exchange_text, summary};
 
 pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
-    let captures = CaptureSet::open(&args.files)?;
-    let names = captures.file_names();
-    let mut progress = super::progress::Progress::new(captures.total_bytes(), args.quiet);
     let mut cfg = PipelineConfig {
         workers: args.workers,
         filter: args.filter.clone(),
         redact: Some(Redactor::default()),
         ..PipelineConfig::default()
     };
-    // Listing exchanges needs sizes, not body bytes.
-    cfg.http.body_cap = args.body_cap.unwrap_or(0);
+    // Listing exchanges needs sizes, not body bytes; HAR output carries the content.
+    if args.format != ExchangeFormat::Har {
+        cfg.http.body_cap = args.body_cap.unwrap_or(0);
+    } else if let Some(cap) = args.body_cap {
+        cfg.http.body_cap = cap;
+    }
     // No rule reads a JSON verdict here.
     cfg.http.validate_json = false;
+    let input = Input::open(&args.files, args.filter.as_deref(), cfg.http.body_cap)?;
+    let names = input.file_names();
+    let mut progress = super::progress::Progress::new(input.total_bytes(), args.quiet);
 
     let anomalies: Arc<Mutex<BTreeMap<&'static str, u64>>> = Arc::default();
     let counts = Arc::clone(&anomalies);
@@ -34,8 +39,11 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::with_capacity(256 * 1024, stdout);
     let format = args.format;
     let mut local: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let result = pipeline::run(
-        &captures,
+    let mut har = match format {
+        ExchangeFormat::Har => Some(HarWriter::begin(&mut out, names.clone())?),
+        _ => None,
+    };
+    let result = input.run(
         &cfg,
         |item| {
             let pipeline::Output::Exchange(pipeline::Analyzed { exchange: ex, .. }) = item else {
@@ -44,7 +52,11 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
             for name in ex.anomaly_names() {
                 *local.entry(name).or_default() += 1;
             }
+            if let Some(w) = har.as_mut() {
+                return w.entry(&mut out, &ex);
+            }
             match format {
+                ExchangeFormat::Har => Ok(()),
                 ExchangeFormat::Jsonl => {
                     serde_json::to_writer(&mut out, &ExchangeJson::new(&ex, &names))
                         .map_err(std::io::Error::from)?;
@@ -60,10 +72,15 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
         *c = std::mem::take(&mut local);
     }
     let summary_result = result.context("analysis failed")?;
+    if let Some(w) = har {
+        w.finish(&mut out)?;
+    }
     out.flush().context("writing output")?;
     if !args.quiet {
         let counts = anomalies.lock().map(|c| c.clone()).unwrap_or_default();
         eprint!("{}", summary::render(&summary_result, &counts));
     }
+    // Never silenced: the listing above does not cover what these name.
+    eprint!("{}", summary::warnings(&summary_result));
     Ok(ExitCode::SUCCESS)
 }

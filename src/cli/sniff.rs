@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use super::{LogFormat, SniffArgs, SniffFormat};
+use super::{ColorChoice, LogFormat, SniffArgs, SniffFormat};
 use crate::capture::live::{LiveCapture, LiveConfig};
 use crate::dashboard::{self, AppState};
 use crate::http::Exchange;
 use crate::pipeline::{self, Analyzed, LiveCounters, LiveSummary, Output, PipelineConfig};
 use crate::redact::Redactor;
-use crate::report::finding_json::FindingJson;
+use crate::report::finding_json::{Briefs, FindingJson};
 use crate::report::findings_text::exchange_location;
 use crate::rules::{ExchangeRef, Finding, Severity};
 use crate::store::{RunSource, Store, WriterConfig};
@@ -31,21 +31,22 @@ const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 /// How often they are logged.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
-pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
-    init_logging(args.log_format);
+pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
+    init_logging(
+        args.log_format,
+        color.enabled(std::io::stderr().is_terminal()),
+    );
     let super::analyze::Checking {
         config,
         rules,
         suppressions,
     } = super::analyze::checking(&args.rule_options)?;
     // Bound before anything is recorded, so that a taken port leaves no empty run behind.
-    let listener = match &args.serve {
-        Some(text) => {
-            let addr = dashboard::serve::parse_listen(text)?;
-            Some(dashboard::serve::bind(addr, args.token.as_deref())?)
-        }
-        None => None,
-    };
+    let listener = args
+        .serve
+        .as_deref()
+        .map(|text| super::serve::bind_dashboard(text, args.token.as_deref(), "--serve ADDR"))
+        .transpose()?;
 
     let mut live_cfg = LiveConfig::new(&args.interface);
     live_cfg.snaplen = args.snaplen;
@@ -114,7 +115,7 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let format = args.format;
     let quiet = args.quiet;
-    let tty = std::io::stdout().is_terminal();
+    let color = color.enabled(std::io::stdout().is_terminal());
     let mut exchanges = 0u64;
     let store_err = |e: crate::store::StoreError| std::io::Error::other(e);
 
@@ -155,45 +156,51 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
         });
 
         let mut out = std::io::stdout();
+        // Briefs of recent exchanges, for the `related` exchanges of JSON findings.
+        let mut briefs = Briefs::default();
+        let remember = !quiet && format == SniffFormat::Jsonl;
         // `ex` is `None` for a finding a stateful rule settled later, about `at`.
-        let mut print =
-            |f: &Finding, ex: Option<&Exchange>, at: ExchangeRef| -> std::io::Result<()> {
-                if quiet {
-                    return Ok(());
+        let mut print = |f: &Finding,
+                         ex: Option<&Exchange>,
+                         at: ExchangeRef,
+                         briefs: &Briefs|
+         -> std::io::Result<()> {
+            if quiet {
+                return Ok(());
+            }
+            match (format, ex) {
+                (SniffFormat::Jsonl, Some(ex)) => {
+                    serde_json::to_writer(&mut out, &FindingJson::new(f, ex, &[], briefs))?;
+                    out.write_all(b"\n")?;
                 }
-                match (format, ex) {
-                    (SniffFormat::Jsonl, Some(ex)) => {
-                        serde_json::to_writer(&mut out, &FindingJson::new(f, ex, &[]))?;
-                        out.write_all(b"\n")?;
-                    }
-                    (SniffFormat::Jsonl, None) => {
-                        serde_json::to_writer(&mut out, &FindingJson::settled(f, at))?;
-                        out.write_all(b"\n")?;
-                    }
-                    (SniffFormat::Text, _) => {
-                        let location = ex.map_or_else(
-                            || {
-                                format!(
-                                    "exchange {} of the connection at frame {}",
-                                    at.index + 1,
-                                    at.connection.number
-                                )
-                            },
-                            exchange_location,
-                        );
-                        writeln!(
-                            out,
-                            "{} {} {}  {}  {}",
-                            crate::time::Timestamp::now().to_rfc3339(),
-                            severity_label(f.severity, tty),
-                            f.rule,
-                            f.message,
-                            location
-                        )?;
-                    }
+                (SniffFormat::Jsonl, None) => {
+                    serde_json::to_writer(&mut out, &FindingJson::settled(f, at, briefs))?;
+                    out.write_all(b"\n")?;
                 }
-                out.flush()
-            };
+                (SniffFormat::Text, _) => {
+                    let location = ex.map_or_else(
+                        || {
+                            format!(
+                                "exchange {} of the connection at frame {}",
+                                at.index + 1,
+                                at.connection.number
+                            )
+                        },
+                        exchange_location,
+                    );
+                    writeln!(
+                        out,
+                        "{} {} {}  {}  {}",
+                        crate::time::Timestamp::now().to_rfc3339(),
+                        severity_label(f.severity, color),
+                        f.rule,
+                        f.message,
+                        location
+                    )?;
+                }
+            }
+            out.flush()
+        };
         let result = pipeline::run_live(
             &mut capture,
             &cfg,
@@ -205,15 +212,18 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
                     exchanges += 1;
                     findings.retain(|f| !super::analyze::suppressed(&suppressions, f, &exchange));
                     let at = ExchangeRef::of(&exchange);
+                    if remember {
+                        briefs.remember(&exchange);
+                    }
                     for f in &findings {
-                        print(f, Some(&exchange), at)?;
+                        print(f, Some(&exchange), at, &briefs)?;
                     }
                     writer
                         .write(Analyzed { exchange, findings })
                         .map_err(store_err)
                 }
                 Output::Settled(at, f) => {
-                    print(&f, None, at)?;
+                    print(&f, None, at, &briefs)?;
                     writer.settled(at, f).map_err(store_err)
                 }
             },
@@ -240,6 +250,8 @@ pub fn run(args: SniffArgs) -> anyhow::Result<ExitCode> {
     if let Some(h) = server {
         let _ = h.join();
     }
+    // Every connection of ours is closed now: leave only the database file.
+    super::serve::tidy_db(&args.db);
     if let Some(live) = &summary.live {
         log_counters(live, "stopped");
     }
@@ -270,9 +282,9 @@ fn log_counters(s: &LiveSummary, what: &str) {
     );
 }
 
-fn severity_label(s: Severity, tty: bool) -> String {
+fn severity_label(s: Severity, color: bool) -> String {
     let name = s.as_str();
-    if !tty {
+    if !color {
         return format!("{name:<7}");
     }
     let colour = match s {
@@ -283,8 +295,9 @@ fn severity_label(s: Severity, tty: bool) -> String {
     format!("\x1b[{colour}m{name:<7}\x1b[0m")
 }
 
-/// Structured logs on stderr: `RUST_LOG` filters (default `info`), text or JSON lines.
-fn init_logging(format: LogFormat) {
+/// Structured logs on stderr: `RUST_LOG` filters (default `info`), text or JSON lines;
+/// `color` colours the text.
+fn init_logging(format: LogFormat, color: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -293,9 +306,7 @@ fn init_logging(format: LogFormat) {
         .with_target(false);
     // A subscriber may already be set (tests calling in-process): keep it.
     let _ = match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
+        LogFormat::Text => builder.with_ansi(color).try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
 }

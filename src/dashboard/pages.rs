@@ -596,7 +596,11 @@ fn message_view(
     let present = m.is_some();
     let m = m.unwrap_or_default();
     let part = |v: Option<String>| v.unwrap_or_default();
+    // HTTP/2 has no start line: its pseudo-header fields, kept first in the header list,
+    // say the same, so the message is shown as the header list it was.
+    let http2 = m.version.as_deref() == Some("HTTP/2");
     let start_line = match m.status {
+        _ if http2 => String::new(),
         Some(status) => format!(
             "{} {status} {}",
             part(m.version),

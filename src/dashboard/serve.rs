@@ -33,10 +33,8 @@ pub enum ServeError {
 
 fn bind_hint(e: &std::io::Error) -> String {
     match e.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            "the address is in use (another server runs there; pick another port with --listen)"
-                .into()
-        }
+        // The command line adds which option picks another port.
+        std::io::ErrorKind::AddrInUse => "the address is in use (another server runs there)".into(),
         std::io::ErrorKind::PermissionDenied => {
             "permission denied (ports below 1024 need privileges)".into()
         }

@@ -54,6 +54,11 @@ pub struct HttpStats {
     /// Connections whose client stream was not parsed past a request without a
     /// determinable length (a final transfer coding other than chunked).
     pub undetermined_request_length: u64,
+    /// Connections that carried HTTP/2.
+    pub http2_connections: u64,
+    /// HTTP/2 connections whose decoding stopped (a gap lost the HPACK state, or a header
+    /// block did not decode).
+    pub http2_decoding_stopped: u64,
 }
 
 impl HttpStats {
@@ -66,6 +71,8 @@ impl HttpStats {
         self.exchanges += o.exchanges;
         self.resync_skipped_bytes += o.resync_skipped_bytes;
         self.undetermined_request_length += o.undetermined_request_length;
+        self.http2_connections += o.http2_connections;
+        self.http2_decoding_stopped += o.http2_decoding_stopped;
     }
 }
 
@@ -127,7 +134,16 @@ struct Pairing {
     client_gaps: VecDeque<(u64, u64)>,
     /// Decided when the response's head was parsed.
     answer: Option<Answer>,
+    /// Slots at the front that have their final response or lost it: `slots[answered]` is
+    /// the oldest request still waiting (kept so that pairing is O(1) per message).
+    answered: usize,
+    /// Slots at the back whose request is still being read.
+    unread: usize,
 }
+
+/// Requests looked at, at most, when deciding which one a response after lost bytes
+/// answers.
+const MAX_PAIRING_SCAN: usize = 1024;
 
 impl Pairing {
     fn new_exchange(&mut self) -> Exchange {
@@ -148,10 +164,13 @@ impl Pairing {
             response: None,
             anomalies,
             closed_order: 0,
+            stream_id: None,
+            source: crate::http::ExchangeSource::Wire,
         }
     }
 
     fn request_head(&mut self, ctx: RequestContext, mark: StreamMark) {
+        self.unread += 1;
         self.slots.push_back(Slot {
             ctx,
             request: None,
@@ -178,10 +197,7 @@ impl Pairing {
     /// them lost its response cannot be told). Requests skipped get `response-lost-in-gap`.
     fn pair_response(&mut self, mark: StreamMark, out: &mut Vec<Exchange>) -> RequestContext {
         let lost_bytes = std::mem::take(&mut self.server_lost);
-        let first = self
-            .slots
-            .iter()
-            .position(|s| s.response.is_none() && !s.lost);
+        let first = (self.answered < self.slots.len()).then_some(self.answered);
         let Some(ack) = mark.ack else {
             self.answer = Some(Answer::Oldest);
             return self.response_context();
@@ -201,7 +217,13 @@ impl Pairing {
         let mut chosen = first;
         if lost_bytes > 0 {
             let mut group_ack = None;
-            for (i, slot) in self.slots.iter().enumerate().skip(first) {
+            for (i, slot) in self
+                .slots
+                .iter()
+                .enumerate()
+                .skip(first)
+                .take(MAX_PAIRING_SCAN)
+            {
                 if slot.response.is_some() || slot.lost || !received(slot) {
                     break;
                 }
@@ -221,6 +243,7 @@ impl Pairing {
             for slot in self.slots.range_mut(first..chosen) {
                 slot.lost = true;
             }
+            self.answered = chosen;
             if chosen > first {
                 self.release_ready(out);
             }
@@ -230,9 +253,13 @@ impl Pairing {
     }
 
     fn request_done(&mut self, msg: Message, out: &mut Vec<Exchange>) {
-        if let Some(slot) = self.slots.iter_mut().find(|s| !s.request_done && !s.lost) {
-            slot.request = Some(msg);
-            slot.request_done = true;
+        if self.unread > 0 {
+            let at = self.slots.len() - self.unread;
+            if let Some(slot) = self.slots.get_mut(at) {
+                slot.request = Some(msg);
+                slot.request_done = true;
+                self.unread -= 1;
+            }
         }
         self.release_ready(out);
     }
@@ -240,8 +267,7 @@ impl Pairing {
     /// What the response about to be parsed answers.
     fn response_context(&self) -> RequestContext {
         self.slots
-            .iter()
-            .find(|s| s.response.is_none() && !s.lost)
+            .get(self.answered)
             .map_or(RequestContext::default(), |s| s.ctx)
     }
 
@@ -257,15 +283,15 @@ impl Pairing {
         let status = msg.status().unwrap_or(0);
         let interim = (100..200).contains(&status) && status != 101;
         let slot = match answer {
-            Answer::Oldest => self
-                .slots
-                .iter_mut()
-                .find(|s| s.response.is_none() && !s.lost),
+            Answer::Oldest => self.slots.get_mut(self.answered),
             Answer::LostRequest => None,
         };
         match slot {
             Some(slot) if interim => slot.interim.push(msg),
-            Some(slot) => slot.response = Some(msg),
+            Some(slot) => {
+                slot.response = Some(msg);
+                self.answered += 1;
+            }
             None => {
                 let pos = msg.last_order;
                 let mut ex = self.new_exchange();
@@ -299,6 +325,7 @@ impl Pairing {
             let Some(slot) = self.slots.pop_front() else {
                 break;
             };
+            self.answered = self.answered.saturating_sub(1);
             let mut ex = self.new_exchange();
             if slot.lost && slot.response.is_none() {
                 ex.anomalies.push(Anomaly::new(
@@ -346,6 +373,7 @@ impl Pairing {
     /// Ends the connection: everything still waiting is released.
     fn close(&mut self, pos: Pos, out: &mut Vec<Exchange>) {
         self.release_held(out);
+        (self.answered, self.unread) = (0, 0);
         while let Some(slot) = self.slots.pop_front() {
             let mut ex = self.new_exchange();
             ex.closed_order = pos.order;
@@ -455,6 +483,10 @@ struct DirParser {
     /// Bytes where a message should have started that were none (skipped until one did):
     /// count and a sample.
     junk: Option<(u64, String)>,
+    /// When the connection became a tunnel: keep the bytes that followed the last message
+    /// (see [`HttpConnection::take_tunnel`]).
+    keep_tunnel_rest: bool,
+    tunnel_rest: Vec<u8>,
 }
 
 impl DirParser {
@@ -480,6 +512,8 @@ impl DirParser {
             mark: StreamMark::default(),
             lost_before: 0,
             junk: None,
+            keep_tunnel_rest: false,
+            tunnel_rest: Vec::new(),
         }
     }
 }
@@ -510,6 +544,9 @@ pub struct HttpConnection {
     not_http: bool,
     /// The connection is TLS that was decrypted (or HAR over https).
     tls: bool,
+    /// Keep the bytes after a switch of protocols for [`HttpConnection::take_tunnel`].
+    keep_tunnel_rest: bool,
+    tunnel_taken: bool,
     pub stats: HttpStats,
 }
 
@@ -544,6 +581,8 @@ impl HttpConnection {
             pairing: None,
             not_http: false,
             tls: false,
+            keep_tunnel_rest: false,
+            tunnel_taken: false,
             stats: HttpStats::default(),
         };
         conn.client_hint = client_hint;
@@ -553,6 +592,27 @@ impl HttpConnection {
     /// Marks the connection as TLS (decrypted); call before any data.
     pub fn set_tls(&mut self, tls: bool) {
         self.tls = tls;
+    }
+
+    /// Keeps what follows a switch of protocols (101, CONNECT) so that a caller can go on
+    /// parsing the new protocol (h2c after `Upgrade: h2c`); call before any data.
+    pub fn keep_tunnel_bytes(&mut self) {
+        self.keep_tunnel_rest = true;
+    }
+
+    /// Once, when the connection has just become a tunnel (with [`Self::keep_tunnel_bytes`]):
+    /// the bytes each direction sent after its last HTTP/1 message, indexed like `piece`'s
+    /// `dir`. The exchange that switched is still held: [`Self::release_held`] releases it.
+    pub fn take_tunnel(&mut self) -> Option<[Vec<u8>; 2]> {
+        if self.tunnel_taken || !self.pairing.as_ref().is_some_and(|p| p.tunnel) {
+            return None;
+        }
+        self.tunnel_taken = true;
+        let parsers = self.parsers.as_mut()?;
+        Some([
+            std::mem::take(&mut parsers[0].tunnel_rest),
+            std::mem::take(&mut parsers[1].tunnel_rest),
+        ])
     }
 
     /// True once the connection was found not to carry HTTP, or became a tunnel: callers
@@ -606,6 +666,7 @@ impl HttpConnection {
             } else {
                 self.undecided_start[d]
             };
+            p.keep_tunnel_rest = self.keep_tunnel_rest;
         }
         self.parsers = Some(parsers);
         self.pairing = Some(Pairing {
@@ -619,6 +680,8 @@ impl HttpConnection {
             server_lost: 0,
             client_gaps: VecDeque::new(),
             answer: None,
+            answered: 0,
+            unread: 0,
         });
     }
 
@@ -1110,7 +1173,12 @@ fn process(
     let mut i = 0;
     while i < input.len() {
         match this.state {
-            DirState::Ignore => return input.len(),
+            DirState::Ignore => {
+                if this.keep_tunnel_rest && pairing.tunnel {
+                    this.tunnel_rest.extend_from_slice(&input[i..]);
+                }
+                return input.len();
+            }
             DirState::Resync => {
                 match find_start(this.side, input, i) {
                     Some(off) => {
@@ -1191,7 +1259,7 @@ fn process(
                     StartGuess::No => {
                         if this.side == Side::Request && pairing.client_may_tunnel {
                             start_tunnel(this, other, pairing);
-                            return input.len();
+                            continue;
                         }
                         if this.side == Side::Response && pairing.response_context().http09 {
                             start_http09_response(this, pos);
@@ -1539,7 +1607,7 @@ fn start_body(
     }
     msg.body.framing = decision.framing;
     let progress = match decision.framing {
-        Framing::None => None,
+        Framing::None | Framing::Frames => None,
         Framing::Tunnel => {
             complete(this, pairing, msg, pos, out, stats);
             start_tunnel(this, other, pairing);
@@ -1581,7 +1649,10 @@ fn start_tunnel(this: &mut DirParser, other: &mut DirParser, pairing: &mut Pairi
     pairing.tunnel = true;
     for p in [this, other] {
         p.state = DirState::Ignore;
-        p.buf = Vec::new();
+        let buf = std::mem::take(&mut p.buf);
+        if p.keep_tunnel_rest {
+            p.tunnel_rest.extend_from_slice(&buf);
+        }
     }
 }
 
@@ -1785,6 +1856,15 @@ fn finish_direction(
             junk_after_message(this, pairing, &buf, 0);
         }
         _ => {}
+    }
+    // Bytes beyond a Content-Length and then the server's close: no next response explains
+    // them, so the length was short (RFC 9112 §6.3), not followed by stray bytes.
+    if this.saw_fin && std::mem::take(&mut this.junk_after_length) {
+        pairing.reclassify_held_response(
+            AnomalyKind::ExtraData,
+            AnomalyKind::ContentLengthMismatch,
+            "more bytes than Content-Length, then the connection closed",
+        );
     }
     this.state = DirState::Ignore;
     this.buf = Vec::new();

@@ -16,15 +16,19 @@ pub enum ContentError {
 
 /// The message's content with its Content-Encoding undone, at most `cap` bytes. Returns
 /// the bytes (borrowed when there is nothing to undo) and whether the output was cut at
-/// the cap.
+/// the cap. Content already decoded by whoever recorded it (HAR) is returned as it is.
 pub fn decoded_body(msg: &Message, cap: usize) -> Result<(Cow<'_, [u8]>, bool), ContentError> {
+    let raw = msg.body.captured.as_slice();
+    if msg.body.content_decoded {
+        let cut = raw.len() > cap;
+        return Ok((Cow::Borrowed(&raw[..raw.len().min(cap)]), cut));
+    }
     let codings: Vec<String> = msg
         .header_values("content-encoding")
         .flat_map(|v| v.split(','))
         .map(|c| c.trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty() && c != "identity")
         .collect();
-    let raw = msg.body.captured.as_slice();
     if codings.is_empty() {
         let cut = raw.len() > cap;
         return Ok((Cow::Borrowed(&raw[..raw.len().min(cap)]), cut));

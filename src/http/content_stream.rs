@@ -199,7 +199,11 @@ impl ContentStream {
 /// The JSON verdict on content kept whole, its Content-Encoding undone as it streams: for
 /// the rules, where the content decodes past what they decode at once.
 pub fn json_verdict_of_kept(msg: &Message) -> JsonVerdict {
-    let codings = coding::codings(msg.header_values("content-encoding"));
+    let codings = if msg.body.content_decoded {
+        Vec::new()
+    } else {
+        coding::codings(msg.header_values("content-encoding"))
+    };
     let Ok(decode) = Chain::new(&codings) else {
         return JsonVerdict::Undecided("the Content-Encoding has no decoder here");
     };

@@ -54,6 +54,30 @@ pub enum AnomalyKind {
     /// A transfer coding other than chunked could not be undone (no decoder, corrupt
     /// data): the content was not seen.
     UndecodedTransferCoding,
+    /// HTTP/2: the stream was reset (RST_STREAM) before it completed.
+    H2StreamReset,
+    /// HTTP/2: the connection was shut down with an error (GOAWAY) while the stream was open.
+    H2GoAway,
+    /// HTTP/2: the exchange was pushed by the server (PUSH_PROMISE), not requested.
+    H2ServerPush,
+    /// HTTP/2: DATA beyond the flow-control window the receiver granted.
+    H2FlowControl,
+    /// HTTP/2: a frame larger than the receiver's SETTINGS_MAX_FRAME_SIZE, or of a wrong fixed size.
+    H2FrameSize,
+    /// HTTP/2: a frame that breaks the protocol (wrong stream, bad padding, HPACK error).
+    H2ProtocolError,
+    /// HTTP/2: the capture lost bytes, so header compression state is lost and decoding stopped.
+    H2DecodingStopped,
+    /// HTTP/2: content-length disagrees with the DATA frames' payload.
+    H2ContentLengthMismatch,
+    /// HTTP/2: a field name with upper-case letters (malformed, RFC 9113 §8.2.1).
+    H2UppercaseFieldName,
+    /// HTTP/2: a connection-specific field (RFC 9113 §8.2.2).
+    H2ConnectionSpecificField,
+    /// HTTP/2: TE with a value other than `trailers`.
+    H2InvalidTe,
+    /// HTTP/2: pseudo-header fields missing, repeated, misplaced or of the other direction.
+    H2PseudoHeader,
 }
 
 impl AnomalyKind {
@@ -93,6 +117,18 @@ impl AnomalyKind {
         AnomalyKind::GapBeforeMessage,
         AnomalyKind::JunkBeforeMessage,
         AnomalyKind::UndecodedTransferCoding,
+        AnomalyKind::H2StreamReset,
+        AnomalyKind::H2GoAway,
+        AnomalyKind::H2ServerPush,
+        AnomalyKind::H2FlowControl,
+        AnomalyKind::H2FrameSize,
+        AnomalyKind::H2ProtocolError,
+        AnomalyKind::H2DecodingStopped,
+        AnomalyKind::H2ContentLengthMismatch,
+        AnomalyKind::H2UppercaseFieldName,
+        AnomalyKind::H2ConnectionSpecificField,
+        AnomalyKind::H2InvalidTe,
+        AnomalyKind::H2PseudoHeader,
     ];
 
     /// The stable kebab-case name used in output, rule files and the store.
@@ -133,6 +169,18 @@ impl AnomalyKind {
             AnomalyKind::GapBeforeMessage => "gap-before-message",
             AnomalyKind::JunkBeforeMessage => "junk-before-message",
             AnomalyKind::UndecodedTransferCoding => "undecoded-transfer-coding",
+            AnomalyKind::H2StreamReset => "h2-stream-reset",
+            AnomalyKind::H2GoAway => "h2-goaway",
+            AnomalyKind::H2ServerPush => "h2-server-push",
+            AnomalyKind::H2FlowControl => "h2-flow-control-violation",
+            AnomalyKind::H2FrameSize => "h2-frame-size-violation",
+            AnomalyKind::H2ProtocolError => "h2-protocol-error",
+            AnomalyKind::H2DecodingStopped => "h2-decoding-stopped",
+            AnomalyKind::H2ContentLengthMismatch => "h2-content-length-mismatch",
+            AnomalyKind::H2UppercaseFieldName => "h2-uppercase-field-name",
+            AnomalyKind::H2ConnectionSpecificField => "h2-connection-specific-field",
+            AnomalyKind::H2InvalidTe => "h2-invalid-te",
+            AnomalyKind::H2PseudoHeader => "h2-pseudo-header-error",
         }
     }
 
@@ -143,7 +191,10 @@ impl AnomalyKind {
     /// Anomalies that mean the capture, not the peer, lost part of the message: body and
     /// framing rules must not judge such a message.
     pub fn marks_incomplete(self) -> bool {
-        matches!(self, AnomalyKind::Gap | AnomalyKind::Truncated)
+        matches!(
+            self,
+            AnomalyKind::Gap | AnomalyKind::Truncated | AnomalyKind::H2DecodingStopped
+        )
     }
 }
 
@@ -201,6 +252,8 @@ pub enum Framing {
     /// determined (RFC 9112 §6.3), so neither its body nor anything after it on the client's
     /// stream is parsed.
     Undetermined,
+    /// HTTP/2: DATA frames up to END_STREAM.
+    Frames,
 }
 
 /// Whether a JSON-typed message's content is one valid JSON text (RFC 8259), judged over
@@ -245,6 +298,9 @@ pub struct Body {
     /// For JSON-typed content (`application/json`, `+json`): the verdict of the streaming
     /// validator over the whole content, Content-Encoding undone.
     pub json: Option<JsonVerdict>,
+    /// True when `captured` already has its Content-Encoding undone (a HAR file records
+    /// the content as the browser decoded it): content decoding must not undo it again.
+    pub content_decoded: bool,
 }
 
 impl Default for Body {
@@ -256,6 +312,7 @@ impl Default for Body {
             captured_all: true,
             trailers: Vec::new(),
             json: None,
+            content_decoded: false,
         }
     }
 }
@@ -294,12 +351,28 @@ impl Message {
             .map(|h| h.value.as_str())
     }
 
-    /// The first value of a field, if present.
+    /// The request's authority: the Host field, or HTTP/2's `:authority` pseudo-header (as
+    /// HAR files record it).
+    pub fn host(&self) -> Option<&str> {
+        self.header("host").or_else(|| self.header(":authority"))
+    }
+
+    /// The first value of a field, if present. An HTTP/2 request without `Host` answers
+    /// `host` with its `:authority` (RFC 9113 §8.3.1: they mean the same).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
+        let found = self
+            .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+            .map(|h| h.value.as_str());
+        if found.is_none() && name.eq_ignore_ascii_case("host") {
+            return self
+                .headers
+                .iter()
+                .find(|h| h.name == ":authority")
+                .map(|h| h.value.as_str());
+        }
+        found
     }
 
     pub fn has_header(&self, name: &str) -> bool {
@@ -398,6 +471,17 @@ pub struct Connection {
     pub mid_stream: bool,
 }
 
+/// Where an exchange was read from, and so what rules can know about it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExchangeSource {
+    /// Parsed from the bytes on the wire (a capture file or a live interface).
+    #[default]
+    Wire,
+    /// Read from a HAR file: headers and decoded content only, no bytes as sent, no
+    /// frames; rules about framing and raw syntax cannot judge it.
+    Har,
+}
+
 /// A request paired with its response (either may be missing).
 #[derive(Clone, Debug)]
 pub struct Exchange {
@@ -412,11 +496,34 @@ pub struct Exchange {
     pub anomalies: Vec<Anomaly>,
     /// Frame order at which the exchange was closed off without a response (0 otherwise).
     pub closed_order: u64,
+    /// The HTTP/2 stream that carried the exchange (`None` for HTTP/1).
+    pub stream_id: Option<u32>,
+    pub source: ExchangeSource,
 }
 
 impl Exchange {
-    /// The first and last frame numbers of the exchange (request first, response last).
+    /// True when either message travelled over HTTP/2: rules about HTTP/1 framing do not
+    /// apply to it.
+    pub fn is_http2(&self) -> bool {
+        self.stream_id.is_some()
+            || self
+                .request
+                .iter()
+                .chain(self.response.iter())
+                .any(|m| m.version() == "HTTP/2")
+    }
+
+    /// True when the exchange was parsed from wire bytes (it has frames and raw heads).
+    pub fn has_wire_bytes(&self) -> bool {
+        self.source == ExchangeSource::Wire
+    }
+
+    /// The first and last frame numbers of the exchange (request first, response last);
+    /// `None` for an exchange read from a HAR file.
     pub fn frame_span(&self) -> Option<(u64, u64)> {
+        if !self.has_wire_bytes() {
+            return None;
+        }
         let first = self
             .request
             .as_ref()

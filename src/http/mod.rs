@@ -16,8 +16,8 @@ pub use body::{ChunkState, RequestContext, decide_framing};
 pub use connection::{HttpConfig, HttpConnection, HttpStats};
 pub use content_stream::json_verdict_of_kept;
 pub use message::{
-    Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, JsonVerdict, Message, Pos,
-    StartLine,
+    Anomaly, AnomalyKind, Body, Connection, Exchange, ExchangeSource, Framing, Header, JsonVerdict,
+    Message, Pos, StartLine,
 };
 
 use std::net::SocketAddr;

@@ -16,6 +16,9 @@ pub struct ExchangeJson<'a> {
     pub client: String,
     pub server: String,
     pub index: u32,
+    /// The HTTP/2 stream (absent for HTTP/1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<u32>,
     pub request: Option<RequestJson<'a>>,
     pub response: Option<ResponseJson<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -29,7 +32,8 @@ pub struct RequestJson<'a> {
     pub target: &'a str,
     pub version: &'a str,
     pub host: Option<&'a str>,
-    pub frame: u64,
+    /// `null` for an exchange read from a HAR file (no frames).
+    pub frame: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<&'a str>,
     pub ts: String,
@@ -42,12 +46,15 @@ pub struct ResponseJson<'a> {
     pub status: u16,
     pub reason: &'a str,
     pub version: &'a str,
-    pub frame: u64,
+    pub frame: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<&'a str>,
     pub ts: String,
     pub headers: Vec<[&'a str; 2]>,
     pub body_bytes: u64,
+    /// gRPC status (the `grpc-status` trailer, or header in a trailers-only response).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_status: Option<&'a str>,
 }
 
 fn headers(m: &Message) -> Vec<[&str; 2]> {
@@ -68,7 +75,12 @@ fn other_capture<'a>(m: &Message, exchange_file: u16, names: &'a [String]) -> Op
         .flatten()
 }
 
-fn response_json<'a>(m: &'a Message, file: u16, names: &'a [String]) -> Option<ResponseJson<'a>> {
+fn response_json<'a>(
+    m: &'a Message,
+    wire: bool,
+    file: u16,
+    names: &'a [String],
+) -> Option<ResponseJson<'a>> {
     let StartLine::Response {
         version,
         status,
@@ -81,11 +93,18 @@ fn response_json<'a>(m: &'a Message, file: u16, names: &'a [String]) -> Option<R
         status: *status,
         reason,
         version,
-        frame: m.head_frame.number,
+        frame: wire.then_some(m.head_frame.number),
         capture: other_capture(m, file, names),
         ts: m.head_ts.to_rfc3339(),
         headers: headers(m),
         body_bytes: m.body.size,
+        grpc_status: m
+            .body
+            .trailers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("grpc-status"))
+            .map(|h| h.value.as_str())
+            .or_else(|| m.header("grpc-status")),
     })
 }
 
@@ -98,6 +117,7 @@ impl<'a> ExchangeJson<'a> {
             .or(ex.response.as_ref())
             .map_or(ex.connection.first_frame.file, |m| m.head_frame.file);
         let capture = names.get(usize::from(file)).map_or("", String::as_str);
+        let wire = ex.has_wire_bytes();
         let request = ex.request.as_ref().and_then(|m| {
             let StartLine::Request {
                 method,
@@ -111,8 +131,8 @@ impl<'a> ExchangeJson<'a> {
                 method,
                 target,
                 version,
-                host: m.header("host"),
-                frame: m.head_frame.number,
+                host: m.host(),
+                frame: wire.then_some(m.head_frame.number),
                 capture: other_capture(m, file, names),
                 ts: m.head_ts.to_rfc3339(),
                 headers: headers(m),
@@ -124,15 +144,16 @@ impl<'a> ExchangeJson<'a> {
             client: endpoint(&ex.connection.client),
             server: endpoint(&ex.connection.server),
             index: ex.index,
+            stream_id: ex.stream_id,
             request,
             response: ex
                 .response
                 .as_ref()
-                .and_then(|m| response_json(m, file, names)),
+                .and_then(|m| response_json(m, wire, file, names)),
             interim: ex
                 .interim
                 .iter()
-                .filter_map(|m| response_json(m, file, names))
+                .filter_map(|m| response_json(m, wire, file, names))
                 .collect(),
             anomalies: ex.anomaly_names(),
         }

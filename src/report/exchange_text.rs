@@ -4,13 +4,17 @@ use std::fmt::Write as _;
 
 use crate::http::Exchange;
 
-/// `  frame 4` or `  frames 4–9`: where to look in the capture.
+/// `  frame 4` or `  frames 4–9` (and `  HTTP/2 stream 3`): where to look in the capture.
 pub fn frames_label(ex: &Exchange) -> String {
-    match ex.frame_span() {
+    let mut label = match ex.frame_span() {
         Some((a, b)) if a == b => format!("  frame {a}"),
         Some((a, b)) => format!("  frames {a}–{b}"),
         None => String::new(),
+    };
+    if let Some(id) = ex.stream_id {
+        let _ = write!(label, "  HTTP/2 stream {id}");
     }
+    label
 }
 
 /// `#3 198.51.100.7:51234 → 192.0.2.10:80  GET example.com/index.html → 200 OK (1234 B)  frames 4–9  [gap]`
@@ -21,7 +25,7 @@ pub fn exchange_line(ex: &Exchange) -> String {
     );
     match &ex.request {
         Some(req) => {
-            let host = req.header("host").unwrap_or("");
+            let host = req.host().unwrap_or("");
             let _ = write!(
                 line,
                 "{} {}{}",

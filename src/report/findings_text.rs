@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::count;
 use crate::http::Exchange;
 use crate::rules::{Finding, RuleSet, Severity};
 
@@ -24,12 +25,31 @@ struct RuleGroup {
     samples: Vec<Sample>,
 }
 
+/// Findings by severity: the last line of the text report and `summary.severity` of
+/// `--format json`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SeverityTotals {
+    pub error: u64,
+    pub warning: u64,
+    pub info: u64,
+}
+
+impl SeverityTotals {
+    pub fn add(&mut self, s: Severity) {
+        match s {
+            Severity::Error => self.error += 1,
+            Severity::Warning => self.warning += 1,
+            Severity::Info => self.info += 1,
+        }
+    }
+}
+
 /// Collects findings for the text report.
 #[derive(Default)]
 pub struct TextReport {
     groups: BTreeMap<String, RuleGroup>,
     /// Findings by their own severity (a rule's findings may differ: escalations).
-    by_severity: BTreeMap<Severity, u64>,
+    totals: SeverityTotals,
     pub exchanges: u64,
 }
 
@@ -42,7 +62,7 @@ pub fn exchange_location(ex: &Exchange) -> String {
                 s,
                 "{} {}{}",
                 r.method().unwrap_or("?"),
-                r.header("host").unwrap_or(""),
+                r.host().unwrap_or(""),
                 r.target().unwrap_or("")
             );
         }
@@ -58,7 +78,7 @@ pub fn exchange_location(ex: &Exchange) -> String {
 
 impl TextReport {
     pub fn add(&mut self, f: &Finding, location: impl FnOnce() -> String) {
-        *self.by_severity.entry(f.severity).or_default() += 1;
+        self.totals.add(f.severity);
         let g = self.groups.entry(f.rule.clone()).or_default();
         g.count += 1;
         g.severity = Some(g.severity.map_or(f.severity, |s| s.max(f.severity)));
@@ -69,10 +89,6 @@ impl TextReport {
                 evidence: f.evidence.clone(),
             });
         }
-    }
-
-    pub fn counts_by_severity(&self) -> BTreeMap<Severity, u64> {
-        self.by_severity.clone()
     }
 
     /// Renders the report; `color` adds ANSI colours (on a terminal only).
@@ -101,10 +117,9 @@ impl TextReport {
             let summary = rules.get(id).map(|r| r.category.as_str()).unwrap_or("");
             let _ = writeln!(
                 out,
-                "{} {id} ({summary}) — {} finding{}",
+                "{} {id} ({summary}) — {}",
                 paint(sev, sev.as_str()),
-                g.count,
-                if g.count == 1 { "" } else { "s" }
+                count(g.count, "finding", "findings")
             );
             for s in &g.samples {
                 let _ = writeln!(out, "  {}", s.message);
@@ -125,14 +140,14 @@ impl TextReport {
                 let _ = writeln!(out, "{:<48} {:>8} {:>8}", id, sev.as_str(), g.count);
             }
         }
-        let counts = self.counts_by_severity();
+        let totals = self.totals;
         let _ = writeln!(
             out,
-            "{} exchanges: {} errors, {} warnings, {} info",
-            self.exchanges,
-            counts.get(&Severity::Error).copied().unwrap_or(0),
-            counts.get(&Severity::Warning).copied().unwrap_or(0),
-            counts.get(&Severity::Info).copied().unwrap_or(0)
+            "{}: {}, {}, {} info",
+            count(self.exchanges, "exchange", "exchanges"),
+            count(totals.error, "error", "errors"),
+            count(totals.warning, "warning", "warnings"),
+            totals.info
         );
         out
     }

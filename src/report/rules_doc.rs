@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
+use super::count;
 use crate::rules::{ExampleKind, Rule, RuleSet, examples};
 
 pub fn text(set: &RuleSet) -> String {
@@ -21,7 +22,7 @@ pub fn text(set: &RuleSet) -> String {
             if r.enabled { "" } else { "  (disabled)" }
         );
     }
-    let _ = writeln!(out, "{} rules", set.rules.len());
+    let _ = writeln!(out, "{}", count(set.rules.len() as u64, "rule", "rules"));
     out
 }
 
@@ -51,9 +52,9 @@ pub fn markdown(set: &RuleSet) -> String {
     categories.dedup();
     let _ = writeln!(
         out,
-        "{} rules in {} categories.\n",
-        set.rules.len(),
-        categories.len()
+        "{} in {}.\n",
+        count(set.rules.len() as u64, "rule", "rules"),
+        count(categories.len() as u64, "category", "categories")
     );
     for cat in categories {
         let _ = writeln!(
@@ -79,6 +80,21 @@ pub fn markdown(set: &RuleSet) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A line of an example as it is on the wire: quotes and backslashes as they are (so that
+/// Content-Length counts what is shown); only control characters other than tab, which a
+/// terminal would act on, are written as escapes (`\r` for a bare CR, `\u{0}` …).
+fn as_on_the_wire(line: &str) -> String {
+    let mut s = String::with_capacity(line.len());
+    for c in line.chars() {
+        if c.is_control() && c != '\t' {
+            s.extend(c.escape_debug());
+        } else {
+            s.push(c);
+        }
+    }
+    s
 }
 
 /// Everything about one rule, with its examples as they go on the wire.
@@ -120,7 +136,7 @@ pub fn explain(r: &Rule) -> String {
                 let bytes = examples::wire_bytes(t, raw);
                 let _ = writeln!(out, "{label}:");
                 for line in String::from_utf8_lossy(&bytes).split('\n') {
-                    let _ = writeln!(out, "  {}", line.trim_end_matches('\r').escape_debug());
+                    let _ = writeln!(out, "  {}", as_on_the_wire(line.trim_end_matches('\r')));
                 }
             }
         };
@@ -143,4 +159,18 @@ pub fn explain(r: &Rule) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_on_the_wire;
+
+    #[test]
+    fn examples_keep_quotes_and_escape_only_control_characters() {
+        assert_eq!(
+            as_on_the_wire(r#"{"title": "Dune", "path": "C:\\x"}"#),
+            r#"{"title": "Dune", "path": "C:\\x"}"#
+        );
+        assert_eq!(as_on_the_wire("a\rb\tc\u{1b}[31m"), "a\\rb\tc\\u{1b}[31m");
+    }
 }

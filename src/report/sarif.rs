@@ -75,13 +75,14 @@ fn fingerprint(parts: &[&str]) -> String {
 /// One result.
 pub fn result(f: &Finding, ex: Option<&Exchange>, capture: &str, rule_index: usize) -> Value {
     let req = ex.and_then(|e| e.request.as_ref());
-    let host = req.and_then(|r| r.header("host")).unwrap_or("");
+    let host = req.and_then(|r| r.host()).unwrap_or("");
     let method = req.and_then(|r| r.method()).unwrap_or("");
     let template = req
         .and_then(|r| r.target())
         .map(path_template)
         .unwrap_or_default();
     let frame = ex
+        .filter(|e| e.has_wire_bytes())
         .and_then(|e| e.request.as_ref().or(e.response.as_ref()))
         .map(|m| m.head_frame.number);
     let mut location = json!({

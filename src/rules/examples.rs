@@ -6,6 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use super::file::{ExampleExchange, ExampleFile};
 use crate::capture::{FrameRef, Pos};
 use crate::http::{Exchange, HttpConfig, HttpConnection};
+use crate::http2::Http2Connection;
+use crate::http2::frames::{self, FrameType};
+use crate::http2::hpack::HeaderEncoder;
 use crate::reassembly::{CloseReason, Piece};
 use crate::time::Timestamp;
 
@@ -36,9 +39,81 @@ pub fn wire_bytes(text: &str, raw: bool) -> Vec<u8> {
     out
 }
 
+/// An example's connection: HTTP/1 text, or HTTP/2 frames built from header lists.
+enum Proto {
+    Http1(Box<HttpConnection>),
+    Http2 {
+        conn: Box<Http2Connection>,
+        /// HPACK state of the client (0) and the server (1).
+        enc: [HeaderEncoder; 2],
+        next_stream: u32,
+    },
+}
+
 struct Conn {
-    http: HttpConnection,
+    proto: Proto,
     frame: u64,
+}
+
+impl Conn {
+    fn piece(&mut self, dir: usize, bytes: &[u8], at: Pos, out: &mut Vec<Exchange>) {
+        match &mut self.proto {
+            Proto::Http1(h) => h.piece(dir, Piece::Data(bytes), at, out),
+            Proto::Http2 { conn, .. } => conn.piece(dir, Piece::Data(bytes), at, out),
+        }
+    }
+
+    fn close(&mut self, at: Pos, out: &mut Vec<Exchange>) {
+        match &mut self.proto {
+            Proto::Http1(h) => h.close([true, true], CloseReason::Closed, at, out),
+            Proto::Http2 { conn, .. } => conn.close([true, true], CloseReason::Closed, at, out),
+        }
+    }
+}
+
+/// An HTTP/2 example message: its fields (pseudo-headers first, as written) and body.
+fn header_list(text: &str) -> (Vec<(String, String)>, &[u8]) {
+    let (head, body) = match text.find("\n\n") {
+        Some(i) => (&text[..i], &text[i + 2..]),
+        None => (text.trim_end_matches('\n'), ""),
+    };
+    let fields = head
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let line = line.trim_end_matches('\r');
+            // A pseudo-header's name begins with its own colon.
+            let split = line.get(1..).and_then(|r| r.find(':')).map(|i| i + 1);
+            match split {
+                Some(i) => (line[..i].to_string(), line[i + 1..].trim().to_string()),
+                None => (line.to_string(), String::new()),
+            }
+        })
+        .collect();
+    (fields, body.as_bytes())
+}
+
+/// One message as HTTP/2 frames on `stream`: HEADERS, then DATA in frames of at most
+/// 16 KiB; END_STREAM on the last.
+fn h2_frames(enc: &mut HeaderEncoder, stream: u32, text: &str, end: bool) -> Vec<u8> {
+    let (fields, body) = header_list(text);
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let block = enc.encode(&refs);
+    let mut flags = frames::END_HEADERS;
+    if end && body.is_empty() {
+        flags |= frames::END_STREAM;
+    }
+    let mut out = frames::encode(FrameType::Headers, flags, stream, &block);
+    let chunks: Vec<&[u8]> = body.chunks(16_384).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = end && i + 1 == chunks.len();
+        let flags = if last { frames::END_STREAM } else { 0 };
+        out.extend(frames::encode(FrameType::Data, flags, stream, chunk));
+    }
+    out
 }
 
 /// Runs an example through the http stage; returns its exchanges in order.
@@ -59,6 +134,7 @@ pub fn exchanges(example: &ExampleFile) -> Vec<Exchange> {
         &example.exchange
     };
     let tls = example.transport.as_deref() == Some("tls");
+    let http2 = example.version.as_deref() == Some("HTTP/2");
     let server: SocketAddr = example
         .server
         .as_deref()
@@ -84,19 +160,41 @@ pub fn exchanges(example: &ExampleFile) -> Vec<Exchange> {
             None => {
                 let client = SocketAddr::new(client_ip, 40000 + conns.len() as u16);
                 let first = pos(conns.len() as u64 * 1000 + 1, clock, order);
-                let mut http = HttpConnection::new(
-                    HttpConfig::default(),
-                    [client, server],
-                    first,
-                    Some(0),
-                    [false, false],
-                );
-                http.set_tls(tls);
+                let proto = if http2 {
+                    let mut conn = Http2Connection::new(
+                        HttpConfig::default(),
+                        [client, server],
+                        first,
+                        0,
+                        [false, false],
+                        tls,
+                    );
+                    let settings = frames::encode(FrameType::Settings, 0, 0, &[]);
+                    let mut preface = frames::PREFACE.to_vec();
+                    preface.extend_from_slice(&settings);
+                    conn.piece(0, Piece::Data(&preface), first, &mut out);
+                    conn.piece(1, Piece::Data(&settings), first, &mut out);
+                    Proto::Http2 {
+                        conn: Box::new(conn),
+                        enc: [HeaderEncoder::default(), HeaderEncoder::default()],
+                        next_stream: 1,
+                    }
+                } else {
+                    let mut http = HttpConnection::new(
+                        HttpConfig::default(),
+                        [client, server],
+                        first,
+                        Some(0),
+                        [false, false],
+                    );
+                    http.set_tls(tls);
+                    Proto::Http1(Box::new(http))
+                };
                 conns.push((
                     key.0,
                     key.1,
                     Conn {
-                        http,
+                        proto,
                         frame: first.frame.number,
                     },
                 ));
@@ -110,25 +208,47 @@ pub fn exchanges(example: &ExampleFile) -> Vec<Exchange> {
             }
             conn.frame += 1;
             order += 1;
-            conn.http
-                .piece(dir, Piece::Data(bytes), pos(conn.frame, clock, order), out);
+            conn.piece(dir, bytes, pos(conn.frame, clock, order), out);
         };
-        if let Some(req) = &item.request {
-            send(0, &wire_bytes(req, item.raw), conn, &mut out);
+        // The bytes of each message, in the order they are sent.
+        let mut messages: Vec<(usize, Vec<u8>)> = Vec::new();
+        match &mut conn.proto {
+            Proto::Http1(_) => {
+                if let Some(req) = &item.request {
+                    messages.push((0, wire_bytes(req, item.raw)));
+                }
+                for interim in &item.interim {
+                    messages.push((1, wire_bytes(interim, item.raw)));
+                }
+                if let Some(resp) = &item.response {
+                    messages.push((1, wire_bytes(resp, item.raw)));
+                }
+            }
+            Proto::Http2 {
+                enc, next_stream, ..
+            } => {
+                let stream = *next_stream;
+                *next_stream += 2;
+                if let Some(req) = &item.request {
+                    messages.push((0, h2_frames(&mut enc[0], stream, req, true)));
+                }
+                for interim in &item.interim {
+                    messages.push((1, h2_frames(&mut enc[1], stream, interim, false)));
+                }
+                if let Some(resp) = &item.response {
+                    messages.push((1, h2_frames(&mut enc[1], stream, resp, true)));
+                }
+            }
         }
-        for interim in &item.interim {
-            send(1, &wire_bytes(interim, item.raw), conn, &mut out);
-        }
-        if let Some(resp) = &item.response {
-            send(1, &wire_bytes(resp, item.raw), conn, &mut out);
+        for (dir, bytes) in &messages {
+            send(*dir, bytes, conn, &mut out);
         }
     }
     for (_, _, mut conn) in conns {
         order += 1;
         conn.frame += 1;
         let at = pos(conn.frame, clock, order);
-        conn.http
-            .close([true, true], CloseReason::Closed, at, &mut out);
+        conn.close(at, &mut out);
     }
     out
 }

@@ -27,6 +27,9 @@ pub struct RuleFile {
     /// content or framing must say so here.
     #[serde(default)]
     pub reads: Vec<String>,
+    /// The rule is about HTTP/1 message framing: it never applies to HTTP/2 exchanges.
+    #[serde(default)]
+    pub http1_only: bool,
     #[serde(default)]
     pub when: Option<toml::Table>,
     #[serde(default)]
@@ -55,6 +58,10 @@ pub struct ExampleFile {
     pub note: Option<String>,
     #[serde(default)]
     pub transport: Option<String>,
+    /// `"HTTP/2"`: messages are header lists (`:method: GET`, `name: value`, a blank line,
+    /// the body) sent as HTTP/2 frames with prior knowledge.
+    #[serde(default)]
+    pub version: Option<String>,
     /// Server address, e.g. `"192.0.2.10:443"` (default port 80, or 443 for TLS).
     #[serde(default)]
     pub server: Option<String>,

@@ -126,6 +126,8 @@ pub struct Rule {
     pub equivalents: Vec<(String, String)>,
     pub check_name: Option<String>,
     pub enabled: bool,
+    /// About HTTP/1 framing: skipped on HTTP/2 exchanges.
+    pub http1_only: bool,
     pub examples: Vec<ExampleFile>,
     /// Where the rule was loaded from (`builtin:` for the shipped catalogue).
     pub source: String,
@@ -283,6 +285,7 @@ impl Rule {
             equivalents,
             check_name: f.check,
             enabled: f.enabled,
+            http1_only: f.http1_only,
             examples: f.example,
             source,
             cond,
@@ -309,6 +312,9 @@ impl Rule {
 
     /// Cheap rejection before any condition is evaluated.
     fn may_apply(&self, ex: &Exchange) -> bool {
+        if self.http1_only && ex.is_http2() {
+            return false;
+        }
         let Some(cond) = &self.cond else { return true };
         if let Some(set) = cond.required_status()
             && !ex
@@ -330,6 +336,63 @@ impl Rule {
         }
         true
     }
+}
+
+/// What a rule needs that only the bytes as sent can give, and so what an exchange read from
+/// a HAR file (headers and decoded content, no wire bytes) cannot tell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WireNeed {
+    /// Message framing and line syntax (the `framing` category).
+    Framing,
+    /// Parse anomalies of the head or body as sent (obs-fold, bare LF, bad names …).
+    ParseAnomaly,
+    /// The raw head bytes (status-code digits as sent, header section size).
+    RawHead,
+    /// The connection's real message order: 1xx responses, pairing, persistence.
+    Connection,
+}
+
+impl WireNeed {
+    pub fn describe(self) -> &'static str {
+        match self {
+            WireNeed::Framing => "message framing and line syntax",
+            WireNeed::ParseAnomaly => "parse anomalies of the bytes as sent",
+            WireNeed::RawHead => "the raw head bytes",
+            WireNeed::Connection => "the connection's own message order (1xx, pairing, close)",
+        }
+    }
+}
+
+impl Rule {
+    /// What this rule reads that only wire bytes give, if anything.
+    pub fn wire_need(&self) -> Option<WireNeed> {
+        const RAW_HEAD: &[&str] = &["invalid_status_code", "oversized_header_section"];
+        const CONNECTION: &[&str] = &[
+            "interim_after_final",
+            "unanswered_request",
+            "unmatched_response",
+            "connection_close_ignored",
+        ];
+        let check = self.check_name.as_deref().unwrap_or("");
+        if self.category == "framing" {
+            Some(WireNeed::Framing)
+        } else if RAW_HEAD.contains(&check) {
+            Some(WireNeed::RawHead)
+        } else if CONNECTION.contains(&check) {
+            Some(WireNeed::Connection)
+        } else if self.reads.framing {
+            Some(WireNeed::ParseAnomaly)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether `rule` can judge `ex`: every rule can judge an exchange parsed from wire bytes;
+/// on one read from a HAR file, rules that need the bytes as sent are skipped (and counted).
+pub fn applies_to(rule: &Rule, ex: &Exchange) -> bool {
+    ex.has_wire_bytes() || rule.wire_need().is_none()
 }
 
 /// Decoded content (borrowed when there was no coding to undo) and whether it was cut at
@@ -715,7 +778,7 @@ impl Engine {
         let req = Subject::new(ex, Some(Side::Request), &cache);
         let resp = Subject::new(ex, Some(Side::Response), &cache);
         for rule in &self.rules {
-            if !rule.may_apply(ex) {
+            if !rule.may_apply(ex) || !applies_to(rule, ex) {
                 continue;
             }
             match rule.scope {
@@ -820,7 +883,7 @@ impl StatefulEngine {
     pub fn observe(&mut self, ex: &Exchange) -> Vec<(ExchangeRef, Finding)> {
         let mut out = Vec::new();
         for (rule, check) in &mut self.checks {
-            if !rule.sees_whole(ex, None) {
+            if !applies_to(rule, ex) || !rule.sees_whole(ex, None) {
                 // History is not built from what was not seen.
                 continue;
             }

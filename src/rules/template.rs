@@ -94,7 +94,7 @@ impl Template {
                 Part::Path => req
                     .and_then(|m| m.target())
                     .map(|t| t.split(['?', '#']).next().unwrap_or(t).to_string()),
-                Part::Host => req.and_then(|m| m.header("host")).map(str::to_string),
+                Part::Host => req.and_then(|m| m.host()).map(str::to_string),
                 Part::Status => resp.and_then(|m| m.status()).map(|c| c.to_string()),
                 Part::Reason => resp.and_then(|m| m.reason()).map(str::to_string),
                 Part::Side => s.side_name().map(str::to_string),

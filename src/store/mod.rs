@@ -232,6 +232,32 @@ impl Store {
     }
 }
 
+/// Checkpoints `path` completely (`wal_checkpoint(TRUNCATE)`) and closes the connection.
+/// When it is the last connection to the database, SQLite then deletes the `-wal` and
+/// `-shm` files, so only the database file remains. Read-only connections (the
+/// dashboard's) cannot do this on their own close, so whoever served them calls this once
+/// they are all closed. Nothing happens when `path` does not exist.
+pub fn checkpoint_and_close(path: &Path) -> Result<(), StoreError> {
+    if !path.is_file() {
+        return Ok(());
+    }
+    let open_err = |error| StoreError::Open {
+        path: path.to_path_buf(),
+        error,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(StoreError::sql(path))?;
+    conn.close().map_err(|(_, e)| StoreError::sql(path)(e))
+}
+
 /// Wall-clock now in ns since the epoch.
 pub(crate) fn wall_nanos() -> i64 {
     std::time::SystemTime::now()

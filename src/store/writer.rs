@@ -421,21 +421,25 @@ fn prepare(item: Analyzed, names: &[String], cfg: &WriterConfig) -> Row {
         .or(resp)
         .map_or(exchange.connection.first_frame.file, |m| m.head_frame.file);
     let target = req.and_then(Message::target);
-    let frame = |m: Option<&Message>| m.map(|m| u64_sql(m.head_frame.number));
+    // An exchange read from a HAR file has no frames: NULL, as the dashboard expects.
+    let wire = exchange.has_wire_bytes();
+    let frame = |m: Option<&Message>, which: fn(&Message) -> FrameRef| {
+        m.filter(|_| wire).map(|m| u64_sql(which(m).number))
+    };
     let mut row = Row {
         connection,
         index: exchange.index,
         file,
         method: req.and_then(Message::method).map(str::to_string),
-        host: req.and_then(|m| m.header("host")).map(str::to_string),
+        host: req.and_then(|m| m.host()).map(str::to_string),
         path: target.map(|t| t.split('?').next().unwrap_or(t).to_string()),
         template: target.map(path_template),
         target: target.map(str::to_string),
         status: resp.and_then(Message::status).map(i64::from),
-        req_frame: frame(req),
-        resp_frame: frame(resp),
-        first_frame: req.or(resp).map(|m| u64_sql(m.first_frame.number)),
-        last_frame: resp.or(req).map(|m| u64_sql(m.last_frame.number)),
+        req_frame: frame(req, |m| m.head_frame),
+        resp_frame: frame(resp, |m| m.head_frame),
+        first_frame: frame(req.or(resp), |m| m.first_frame),
+        last_frame: frame(resp.or(req), |m| m.last_frame),
         req_first_ts: req.map(|m| m.first_ts.as_nanos()),
         req_last_ts: req.map(|m| m.last_ts.as_nanos()),
         resp_first_ts: resp.map(|m| m.first_ts.as_nanos()),

@@ -79,7 +79,7 @@ impl StatefulCheck for DateClockSkew {
         let key = self.keyer.key((
             ex.request
                 .as_ref()
-                .and_then(|r| r.header("host"))
+                .and_then(|r| r.host())
                 .unwrap_or("")
                 .trim()
                 .to_ascii_lowercase(),

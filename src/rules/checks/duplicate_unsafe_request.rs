@@ -1,7 +1,8 @@
 //! `duplicate-unsafe-request`: one client sent the same POST or PATCH (same host, target
 //! and body) twice within [`WINDOW_SECS`] without an Idempotency-Key (RFC 9110 §9.2.2,
 //! draft-ietf-httpapi-idempotency-key-header). Stateful per client (address and
-//! User-Agent): the two requests are different exchanges, often on different connections
+//! User-Agent), and per connection whatever User-Agent its requests name (one connection is
+//! one client): the two requests are different exchanges, often on different connections
 //! (a retry after a timeout opens a new one), so they may be observed in either order; the
 //! finding always goes on the later of the two.
 //!
@@ -105,13 +106,33 @@ impl StatefulCheck for Duplicates {
         let (Some(client), Some(host)) = (self.keys.client(ex), self.keys.host(ex)) else {
             return;
         };
-        let key = self.keys.key((
-            client,
+        // One connection is one client whatever User-Agent each request names (a client
+        // that varies it, or a proxy's connection): the same request twice on it is a
+        // duplicate even when the (address, User-Agent) clients differ.
+        let c = &ex.connection;
+        let connection = self.keys.key((c.client, c.server, c.first_frame.file, c.first_frame.number));
+        let what = (
             host,
             req.method().unwrap_or(""),
             req.target().unwrap_or(""),
             req.body.captured.as_slice(),
-        ));
+        );
+        let by_client = self.keys.key((client, what));
+        let by_connection = self.keys.key(("connection", connection, what));
+        let first = self.note(by_client, ex);
+        let second = self.note(by_connection, ex);
+        // The same pair seen through both keys is one finding.
+        if let Some(hit) = first.or(second) {
+            out.push(hit);
+        }
+    }
+}
+
+impl Duplicates {
+    /// Records the request under `key`; the finding when it repeats one seen under the same
+    /// key within the window (once per key).
+    fn note(&mut self, key: u64, ex: &Exchange) -> Option<StatefulHit> {
+        let req = ex.request.as_ref()?;
         let sent = req.first_ts;
         let this_status = status(ex);
         let Some(prev) = self.seen.get_mut(&key) else {
@@ -126,47 +147,49 @@ impl StatefulCheck for Duplicates {
                     fired: false,
                 },
             );
-            return;
+            return None;
         };
         let gap = sent.secs_since(prev.sent);
         if gap.abs() < WINDOW_SECS {
-            if !prev.fired {
-                prev.fired = true;
-                let hit = if gap >= 0.0 {
-                    let evidence = format!(
-                        "same body {} s after {} ({})",
-                        secs(sent, prev.sent),
-                        prev.frame,
-                        answered(prev.status)
-                    );
-                    StatefulHit {
-                        at: ExchangeRef::of(ex),
-                        message: SUMMARY.render(ex, &evidence),
-                        evidence,
-                        severity: None,
-                        side: Some(Side::Request),
-                        related: vec![prev.at],
-                    }
-                } else {
-                    // Observed out of order: the remembered request is the later one.
-                    let evidence = format!(
-                        "same body {} s after {} ({})",
-                        secs(prev.sent, sent),
-                        frame_label(ex),
-                        answered(this_status)
-                    );
-                    StatefulHit {
-                        at: prev.at,
-                        message: prev.message.with(&evidence),
-                        evidence,
-                        severity: None,
-                        side: Some(Side::Request),
-                        related: vec![ExchangeRef::of(ex)],
-                    }
-                };
-                out.push(hit);
+            if prev.fired {
+                return None;
             }
-        } else if gap > 0.0 {
+            prev.fired = true;
+            let hit = if gap >= 0.0 {
+                let evidence = format!(
+                    "same body {} s after {} ({})",
+                    secs(sent, prev.sent),
+                    prev.frame,
+                    answered(prev.status)
+                );
+                StatefulHit {
+                    at: ExchangeRef::of(ex),
+                    message: SUMMARY.render(ex, &evidence),
+                    evidence,
+                    severity: None,
+                    side: Some(Side::Request),
+                    related: vec![prev.at],
+                }
+            } else {
+                // Observed out of order: the remembered request is the later one.
+                let evidence = format!(
+                    "same body {} s after {} ({})",
+                    secs(prev.sent, sent),
+                    frame_label(ex),
+                    answered(this_status)
+                );
+                StatefulHit {
+                    at: prev.at,
+                    message: prev.message.with(&evidence),
+                    evidence,
+                    severity: None,
+                    side: Some(Side::Request),
+                    related: vec![ExchangeRef::of(ex)],
+                }
+            };
+            return Some(hit);
+        }
+        if gap > 0.0 {
             // Too far apart: the newer request is the one a future repeat is compared to.
             *prev = Seen {
                 sent,
@@ -177,6 +200,7 @@ impl StatefulCheck for Duplicates {
                 fired: false,
             };
         }
+        None
     }
 }
 
@@ -268,10 +292,10 @@ mod tests {
                 post(1.0, "[{\"query\":\"query A { a }\"}]", "", 0),
             ]
             .concat(),
-            // another client
+            // another client: another User-Agent on another connection
             [
                 post(0.0, "x=1", "", 0),
-                post(1.0, "x=1", "User-Agent: b\\n", 0),
+                post(1.0, "x=1", "User-Agent: b\\n", 1),
             ]
             .concat(),
         ];
@@ -284,5 +308,21 @@ mod tests {
         ]
         .concat();
         assert_eq!(run(&mutation).len(), 1);
+    }
+
+    #[test]
+    fn one_connection_is_one_client_whatever_its_user_agent() {
+        let toml = [
+            post(0.0, "x=1", "User-Agent: a\\n", 0),
+            post(1.0, "x=1", "User-Agent: b\\n", 0),
+            post(2.0, "x=1", "", 0),
+        ]
+        .concat();
+        let hits = run(&toml);
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert!(hits[0].1.starts_with("same body 1.0 s after frame "), "{hits:?}");
+        // Same User-Agent on two connections: one finding, not one per key.
+        let toml = [post(0.0, "x=1", "", 0), post(1.0, "x=1", "", 0)].concat();
+        assert_eq!(run(&toml).len(), 1);
     }
 }

@@ -2,9 +2,12 @@
 //! impossible date (RFC 9110 §5.6.7). The grammar, the calendar arithmetic and the fields'
 //! exceptions (Retry-After seconds, If-Range entity-tags, `Expires: 0`) need code; the
 //! parser is shared with `obsolete-date-format`, which reports the valid but obsolete forms.
+//! A numeric zone (`+0000`) parses, but the grammar allows only `GMT`: it is reported here.
 
 use super::{CheckInput, CheckKind, Hit};
-use crate::rules::syntax::date::{DATE_FIELDS, DateError, holds_http_date, parse_http_date};
+use crate::rules::syntax::date::{
+    DATE_FIELDS, DateError, Zone, holds_http_date, parse_http_date,
+};
 
 pub const CHECK: CheckKind = CheckKind::Exchange(run);
 
@@ -31,6 +34,14 @@ fn run(input: &CheckInput<'_>) -> Vec<Hit> {
             continue;
         }
         let evidence = match parse_http_date(&h.value) {
+            // The grammar knows only GMT: a numeric offset is readable but not an
+            // HTTP-date (RFC 9110 §5.6.7), so it is invalid, not merely obsolete.
+            Ok(date) if matches!(date.zone, Zone::Offset(_)) => format!(
+                "{}: {} (numeric zone {}: an HTTP-date is in GMT)",
+                h.name,
+                shown(&h.value),
+                date.zone
+            ),
             Ok(_) => continue,
             Err(DateError::Malformed) => format!("{}: {}", h.name, shown(&h.value)),
             Err(e @ DateError::Impossible(_)) => {
@@ -70,7 +81,16 @@ mod tests {
                 "Expires: Sat, 29 Feb 2025 00:00:00 GMT (impossible date: day beyond the month's length)"
             ]
         );
-        assert_eq!(resp("Retry-After: tomorrow\n"), ["Retry-After: tomorrow"]);
+        assert_eq!(
+            resp("Retry-After: Tuesday 5pm\n"),
+            ["Retry-After: Tuesday 5pm"]
+        );
+        // A word that is no date is invalid-retry-after's business.
+        assert!(resp("Retry-After: tomorrow\n").is_empty());
+        assert_eq!(
+            resp("Expires: Tue, 04 Mar 2025 10:00:00 +0000\n"),
+            ["Expires: Tue, 04 Mar 2025 10:00:00 +0000 (numeric zone +0000: an HTTP-date is in GMT)"]
+        );
         assert_eq!(resp("Expires: -2\n"), ["Expires: -2"]);
     }
 
@@ -84,7 +104,7 @@ mod tests {
             .is_empty()
         );
         let ex = exchange(
-            "GET / HTTP/1.1\nHost: a\nIf-Range: \"abc\"\nIf-Modified-Since: Tue, 04 Mar 2025 10:00:00 +0000\n\n",
+            "GET / HTTP/1.1\nHost: a\nIf-Range: \"abc\"\nIf-Modified-Since: Tue, 04 Mar 2025 10:00:00 GMT\n\n",
             "",
         );
         assert!(evidence(CHECK, &ex, Some(Side::Request)).is_empty());

@@ -4,7 +4,9 @@
 //! `invalid-http-date`, which reports the values that do not parse at all.
 
 use super::{CheckInput, CheckKind, Hit};
-use crate::rules::syntax::date::{DATE_FIELDS, DateForm, holds_http_date, parse_http_date};
+use crate::rules::syntax::date::{
+    DATE_FIELDS, DateForm, Zone, holds_http_date, parse_http_date,
+};
 
 pub const CHECK: CheckKind = CheckKind::Exchange(run);
 
@@ -25,7 +27,8 @@ fn run(input: &CheckInput<'_>) -> Vec<Hit> {
         let Ok(date) = parse_http_date(&h.value) else {
             continue;
         };
-        if date.is_canonical() {
+        // A numeric zone is not an HTTP-date: invalid-http-date reports it.
+        if date.is_canonical() || matches!(date.zone, Zone::Offset(_)) {
             continue;
         }
         let mut why = Vec::new();
@@ -82,10 +85,8 @@ mod tests {
             resp("Date: Wed, 04 Mar 2025 10:00:00 UTC\n"),
             ["Date: Wed, 04 Mar 2025 10:00:00 UTC (weekday should be Tue, zone UTC)"]
         );
-        assert_eq!(
-            resp("Expires: Tue, 04 Mar 2025 10:00:00 +0000\n"),
-            ["Expires: Tue, 04 Mar 2025 10:00:00 +0000 (zone +0000)"]
-        );
+        // A numeric zone is invalid (invalid-http-date), not obsolete.
+        assert!(resp("Expires: Tue, 04 Mar 2025 10:00:00 +0000\n").is_empty());
         assert_eq!(
             resp("Retry-After: Monday, 04-Mar-25 10:00:00 GMT\n"),
             [

@@ -14,6 +14,11 @@
 //!   already in the chain and that is redirected again (a login flow that comes back to the
 //!   first page and gets it is not a loop), or the 11th redirect. Evidence lists the chain:
 //!   `GET /a -> /b -> /a`.
+//! - A redirect to its own URL that sets no cookie is a loop by itself, reported on that
+//!   exchange without waiting for the follow-up (which the capture may not hold): the
+//!   client would ask for the same URL again and get the same answer. Only when the client
+//!   repeats the method: a GET or HEAD, or a 307/308 (POST → 303 → GET of the same URL is
+//!   the Post/Redirect/Get pattern, not a loop).
 //! - A redirect to its own URL that sets a cookie is the cookie dance of some sites: the
 //!   revisit counts only if the follow-up is redirected to itself again.
 //!
@@ -166,6 +171,31 @@ impl StatefulCheck for RedirectLoop {
                 }
             }
         };
+        let same_request_again = matches!(req.method(), Some("GET" | "HEAD"))
+            || matches!(status(ex), Some(307 | 308));
+        if self_redirect
+            && same_request_again
+            && !resp.has_header("set-cookie")
+            && !chain.fired
+        {
+            chain.fired = true;
+            let hops: Vec<&str> = chain.steps.iter().map(|s| s.shown.as_str()).collect();
+            let evidence = format!(
+                "{} {} -> {}",
+                req.method().unwrap_or("GET"),
+                hops.join(" -> "),
+                shown(&url, &chain.origin)
+            );
+            let earlier = chain.steps.len().saturating_sub(1);
+            out.push(StatefulHit {
+                at: ExchangeRef::of(ex),
+                message: SUMMARY.render(ex, &evidence),
+                evidence,
+                severity: None,
+                side: Some(Side::Response),
+                related: chain.steps[..earlier].iter().map(|s| s.at).collect(),
+            });
+        }
         chain.next = target_key;
         chain.redirected_at = resp.last_ts;
         chain.cookie_dance = self_redirect && resp.has_header("set-cookie");
@@ -268,6 +298,40 @@ mod tests {
         ]
         .concat();
         assert_eq!(run(&self_loop), ["GET /a -> /a"]);
+    }
+
+    #[test]
+    fn a_redirect_to_its_own_url_is_a_loop_at_once() {
+        // The follow-up is not in the capture: the redirect alone says it.
+        assert_eq!(run(&hop("/a", "302 Found", "/a", "")), ["GET /a -> /a"]);
+        assert_eq!(
+            run(&hop("/a?x=1", "301 Moved", "http://w.example/a?x=1", "")),
+            ["GET /a?x=1 -> /a?x=1"]
+        );
+        // Seen followed: still one finding.
+        let twice = [
+            hop("/a", "302 Found", "/a", ""),
+            hop("/a", "302 Found", "/a", ""),
+        ]
+        .concat();
+        assert_eq!(run(&twice), ["GET /a -> /a"]);
+        // At the end of a chain: the whole chain as evidence.
+        let chain = [
+            hop("/x", "302 Found", "/a", ""),
+            hop("/a", "302 Found", "/a", ""),
+        ]
+        .concat();
+        assert_eq!(run(&chain), ["GET /x -> /a -> /a"]);
+    }
+
+    #[test]
+    fn post_redirect_get_to_the_same_url_is_not_a_loop() {
+        let prg = "[[exchange]]\nrequest = \"POST /form HTTP/1.1\\nHost: w.example\\nContent-Length: 0\\n\\n\"\nresponse = \"HTTP/1.1 303 See Other\\nLocation: /form\\nContent-Length: 0\\n\\n\"\n";
+        assert!(run(prg).is_empty());
+        let repost = prg.replace("303 See Other", "307 Temporary Redirect");
+        assert_eq!(run(&repost), ["POST /form -> /form"]);
+        // Another URL (a query differs) is no loop.
+        assert!(run(&hop("/a", "302 Found", "/a?page=2", "")).is_empty());
     }
 
     #[test]

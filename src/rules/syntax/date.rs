@@ -5,7 +5,8 @@
 //! GMT`) and asctime-date (`Tue Mar  4 10:00:00 2025`) — and, so that linters can tell
 //! "non-canonical" from "unreadable", two near misses of the fixdate and rfc850 shapes: a
 //! weekday that does not match the date, and a zone other than `GMT` (`UTC`, `UT`, `Z`,
-//! `+hhmm`/`-hhmm`). What was found is reported in [`HttpDate`] (`form`, `weekday_ok`, `gmt`);
+//! `+hhmm`/`-hhmm`; a numeric zone is not an HTTP-date at all, which invalid-http-date
+//! reports from [`Zone::Offset`], but the instant it names is still usable). What was found is reported in [`HttpDate`] (`form`, `weekday_ok`, `gmt`);
 //! a value that fits no shape, or names an impossible date (31 February, hour 24), is a
 //! [`DateError`].
 //!
@@ -173,7 +174,7 @@ pub const DATE_FIELDS: &[&str] = &[
 pub fn holds_http_date(name: &str, value: &str) -> bool {
     let v = value.trim_matches([' ', '\t']);
     if name.eq_ignore_ascii_case("retry-after") {
-        return v.starts_with(|c: char| c.is_ascii_alphabetic());
+        return starts_like_a_date(v);
     }
     if name.eq_ignore_ascii_case("if-range") {
         return !(v.starts_with('"') || v.starts_with("W/"));
@@ -182,6 +183,21 @@ pub fn holds_http_date(name: &str, value: &str) -> bool {
         return v != "0" && v != "-1";
     }
     DATE_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
+/// Whether a `Retry-After` value is meant as a date: it starts with a day name (any case)
+/// followed by more letters, a comma or a space (`Tue, …`, `Tuesday, …`, `Tue Mar  4 …`).
+/// Other values (`soon`, `30s`, `1.5`) are neither form, which invalid-retry-after reports.
+pub fn starts_like_a_date(value: &str) -> bool {
+    let v = value.trim_matches([' ', '\t']).as_bytes();
+    let Some(day) = v.get(..3) else {
+        return false;
+    };
+    DAYS.iter().any(|d| d.as_bytes().eq_ignore_ascii_case(day))
+        && v[3..]
+            .iter()
+            .find(|b| !b.is_ascii_alphabetic())
+            .is_some_and(|b| matches!(b, b',' | b' '))
 }
 
 /// A small cursor over the value's bytes.
@@ -491,6 +507,18 @@ mod tests {
         ));
         assert!(!holds_http_date("Retry-After", "120"));
         assert!(!holds_http_date("Retry-After", "-5"));
+        assert!(!holds_http_date("Retry-After", "soon"));
+        assert!(!holds_http_date("Retry-After", "Sunday"));
+        assert!(!holds_http_date("Retry-After", "30s"));
+        assert!(holds_http_date(
+            "Retry-After",
+            "Tuesday, 04-Mar-25 10:00:00 GMT"
+        ));
+        assert!(holds_http_date("Retry-After", "Tue Mar  4 10:00:00 2025"));
+        assert!(holds_http_date(
+            "Retry-After",
+            "tue, 04 Mar 2025 10:00:00 GMT"
+        ));
         assert!(!holds_http_date("If-Range", "\"abc\""));
         assert!(!holds_http_date("If-Range", "W/\"abc\""));
         assert!(holds_http_date("If-Range", "Tue, 04 Mar 2025 10:00:00 GMT"));

@@ -36,7 +36,7 @@ pub fn request_host(req: &Message) -> Option<String> {
     });
     let authority = match from_target {
         Some(a) => a,
-        None => req.header("host")?,
+        None => req.host()?,
     };
     let host = strip_port(authority.trim()).trim_end_matches('.');
     (!host.is_empty()).then(|| host.to_ascii_lowercase())

@@ -196,7 +196,7 @@ impl Keyer {
     /// hosts on one server, or one name served by two addresses, are kept apart).
     pub fn host(&self, ex: &Exchange) -> Option<u64> {
         let req = ex.request.as_ref()?;
-        let host = req.header("host").unwrap_or("").trim().to_ascii_lowercase();
+        let host = req.host().unwrap_or("").trim().to_ascii_lowercase();
         Some(self.key((host, ex.connection.server)))
     }
 
@@ -348,7 +348,7 @@ pub fn request_url(ex: &Exchange) -> Option<Url> {
     let target = req.target()?;
     let scheme = if ex.connection.tls { "https" } else { "http" };
     if target.starts_with('/') {
-        let authority = match req.header("host") {
+        let authority = match req.host() {
             Some(h) => normalize_authority(scheme, h)?,
             None => normalize_authority(scheme, &ex.connection.server.to_string())?,
         };

@@ -1,0 +1,391 @@
+//! HTTP/2 through the session, as the pipeline drives it: bytes in, exchanges out.
+
+use std::net::SocketAddr;
+
+use super::frames::{self, FrameType, PREFACE};
+use super::hpack::HeaderEncoder;
+use crate::capture::{FrameRef, Pos};
+use crate::http::{AnomalyKind, Exchange, HttpConfig};
+use crate::reassembly::{CloseReason, Piece};
+use crate::session::Session;
+
+fn pos(n: u64) -> Pos {
+    Pos {
+        frame: FrameRef { file: 0, number: n },
+        ts: crate::time::Timestamp(n as i64 * 1000),
+        order: n,
+    }
+}
+
+/// Both ends of a connection, writing frames.
+struct Wire {
+    session: Session,
+    enc: [HeaderEncoder; 2],
+    frame: u64,
+    out: Vec<Exchange>,
+}
+
+impl Wire {
+    fn new() -> Self {
+        let ends: [SocketAddr; 2] = [
+            "10.0.0.1:40000".parse().expect("addr"),
+            "10.0.0.2:8080".parse().expect("addr"),
+        ];
+        Wire {
+            session: Session::new(HttpConfig::default(), ends, pos(1), Some(0), [false, false]),
+            enc: [HeaderEncoder::default(), HeaderEncoder::default()],
+            frame: 1,
+            out: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, dir: usize, bytes: &[u8]) {
+        self.frame += 1;
+        self.session
+            .piece(dir, Piece::Data(bytes), pos(self.frame), &mut self.out);
+    }
+
+    fn headers(&mut self, dir: usize, stream: u32, fields: &[(&str, &str)], end: bool) -> Vec<u8> {
+        let block = self.enc[dir].encode(fields);
+        let flags = frames::END_HEADERS | if end { frames::END_STREAM } else { 0 };
+        frames::encode(FrameType::Headers, flags, stream, &block)
+    }
+
+    fn close(&mut self) -> Vec<Exchange> {
+        self.frame += 1;
+        self.session.close(
+            [true, true],
+            CloseReason::Closed,
+            pos(self.frame),
+            &mut self.out,
+        );
+        std::mem::take(&mut self.out)
+    }
+}
+
+fn settings() -> Vec<u8> {
+    frames::encode(FrameType::Settings, 0, 0, &[])
+}
+
+fn data(stream: u32, bytes: &[u8], end: bool) -> Vec<u8> {
+    frames::encode(
+        FrameType::Data,
+        if end { frames::END_STREAM } else { 0 },
+        stream,
+        bytes,
+    )
+}
+
+const GET: &[(&str, &str)] = &[
+    (":method", "GET"),
+    (":scheme", "http"),
+    (":authority", "api.example"),
+    (":path", "/a"),
+];
+
+#[test]
+fn prior_knowledge_interleaved_streams_with_body_and_trailers() {
+    let mut w = Wire::new();
+    let mut c = PREFACE.to_vec();
+    c.extend(settings());
+    c.extend(w.headers(0, 1, GET, true));
+    let post = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":authority", "api.example"),
+        (":path", "/upload"),
+        ("content-type", "application/json"),
+        ("content-length", "12"),
+    ];
+    c.extend(w.headers(0, 3, &post, false));
+    c.extend(data(3, b"{\"a\":", false));
+    // The preface split across segments.
+    w.send(0, &c[..10]);
+    w.send(0, &c[10..]);
+    let mut s = settings();
+    s.extend(w.headers(1, 3, &[(":status", "100")], false));
+    w.send(1, &s);
+    w.send(0, &data(3, b"123456}", true));
+    let mut s = w.headers(1, 3, &[(":status", "201"), ("location", "/upload/1")], true);
+    s.extend(w.headers(
+        1,
+        1,
+        &[(":status", "200"), ("content-type", "text/plain")],
+        false,
+    ));
+    s.extend(data(1, b"hello", false));
+    s.extend(w.headers(1, 1, &[("grpc-status", "0")], true));
+    w.send(1, &s);
+    let out = w.close();
+    assert_eq!(out.len(), 2, "{out:#?}");
+    let post_ex = out
+        .iter()
+        .find(|e| e.stream_id == Some(3))
+        .expect("stream 3");
+    let req = post_ex.request.as_ref().expect("request");
+    assert_eq!(req.method(), Some("POST"));
+    assert_eq!(req.version(), "HTTP/2");
+    assert_eq!(req.header("host"), Some("api.example"));
+    assert_eq!(req.body.size, 12);
+    assert_eq!(req.body.captured, b"{\"a\":123456}");
+    assert_eq!(post_ex.interim.len(), 1);
+    assert_eq!(
+        post_ex.response.as_ref().and_then(|r| r.status()),
+        Some(201)
+    );
+    assert!(
+        post_ex.anomaly_names().is_empty(),
+        "{:?}",
+        post_ex.anomaly_names()
+    );
+    let get_ex = out
+        .iter()
+        .find(|e| e.stream_id == Some(1))
+        .expect("stream 1");
+    assert_eq!(get_ex.index, 0);
+    assert_eq!(post_ex.index, 1);
+    let resp = get_ex.response.as_ref().expect("response");
+    assert_eq!(resp.body.captured, b"hello");
+    assert_eq!(resp.body.trailers[0].name, "grpc-status");
+    assert_eq!(resp.headers[0].name, ":status");
+    assert_eq!(w.session.stats().http2_connections, 1);
+    assert_eq!(w.session.stats().exchanges, 2);
+}
+
+#[test]
+fn upgrade_h2c_makes_the_request_stream_one() {
+    let mut w = Wire::new();
+    w.send(
+        0,
+        b"GET /u HTTP/1.1\r\nHost: api.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+    );
+    let mut s =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_vec();
+    s.extend(settings());
+    s.extend(w.headers(1, 1, &[(":status", "200"), ("content-length", "2")], false));
+    w.send(1, &s);
+    let mut c = PREFACE.to_vec();
+    c.extend(settings());
+    c.extend(w.headers(0, 3, GET, true));
+    w.send(0, &c);
+    let mut s = data(1, b"ok", true);
+    s.extend(w.headers(1, 3, &[(":status", "404")], true));
+    w.send(1, &s);
+    let out = w.close();
+    assert_eq!(out.len(), 2, "{out:#?}");
+    let first = &out[0];
+    assert_eq!(first.stream_id, Some(1));
+    assert_eq!(first.index, 0);
+    assert_eq!(
+        first.request.as_ref().map(|r| r.version()),
+        Some("HTTP/1.1")
+    );
+    assert_eq!(first.interim[0].status(), Some(101));
+    let resp = first.response.as_ref().expect("h2 response");
+    assert_eq!(resp.version(), "HTTP/2");
+    assert_eq!(resp.body.captured, b"ok");
+    assert!(
+        first.anomaly_names().is_empty(),
+        "{:?}",
+        first.anomaly_names()
+    );
+    assert_eq!(out[1].stream_id, Some(3));
+    assert_eq!(out[1].index, 1);
+    assert_eq!(out[1].response.as_ref().and_then(|r| r.status()), Some(404));
+}
+
+#[test]
+fn http1_is_untouched_and_other_upgrades_stay_tunnels() {
+    let mut w = Wire::new();
+    w.send(
+        0,
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
+    w.send(1, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello");
+    assert!(w.session.is_done());
+    let out = w.close();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].stream_id, None);
+    assert_eq!(out[0].response.as_ref().and_then(|r| r.status()), Some(101));
+}
+
+#[test]
+fn server_settings_first_waits_for_the_preface() {
+    let mut w = Wire::new();
+    w.send(1, &settings());
+    let mut c = PREFACE.to_vec();
+    c.extend(settings());
+    c.extend(w.headers(0, 1, GET, true));
+    w.send(0, &c);
+    let h = w.headers(1, 1, &[(":status", "204")], true);
+    w.send(1, &h);
+    let out = w.close();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].response.as_ref().and_then(|r| r.status()), Some(204));
+}
+
+#[test]
+fn a_gap_stops_decoding_and_says_so() {
+    let mut w = Wire::new();
+    let mut c = PREFACE.to_vec();
+    c.extend(w.headers(0, 1, GET, true));
+    w.send(0, &c);
+    w.frame += 1;
+    w.session
+        .piece(1, Piece::Gap(100), pos(w.frame), &mut w.out);
+    assert!(w.session.is_done());
+    let out = w.close();
+    assert_eq!(out.len(), 1);
+    assert!(out[0].anomaly_names().contains(&"h2-decoding-stopped"));
+    assert_eq!(w.session.stats().http2_decoding_stopped, 1);
+}
+
+#[test]
+fn malformed_fields_reset_push_and_violations_are_anomalies() {
+    let mut w = Wire::new();
+    let mut c = PREFACE.to_vec();
+    c.extend(settings());
+    let bad = [
+        (":method", "GET"),
+        (":path", "/x"),
+        ("Accept", "*/*"),
+        (":scheme", "http"),
+        ("connection", "keep-alive"),
+        ("te", "gzip"),
+    ];
+    c.extend(w.headers(0, 1, &bad, true));
+    c.extend(w.headers(0, 3, GET, true));
+    w.send(0, &c);
+    // Server: a push, a frame larger than allowed, a reset, a length mismatch.
+    let mut s = settings();
+    let block = w.enc[1].encode(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "api.example"),
+        (":path", "/style.css"),
+    ]);
+    let mut pp = 2u32.to_be_bytes().to_vec();
+    pp.extend(block);
+    s.extend(frames::encode(
+        FrameType::PushPromise,
+        frames::END_HEADERS,
+        1,
+        &pp,
+    ));
+    s.extend(w.headers(1, 1, &[(":status", "200"), ("content-length", "3")], false));
+    s.extend(data(1, &[b'x'; 20_000], true));
+    s.extend(w.headers(1, 2, &[(":status", "200")], true));
+    s.extend(frames::encode(
+        FrameType::RstStream,
+        0,
+        3,
+        &8u32.to_be_bytes(),
+    ));
+    w.send(1, &s);
+    let out = w.close();
+    let by_id = |id| {
+        out.iter()
+            .find(|e| e.stream_id == Some(id))
+            .expect("stream")
+    };
+    let names = by_id(1).anomaly_names();
+    for n in [
+        "h2-uppercase-field-name",
+        "h2-pseudo-header-error",
+        "h2-connection-specific-field",
+        "h2-invalid-te",
+        "h2-frame-size-violation",
+        "h2-content-length-mismatch",
+    ] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    assert!(by_id(2).anomaly_names().contains(&"h2-server-push"));
+    assert_eq!(
+        by_id(2).request.as_ref().and_then(|r| r.target()),
+        Some("/style.css")
+    );
+    assert!(by_id(3).anomaly_names().contains(&"h2-stream-reset"));
+    let kinds: Vec<_> = by_id(3).anomalies.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, vec![AnomalyKind::H2StreamReset]);
+}
+
+#[test]
+fn flow_control_violation() {
+    let mut w = Wire::new();
+    let mut c = PREFACE.to_vec();
+    // The client allows 10 bytes per stream.
+    c.extend(frames::encode(
+        FrameType::Settings,
+        0,
+        0,
+        &frames::settings_payload(&[(frames::SETTINGS_INITIAL_WINDOW_SIZE, 10)]),
+    ));
+    c.extend(w.headers(0, 1, GET, true));
+    w.send(0, &c);
+    let mut s = settings();
+    s.extend(w.headers(1, 1, &[(":status", "200")], false));
+    s.extend(data(1, b"0123456789", false));
+    w.send(1, &s);
+    w.send(1, &data(1, b"x", true));
+    let out = w.close();
+    assert!(
+        out[0]
+            .anomaly_names()
+            .contains(&"h2-flow-control-violation")
+    );
+}
+
+#[test]
+fn not_a_preface_is_http1() {
+    let mut w = Wire::new();
+    w.send(0, b"PRI * HTTP/1.1\r\nHost: a\r\n\r\n");
+    w.send(
+        1,
+        b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n",
+    );
+    let out = w.close();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].stream_id, None);
+    assert_eq!(
+        out[0].request.as_ref().and_then(|r| r.method()),
+        Some("PRI")
+    );
+}
+
+#[test]
+fn open_streams_are_bounded() {
+    let mut w = Wire::new();
+    let mut c = PREFACE.to_vec();
+    for i in 0..4100u32 {
+        c.extend(w.headers(0, 2 * i + 1, GET, true));
+    }
+    w.send(0, &c);
+    assert_eq!(
+        w.out.len(),
+        4,
+        "the four oldest streams are released: {:?}",
+        w.session.stats()
+    );
+    assert!(
+        w.out[0].anomaly_names().is_empty(),
+        "their requests were complete"
+    );
+    assert_eq!(w.out[0].stream_id, Some(1));
+    assert_eq!(w.close().len(), 4100);
+}
+
+proptest::proptest! {
+    /// Any bytes after the preface: exchanges or anomalies, never a panic.
+    #[test]
+    fn arbitrary_frames_do_not_panic(
+        c in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        s in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+    ) {
+        let mut w = Wire::new();
+        let mut first = PREFACE.to_vec();
+        first.extend(c);
+        w.send(0, &first);
+        w.send(1, &s);
+        let _ = w.close();
+    }
+}
