@@ -406,6 +406,7 @@ pub fn all() -> Vec<Capture> {
     );
     v.extend(link_and_tunnel_captures());
     v.extend(http2_captures());
+    v.extend(transfer_coding_and_big_json_captures());
     v
 }
 
@@ -2667,6 +2668,228 @@ fn h2c_gap() -> Vec<u8> {
     c.lose(Dir::Server, 400);
     c.server_segment(800, &s[800..]);
     c.ack(Dir::Client);
+    c.fin();
+    pcap_of(vec![c])
+}
+
+// ---------------------------------------------------------------------------------------
+// Transfer codings as framing, and JSON judged over whole large bodies (issue 9 items 6, 7)
+
+fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    e.write_all(data).expect("in memory");
+    e.finish().expect("in memory")
+}
+
+/// Bytes in chunks of at most `size`, chunked-coded with the last chunk.
+fn chunked_bytes(data: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in data.chunks(size) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// A JSON document of at least `size` bytes (the same item over and over, so that it
+/// compresses well and the capture stays small); `broken` puts a trailing comma before
+/// its last bracket (invalid two bytes from the end).
+pub fn big_json(size: usize, broken: bool) -> Vec<u8> {
+    let item = "{\"id\":7,\"name\":\"caf\u{e9} \\u00e9\",\"tags\":[\"a\",\"b\"],\"price\":12.5e0,\"ok\":true,\"x\":null}";
+    let mut out = b"{\"items\":[".to_vec();
+    out.extend_from_slice(item.as_bytes());
+    while out.len() < size {
+        out.push(b',');
+        out.extend_from_slice(item.as_bytes());
+    }
+    if broken {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+fn transfer_coding_and_big_json_captures() -> Vec<Capture> {
+    vec![
+        Capture {
+            name: "codings-te-gzip-chunked.pcap",
+            about: "`Transfer-Encoding: gzip, chunked` both ways: a JSON POST answered 201 with JSON (charset=utf-8), then an HTML page; the gzip transfer coding is undone before any rule looks at the content (no content-type-mismatch, invalid-json-body, undecodable-charset or success-for-bad-request)",
+            bytes: te_gzip_chunked(),
+        },
+        Capture {
+            name: "codings-te-gzip-close.pcap",
+            about: "an HTTP/1.1 JSON response with `Transfer-Encoding: gzip` alone: its final coding is not chunked, so it runs to the server's close (chunked-not-final-coding) and its content is the gunzipped JSON",
+            bytes: te_gzip_close(),
+        },
+        Capture {
+            name: "codings-te-gzip-request.pcap",
+            about: "a JSON POST with `Transfer-Encoding: gzip` and no chunked (no determinable length, RFC 9112 §6.3), followed by a GET /admin in the same stream; the server answers 400 and closes: one chunked-not-final-coding finding, and the client's stream is not read past that head",
+            bytes: te_gzip_request(),
+        },
+        Capture {
+            name: "codings-json-2mb.pcap",
+            about: "four 2 MB JSON responses on one connection, far past the kept-body and decode caps: valid, and invalid two bytes from the end, each sent with `Transfer-Encoding: gzip, chunked` and with `Content-Encoding: gzip` (tests/captures.rs also writes them uncompressed, too big to keep here); invalid-json-body fires on the two invalid ones only",
+            bytes: json_2mb(),
+        },
+    ]
+}
+
+fn te_gzip_chunked() -> Vec<u8> {
+    let mut c = conv(40700, 0);
+    let now = c.now();
+    let date = http_date(now);
+    let body = br#"{"title":"Dune","author":"Frank Herbert","year":1965}"#;
+    let created = br#"{"id":7,"title":"Dune","author":"Frank Herbert","year":1965}"#;
+    let html = page("Caf\u{e9}").into_bytes();
+    let req = msg(
+        "POST /api/books HTTP/1.1",
+        &[
+            ("Host", HOST),
+            ("Content-Type", "application/json"),
+            ("Transfer-Encoding", "gzip, chunked"),
+        ],
+        &chunked_bytes(&gzip_bytes(body), 16),
+    );
+    let resp = msg(
+        "HTTP/1.1 201 Created",
+        &[
+            ("Date", &date),
+            ("Server", "nginx/1.24.0"),
+            ("Location", "/api/books/7"),
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Transfer-Encoding", "gzip, chunked"),
+        ],
+        &chunked_bytes(&gzip_bytes(created), 20),
+    );
+    let page_resp = msg(
+        "HTTP/1.1 200 OK",
+        &[
+            ("Date", &date),
+            ("Server", "nginx/1.24.0"),
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Transfer-Encoding", "gzip, chunked"),
+        ],
+        &chunked_bytes(&gzip_bytes(&html), 32),
+    );
+    c.handshake()
+        .client_sends(&req)
+        .server_sends(&resp)
+        .client_sends(&get("/index.html"))
+        .server_sends(&page_resp)
+        .fin();
+    pcap_of(vec![c])
+}
+
+fn te_gzip_close() -> Vec<u8> {
+    let mut c = conv(40701, 0);
+    let now = c.now();
+    let report = "{\"total\":12,\"pages\":[\"caf\u{e9}\",\"na\u{ef}ve\"]}".as_bytes();
+    let resp = msg(
+        "HTTP/1.1 200 OK",
+        &[
+            ("Date", &http_date(now)),
+            ("Server", "legacy-appliance/2.1"),
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Transfer-Encoding", "gzip"),
+        ],
+        &gzip_bytes(report),
+    );
+    c.handshake()
+        .client_sends(&get("/api/report"))
+        .server_sends(&resp)
+        .server_closes();
+    pcap_of(vec![c])
+}
+
+fn te_gzip_request() -> Vec<u8> {
+    let mut c = conv(40702, 0);
+    let now = c.now();
+    let body = br#"{"title":"Dune","year":1965}"#;
+    let mut stream = msg(
+        "POST /api/books HTTP/1.1",
+        &[
+            ("Host", HOST),
+            ("Content-Type", "application/json"),
+            ("Transfer-Encoding", "gzip"),
+        ],
+        &gzip_bytes(body),
+    );
+    stream.extend_from_slice(&get("/admin"));
+    let resp = msg_cl(
+        "HTTP/1.1 400 Bad Request",
+        &[
+            ("Date", &http_date(now)),
+            ("Server", "nginx/1.24.0"),
+            ("Content-Type", "text/plain"),
+            ("Connection", "close"),
+        ],
+        b"request without a determinable length\n",
+    );
+    c.handshake()
+        .client_sends(&stream)
+        .server_sends(&resp)
+        .server_closes();
+    pcap_of(vec![c])
+}
+
+fn json_2mb() -> Vec<u8> {
+    let mut c = conv(40703, 0);
+    let now = c.now();
+    let date = http_date(now);
+    c.handshake();
+    for (target, broken, coding) in [
+        ("/export/valid.json", false, "Transfer-Encoding"),
+        ("/export/broken.json", true, "Transfer-Encoding"),
+        ("/export/valid.json.gz", false, "Content-Encoding"),
+        ("/export/broken.json.gz", true, "Content-Encoding"),
+    ] {
+        let doc = big_json(2_000_000, broken);
+        let fields = [
+            ("Date", date.as_str()),
+            ("Server", "nginx/1.24.0"),
+            ("Content-Type", "application/json"),
+        ];
+        let resp = if coding == "Transfer-Encoding" {
+            let mut f = fields.to_vec();
+            f.push(("Transfer-Encoding", "gzip, chunked"));
+            msg(
+                "HTTP/1.1 200 OK",
+                &f,
+                &chunked_bytes(&gzip_bytes(&doc), 4000),
+            )
+        } else {
+            let mut f = fields.to_vec();
+            f.extend([("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]);
+            msg_cl("HTTP/1.1 200 OK", &f, &gzip_bytes(&doc))
+        };
+        c.client_sends(&get(target)).server_sends(&resp);
+    }
+    c.fin();
+    pcap_of(vec![c])
+}
+
+/// The same as [`json_2mb`] with the two documents sent as they are (4 MB on the wire):
+/// too big to keep in captures/, so tests write it to a temporary folder.
+#[allow(dead_code)] // used by tests/captures.rs
+pub fn json_2mb_identity() -> Vec<u8> {
+    let mut c = conv(40704, 0);
+    let date = http_date(c.now());
+    c.handshake();
+    for (target, broken) in [("/export/valid.json", false), ("/export/broken.json", true)] {
+        let resp = msg_cl(
+            "HTTP/1.1 200 OK",
+            &[
+                ("Date", &date),
+                ("Server", "nginx/1.24.0"),
+                ("Content-Type", "application/json"),
+            ],
+            &big_json(2_000_000, broken),
+        );
+        c.client_sends(&get(target)).server_sends(&resp);
+    }
     c.fin();
     pcap_of(vec![c])
 }

@@ -49,6 +49,11 @@ pub struct Config {
     /// of bytes (`--memory-budget` overrides it).
     #[serde(default, deserialize_with = "byte_size")]
     pub memory_budget: Option<usize>,
+    /// Content bytes kept per message for the rules, e.g. `"512k"`, `"4MiB"` or a number of
+    /// bytes (`--body-cap` overrides it). Sizes and JSON validity cover the whole content
+    /// whatever the cap; rules that need the bytes themselves skip content past it.
+    #[serde(default, deserialize_with = "byte_size")]
+    pub body_cap: Option<usize>,
 }
 
 /// A size written as bytes (`1048576`) or with a unit (`512KiB`, `256MiB`, `1G`).
@@ -281,5 +286,19 @@ mod tests {
         let c: Config = toml::from_str("memory_budget = 4096").expect("parses");
         assert_eq!(c.memory_budget, Some(4096));
         assert!(toml::from_str::<Config>("memory_budget = \"lots\"").is_err());
+    }
+
+    #[test]
+    fn body_cap_takes_bytes_or_units() {
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("4m"), Ok(4 << 20));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("big").is_err());
+        let c: Config = toml::from_str("body_cap = \"4m\"").expect("parses");
+        assert_eq!(c.body_cap, Some(4 << 20));
+        let c: Config = toml::from_str("body_cap = 1000").expect("parses");
+        assert_eq!(c.body_cap, Some(1000));
+        assert_eq!(Config::default().body_cap, None);
+        assert!(toml::from_str::<Config>("body_cap = \"lots\"").is_err());
     }
 }

@@ -7,7 +7,7 @@
 
 #[path = "../examples/make_captures.rs"]
 #[allow(dead_code)]
-mod make_captures;
+pub(crate) mod make_captures;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -3,6 +3,7 @@
 
 mod captures;
 mod cli;
+mod codings;
 mod conformance;
 mod dashboard;
 mod har;

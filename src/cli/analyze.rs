@@ -125,14 +125,14 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         rules,
         suppressions,
     } = checking(&args.rule_options)?;
-    let input = Input::open(
-        &args.files,
-        args.filter.as_deref(),
-        crate::http::HttpConfig::default().body_cap,
-    )?;
+    let body_cap = args
+        .body_cap
+        .or(config.body_cap)
+        .unwrap_or(crate::http::HttpConfig::default().body_cap);
+    let input = Input::open(&args.files, args.filter.as_deref(), body_cap)?;
     let names = input.file_names();
     let mut progress = super::progress::Progress::new(input.total_bytes(), args.quiet);
-    let cfg = PipelineConfig {
+    let mut cfg = PipelineConfig {
         workers: args.workers,
         filter: args.filter.clone(),
         rules: Some(Arc::clone(&rules)),
@@ -141,6 +141,9 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         reassembly: super::reassembly(args.memory_budget, config.memory_budget),
         ..PipelineConfig::default()
     };
+    if let Some(cap) = args.body_cap.or(config.body_cap) {
+        cfg.http.body_cap = cap;
+    }
     // The run is recorded in ./wirelint.db unless told otherwise (SPEC: `--db` defaults to
     // it), so that `wirelint serve` in the same folder shows it. With --serve, the address
     // is bound before anything is analysed: a taken port fails at once and records no run.

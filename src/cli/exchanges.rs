@@ -24,8 +24,12 @@ pub fn run(args: ExchangesArgs) -> anyhow::Result<ExitCode> {
     };
     // Listing exchanges needs sizes, not body bytes; HAR output carries the content.
     if args.format != ExchangeFormat::Har {
-        cfg.http.body_cap = 0;
+        cfg.http.body_cap = args.body_cap.unwrap_or(0);
+    } else if let Some(cap) = args.body_cap {
+        cfg.http.body_cap = cap;
     }
+    // No rule reads a JSON verdict here.
+    cfg.http.validate_json = false;
     let input = Input::open(&args.files, args.filter.as_deref(), cfg.http.body_cap)?;
     cfg.tls = args.tls.load(&input.tls_secrets())?;
     let names = input.file_names();

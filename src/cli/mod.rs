@@ -158,6 +158,11 @@ pub struct SniffArgs {
     /// counted [default: `memory_budget` in wirelint.toml, else 256MiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub memory_budget: Option<usize>,
+    /// Content bytes kept per message for the rules, e.g. 512k or 4m (sizes and JSON
+    /// validity still cover the whole content) [default: `body_cap` in wirelint.toml, else
+    /// 256k].
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
+    pub body_cap: Option<usize>,
     /// Do not print findings on stdout (they are still recorded).
     #[arg(long, short)]
     pub quiet: bool,
@@ -285,6 +290,11 @@ pub struct AnalyzeArgs {
     /// counted [default: `memory_budget` in wirelint.toml, else 256MiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub memory_budget: Option<usize>,
+    /// Content bytes kept per message for the rules, e.g. 512k or 4m (sizes and JSON
+    /// validity still cover the whole content) [default: `body_cap` in wirelint.toml, else
+    /// 256k].
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
+    pub body_cap: Option<usize>,
     /// Do not print the run summary on stderr (warnings about data not analysed still are).
     #[arg(long, short)]
     pub quiet: bool,
@@ -353,6 +363,10 @@ pub struct ExchangesArgs {
     /// counted [default: 256MiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub memory_budget: Option<usize>,
+    /// Content bytes kept per message, e.g. 512k or 4m [default: 0: the listing needs
+    /// sizes only].
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
+    pub body_cap: Option<usize>,
     /// Do not print the run summary on stderr (warnings about data not analysed still are).
     #[arg(long, short)]
     pub quiet: bool,

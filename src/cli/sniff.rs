@@ -107,7 +107,7 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
     // after its ClientHello.
     let (tls, mut keylogs) = args.tls.follow();
     super::tls::poll(&mut keylogs, &tls.keys);
-    let cfg = PipelineConfig {
+    let mut cfg = PipelineConfig {
         workers: args.workers,
         rules: Some(Arc::clone(&rules)),
         redact: Some(redact),
@@ -115,6 +115,9 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         reassembly: super::reassembly(args.memory_budget, config.memory_budget),
         ..PipelineConfig::default()
     };
+    if let Some(cap) = args.body_cap.or(config.body_cap) {
+        cfg.http.body_cap = cap;
+    }
     let counters = LiveCounters::default();
     let done = AtomicBool::new(false);
     let started = Instant::now();

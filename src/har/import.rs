@@ -165,6 +165,7 @@ fn body(bytes: Vec<u8>, size: u64, complete: bool, cap: usize) -> (Body, bool) {
         captured_all,
         trailers: Vec::new(),
         content_decoded: true,
+        json: None,
     };
     (body, !complete)
 }

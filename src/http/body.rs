@@ -95,13 +95,11 @@ pub fn decide_framing(
             format!("Transfer-Encoding: {}", te.join(", ")),
         ));
         // A response whose final coding is not chunked runs to close (RFC 9112 §6.3). A
-        // request cannot be delimited at all (the server must answer 400); it is read the
-        // way lenient servers and Wireshark do: chunked if chunked is listed at all, else
-        // without a body, so a smuggled request behind it is still seen.
+        // request cannot be delimited at all (the server must answer 400 and close): what
+        // follows its head cannot be told apart from its body.
         let framing = match side {
             Side::Response => Framing::Close,
-            Side::Request if codings.iter().any(|c| c == "chunked") => Framing::Chunked,
-            Side::Request => Framing::None,
+            Side::Request => Framing::Undetermined,
         };
         return FramingDecision { framing, anomalies };
     }

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::body::{ChunkState, RequestContext, decide_framing, parse_chunk_size_line};
+use super::content_stream::{self, ContentStream};
 use super::head::{self, Side, StartGuess};
 use super::message::{
     Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Message, Pos, StartLine,
@@ -26,6 +27,9 @@ pub struct HttpConfig {
     pub body_cap: usize,
     /// Largest head accepted before the stream is declared oversized.
     pub max_head: usize,
+    /// Validate JSON-typed content that outgrows `body_cap` over all its bytes, for the
+    /// rules (off where no rule runs).
+    pub validate_json: bool,
 }
 
 impl Default for HttpConfig {
@@ -33,6 +37,7 @@ impl Default for HttpConfig {
         HttpConfig {
             body_cap: 256 * 1024,
             max_head: 64 * 1024,
+            validate_json: true,
         }
     }
 }
@@ -49,6 +54,9 @@ pub struct HttpStats {
     pub resync_skipped_bytes: u64,
     /// Requests beyond [`MAX_OUTSTANDING`] waiting on one connection: counted, not paired.
     pub requests_over_cap: u64,
+    /// Connections whose client stream was not parsed past a request without a
+    /// determinable length (a final transfer coding other than chunked).
+    pub undetermined_request_length: u64,
     /// Connections that carried HTTP/2.
     pub http2_connections: u64,
     /// HTTP/2 connections whose decoding stopped (a gap lost the HPACK state, or a header
@@ -66,6 +74,7 @@ impl HttpStats {
         self.exchanges += o.exchanges;
         self.resync_skipped_bytes += o.resync_skipped_bytes;
         self.requests_over_cap += o.requests_over_cap;
+        self.undetermined_request_length += o.undetermined_request_length;
         self.http2_connections += o.http2_connections;
         self.http2_decoding_stopped += o.http2_decoding_stopped;
     }
@@ -448,6 +457,27 @@ enum Progress {
 struct InFlight {
     msg: Message,
     progress: Progress,
+    /// Transfer decoding and JSON validation, when the body needs more than keeping.
+    content: Option<ContentStream>,
+}
+
+impl InFlight {
+    /// Takes the next bytes of the body (de-chunked).
+    fn keep(&mut self, data: &[u8], cap: usize) {
+        match self.content.as_mut() {
+            Some(c) => c.push(&mut self.msg.body, data, cap),
+            None => keep_body(&mut self.msg.body, data, cap),
+        }
+    }
+
+    /// The body ended (or was cut): the message with its content verdicts.
+    fn into_message(self) -> Message {
+        let mut msg = self.msg;
+        if let Some(c) = self.content {
+            c.finish(&mut msg);
+        }
+        msg
+    }
 }
 
 /// One direction's parser.
@@ -1114,6 +1144,9 @@ fn lost(
                 return;
             };
             inflight.msg.add_anomaly(kind, detail);
+            if let Some(c) = inflight.content.as_mut() {
+                c.lose();
+            }
             match inflight.progress {
                 Progress::Length(rem) if n < rem => {
                     inflight.msg.body.size += n;
@@ -1125,7 +1158,7 @@ fn lost(
                     inflight.msg.body.size += rem;
                     inflight.msg.body.captured_all = false;
                     let overshoot = n - rem;
-                    complete(this, pairing, inflight.msg, pos, out, stats);
+                    complete(this, pairing, inflight.into_message(), pos, out, stats);
                     this.state = if overshoot == 0 {
                         DirState::Start
                     } else {
@@ -1140,7 +1173,7 @@ fn lost(
                 }
                 Progress::Chunked(_) => {
                     inflight.msg.body.captured_all = false;
-                    complete(this, pairing, inflight.msg, pos, out, stats);
+                    complete(this, pairing, inflight.into_message(), pos, out, stats);
                     this.state = DirState::Resync;
                     // Where the chunked body ended within the lost bytes is unknown.
                     lost_between(this, pairing, this.fed, n);
@@ -1317,7 +1350,7 @@ fn process(
                 let raw = &rest[..end];
                 i += end;
                 match build_message(this, raw, pos) {
-                    Some(msg) => start_body(this, other, pairing, msg, pos, out, stats),
+                    Some(msg) => start_body(this, other, pairing, cfg, msg, pos, out, stats),
                     None => this.state = DirState::Resync,
                 }
             }
@@ -1330,7 +1363,7 @@ fn process(
                 match inflight.progress {
                     Progress::Length(rem) => {
                         let n = (rem.min(rest.len() as u64)) as usize;
-                        keep_body(&mut inflight.msg.body, &rest[..n], cfg.body_cap);
+                        inflight.keep(&rest[..n], cfg.body_cap);
                         i += n;
                         let rem = rem - n as u64;
                         inflight.progress = Progress::Length(rem);
@@ -1339,7 +1372,7 @@ fn process(
                         }
                     }
                     Progress::Close => {
-                        keep_body(&mut inflight.msg.body, rest, cfg.body_cap);
+                        inflight.keep(rest, cfg.body_cap);
                         return input.len();
                     }
                     Progress::Chunked(state) => match chunk_step(inflight, state, rest, cfg) {
@@ -1418,7 +1451,7 @@ fn chunk_step(
         }
         ChunkState::Data(rem) => {
             let n = (rem.min(rest.len() as u64)) as usize;
-            keep_body(&mut inflight.msg.body, &rest[..n], cfg.body_cap);
+            inflight.keep(&rest[..n], cfg.body_cap);
             let rem = rem - n as u64;
             inflight.progress = Progress::Chunked(if rem == 0 {
                 ChunkState::DataEnd
@@ -1487,14 +1520,7 @@ fn parse_trailers(section: &[u8]) -> Vec<Header> {
 
 fn keep_body(body: &mut Body, data: &[u8], cap: usize) {
     body.size += data.len() as u64;
-    let room = cap.saturating_sub(body.captured.len());
-    if room > 0 {
-        body.captured
-            .extend_from_slice(&data[..data.len().min(room)]);
-    }
-    if data.len() > room {
-        body.captured_all = false;
-    }
+    content_stream::keep(body, data, cap);
 }
 
 fn request_context(msg: &Message) -> RequestContext {
@@ -1604,6 +1630,7 @@ fn start_body(
     this: &mut DirParser,
     other: &mut DirParser,
     pairing: &mut Pairing,
+    cfg: HttpConfig,
     mut msg: Message,
     pos: Pos,
     out: &mut Vec<Exchange>,
@@ -1630,6 +1657,16 @@ fn start_body(
             start_tunnel(this, other, pairing);
             return;
         }
+        Framing::Undetermined => {
+            // Its body and every later byte of the client's stream are one unknown: rules
+            // judge its head only, and nothing after it is read as further requests.
+            msg.body.captured_all = false;
+            complete(this, pairing, msg, pos, out, stats);
+            stats.undetermined_request_length += 1;
+            this.state = DirState::Ignore;
+            this.buf = Vec::new();
+            return;
+        }
         Framing::ContentLength(0) => None,
         Framing::ContentLength(n) => Some(Progress::Length(n)),
         Framing::Chunked => Some(Progress::Chunked(ChunkState::Size)),
@@ -1641,7 +1678,12 @@ fn start_body(
             this.state = DirState::Start;
         }
         Some(progress) => {
-            this.current = Some(InFlight { msg, progress });
+            let content = ContentStream::for_message(&msg, decision.framing, cfg.validate_json);
+            this.current = Some(InFlight {
+                msg,
+                progress,
+                content,
+            });
             this.state = DirState::Body;
         }
     }
@@ -1689,6 +1731,7 @@ fn start_http09_response(this: &mut DirParser, pos: Pos) {
     this.current = Some(InFlight {
         msg,
         progress: Progress::Close,
+        content: None,
     });
     this.state = DirState::Body;
     this.synced = true;
@@ -1762,7 +1805,7 @@ fn finish_current(
     stats: &mut HttpStats,
 ) {
     if let Some(inflight) = this.current.take() {
-        complete(this, pairing, inflight.msg, pos, out, stats);
+        complete(this, pairing, inflight.into_message(), pos, out, stats);
     }
     this.state = DirState::Start;
 }
@@ -1849,7 +1892,7 @@ fn finish_direction(
                         }
                     }
                 }
-                complete(this, pairing, inflight.msg, pos, out, stats);
+                complete(this, pairing, inflight.into_message(), pos, out, stats);
             }
         }
         DirState::Start if !this.buf.is_empty() && this.synced => {

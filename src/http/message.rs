@@ -53,6 +53,9 @@ pub enum AnomalyKind {
     GapBeforeMessage,
     /// Bytes before the start line that do not belong to any message.
     JunkBeforeMessage,
+    /// A transfer coding other than chunked could not be undone (no decoder, corrupt
+    /// data): the content was not seen.
+    UndecodedTransferCoding,
     /// HTTP/2: the stream was reset (RST_STREAM) before it completed.
     H2StreamReset,
     /// HTTP/2: the connection was shut down with an error (GOAWAY) while the stream was open.
@@ -116,6 +119,7 @@ impl AnomalyKind {
         AnomalyKind::RequestLostInGap,
         AnomalyKind::GapBeforeMessage,
         AnomalyKind::JunkBeforeMessage,
+        AnomalyKind::UndecodedTransferCoding,
         AnomalyKind::H2StreamReset,
         AnomalyKind::H2GoAway,
         AnomalyKind::H2ServerPush,
@@ -168,6 +172,7 @@ impl AnomalyKind {
             AnomalyKind::RequestLostInGap => "request-lost-in-gap",
             AnomalyKind::GapBeforeMessage => "gap-before-message",
             AnomalyKind::JunkBeforeMessage => "junk-before-message",
+            AnomalyKind::UndecodedTransferCoding => "undecoded-transfer-coding",
             AnomalyKind::H2StreamReset => "h2-stream-reset",
             AnomalyKind::H2GoAway => "h2-goaway",
             AnomalyKind::H2ServerPush => "h2-server-push",
@@ -247,21 +252,56 @@ pub enum Framing {
     Close,
     /// The connection stopped carrying HTTP (CONNECT 2xx, 101 Switching Protocols).
     Tunnel,
+    /// A request whose final transfer coding is not chunked: its length cannot be
+    /// determined (RFC 9112 §6.3), so neither its body nor anything after it on the client's
+    /// stream is parsed.
+    Undetermined,
     /// HTTP/2: DATA frames up to END_STREAM.
     Frames,
+}
+
+/// Whether a JSON-typed message's content is one valid JSON text (RFC 8259), judged over
+/// the whole content while it was parsed, whatever the kept-body cap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonVerdict {
+    Valid,
+    /// Invalid at this byte of the decoded content.
+    Invalid {
+        at: u64,
+        reason: &'static str,
+    },
+    /// Not judged: bytes were lost, a coding could not be undone, or a limit was reached.
+    Undecided(&'static str),
+}
+
+impl JsonVerdict {
+    /// `Some(valid)` when decided.
+    pub fn valid(&self) -> Option<bool> {
+        match self {
+            JsonVerdict::Valid => Some(true),
+            JsonVerdict::Invalid { .. } => Some(false),
+            JsonVerdict::Undecided(_) => None,
+        }
+    }
 }
 
 /// The body of a message: sizes always, bytes up to a cap.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Body {
     pub framing: Framing,
-    /// Content bytes (after de-chunking, before content decoding).
+    /// Bytes of the message body after de-chunking (with any other transfer coding still
+    /// applied), before content decoding.
     pub size: u64,
-    /// The first content bytes, up to the pipeline's body cap.
+    /// The first content bytes, up to the pipeline's body cap: transfer codings undone
+    /// (RFC 9112 §6.1), Content-Encoding not.
     pub captured: Vec<u8>,
-    /// True when `captured` holds the whole content.
+    /// True when `captured` holds the whole content (false also when a transfer coding
+    /// could not be undone: the content was not seen).
     pub captured_all: bool,
     pub trailers: Vec<Header>,
+    /// For JSON-typed content (`application/json`, `+json`): the verdict of the streaming
+    /// validator over the whole content, Content-Encoding undone.
+    pub json: Option<JsonVerdict>,
     /// True when `captured` already has its Content-Encoding undone (a HAR file records
     /// the content as the browser decoded it): content decoding must not undo it again.
     pub content_decoded: bool,
@@ -275,6 +315,7 @@ impl Default for Body {
             captured: Vec::new(),
             captured_all: true,
             trailers: Vec::new(),
+            json: None,
             content_decoded: false,
         }
     }

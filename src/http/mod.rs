@@ -4,16 +4,20 @@
 //! messages carry every parsing irregularity as an [`Anomaly`].
 
 mod body;
+mod coding;
 mod connection;
 pub mod content;
+mod content_stream;
 pub mod head;
+pub mod json_stream;
 mod message;
 
 pub use body::{ChunkState, RequestContext, decide_framing};
 pub use connection::{HttpConfig, HttpConnection, HttpStats};
+pub use content_stream::json_verdict_of_kept;
 pub use message::{
-    Anomaly, AnomalyKind, Body, Connection, Exchange, ExchangeSource, Framing, Header, Message,
-    Pos, StartLine, TlsInfo,
+    Anomaly, AnomalyKind, Body, Connection, Exchange, ExchangeSource, Framing, Header, JsonVerdict,
+    Message, Pos, StartLine, TlsInfo,
 };
 
 use std::net::SocketAddr;

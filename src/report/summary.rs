@@ -67,11 +67,19 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
     }
     let _ = writeln!(
         s,
-        "  connections: {} ({} HTTP, {} not HTTP, {}); exchanges: {} ({}, {})",
+        "  connections: {} ({} HTTP, {} not HTTP, {}{}); exchanges: {} ({}, {})",
         r.connections,
         h.http_connections,
         h.non_http_connections,
         count(h.tunnels, "tunnel", "tunnels"),
+        if h.undetermined_request_length > 0 {
+            format!(
+                ", {} not read past a request of undeterminable length",
+                h.undetermined_request_length
+            )
+        } else {
+            String::new()
+        },
         h.exchanges,
         count(h.requests, "request", "requests"),
         count(h.responses, "response", "responses")

@@ -79,6 +79,9 @@ pub struct CondReads {
     pub subject: bool,
     /// Content: presence, size, JSON, body text.
     pub content: bool,
+    /// Content beyond its size and JSON validity (body text, JSON members): needs the kept
+    /// bytes themselves.
+    pub content_bytes: bool,
     /// Parse anomalies, which say how the message was framed.
     pub framing: bool,
 }
@@ -432,10 +435,16 @@ impl Cond {
             Cond::Transport { .. } => {}
             Cond::BodyPresent(w, _)
             | Cond::BodySize(w, ..)
-            | Cond::Json(w, _)
-            | Cond::BodyMatches(w, _) => {
+            | Cond::Json(w, JsonCond::Valid | JsonCond::Invalid) => {
+                // Sizes are exact and the http stage judged JSON validity over the whole
+                // content, whatever the kept-body cap.
                 r.mark(*w);
                 r.content = true;
+            }
+            Cond::Json(w, JsonCond::Members { .. }) | Cond::BodyMatches(w, _) => {
+                r.mark(*w);
+                r.content = true;
+                r.content_bytes = true;
             }
             Cond::Anomaly(w, _) => {
                 r.mark(*w);
@@ -597,8 +606,19 @@ impl Cond {
                     MediaPattern::Type(t) => essence.split_once('/').is_some_and(|(ty, _)| ty == t),
                 })
             }),
+            Cond::Json(w, JsonCond::Invalid) => {
+                let holds = s.json(*w, &JsonCond::Invalid, |_| false);
+                // Judged over more than the kept bytes: say where the text breaks.
+                if holds
+                    && let Some(side) = s.side_of(*w)
+                    && let Some(crate::http::JsonVerdict::Invalid { at, reason }) =
+                        s.streamed_verdict(side)
+                {
+                    *evidence = Some(format!("not valid JSON at byte {at}: {reason}"));
+                }
+                holds
+            }
             Cond::Json(w, cond) => s.json(*w, cond, |parsed| match (cond, parsed) {
-                (JsonCond::Valid, Some(_)) | (JsonCond::Invalid, None) => true,
                 (JsonCond::Members { equal, has, lacks }, Some(serde_json::Value::Object(obj))) => {
                     let holds = equal.iter().all(|(k, v)| obj.get(k) == Some(v))
                         && has.iter().all(|k| obj.contains_key(k))

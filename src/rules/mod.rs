@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::capture::FrameRef;
-use crate::http::{Exchange, Message, content};
+use crate::http::{Exchange, JsonVerdict, Message, content};
 pub use checks::{CheckInput, Hit, StatefulCheck, StatefulHit};
 use condition::{Cond, CondReads, Which};
 pub use file::{ExampleFile, ExampleKind, RuleFile};
@@ -155,6 +155,9 @@ pub struct Reads {
     /// The response, besides the message in scope.
     pub response: bool,
     pub body: bool,
+    /// Of the content, only its size and JSON validity: where the kept bytes were capped,
+    /// the http stage's verdict over the whole content is enough.
+    pub body_verdict_enough: bool,
     pub framing: bool,
     pub history: bool,
 }
@@ -174,6 +177,7 @@ impl Reads {
             request: c.request || matches!(scope, Scope::Request | Scope::Exchange),
             response: c.response || matches!(scope, Scope::Response | Scope::Exchange),
             body: c.content,
+            body_verdict_enough: c.content && !c.content_bytes,
             framing: c.framing,
             history: scope.is_stateful(),
         };
@@ -185,7 +189,10 @@ impl Reads {
         for d in declared {
             match d.as_str() {
                 "head" => {}
-                "body" => reads.body = true,
+                "body" => {
+                    reads.body = true;
+                    reads.body_verdict_enough = false;
+                }
                 "framing" => reads.framing = true,
                 "history" => reads.history = true,
                 other => {
@@ -206,7 +213,10 @@ impl Reads {
         if (self.body || self.framing) && m.is_incomplete() {
             return false;
         }
-        !self.body || m.body.captured_all
+        !self.body
+            || m.body.captured_all
+            || self.body_verdict_enough
+                && m.body.json.as_ref().and_then(JsonVerdict::valid).is_some()
     }
 }
 
@@ -430,6 +440,8 @@ pub struct BodyCache<'a> {
     prefixes: [OnceCell<Decoded<'a>>; 2],
     json: [OnceCell<Option<serde_json::Value>>; 2],
     json_valid: [OnceCell<bool>; 2],
+    /// Streamed verdicts on content kept whole that decodes past the decode cap.
+    streamed: [OnceCell<JsonVerdict>; 2],
 }
 
 /// The exchange (and, in message scope, the message) a rule is evaluated on.
@@ -552,8 +564,45 @@ impl<'a> Subject<'a> {
             .as_ref()
     }
 
-    /// Whether the decoded content is valid JSON, without building it when nothing else
-    /// needs the value.
+    /// Whether the content is valid JSON: from the kept bytes when they hold all of it
+    /// (without building the value when nothing else needs it), else from the verdict the
+    /// http stage reached over the whole content; `None` when neither can tell.
+    pub fn json_validity(&self, side: Side) -> Option<bool> {
+        let m = match side {
+            Side::Request => self.request()?,
+            Side::Response => self.response()?,
+        };
+        if let Some(verdict) = self.streamed_verdict(side) {
+            return verdict.valid();
+        }
+        if !m.body.captured_all {
+            return None;
+        }
+        Some(self.json_is_valid(side))
+    }
+
+    /// The streamed JSON verdict, when it is what decides: the http stage's where the kept
+    /// bytes were capped, else one over the kept bytes where they decode past the decode
+    /// cap (or do not decode at once).
+    pub fn streamed_verdict(&self, side: Side) -> Option<&'a JsonVerdict> {
+        let m = match side {
+            Side::Request => self.request()?,
+            Side::Response => self.response()?,
+        };
+        if !m.body.captured_all {
+            return m.body.json.as_ref();
+        }
+        if matches!(self.decoded(side), Some((_, false))) {
+            return None;
+        }
+        // Kept whole but decoded past the cap (or not decodable at once): validate the
+        // kept bytes as they decode, once per exchange.
+        let slot = if side == Side::Request { 0 } else { 1 };
+        Some(self.cache.streamed[slot].get_or_init(|| crate::http::json_verdict_of_kept(m)))
+    }
+
+    /// Whether the decoded kept content is valid JSON, without building it when nothing
+    /// else needs the value.
     pub fn json_is_valid(&self, side: Side) -> bool {
         let slot = if side == Side::Request { 0 } else { 1 };
         *self.cache.json_valid[slot].get_or_init(|| match self.cache.json[slot].get() {
@@ -582,8 +631,9 @@ impl<'a> Subject<'a> {
             return false;
         }
         match cond {
-            condition::JsonCond::Valid => self.json_is_valid(side),
-            condition::JsonCond::Invalid => !self.json_is_valid(side),
+            condition::JsonCond::Valid => self.json_validity(side) == Some(true),
+            condition::JsonCond::Invalid => self.json_validity(side) == Some(false),
+
             condition::JsonCond::Members { .. } => {
                 // Members are only ever found on an object: other bodies are not parsed.
                 let object = self
@@ -988,6 +1038,51 @@ mod silence_tests {
         }
     }
 
+    /// On capped content, JSON validity comes from the http stage's verdict over the whole
+    /// content: invalid-json-body fires on an invalid body however large, never on a valid
+    /// one, and stays silent when the verdict is undecided.
+    #[test]
+    fn json_validity_on_capped_content_follows_the_streamed_verdict() {
+        let set = RuleSet::builtin().expect("catalogue");
+        let rule = set.get("invalid-json-body").expect("rule");
+        assert!(rule.reads.body && rule.reads.body_verdict_enough);
+        // `verdict`: `None` gives the one the http stage reaches on the example's bytes
+        // when they outgrow the cap.
+        let fired = |kind: ExampleKind, verdict: Option<Option<JsonVerdict>>| {
+            let mut n = 0;
+            for e in rule.examples.iter().filter(|e| e.kind == kind) {
+                let exchanges = damage(&examples::exchanges(e), |m| {
+                    let json = m.header("content-type").is_some_and(|c| c.contains("json"));
+                    if m.body.size > 0 && json {
+                        m.body.captured_all = false;
+                        m.body.json = match &verdict {
+                            Some(v) => v.clone(),
+                            None => Some(crate::http::json_stream::validate(&m.body.captured)),
+                        };
+                    }
+                });
+                n += findings(&set, &exchanges)
+                    .iter()
+                    .filter(|f| f.rule == "invalid-json-body")
+                    .count();
+            }
+            n
+        };
+        // The bad example's request is invalid, its response valid.
+        assert_eq!(fired(ExampleKind::Bad, None), 1);
+        let undecided = Some(JsonVerdict::Undecided("gap"));
+        assert_eq!(fired(ExampleKind::Bad, Some(undecided)), 0);
+        assert_eq!(fired(ExampleKind::Bad, Some(None)), 0);
+        assert_eq!(fired(ExampleKind::Good, None), 0);
+        // Member conditions need the value itself: never judged on capped content.
+        let members = set
+            .rules
+            .iter()
+            .filter(|r| r.reads.body && !r.reads.body_verdict_enough)
+            .count();
+        assert!(members > 0);
+    }
+
     #[test]
     fn rules_that_read_content_are_silent_on_capped_or_lost_bodies() {
         let set = RuleSet::builtin().expect("catalogue");
@@ -1013,9 +1108,11 @@ mod silence_tests {
             );
             // Content cut by the kept-body cap: no content rule may fire on a message whose
             // content it reads and that was cut.
+            // (Without a JSON verdict: with one, validity rules may judge; see below.)
             let capped = damage(&exchanges, |m| {
                 if m.body.size > 0 {
                     m.body.captured_all = false;
+                    m.body.json = None;
                 }
             });
             for ex in &capped {
