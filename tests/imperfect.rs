@@ -211,3 +211,26 @@ fn junk_before_a_status_line_is_a_finding() {
         "{findings:?}"
     );
 }
+
+#[test]
+fn a_request_line_without_its_line_end_at_connection_end_is_a_truncated_request() {
+    use wirelint::synth::{Conversation, PcapWriter, TsPrecision};
+    let mut c = Conversation::new(
+        "192.0.2.10:40000".parse().expect("address"),
+        "198.51.100.20:80".parse().expect("address"),
+    );
+    c.handshake()
+        .client_sends(b"GET /no-line-end HTTP/1.1")
+        .fin();
+    let mut w = PcapWriter::new(c.linktype(), TsPrecision::Micro);
+    w.packets(c.packets());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("no-crlf.pcap");
+    std::fs::write(&path, w.finish()).expect("writing the capture");
+    let (ex, summary) = support::exchanges_of(&[path], 1);
+    assert_eq!(ex.len(), 1, "{summary:?}");
+    let req = ex[0].request.as_ref().expect("request");
+    assert_eq!(req.target(), Some("/no-line-end"));
+    assert!(req.has_anomaly(AnomalyKind::Truncated));
+    assert_eq!(summary.http.non_http_connections, 0);
+}

@@ -931,9 +931,10 @@ impl HttpConnection {
             if self.client_dir.is_none()
                 && let Some(c) = self.client_hint
                 && self.undecided[1 - c].is_empty()
+                && !self.undecided[c][skip_empty_lines(&self.undecided[c])..].is_empty()
                 && head::looks_like_request_loose(
                     &self.undecided[c][skip_empty_lines(&self.undecided[c])..],
-                ) == StartGuess::Yes
+                ) != StartGuess::No
             {
                 self.adopt(c, pos, out);
             }
@@ -1093,24 +1094,7 @@ fn lost(
     stats: &mut HttpStats,
 ) {
     let detail = format!("{n} bytes not captured");
-    if matches!(this.state, DirState::Start | DirState::Resync) && !this.buf.is_empty() {
-        // A start line cut before it could be recognised whole (`GET /static/css/si`):
-        // what is visible is a partial head.
-        let rest = &this.buf[skip_empty_lines(&this.buf)..];
-        let guess = match this.side {
-            Side::Request if this.state == DirState::Start => head::looks_like_request_loose(rest),
-            side => head::looks_like(side, rest),
-        };
-        if !rest.is_empty() && guess != StartGuess::No {
-            this.state = DirState::Head;
-            this.msg_start.get_or_insert(pos);
-            this.mark = StreamMark {
-                offset: this.fed - rest.len() as u64,
-                ack: this.ack,
-            };
-            this.synced = true;
-        }
-    }
+    promote_partial_start(this, pos);
     match this.state {
         DirState::Ignore => {}
         DirState::Start | DirState::Resync => {
@@ -1180,6 +1164,29 @@ fn lost(
                 }
             }
         }
+    }
+}
+
+/// The stream stops (lost bytes, connection end) while bytes that may begin a message wait
+/// for more: a start line cut before it could be recognised whole (`GET /static/css/si`)
+/// is a partial head, to be kept with what is visible.
+fn promote_partial_start(this: &mut DirParser, pos: Pos) {
+    if !matches!(this.state, DirState::Start | DirState::Resync) || this.buf.is_empty() {
+        return;
+    }
+    let rest = &this.buf[skip_empty_lines(&this.buf)..];
+    let guess = match this.side {
+        Side::Request if this.state == DirState::Start => head::looks_like_request_loose(rest),
+        side => head::looks_like(side, rest),
+    };
+    if !rest.is_empty() && guess != StartGuess::No {
+        this.state = DirState::Head;
+        this.msg_start.get_or_insert(pos);
+        this.mark = StreamMark {
+            offset: this.fed - rest.len() as u64,
+            ack: this.ack,
+        };
+        this.synced = true;
     }
 }
 
@@ -1842,6 +1849,11 @@ fn finish_direction(
     out: &mut Vec<Exchange>,
     stats: &mut HttpStats,
 ) {
+    if !this.synced || this.state == DirState::Resync {
+        // A request line without its line end (`GET /x HTTP/1.1` then FIN) is a request
+        // cut short, not noise.
+        promote_partial_start(this, pos);
+    }
     match this.state {
         DirState::Head => {
             let partial = std::mem::take(&mut this.buf);
