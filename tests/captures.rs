@@ -995,21 +995,7 @@ fn findings_of(name: &str) -> String {
         "wirelint analyze {name} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut text = String::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("finding JSON");
-        let ex = &v["exchange"];
-        text.push_str(&format!(
-            "{} #{} {} {}: {} | {}\n",
-            ex["client"].as_str().unwrap_or("?"),
-            ex["index"],
-            v["rule"].as_str().unwrap_or(""),
-            v["severity"].as_str().unwrap_or(""),
-            v["message"].as_str().unwrap_or(""),
-            v["evidence"].as_str().unwrap_or("")
-        ));
-    }
-    text
+    support::findings_text(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// Golden findings: every capture's findings are checked in and reviewed like code.

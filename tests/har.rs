@@ -53,25 +53,6 @@ fn stdout_of(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-/// Findings one per line, as `captures/X.findings.txt` holds them.
-fn findings_text(jsonl: &str) -> String {
-    let mut text = String::new();
-    for line in jsonl.lines() {
-        let v: Value = serde_json::from_str(line).expect("finding JSON");
-        let ex = &v["exchange"];
-        text.push_str(&format!(
-            "{} #{} {} {}: {} | {}\n",
-            ex["client"].as_str().unwrap_or("?"),
-            ex["index"],
-            v["rule"].as_str().unwrap_or(""),
-            v["severity"].as_str().unwrap_or(""),
-            v["message"].as_str().unwrap_or(""),
-            v["evidence"].as_str().unwrap_or("")
-        ));
-    }
-    text
-}
-
 fn check_golden(path: &Path, actual: &str, bless: bool) -> Option<String> {
     if bless {
         std::fs::write(path, actual).expect("writing the golden file");
@@ -104,7 +85,7 @@ fn har_captures_match_their_expected_exchanges_and_findings() {
             &jsonl,
             bless,
         ));
-        let findings = findings_text(&stdout_of(&[
+        let findings = support::findings_text(&stdout_of(&[
             "analyze",
             "--no-db",
             "--format",
@@ -126,7 +107,7 @@ fn har_captures_match_their_expected_exchanges_and_findings() {
 /// What each recording is there to show.
 #[test]
 fn har_captures_show_what_they_were_recorded_for() {
-    let chromium = findings_text(&stdout_of(&[
+    let chromium = support::findings_text(&stdout_of(&[
         "analyze",
         "--no-db",
         "--format",
@@ -151,7 +132,7 @@ fn har_captures_show_what_they_were_recorded_for() {
     assert!(!chromium.contains("/api/books/good"), "{chromium}");
     assert!(!chromium.contains("not-modified"), "{chromium}");
 
-    let mitm = findings_text(&stdout_of(&[
+    let mitm = support::findings_text(&stdout_of(&[
         "analyze",
         "--no-db",
         "--format",

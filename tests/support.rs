@@ -113,3 +113,22 @@ pub fn capture_in(dir: &Path) -> Option<PathBuf> {
                 .is_some_and(|e| matches!(e, "pcap" | "pcapng" | "cap"))
         })
 }
+
+/// Findings one per line, as `captures/X.findings.txt` holds them.
+pub fn findings_text(jsonl: &str) -> String {
+    let mut text = String::new();
+    for line in jsonl.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("finding JSON");
+        let ex = &v["exchange"];
+        text.push_str(&format!(
+            "{} #{} {} {}: {} | {}\n",
+            ex["client"].as_str().unwrap_or("?"),
+            ex["index"],
+            v["rule"].as_str().unwrap_or(""),
+            v["severity"].as_str().unwrap_or(""),
+            v["message"].as_str().unwrap_or(""),
+            v["evidence"].as_str().unwrap_or("")
+        ));
+    }
+    text
+}
