@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let cfg = HttpConfig {
         body_cap: 4096,
         max_head: 8192,
+        ..HttpConfig::default()
     };
     let mut feed = Feed {
         conn: HttpConnection::new(cfg, [client, server], pos(1), Some(0), [false, false]),

@@ -31,12 +31,14 @@ fuzz_target!(|data: &[u8]| {
     let cfg = ReassemblyConfig {
         idle_timeout_secs: 300,
         max_pending_per_stream: 4096,
-        max_buffered: 16 * 1024,
+        memory_budget: 16 * 1024,
         max_flows: 3,
+        ..ReassemblyConfig::default()
     };
     let http = HttpConfig {
         body_cap: 1024,
         max_head: 2048,
+        ..HttpConfig::default()
     };
     let mut table: FlowTable<HttpConnection> = FlowTable::new(cfg, http);
     let mut sink = HttpOutput::default();
