@@ -53,20 +53,6 @@ fn stdout_of(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-fn check_golden(path: &Path, actual: &str, bless: bool) -> Option<String> {
-    if bless {
-        std::fs::write(path, actual).expect("writing the golden file");
-        return None;
-    }
-    let expected = std::fs::read_to_string(path).unwrap_or_default();
-    (expected != actual).then(|| {
-        format!(
-            "{} differs; if the new output is right, run `WIRELINT_BLESS=1 cargo test --test tests har` and review the diff\n--- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        )
-    })
-}
-
 #[test]
 fn har_captures_match_their_expected_exchanges_and_findings() {
     let bless = std::env::var_os("WIRELINT_BLESS").is_some_and(|v| v == "1");
@@ -80,10 +66,11 @@ fn har_captures_match_their_expected_exchanges_and_findings() {
             assert!(v["request"]["frame"].is_null(), "{name}: HAR has no frames");
             assert_eq!(v["anomalies"], Value::Array(vec![]), "{name}: {line}");
         }
-        failures.extend(check_golden(
+        failures.extend(support::check_golden(
             &har_dir().join(format!("{stem}.expected.jsonl")),
             &jsonl,
             bless,
+            "har",
         ));
         let findings = support::findings_text(&stdout_of(&[
             "analyze",
@@ -95,10 +82,11 @@ fn har_captures_match_their_expected_exchanges_and_findings() {
             "-q",
             name,
         ]));
-        failures.extend(check_golden(
+        failures.extend(support::check_golden(
             &har_dir().join(format!("{stem}.findings.txt")),
             &findings,
             bless,
+            "har",
         ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

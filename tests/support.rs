@@ -132,3 +132,20 @@ pub fn findings_text(jsonl: &str) -> String {
     }
     text
 }
+
+/// Compares `actual` with the golden file at `path` (or writes it when `bless`): `None`
+/// when they agree, else what differs. `module` names the test module to bless with.
+pub fn check_golden(path: &Path, actual: &str, bless: bool, module: &str) -> Option<String> {
+    if bless {
+        std::fs::write(path, actual).expect("writing the golden file");
+        return None;
+    }
+    match std::fs::read_to_string(path) {
+        Ok(expected) if expected == actual => None,
+        Ok(expected) => Some(format!(
+            "{} differs; if the new output is right, run `WIRELINT_BLESS=1 cargo test --test tests {module}` and review the diff\n--- expected\n{expected}\n+++ actual\n{actual}",
+            path.display()
+        )),
+        Err(_) => Some(format!("{} is missing", path.display())),
+    }
+}

@@ -77,24 +77,9 @@ fn every_tls_capture_matches_its_expected_exchanges() {
         let actual = jsonl_of(name);
         assert!(!actual.is_empty(), "{name}: nothing decrypted");
         let path = tls_dir().join(format!("{}.expected.jsonl", stem(name)));
-        if bless {
-            std::fs::write(&path, &actual).expect("writing expected exchanges");
-            continue;
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(expected) if expected == actual => {}
-            Ok(expected) => failures.push(format!(
-                "{name}: exchanges differ from {}:\n--- expected\n{expected}\n+++ actual\n{actual}",
-                path.display()
-            )),
-            Err(_) => failures.push(format!("{name}: {} is missing", path.display())),
-        }
+        failures.extend(support::check_golden(&path, &actual, bless, "tls"));
     }
-    assert!(
-        failures.is_empty(),
-        "{}\n\nif the new output is right: WIRELINT_BLESS=1 cargo test --test tests tls",
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 /// `analyze` on one capture with its key log, one compact line per finding (client,
@@ -135,24 +120,9 @@ fn every_tls_capture_matches_its_expected_findings() {
             "{name}: no finding on the decrypted traffic"
         );
         let path = tls_dir().join(format!("{}.findings.txt", stem(&name)));
-        if bless {
-            std::fs::write(&path, &actual).expect("writing expected findings");
-            continue;
-        }
-        match std::fs::read_to_string(&path) {
-            Ok(expected) if expected == actual => {}
-            Ok(expected) => failures.push(format!(
-                "{name}: findings differ from {}:\n--- expected\n{expected}\n+++ actual\n{actual}",
-                path.display()
-            )),
-            Err(_) => failures.push(format!("{name}: {} is missing", path.display())),
-        }
+        failures.extend(support::check_golden(&path, &actual, bless, "tls"));
     }
-    assert!(
-        failures.is_empty(),
-        "{}\n\nif the new output is right: WIRELINT_BLESS=1 cargo test --test tests tls",
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 /// (method, path) of every request and every response status, sorted.
