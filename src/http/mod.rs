@@ -11,6 +11,7 @@ mod content_stream;
 pub mod head;
 pub mod json_stream;
 mod message;
+mod pairing;
 
 pub use body::{ChunkState, RequestContext, decide_framing};
 pub use connection::{HttpConfig, HttpConnection, HttpStats};
