@@ -8,9 +8,24 @@
 #                                               connection churn, sampled every 10 s
 #                                               (start, peak, end)
 #
-# Needs: nginx, wrk, tcpdump (Debian packages), root or CAP_NET_RAW, and a release build
-# (cargo build --release). Machines here are shared and noisy: compare within one run.
+# Environment: NETNS=1 runs everything inside a network namespace of its own (its own
+# loopback, deleted at the end), so other traffic on the host's lo neither disturbs nor
+# is recorded; SYN_RATE=N adds a SYN flood during the soak: hping3 sends N SYNs/s from
+# random source addresses to the server port (half-open connections that never finish).
+#
+# Needs: nginx, wrk, tcpdump (Debian packages; hping3 for SYN_RATE), root or CAP_NET_RAW
+# (root for NETNS), and a release build (cargo build --release). Machines here are shared
+# and noisy: compare within one run.
 set -euo pipefail
+
+if [ "${NETNS:-0}" = 1 ] && [ -z "${WL_IN_NETNS:-}" ]; then
+  ns=wirelint-bench-$$
+  ip netns add "$ns"
+  trap 'ip netns delete "$ns" 2>/dev/null || true' EXIT
+  ip netns exec "$ns" ip link set lo up
+  WL_IN_NETNS=$ns ip netns exec "$ns" bash "$0" "$@"
+  exit $?
+fi
 
 MODE=${1:-keepup}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +35,9 @@ CONNS=${CONNS:-100}
 WORK=$(mktemp -d /tmp/wirelint-live-bench.XXXXXX)
 PIDS=()
 
-for tool in nginx wrk tcpdump; do
+tools=(nginx wrk tcpdump)
+[ -n "${SYN_RATE:-}" ] && tools+=(hping3)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "live.sh: $tool is missing (apt-get install -y nginx wrk tcpdump)" >&2; exit 2; }
 done
 [ -x "$BIN" ] || { echo "live.sh: $BIN is missing; run cargo build --release" >&2; exit 2; }
@@ -127,6 +144,13 @@ soak() {
   WL_CLOSE_EVERY=${CLOSE_EVERY:-5} WL_DELAY_MS=50 wrk -t1 -c"$CONNS" -d"$secs"s --timeout 5s -s "$ROOT/benches/live-rate.lua" \
     "http://127.0.0.1:$PORT" > "$WORK/wrk.out" 2>&1 &
   local w=$!; PIDS+=("$w")
+  if [ -n "${SYN_RATE:-}" ]; then
+    # hping3's -i is the interval between packets in microseconds; bounded by timeout.
+    timeout "$secs" hping3 -q -S --rand-source -p "$PORT" -i "u$((1000000 / SYN_RATE))" \
+      127.0.0.1 > "$WORK/hping3.log" 2>&1 &
+    PIDS+=("$!")
+    echo "# SYN flood: $SYN_RATE SYNs/s from random sources to port $PORT for ${secs}s"
+  fi
   echo "# seconds rss_kib"
   local start=$SECONDS peak=0 first=""
   while kill -0 "$w" 2>/dev/null; do
@@ -140,6 +164,11 @@ soak() {
   stop_sniff
   echo "# RSS KiB: start $first, peak $peak, end $end; wrk: $(awk '/requests in/' "$WORK/wrk.out")"
   echo "# sniff: exchanges $(logged stored_exchanges), kernel drops $(logged kernel_dropped), internal drops $(logged internal_dropped)"
+  if command -v sqlite3 >/dev/null; then
+    echo "# run findings (rule: message):"
+    sqlite3 "$WORK/sniff.db" "SELECT '#   ' || rule || ': ' || message FROM findings WHERE exchange_id IS NULL" ||
+      echo "#   (could not read $WORK/sniff.db)"
+  fi
 }
 
 case "$MODE" in
