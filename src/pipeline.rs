@@ -612,6 +612,8 @@ fn read_files<'s>(
             }
         },
         progress,
+        // Keys met mid-file serve the connections whose packets follow them.
+        |text| cfg.tls.keys.add_text(text),
     );
     shards.flush_all(order, None);
     Ok(Fed {

@@ -375,3 +375,105 @@ fn no_secret_reaches_any_output_or_the_database() {
         );
     }
 }
+
+/// `tls-chacha.pcap` as a pcapng in which each connection's secrets come in a Decryption
+/// Secrets Block just before that connection's first packet, as dumpcap writes them when
+/// it learns keys during a capture. `late` false leaves the second block out.
+fn chacha_with_secrets_per_connection(late: bool) -> Vec<u8> {
+    let pcap = std::fs::read(tls_dir().join("tls-chacha.pcap")).expect("capture");
+    let keys = std::fs::read_to_string(tls_dir().join("tls-chacha.keys")).expect("keys");
+    let (tls12, tls13): (Vec<&str>, Vec<&str>) =
+        keys.lines().partition(|l| l.starts_with("CLIENT_RANDOM "));
+    assert_eq!(pcap[..4], [0xd4, 0xc3, 0xb2, 0xa1], "little-endian µs pcap");
+    let linktype = u32::from_le_bytes(pcap[20..24].try_into().expect("4 bytes"));
+    assert_eq!(linktype, 1, "Ethernet");
+
+    let block = |out: &mut Vec<u8>, btype: u32, body: &[u8]| {
+        let mut body = body.to_vec();
+        while !body.len().is_multiple_of(4) {
+            body.push(0);
+        }
+        let len = (12 + body.len()) as u32;
+        out.extend(btype.to_le_bytes());
+        out.extend(len.to_le_bytes());
+        out.extend(body);
+        out.extend(len.to_le_bytes());
+    };
+    let dsb = |out: &mut Vec<u8>, lines: &[&str]| {
+        let text = lines.join("\n") + "\n";
+        let mut body = 0x544C_534Bu32.to_le_bytes().to_vec();
+        body.extend((text.len() as u32).to_le_bytes());
+        body.extend(text.as_bytes());
+        block(out, 0x0A, &body);
+    };
+    let mut out = Vec::new();
+    let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+    shb.extend([1, 0, 0, 0]);
+    shb.extend((-1i64).to_le_bytes());
+    block(&mut out, 0x0A0D_0D0A, &shb);
+    let mut idb = 1u16.to_le_bytes().to_vec();
+    idb.extend([0, 0]);
+    idb.extend(262_144u32.to_le_bytes());
+    block(&mut out, 1, &idb);
+    dsb(&mut out, &tls13);
+
+    let mut syns = 0;
+    let mut pos = 24;
+    while pos + 16 <= pcap.len() {
+        let field = |at: usize| u32::from_le_bytes(pcap[at..at + 4].try_into().expect("4 bytes"));
+        let (sec, usec, caplen, orig) =
+            (field(pos), field(pos + 4), field(pos + 8), field(pos + 12));
+        let data = &pcap[pos + 16..pos + 16 + caplen as usize];
+        pos += 16 + caplen as usize;
+        let ihl = usize::from(data[14] & 0x0f) * 4;
+        let flags = data[14 + ihl + 13];
+        if flags & 0x12 == 0x02 {
+            syns += 1;
+            if syns == 2 && late {
+                dsb(&mut out, &tls12);
+            }
+        }
+        let ts = u64::from(sec) * 1_000_000 + u64::from(usec);
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        epb.extend(((ts >> 32) as u32).to_le_bytes());
+        epb.extend((ts as u32).to_le_bytes());
+        epb.extend(caplen.to_le_bytes());
+        epb.extend(orig.to_le_bytes());
+        epb.extend(data);
+        block(&mut out, 6, &epb);
+    }
+    assert_eq!(syns, 2, "tls-chacha.pcap has two connections");
+    out
+}
+
+#[test]
+fn secrets_embedded_mid_capture_decrypt_the_connections_after_them() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let run = |late: bool| -> String {
+        let path = tmp.path().join(format!("late-{late}.pcapng"));
+        std::fs::write(&path, chacha_with_secrets_per_connection(late)).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_wirelint"))
+            .current_dir(tmp.path())
+            .env_remove("SSLKEYLOGFILE")
+            .args(["exchanges", "--format", "jsonl", "--quiet"])
+            .arg(path.file_name().expect("a file name"))
+            .output()
+            .expect("running wirelint");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("UTF-8")
+            .replace(&format!("late-{late}.pcapng"), "tls-chacha.pcap")
+    };
+    let expected =
+        std::fs::read_to_string(tls_dir().join("tls-chacha.expected.jsonl")).expect("golden");
+    assert_eq!(run(true), expected);
+    // Without the second block the second connection stays encrypted: the keys that
+    // decrypted it above came from the block in the middle of the file.
+    let without = run(false);
+    assert_eq!(without.lines().count(), 1, "{without}");
+    assert_eq!(without.lines().next(), expected.lines().next());
+}

@@ -144,6 +144,7 @@ impl CaptureFile {
             ng: NgState::default(),
             warning: None,
             done: false,
+            late_secrets: Vec::new(),
         }
     }
 
@@ -556,9 +557,25 @@ pub(crate) struct FileReader<'a> {
     ng: NgState,
     warning: Option<CaptureWarning>,
     done: bool,
+    /// Key log text of Decryption Secrets Blocks met after the first packet (dumpcap and
+    /// Wireshark write a connection's secrets just before its packets when they learn them
+    /// during a capture), not yet handed to the caller. Those before the first packet are
+    /// read up front by [`CaptureFile::tls_secrets`].
+    late_secrets: Vec<&'a [u8]>,
 }
 
 impl<'a> FileReader<'a> {
+    /// Key log texts of the Decryption Secrets Blocks read since the last call (see
+    /// `late_secrets`); empty for almost every file, so cheap to ask after each frame.
+    #[inline]
+    pub(crate) fn take_late_secrets(&mut self) -> Vec<&'a [u8]> {
+        if self.late_secrets.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.late_secrets)
+        }
+    }
+
     /// Bytes of the file consumed so far.
     pub(crate) fn position(&self) -> usize {
         self.pos
@@ -893,6 +910,15 @@ impl<'a> FileReader<'a> {
                         data: &block[12..12 + caplen],
                         orig_len,
                     }));
+                }
+                PCAPNG_DSB if self.frames > 0 => {
+                    let kind = read_u32(block, 8, big_endian);
+                    let len = read_u32(block, 12, big_endian).unwrap_or(0) as usize;
+                    if kind == Some(SECRETS_TLS_KEYLOG)
+                        && let Some(secrets) = block.get(16..16usize.saturating_add(len))
+                    {
+                        self.late_secrets.push(secrets);
+                    }
                 }
                 _ => {}
             }

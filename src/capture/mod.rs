@@ -229,17 +229,21 @@ impl CaptureSet {
         progress: impl FnMut(u64),
     ) -> Result<ReadSummary, CaptureError> {
         let never = std::sync::atomic::AtomicBool::new(false);
-        self.for_each_frame_until(filter, &never, visit, progress)
+        self.for_each_frame_until(filter, &never, visit, progress, |_| {})
     }
 
     /// As [`CaptureSet::for_each_frame`], stopping before the next frame once `stop` is set
-    /// (a signal): the summary counts what was read.
+    /// (a signal): the summary counts what was read. `secrets` gets the key log text of
+    /// every pcapng Decryption Secrets Block that follows a file's first packet, before any
+    /// frame after it is visited (those before the first packet are in
+    /// [`CaptureSet::tls_secrets`]).
     pub fn for_each_frame_until<'s>(
         &'s self,
         filter: Option<&str>,
         stop: &std::sync::atomic::AtomicBool,
         mut visit: impl FnMut(&Frame<'s>),
         mut progress: impl FnMut(u64),
+        mut secrets: impl FnMut(&[u8]),
     ) -> Result<ReadSummary, CaptureError> {
         let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
         let mut filters = filter.map(Filters::new);
@@ -268,6 +272,9 @@ impl CaptureSet {
             while !stopped()
                 && let Some(frame) = reader.next_frame()?
             {
+                for text in reader.take_late_secrets() {
+                    secrets(text);
+                }
                 walk.emit(&frame, reader.position() as u64, &mut visit, &mut progress)?;
             }
         } else {
@@ -278,6 +285,9 @@ impl CaptureSet {
             let mut heap = BinaryHeap::with_capacity(readers.len());
             for (i, r) in readers.iter_mut().enumerate() {
                 let head = r.next_frame()?;
+                for text in r.take_late_secrets() {
+                    secrets(text);
+                }
                 if let Some(f) = &head {
                     heap.push(Reverse((f.ts, i)));
                 }
@@ -296,6 +306,9 @@ impl CaptureSet {
                 positions[i] = pos;
                 walk.emit(&frame, consumed, &mut visit, &mut progress)?;
                 let next = readers[i].next_frame()?;
+                for text in readers[i].take_late_secrets() {
+                    secrets(text);
+                }
                 if let Some(f) = &next {
                     heap.push(Reverse((f.ts, i)));
                 }
@@ -669,6 +682,45 @@ mod tests {
             let (seen, summary) = walk(&[path], None).expect("readable");
             assert_eq!((seen.len(), summary.frames), (1, 1));
         }
+    }
+
+    #[test]
+    fn pcapng_secrets_after_the_first_packet_reach_the_reader_before_the_next_frame() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dsb = |keys: &[u8]| {
+            let mut body = Vec::new();
+            body.extend(0x544C_534Bu32.to_le_bytes());
+            body.extend((keys.len() as u32).to_le_bytes());
+            body.extend_from_slice(keys);
+            body
+        };
+        let mut ng = Ng::new();
+        ng.shb(false).idb(1, 0, None, None);
+        ng.block(0x0A, &dsb(b"CLIENT_RANDOM 00 11\n"));
+        ng.epb(0, 1, b"one", 3);
+        ng.block(0x0A, &dsb(b"CLIENT_RANDOM 22 33\n"));
+        ng.epb(0, 2, b"two", 3);
+        let path = write_tmp(&dir, "late.pcapng", &ng.out);
+        let set = CaptureSet::open(std::slice::from_ref(&path)).expect("opens");
+        // Up front: only the block before the first packet.
+        assert_eq!(set.tls_secrets(), b"CLIENT_RANDOM 00 11\n");
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let events = std::cell::RefCell::new(Vec::new());
+        set.for_each_frame_until(
+            None,
+            &never,
+            |f| events.borrow_mut().push(format!("frame {}", f.id.number)),
+            |_| {},
+            |text| {
+                let text = String::from_utf8_lossy(text).trim().to_owned();
+                events.borrow_mut().push(text)
+            },
+        )
+        .expect("readable");
+        assert_eq!(
+            events.into_inner(),
+            ["frame 1", "CLIENT_RANDOM 22 33", "frame 2"]
+        );
     }
 
     #[test]
