@@ -49,6 +49,8 @@ pub struct PipelineConfig {
     pub redact: Option<Redactor>,
     /// Keys that decrypt TLS connections.
     pub tls: TlsConfig,
+    /// Server ports whose traffic is HTTP even when it does not start like it.
+    pub http_ports: Arc<[u16]>,
 }
 
 /// An exchange with the findings on it, as the sink receives it.
@@ -532,6 +534,7 @@ fn drive<'s>(
             let session = SessionConfig {
                 http: cfg.http,
                 tls: cfg.tls.clone(),
+                http_ports: Arc::clone(&cfg.http_ports),
             };
             let reassembly = cfg.reassembly;
             let engine = cfg.rules.as_deref().map(Engine::new);

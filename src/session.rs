@@ -9,6 +9,7 @@
 //! ALPN (`h2` → [`Http2Connection`], anything else → [`HttpConnection`]).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats, Message, Pos};
 use crate::http2::{Http2Connection, frames::PREFACE};
@@ -22,6 +23,20 @@ use crate::tls_session::TlsSession;
 pub struct SessionConfig {
     pub http: HttpConfig,
     pub tls: TlsConfig,
+    /// Server ports whose traffic is HTTP even when it does not start like it
+    /// (`http_ports` in wirelint.toml).
+    pub http_ports: Arc<[u16]>,
+}
+
+/// The direction of `ends` whose sender is the server by `http_ports`: exactly one end's
+/// port is listed.
+fn declared_server(http_ports: &[u16], ends: &[SocketAddr; 2]) -> Option<usize> {
+    let listed = ends.map(|e| http_ports.contains(&e.port()));
+    match listed {
+        [true, false] => Some(0),
+        [false, true] => Some(1),
+        _ => None,
+    }
 }
 
 /// Bytes held while undecided before the connection is handed to HTTP/1 anyway.
@@ -93,6 +108,8 @@ pub struct Session {
     first: Pos,
     client_hint: Option<usize>,
     mid_stream: [bool; 2],
+    /// The server's port is listed in `http_ports`.
+    declared_http: bool,
     state: State,
     /// Counters of the HTTP/1 part of a connection that switched to HTTP/2.
     carried: HttpStats,
@@ -108,13 +125,16 @@ impl Session {
         client_hint: Option<usize>,
         mid_stream: [bool; 2],
     ) -> Self {
+        let server = declared_server(&cfg.http_ports, &ends);
         Session {
             cfg: cfg.http,
             tls: cfg.tls,
             ends,
             first,
-            client_hint,
+            // Without a SYN, the listed port tells who the server is.
+            client_hint: client_hint.or(server.map(|s| 1 - s)),
             mid_stream,
+            declared_http: server.is_some(),
             state: State::Undecided {
                 held: Vec::new(),
                 start: [Vec::new(), Vec::new()],
@@ -244,6 +264,9 @@ impl Session {
                     self.mid_stream,
                 );
                 h.keep_tunnel_bytes();
+                if self.declared_http {
+                    h.declare_http();
+                }
                 State::Http1(Box::new(h))
             }
         };
@@ -462,5 +485,96 @@ impl StreamConsumer for Session {
 
     fn quiet(&mut self, _pos: Pos, sink: &mut HttpOutput) {
         Session::release_held(self, &mut sink.exchanges);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::FrameRef;
+    use crate::time::Timestamp;
+
+    fn pos(n: u64) -> Pos {
+        Pos {
+            frame: FrameRef { file: 0, number: n },
+            ts: Timestamp(n as i64),
+            order: n,
+        }
+    }
+
+    /// A client whose first segment is not HTTP (`first`, answered by `reply` when given),
+    /// then a request that the server answers. Returns the exchanges and the counters.
+    fn preceded(
+        first: &[u8],
+        reply: Option<&[u8]>,
+        http_ports: &[u16],
+        syn_seen: bool,
+    ) -> (Vec<Exchange>, HttpStats) {
+        let ends: [SocketAddr; 2] = [
+            "10.0.0.1:40000".parse().expect("addr"),
+            "10.0.0.2:8000".parse().expect("addr"),
+        ];
+        let cfg = SessionConfig {
+            http_ports: http_ports.into(),
+            ..SessionConfig::default()
+        };
+        let hint = syn_seen.then_some(0);
+        let mut session = Session::new(cfg, ends, pos(1), hint, [!syn_seen; 2]);
+        let mut out = Vec::new();
+        let mut pieces: Vec<(usize, &[u8])> = vec![(0, first)];
+        pieces.extend(reply.map(|r| (1, r)));
+        pieces.push((0, b"GET /items HTTP/1.1\r\nHost: api\r\n\r\n"));
+        pieces.push((1, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"));
+        for (n, (dir, bytes)) in pieces.into_iter().enumerate() {
+            session.piece(dir, Piece::Data(bytes), pos(2 + n as u64), &mut out);
+        }
+        session.close([true, true], CloseReason::Closed, pos(9), &mut out);
+        (out, session.stats())
+    }
+
+    #[test]
+    fn a_listed_http_port_keeps_a_connection_that_does_not_start_like_http() {
+        // Both sides open with bytes that are not HTTP (a custom handshake, say).
+        let (junk, reply): (&[u8], &[u8]) = (b"\x01\x02hello\r\n", b"\x00\x00ok\r\n");
+        let (out, stats) = preceded(junk, Some(reply), &[8000], true);
+        assert_eq!(out.len(), 1, "{out:#?}");
+        let request = out[0].request.as_ref().expect("request");
+        assert_eq!(request.target(), Some("/items"));
+        assert_eq!(out[0].response.as_ref().and_then(|r| r.status()), Some(200));
+        assert_eq!(stats.non_http_connections, 0);
+
+        // The same bytes on a port not listed: the first line decides "not HTTP".
+        let (out, stats) = preceded(junk, Some(reply), &[], true);
+        assert!(out.is_empty(), "{out:#?}");
+        assert_eq!(stats.non_http_connections, 1);
+    }
+
+    #[test]
+    fn a_proxy_protocol_header_is_skipped_on_any_port() {
+        let v1: &[u8] = b"PROXY TCP4 192.0.2.1 10.0.0.2 51000 8000\r\n";
+        let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+        v2.extend([192, 0, 2, 1, 10, 0, 0, 2, 0xc7, 0x38, 0x1f, 0x40]);
+        for header in [v1, &v2] {
+            let (out, stats) = preceded(header, None, &[], true);
+            assert_eq!(out.len(), 1, "{out:#?}");
+            let request = out[0].request.as_ref().expect("request");
+            assert_eq!(request.target(), Some("/items"));
+            assert!(request.anomalies.is_empty(), "{:?}", request.anomalies);
+            assert_eq!(stats.proxy_headers, 1);
+        }
+    }
+
+    #[test]
+    fn a_listed_port_names_the_server_when_no_syn_was_seen() {
+        let ends: [SocketAddr; 2] = [
+            "10.0.0.2:8000".parse().expect("addr"),
+            "10.0.0.1:40000".parse().expect("addr"),
+        ];
+        assert_eq!(declared_server(&[8000], &ends), Some(0));
+        assert_eq!(declared_server(&[40000, 8000], &ends), None);
+        assert_eq!(declared_server(&[], &ends), None);
+        let (out, _) = preceded(b"\x01\x02hello\r\n", None, &[8000], false);
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(out[0].connection.client.port(), 40000);
     }
 }

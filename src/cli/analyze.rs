@@ -139,6 +139,7 @@ pub fn run(args: AnalyzeArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         redact: Some(Redactor::new(&config.redact)),
         tls: args.tls.load(&input.tls_secrets())?,
         reassembly: super::reassembly(args.memory_budget, config.memory_budget),
+        http_ports: config.http_ports.as_slice().into(),
         ..PipelineConfig::default()
     };
     if let Some(cap) = args.body_cap.or(config.body_cap) {

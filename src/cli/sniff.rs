@@ -113,6 +113,7 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         redact: Some(redact),
         tls: tls.clone(),
         reassembly: super::reassembly(args.memory_budget, config.memory_budget),
+        http_ports: config.http_ports.as_slice().into(),
         ..PipelineConfig::default()
     };
     if let Some(cap) = args.body_cap.or(config.body_cap) {

@@ -55,6 +55,8 @@ pub struct HttpStats {
     pub responses: u64,
     pub exchanges: u64,
     pub resync_skipped_bytes: u64,
+    /// PROXY protocol headers (v1 or v2) skipped at the start of client streams.
+    pub proxy_headers: u64,
     /// Requests beyond [`MAX_OUTSTANDING`] waiting on one connection: counted, not paired.
     pub requests_over_cap: u64,
     /// Connections whose client stream was not parsed past a request without a
@@ -76,6 +78,7 @@ impl HttpStats {
         self.responses += o.responses;
         self.exchanges += o.exchanges;
         self.resync_skipped_bytes += o.resync_skipped_bytes;
+        self.proxy_headers += o.proxy_headers;
         self.requests_over_cap += o.requests_over_cap;
         self.undetermined_request_length += o.undetermined_request_length;
         self.http2_connections += o.http2_connections;
@@ -229,6 +232,10 @@ pub struct HttpConnection {
     /// Keep the bytes after a switch of protocols for [`HttpConnection::take_tunnel`].
     keep_tunnel_rest: bool,
     tunnel_taken: bool,
+    /// The server's port is one of `http_ports` in the configuration: first bytes that do
+    /// not look like HTTP (a PROXY protocol line, a capture that began mid-message) do not
+    /// make the connection "not HTTP"; a start line is looked for up to `DECIDE_LIMIT`.
+    declared_http: bool,
     pub stats: HttpStats,
 }
 
@@ -266,10 +273,17 @@ impl HttpConnection {
             tls_info: None,
             keep_tunnel_rest: false,
             tunnel_taken: false,
+            declared_http: false,
             stats: HttpStats::default(),
         };
         conn.client_hint = client_hint;
         conn
+    }
+
+    /// The configuration says this connection's server port carries HTTP (`http_ports`);
+    /// call before any data.
+    pub fn declare_http(&mut self) {
+        self.declared_http = true;
     }
 
     /// Marks the connection as TLS (decrypted); call before any data.
@@ -448,7 +462,7 @@ impl HttpConnection {
     /// (`GET /images/x.gif HTT`) is enough to tell who the client is.
     fn decide_at_loss(&mut self, dir: usize, pos: Pos, out: &mut Vec<Exchange>) {
         let buf = &self.undecided[dir];
-        let rest = &buf[skip_empty_lines(buf)..];
+        let rest = &buf[skip_preamble(buf)..];
         if rest.is_empty() {
             return;
         }
@@ -479,7 +493,7 @@ impl HttpConnection {
             if buf.is_empty() {
                 continue;
             }
-            let start = skip_empty_lines(buf);
+            let start = skip_preamble(buf);
             if head::looks_like_request(&buf[start..]) == StartGuess::Yes {
                 decision = Some(d);
                 break;
@@ -522,10 +536,11 @@ impl HttpConnection {
                 // for the server: its status line decides.
                 let starts_otherwise = |d: usize| {
                     let b = &self.undecided[d];
-                    let rest = &b[skip_empty_lines(b)..];
+                    let rest = &b[skip_preamble(b)..];
                     let loose_request = self.client_hint == Some(d)
                         && head::looks_like_request_loose(rest) != StartGuess::No;
                     !self.mid_stream[d]
+                        && !self.declared_http
                         && !loose_request
                         && head::looks_like_request(rest) == StartGuess::No
                         && head::looks_like_response(rest) == StartGuess::No
@@ -583,9 +598,9 @@ impl HttpConnection {
             if self.client_dir.is_none()
                 && let Some(c) = self.client_hint
                 && self.undecided[1 - c].is_empty()
-                && !self.undecided[c][skip_empty_lines(&self.undecided[c])..].is_empty()
+                && !self.undecided[c][skip_preamble(&self.undecided[c])..].is_empty()
                 && head::looks_like_request_loose(
-                    &self.undecided[c][skip_empty_lines(&self.undecided[c])..],
+                    &self.undecided[c][skip_preamble(&self.undecided[c])..],
                 ) != StartGuess::No
             {
                 self.adopt(c, pos, out);
@@ -619,6 +634,16 @@ impl HttpConnection {
         self.stats.exchanges = u64::from(pairing.next_index);
         self.stats.requests_over_cap = pairing.over_cap;
     }
+}
+
+/// Where the first message of a stream would start, for deciding the roles: past a
+/// complete PROXY protocol header and empty lines.
+fn skip_preamble(buf: &[u8]) -> usize {
+    let proxy = match head::proxy_header(buf) {
+        head::ProxyHeader::Len(n) => n,
+        _ => 0,
+    };
+    proxy + skip_empty_lines(&buf[proxy..])
 }
 
 fn skip_empty_lines(buf: &[u8]) -> usize {
@@ -924,6 +949,18 @@ fn process(
                 }
             }
             DirState::Start => {
+                if this.side == Side::Request && this.input_base + i as u64 == 0 {
+                    // A load balancer's PROXY protocol header before the first request.
+                    match head::proxy_header(&input[i..]) {
+                        head::ProxyHeader::Len(n) => {
+                            stats.proxy_headers += 1;
+                            i += n;
+                            continue;
+                        }
+                        head::ProxyHeader::NeedMore => return i,
+                        head::ProxyHeader::No => {}
+                    }
+                }
                 let blank = skip_empty_lines(&input[i..]);
                 if blank > 0 && this.side == Side::Response && this.synced {
                     // Only a request may be preceded by empty lines (RFC 9112 §2.2).

@@ -93,6 +93,66 @@ pub fn looks_like_request(buf: &[u8]) -> StartGuess {
     }
 }
 
+/// A PROXY protocol header (HAProxy's, v1 text or v2 binary) at the start of a client
+/// stream: load balancers put the original client's address there before the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyHeader {
+    /// A complete header of this many bytes.
+    Len(usize),
+    /// The bytes so far could begin one.
+    NeedMore,
+    No,
+}
+
+const PROXY_V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+/// The longest v1 line, CRLF included (the specification's limit).
+const PROXY_V1_MAX: usize = 107;
+
+/// Recognises a PROXY protocol header at the start of `buf`.
+pub fn proxy_header(buf: &[u8]) -> ProxyHeader {
+    let prefix_of = |sig: &[u8]| buf.len() < sig.len() && sig.starts_with(buf);
+    if buf.starts_with(PROXY_V2_SIGNATURE) {
+        let (Some(&ver_cmd), Some(len)) = (buf.get(12), buf.get(14..16)) else {
+            return ProxyHeader::NeedMore;
+        };
+        if ver_cmd >> 4 != 2 {
+            return ProxyHeader::No;
+        }
+        let total = 16 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+        return if buf.len() >= total {
+            ProxyHeader::Len(total)
+        } else {
+            ProxyHeader::NeedMore
+        };
+    }
+    if prefix_of(PROXY_V2_SIGNATURE) || prefix_of(b"PROXY ") {
+        return ProxyHeader::NeedMore;
+    }
+    let Some(rest) = buf.strip_prefix(b"PROXY ") else {
+        return ProxyHeader::No;
+    };
+    let protocol = [&b"TCP4 "[..], b"TCP6 ", b"UNKNOWN"];
+    if !protocol
+        .iter()
+        .any(|p| rest.starts_with(p) || p.starts_with(rest))
+    {
+        return ProxyHeader::No;
+    }
+    let window = &buf[..buf.len().min(PROXY_V1_MAX)];
+    match window.windows(2).position(|w| w == b"\r\n") {
+        Some(end)
+            if window[..end]
+                .iter()
+                .all(|b| b.is_ascii_graphic() || *b == b' ') =>
+        {
+            ProxyHeader::Len(end + 2)
+        }
+        Some(_) => ProxyHeader::No,
+        None if buf.len() < PROXY_V1_MAX => ProxyHeader::NeedMore,
+        None => ProxyHeader::No,
+    }
+}
+
 /// A looser test for a request start, used once a connection is known to carry HTTP: a
 /// method-like token (letters, digits, `_`, `-`), then a space or the end of the line.
 /// Catches malformed request lines (`OPTIONS HTTP/1.1`, `CCM_POST /HTTP/1.1`, a bare method)
@@ -688,5 +748,29 @@ mod tests {
         .unwrap();
         assert!(kinds(&p).contains(&AnomalyKind::InvalidHeaderName));
         assert!(kinds(&p).contains(&AnomalyKind::MissingColon));
+    }
+
+    #[test]
+    fn proxy_protocol_headers_are_recognised() {
+        let v1 = b"PROXY TCP4 192.0.2.1 10.0.0.2 51000 8000\r\nGET / HTTP/1.1\r\n";
+        assert_eq!(proxy_header(v1), ProxyHeader::Len(42));
+        assert_eq!(proxy_header(b"PROXY UNKNOWN\r\n"), ProxyHeader::Len(15));
+        assert_eq!(
+            proxy_header(b"PROXY TCP6 ::1 ::1 1 2"),
+            ProxyHeader::NeedMore
+        );
+        assert_eq!(proxy_header(b"PRO"), ProxyHeader::NeedMore);
+        assert_eq!(proxy_header(b"PROXY /x HTTP/1.1\r\n"), ProxyHeader::No);
+        assert_eq!(proxy_header(b"GET / HTTP/1.1\r\n"), ProxyHeader::No);
+        assert_eq!(proxy_header(&[b'P'; 200]), ProxyHeader::No);
+        let mut v2 = PROXY_V2_SIGNATURE.to_vec();
+        v2.extend([0x21, 0x11, 0, 12]);
+        assert_eq!(proxy_header(&v2), ProxyHeader::NeedMore);
+        v2.extend([0; 12]);
+        v2.extend(b"GET / HTTP/1.1\r\n");
+        assert_eq!(proxy_header(&v2), ProxyHeader::Len(28));
+        assert_eq!(proxy_header(&v2[..5]), ProxyHeader::NeedMore);
+        v2[12] = 0x11;
+        assert_eq!(proxy_header(&v2), ProxyHeader::No);
     }
 }

@@ -84,6 +84,17 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
         count(h.requests, "request", "requests"),
         count(h.responses, "response", "responses")
     );
+    if h.proxy_headers > 0 {
+        let _ = writeln!(
+            s,
+            "  {} before the first request (load balancer), skipped",
+            count(
+                h.proxy_headers,
+                "PROXY protocol header",
+                "PROXY protocol headers"
+            )
+        );
+    }
     let t = &summary.tls;
     if t.connections > 0 {
         let why: Vec<String> = t
