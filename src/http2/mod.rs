@@ -6,6 +6,7 @@ mod connection;
 pub mod frames;
 pub mod hpack;
 mod streams;
+pub mod sync;
 
 pub use connection::Http2Connection;
 
