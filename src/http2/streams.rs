@@ -221,13 +221,18 @@ fn check_content_length(msg: &mut Message, head_response: bool) {
     }
 }
 
+/// The bytes as text, reusing their allocation when they are UTF-8 (nearly always).
+fn lossy_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// A message from a decoded header block, with RFC 9113 §8 checked.
 pub fn build_message(role: Role, fields: Vec<Field>, pos: Pos) -> Message {
     let headers: Vec<Header> = fields
         .into_iter()
         .map(|(n, v)| Header {
-            name: String::from_utf8_lossy(&n).into_owned(),
-            value: String::from_utf8_lossy(&v).into_owned(),
+            name: lossy_string(n),
+            value: lossy_string(v),
         })
         .collect();
     let pseudo = |name: &str| {

@@ -311,18 +311,39 @@ impl TlsDecryptor {
                 if self.dirs[dir].lost || self.is_done() {
                     return;
                 }
-                self.dirs[dir].records.push(data);
-                if self.dirs[dir].resync.is_some() && !self.resync(dir) {
-                    return;
+                // Usually a piece holds whole records and nothing is buffered: they are read
+                // straight from it, and only an unfinished record's bytes are kept.
+                let direct =
+                    self.dirs[dir].records.buffered() == 0 && self.dirs[dir].resync.is_none();
+                let mut rest = data;
+                if !direct {
+                    self.dirs[dir].records.push(data);
+                    rest = &[];
+                    if self.dirs[dir].resync.is_some() && !self.resync(dir) {
+                        return;
+                    }
                 }
                 loop {
                     let mut buf = std::mem::take(&mut self.scratch);
                     buf.clear();
-                    let header = match self.dirs[dir].records.next_record() {
-                        Ok(Some(rec)) => {
-                            buf.extend_from_slice(rec.payload);
-                            rec.header
-                        }
+                    let next = if direct {
+                        record::split_record(rest).map(|split| {
+                            split.map(|(header, len)| {
+                                buf.extend_from_slice(&rest[record::HEADER_LEN..len]);
+                                rest = &rest[len..];
+                                header
+                            })
+                        })
+                    } else {
+                        self.dirs[dir].records.next_record().map(|rec| {
+                            rec.map(|rec| {
+                                buf.extend_from_slice(rec.payload);
+                                rec.header
+                            })
+                        })
+                    };
+                    let header = match next {
+                        Ok(Some(header)) => header,
                         Ok(None) => {
                             self.scratch = buf;
                             break;
@@ -342,6 +363,10 @@ impl TlsDecryptor {
                     if self.dirs[dir].lost {
                         break;
                     }
+                }
+                // What a lost direction had buffered is dropped, as `lose` drops the rest.
+                if direct && !rest.is_empty() && !self.dirs[dir].lost {
+                    self.dirs[dir].records.push(rest);
                 }
             }
             Piece::Gap(n) | Piece::Cut(n) => self.gap(dir, n, pos, emit),

@@ -50,6 +50,23 @@ pub fn looks_like_client_hello(data: &[u8]) -> bool {
     !data.is_empty() && data.iter().zip(want.iter()).all(|(&b, f)| f(b))
 }
 
+/// The first record of `rest`: its header and its length with the header, or `None`
+/// while it is incomplete.
+pub fn split_record(rest: &[u8]) -> Result<Option<([u8; HEADER_LEN], usize)>, NotRecords> {
+    match plausible_header(rest) {
+        None => return Ok(None),
+        Some(false) => return Err(NotRecords),
+        Some(true) => {}
+    }
+    let len = HEADER_LEN + usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+    if rest.len() < len {
+        return Ok(None);
+    }
+    let mut header = [0u8; HEADER_LEN];
+    header.copy_from_slice(&rest[..HEADER_LEN]);
+    Ok(Some((header, len)))
+}
+
 /// Reassembles records from one direction's bytes.
 #[derive(Debug, Default)]
 pub struct RecordReader {
@@ -97,24 +114,16 @@ impl RecordReader {
     /// The next complete record, `Ok(None)` when more bytes are needed.
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, NotRecords> {
         let rest = &self.buf[self.start..];
-        match plausible_header(rest) {
-            None => return Ok(None),
-            Some(false) => return Err(NotRecords),
-            Some(true) => {}
-        }
-        let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
-        if rest.len() < HEADER_LEN + len {
+        let Some((header, len)) = split_record(rest)? else {
             return Ok(None);
-        }
-        let mut header = [0u8; HEADER_LEN];
-        header.copy_from_slice(&rest[..HEADER_LEN]);
+        };
         let at = self.start;
-        self.start += HEADER_LEN + len;
+        self.start += len;
         Ok(Some(Record {
             content_type: header[0],
             version: u16::from_be_bytes([header[1], header[2]]),
             header,
-            payload: &self.buf[at + HEADER_LEN..at + HEADER_LEN + len],
+            payload: &self.buf[at + HEADER_LEN..at + len],
         }))
     }
 }
