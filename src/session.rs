@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::http::{Exchange, HttpConfig, HttpConnection, HttpOutput, HttpStats, Message, Pos};
+use crate::http2::sync::FrameSync;
 use crate::http2::{Http2Connection, frames::PREFACE};
 use crate::reassembly::{CloseReason, Piece, StreamConsumer};
 use crate::tls::record::{HEADER_LEN, plausible_header};
@@ -79,8 +80,11 @@ enum State {
     Undecided {
         /// Direction, piece, where it was, and what its segment acknowledged.
         held: Vec<(usize, HeldPiece, Pos, Option<u64>)>,
-        /// The first bytes of each direction.
+        /// The first bytes of each direction (up to [`JOIN_SCAN`] of a direction that
+        /// began before the capture, to look for HTTP/2 frames).
         start: [Vec<u8>; 2],
+        /// Length of `start[d]` when it was last searched for HTTP/2 frames.
+        scanned: [usize; 2],
         held_bytes: usize,
     },
     Http1(Box<HttpConnection>),
@@ -94,6 +98,8 @@ enum Verdict {
     Http1,
     /// HTTP/2; the client sends on this direction.
     Http2(usize),
+    /// HTTP/2 joined after it began (no preface in the capture); the client's direction.
+    Http2JoinedLate(usize),
     /// TLS; the client sends on this direction.
     Tls(usize),
     Wait,
@@ -138,11 +144,18 @@ impl Session {
             state: State::Undecided {
                 held: Vec::new(),
                 start: [Vec::new(), Vec::new()],
+                scanned: [0, 0],
                 held_bytes: 0,
             },
             carried: HttpStats::default(),
             acks: [None, None],
         }
+    }
+
+    /// The client of a connection joined late: known from the SYN or `http_ports`, else
+    /// the end with the higher port (servers listen on low, well-known ports).
+    fn join_client(&self) -> usize {
+        join_client(self.client_hint, &self.ends)
     }
 
     /// The pieces of `dir` that follow were sent after the peer's stream had been received
@@ -194,6 +207,7 @@ impl Session {
 
     /// Takes the next piece of direction `dir`'s byte stream.
     pub fn piece(&mut self, dir: usize, piece: Piece<'_>, pos: Pos, out: &mut Vec<Exchange>) {
+        let client = self.join_client();
         match &mut self.state {
             State::Http1(h) => {
                 h.piece(dir, piece, pos, out);
@@ -206,6 +220,7 @@ impl Session {
             State::Undecided {
                 held,
                 start,
+                scanned,
                 held_bytes,
             } => {
                 let verdict = match piece {
@@ -215,11 +230,17 @@ impl Session {
                     Piece::Conflict => Verdict::Wait,
                     Piece::Data(d) => {
                         let s = &mut start[dir];
-                        let want = PREFACE.len().saturating_sub(s.len());
+                        let keep = if self.mid_stream[dir] {
+                            JOIN_SCAN
+                        } else {
+                            PREFACE.len()
+                        };
+                        let want = keep.saturating_sub(s.len());
                         s.extend_from_slice(&d[..d.len().min(want)]);
                         *held_bytes += d.len();
                         let total = *held_bytes;
-                        match verdict(start, self.client_hint) {
+                        let joined = join_verdict(start, scanned, self.mid_stream, client, false);
+                        match joined.unwrap_or_else(|| verdict(start, self.client_hint)) {
                             Verdict::Wait if total > DECIDE_LIMIT => Verdict::Http1,
                             v => v,
                         }
@@ -247,6 +268,9 @@ impl Session {
                 self.mid_stream,
                 None,
             ))),
+            Verdict::Http2JoinedLate(client) => State::Http2(Box::new(
+                Http2Connection::joined_late(self.cfg, self.ends, self.first, client, None),
+            )),
             Verdict::Tls(client) => State::Tls(Box::new(TlsSession::new(
                 self.cfg,
                 &self.tls,
@@ -326,9 +350,20 @@ impl Session {
         pos: Pos,
         out: &mut Vec<Exchange>,
     ) {
-        if let State::Undecided { held, .. } = &mut self.state {
+        let client = self.join_client();
+        if let State::Undecided {
+            held,
+            start,
+            scanned,
+            ..
+        } = &mut self.state
+        {
             let held = std::mem::take(held);
-            self.decide(Verdict::Http1);
+            let joined = join_verdict(start, scanned, self.mid_stream, client, true);
+            self.decide(match joined {
+                Some(v @ Verdict::Http2JoinedLate(_)) => v,
+                _ => Verdict::Http1,
+            });
             self.replay(&held, out);
         }
         match &mut self.state {
@@ -366,6 +401,53 @@ impl Session {
             _ => {}
         }
     }
+}
+
+fn join_client(client_hint: Option<usize>, ends: &[SocketAddr; 2]) -> usize {
+    client_hint.unwrap_or(if ends[0].port() > ends[1].port() {
+        0
+    } else {
+        1
+    })
+}
+
+/// Bytes of a direction that began before the capture kept to look for HTTP/2 frames.
+const JOIN_SCAN: usize = 24 * 1024;
+
+/// A connection the capture joined late may be HTTP/2 in the middle of its frames: when a
+/// direction's first bytes hold a run of plausible frame headers it is (`client` sends
+/// requests); `Wait` while they might; `None` when not (text with `HTTP/1.` in it, TLS, a
+/// direction that began in the capture, or no frame boundary where one must be). Searches
+/// again only after another KiB arrived, unless `last` (the connection ends).
+fn join_verdict(
+    start: &[Vec<u8>; 2],
+    scanned: &mut [usize; 2],
+    mid_stream: [bool; 2],
+    client: usize,
+    last: bool,
+) -> Option<Verdict> {
+    let mut wait = false;
+    for d in 0..2 {
+        let s = &start[d];
+        if !mid_stream[d] || s.is_empty() || starts_like_tls(s) || contains(s, b"HTTP/1.") {
+            continue;
+        }
+        if !last && s.len() < JOIN_SCAN && s.len() < scanned[d] + 1024 {
+            wait = true;
+            continue;
+        }
+        scanned[d] = s.len();
+        match crate::http2::sync::frame_sync(s) {
+            FrameSync::At(_) => return Some(Verdict::Http2JoinedLate(client)),
+            FrameSync::NeedMore if !last && s.len() < JOIN_SCAN => wait = true,
+            FrameSync::NeedMore | FrameSync::No => {}
+        }
+    }
+    wait.then_some(Verdict::Wait)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Decides from the first bytes of each direction.

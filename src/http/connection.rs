@@ -67,6 +67,11 @@ pub struct HttpStats {
     /// HTTP/2 connections whose decoding stopped (a gap lost the HPACK state, or a header
     /// block did not decode).
     pub http2_decoding_stopped: u64,
+    /// HTTP/2 connections the capture joined after they began (decoded from the first
+    /// frame boundary, header fields from before counted unknown).
+    pub http2_joined_late: u64,
+    /// Their frames of streams opened before the capture began, not decoded.
+    pub http2_frames_before_capture: u64,
 }
 
 impl HttpStats {
@@ -83,6 +88,8 @@ impl HttpStats {
         self.undetermined_request_length += o.undetermined_request_length;
         self.http2_connections += o.http2_connections;
         self.http2_decoding_stopped += o.http2_decoding_stopped;
+        self.http2_joined_late += o.http2_joined_late;
+        self.http2_frames_before_capture += o.http2_frames_before_capture;
     }
 }
 

@@ -80,6 +80,9 @@ pub enum AnomalyKind {
     H2InvalidTe,
     /// HTTP/2: pseudo-header fields missing, repeated, misplaced or of the other direction.
     H2PseudoHeader,
+    /// HTTP/2: the capture joined the connection after it began; header fields that referred
+    /// to compression state from before are unknown, so the head is incomplete.
+    H2HeaderStateUnknown,
 }
 
 impl AnomalyKind {
@@ -132,6 +135,7 @@ impl AnomalyKind {
         AnomalyKind::H2ConnectionSpecificField,
         AnomalyKind::H2InvalidTe,
         AnomalyKind::H2PseudoHeader,
+        AnomalyKind::H2HeaderStateUnknown,
     ];
 
     /// The stable kebab-case name used in output, rule files and the store.
@@ -185,6 +189,7 @@ impl AnomalyKind {
             AnomalyKind::H2ConnectionSpecificField => "h2-connection-specific-field",
             AnomalyKind::H2InvalidTe => "h2-invalid-te",
             AnomalyKind::H2PseudoHeader => "h2-pseudo-header-error",
+            AnomalyKind::H2HeaderStateUnknown => "h2-header-state-unknown",
         }
     }
 

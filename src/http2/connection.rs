@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::frames::{self, FrameHeader, FrameType};
 use super::hpack::HeaderDecoder;
 use super::streams::{Role, Stream, build_message};
+use super::sync::FrameSync;
 use crate::http::{
     Anomaly, AnomalyKind, Connection, Exchange, HttpConfig, HttpStats, Message, Pos, TlsInfo,
 };
@@ -53,6 +54,8 @@ struct Dir {
     initial_window: i64,
     /// Largest frame this direction may send (the peer's SETTINGS_MAX_FRAME_SIZE).
     max_frame: u32,
+    /// Joined late: looking for the first frame boundary (see [`super::sync`]).
+    syncing: bool,
 }
 
 /// HTTP/2 over one TCP connection (h2c, or h2 once TLS is decrypted).
@@ -70,8 +73,17 @@ pub struct Http2Connection {
     push_enabled: bool,
     server_seen: bool,
     stopped: bool,
+    /// The capture joined the connection after it began: settings, windows and the header
+    /// tables of before are unknown, so nothing that depends on them is judged.
+    joined_late: bool,
+    /// Joined late: the first stream the client opened within the capture; lower ids
+    /// belong to streams opened before it.
+    first_opened: Option<u32>,
     pub stats: HttpStats,
 }
+
+/// Bytes a direction that joined late may buffer while looking for a frame boundary.
+const SYNC_LIMIT: usize = 64 * 1024;
 
 impl Http2Connection {
     /// A connection that starts with HTTP/2 (prior knowledge, or ALPN `h2`): the client's
@@ -126,8 +138,32 @@ impl Http2Connection {
             push_enabled: true,
             server_seen: false,
             stopped: false,
+            joined_late: false,
+            first_opened: None,
             stats,
         }
+    }
+
+    /// A connection the capture joined after it began (no SYN, no preface): each direction
+    /// is read from its first frame boundary, header blocks are decoded as far as the
+    /// frames seen allow, and streams opened before the capture are skipped.
+    pub fn joined_late(
+        cfg: HttpConfig,
+        ends: [SocketAddr; 2],
+        first: Pos,
+        client: usize,
+        tls: Option<TlsInfo>,
+    ) -> Self {
+        let mut conn = Self::new(cfg, ends, first, client, [true, true], tls);
+        conn.joined_late = true;
+        conn.stats.http2_joined_late = 1;
+        for d in &mut conn.dirs {
+            d.expect_preface = false;
+            d.syncing = true;
+            d.decoder = HeaderDecoder::joined_late();
+            d.max_frame = 16_777_215;
+        }
+        conn
     }
 
     /// A connection upgraded from HTTP/1.1 (`Upgrade: h2c` answered by 101, RFC 7540 §3.2):
@@ -328,6 +364,25 @@ impl Http2Connection {
     /// Reads whole frames from `input`; returns the bytes consumed.
     fn process(&mut self, dir: usize, input: &[u8], pos: Pos, out: &mut Vec<Exchange>) -> usize {
         let mut i = 0;
+        if self.dirs[dir].syncing {
+            match super::sync::frame_sync(input) {
+                FrameSync::At(at) => {
+                    self.dirs[dir].syncing = false;
+                    i = at;
+                }
+                FrameSync::NeedMore if input.len() < SYNC_LIMIT => return 0,
+                FrameSync::NeedMore | FrameSync::No => {
+                    let who = self.side(dir);
+                    self.stop(
+                        AnomalyKind::H2ProtocolError,
+                        format!("no HTTP/2 frame boundary found in the {who}'s first bytes"),
+                        pos,
+                        out,
+                    );
+                    return input.len();
+                }
+            }
+        }
         if self.dirs[dir].expect_preface {
             let n = input.len().min(frames::PREFACE.len());
             if input[..n] != frames::PREFACE[..n] {
@@ -543,12 +598,16 @@ impl Http2Connection {
         self.dirs[dir].window -= len;
         let conn_window = self.dirs[dir].window;
         let cap = self.cfg.body_cap;
+        let before_capture = self.before_capture(h.stream);
         let Some(s) = self.streams.get_mut(&h.stream) else {
             // DATA after a reset or on a stream the capture never saw open.
+            if before_capture {
+                self.stats.http2_frames_before_capture += 1;
+            }
             return;
         };
         s.window[dir] -= len;
-        if conn_window < 0 || s.window[dir] < 0 {
+        if !self.joined_late && (conn_window < 0 || s.window[dir] < 0) {
             let detail = format!(
                 "DATA of {len} bytes from the {who} beyond the flow-control window ({} left for the connection, {} for the stream)",
                 conn_window + len,
@@ -578,7 +637,9 @@ impl Http2Connection {
         out: &mut Vec<Exchange>,
     ) {
         let who = self.side(dir);
-        let fields = match self.dirs[dir].decoder.decode(&block.fragments) {
+        let decoded = self.dirs[dir].decoder.decode(&block.fragments);
+        let unknown = self.dirs[dir].decoder.unknown_fields();
+        let fields = match decoded {
             Ok(f) => f,
             Err(e) => {
                 let detail = format!(
@@ -592,7 +653,7 @@ impl Http2Connection {
         };
         if let Some(promised) = block.promised {
             let mut s = self.open_stream(promised);
-            let mut msg = build_message(Role::Request, fields, block.first);
+            let mut msg = build_message(Role::Request, fields, unknown, block.first);
             msg.head_frame = pos.frame;
             msg.head_ts = pos.ts;
             s.request = Some(msg);
@@ -617,11 +678,23 @@ impl Http2Connection {
         let id = block.stream;
         if !self.streams.contains_key(&id) {
             let opened = self.dirs[dir].last_opened;
-            if role == Role::Request && !id.is_multiple_of(2) && id > opened {
+            // Joined late, a client block with no pseudo-header that ends its stream is the
+            // trailer of a request from before the capture, not a new request.
+            let old_trailers = self.joined_late
+                && block.end_stream
+                && !fields.iter().any(|(n, _)| n.starts_with(b":"));
+            if role == Role::Request && !id.is_multiple_of(2) && id > opened && !old_trailers {
+                if self.joined_late {
+                    self.first_opened.get_or_insert(id);
+                }
                 self.dirs[dir].last_opened = id;
                 let s = self.open_stream(id);
                 self.insert_stream(s, pos, out);
             } else {
+                if self.before_capture(id) {
+                    self.stats.http2_frames_before_capture += 1;
+                    return;
+                }
                 let closed = id
                     <= self.dirs[self.client]
                         .last_opened
@@ -639,12 +712,18 @@ impl Http2Connection {
             return;
         };
         let had_message = s.message_mut(role).is_some();
-        s.header_block(role, fields, block.end_stream, pos);
+        s.header_block(role, fields, unknown, block.end_stream, pos);
         if !had_message && let Some(m) = s.message_mut(role) {
             m.first_frame = block.first.frame;
             m.first_ts = block.first.ts;
         }
         self.finish_if_complete(id, pos, out);
+    }
+
+    /// Joined late, and `stream` was opened before the capture began (a client stream below
+    /// the first one opened within it, or any stream while none was).
+    fn before_capture(&self, stream: u32) -> bool {
+        self.joined_late && stream != 0 && self.first_opened.is_none_or(|first| stream < first)
     }
 
     /// Adds an open stream. A stream id used twice releases the first stream; beyond
@@ -808,7 +887,7 @@ impl Http2Connection {
             }
         };
         *window += inc;
-        if *window > MAX_WINDOW {
+        if *window > MAX_WINDOW && !self.joined_late {
             let detail = format!(
                 "WINDOW_UPDATE from the {who} raises the window of stream {} above 2^31-1",
                 h.stream

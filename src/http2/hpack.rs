@@ -14,6 +14,10 @@ use std::sync::LazyLock;
 
 /// A decoded field: name and value as bytes (HPACK fields are octets, not text).
 pub type Field = (Vec<u8>, Vec<u8>);
+/// A literal field: its name (`None`: unknown, joined late) and value.
+type LiteralField = (Option<Vec<u8>>, Vec<u8>);
+/// A field's name and value in a table.
+type FieldRef<'a> = (&'a [u8], &'a [u8]);
 
 /// Largest dynamic table wirelint keeps, whatever SETTINGS say (memory bound per direction).
 const MAX_TABLE: usize = 1024 * 1024;
@@ -56,6 +60,9 @@ pub enum HpackError {
 struct Entry {
     bytes: Box<[u8]>,
     name_len: usize,
+    /// Joined late: the entry's name was itself a reference to state from before the
+    /// capture (its value is known, its name is not).
+    name_unknown: bool,
 }
 
 impl Entry {
@@ -82,6 +89,11 @@ pub struct HeaderDecoder {
     max_size: usize,
     /// Largest size the receiver allowed (SETTINGS_HEADER_TABLE_SIZE), capped by MAX_TABLE.
     allowed: usize,
+    /// The capture joined the connection after it began: entries added before are not
+    /// known (see [`HeaderDecoder::joined_late`]).
+    joined_late: bool,
+    /// Fields of the last block that referred to entries from before the capture.
+    unknown: usize,
 }
 
 impl Default for HeaderDecoder {
@@ -92,11 +104,34 @@ impl Default for HeaderDecoder {
             size: 0,
             max_size: allowed,
             allowed,
+            joined_late: false,
+            unknown: 0,
         }
     }
 }
 
 impl HeaderDecoder {
+    /// A decoder for a connection the capture joined after it began: the dynamic table
+    /// already held entries it never saw. Entries are indexed newest first (§2.3.3), so the
+    /// ones added from now on keep their true indices; a reference past them is a field
+    /// from before the capture, counted in [`HeaderDecoder::unknown_fields`] and left out.
+    /// The table's real size and limit are unknown: this one keeps entries up to
+    /// `MAX_TABLE` (it holds a subset of the real table's entries, never a wrong one:
+    /// the real table evicts its unknown older entries first).
+    pub fn joined_late() -> HeaderDecoder {
+        HeaderDecoder {
+            max_size: MAX_TABLE,
+            allowed: MAX_TABLE,
+            joined_late: true,
+            ..HeaderDecoder::default()
+        }
+    }
+
+    /// Fields of the last decoded block that could not be known (joined late only).
+    pub fn unknown_fields(&self) -> usize {
+        self.unknown
+    }
+
     /// The receiver announced SETTINGS_HEADER_TABLE_SIZE. The sender may use it only once
     /// it has seen it, so the larger of the old and the new limit is accepted meanwhile.
     pub fn allow_table_size(&mut self, size: u32) {
@@ -111,20 +146,31 @@ impl HeaderDecoder {
         let mut fields = Vec::with_capacity(block.len() / 4 + 1);
         let mut i = 0;
         let mut last_was_size_update = false;
+        self.unknown = 0;
         while let Some(&first) = block.get(i) {
             last_was_size_update = false;
             let rest = &block[i..];
             if first & 0x80 != 0 {
                 // §6.1 indexed field.
                 let (index, n) = integer(rest, 7)?;
-                let (name, value) = self.get(index)?;
-                fields.push((name.to_vec(), value.to_vec()));
+                match self.get(index)? {
+                    Some((name, value)) => fields.push((name.to_vec(), value.to_vec())),
+                    None => self.unknown += 1,
+                }
                 i += n;
             } else if first & 0x40 != 0 {
                 // §6.2.1 literal with incremental indexing.
-                let (field, n) = self.literal(rest, 6)?;
-                self.insert(&field.0, &field.1);
-                fields.push(field);
+                let ((name, value), n) = self.literal(rest, 6)?;
+                match name {
+                    Some(name) => {
+                        self.insert(&name, &value, false);
+                        fields.push((name, value));
+                    }
+                    None => {
+                        self.insert(&[], &value, true);
+                        self.unknown += 1;
+                    }
+                }
                 i += n;
             } else if first & 0x20 != 0 {
                 // §6.3 dynamic table size update.
@@ -138,8 +184,11 @@ impl HeaderDecoder {
                 i += n;
             } else {
                 // §6.2.2 without indexing, §6.2.3 never indexed: the same to a reader.
-                let (field, n) = self.literal(rest, 4)?;
-                fields.push(field);
+                let ((name, value), n) = self.literal(rest, 4)?;
+                match name {
+                    Some(name) => fields.push((name, value)),
+                    None => self.unknown += 1,
+                }
                 i += n;
             }
         }
@@ -149,37 +198,46 @@ impl HeaderDecoder {
         Ok(fields)
     }
 
-    /// A literal field representation whose name index has `prefix` bits.
-    fn literal(&self, buf: &[u8], prefix: u8) -> Result<(Field, usize), HpackError> {
+    /// A literal field representation whose name index has `prefix` bits; the name is
+    /// `None` when it refers to an entry from before the capture (joined late).
+    fn literal(
+        &self,
+        buf: &[u8],
+        prefix: u8,
+    ) -> Result<(LiteralField, usize), HpackError> {
         let (index, mut used) = integer(buf, prefix)?;
         let name = if index == 0 {
             let (name, n) = string(&buf[used..])?;
             used += n;
-            name
+            Some(name)
         } else {
-            self.get(index)?.0.to_vec()
+            self.get(index)?.map(|(name, _)| name.to_vec())
         };
         let (value, n) = string(&buf[used..])?;
         Ok(((name, value), used + n))
     }
 
-    /// Field `index` of the static table followed by the dynamic table (§2.3.3).
-    fn get(&self, index: usize) -> Result<(&[u8], &[u8]), HpackError> {
+    /// Field `index` of the static table followed by the dynamic table (§2.3.3). `None`:
+    /// joined late, and the index is past the entries seen (or names an entry whose name
+    /// was not seen).
+    fn get(&self, index: usize) -> Result<Option<FieldRef<'_>>, HpackError> {
         if index == 0 {
             return Err(HpackError::IndexOutOfBounds);
         }
         if let Some(&(name, value)) = STATIC_TABLE.get(index - 1) {
-            return Ok((name, value));
+            return Ok(Some((name, value)));
         }
-        self.table
-            .get(index - 1 - STATIC_TABLE.len())
-            .map(|e| (e.name(), e.value()))
-            .ok_or(HpackError::IndexOutOfBounds)
+        match self.table.get(index - 1 - STATIC_TABLE.len()) {
+            Some(e) if !e.name_unknown => Ok(Some((e.name(), e.value()))),
+            Some(_) => Ok(None),
+            None if self.joined_late => Ok(None),
+            None => Err(HpackError::IndexOutOfBounds),
+        }
     }
 
     /// Adds an entry, evicting the oldest ones to make room (§4.4); an entry larger than
     /// the table empties it and is not kept.
-    fn insert(&mut self, name: &[u8], value: &[u8]) {
+    fn insert(&mut self, name: &[u8], value: &[u8], name_unknown: bool) {
         let size = name.len() + value.len() + ENTRY_OVERHEAD;
         if size > self.max_size {
             self.table.clear();
@@ -193,6 +251,7 @@ impl HeaderDecoder {
         self.table.push_front(Entry {
             bytes: bytes.into_boxed_slice(),
             name_len: name.len(),
+            name_unknown,
         });
         self.size += size;
     }

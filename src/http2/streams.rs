@@ -81,15 +81,24 @@ impl Stream {
     }
 
     /// A decoded header block arrived for `role`: the head, an interim response, or trailers.
-    pub fn header_block(&mut self, role: Role, fields: Vec<Field>, end_stream: bool, pos: Pos) {
+    /// A decoded header block of `role`; `unknown` fields of it could not be decoded (the
+    /// capture joined the connection late).
+    pub fn header_block(
+        &mut self,
+        role: Role,
+        fields: Vec<Field>,
+        unknown: usize,
+        end_stream: bool,
+        pos: Pos,
+    ) {
         match role {
             Role::Request if self.request.is_none() => {
-                let msg = build_message(Role::Request, fields, pos);
+                let msg = build_message(Role::Request, fields, unknown, pos);
                 self.head_request = msg.method() == Some("HEAD");
                 self.request = Some(msg);
             }
             Role::Response if self.response.is_none() => {
-                let msg = build_message(Role::Response, fields, pos);
+                let msg = build_message(Role::Response, fields, unknown, pos);
                 let status = msg.status().unwrap_or(0);
                 if (100..200).contains(&status) {
                     if end_stream {
@@ -128,6 +137,10 @@ impl Stream {
                         AnomalyKind::H2ProtocolError,
                         "a second header block that does not end the stream",
                     );
+                }
+                if unknown > 0 {
+                    msg.head_complete = false;
+                    msg.add_anomaly(AnomalyKind::H2HeaderStateUnknown, unknown_detail(unknown));
                 }
                 check_fields(msg, &trailers);
                 msg.body.trailers.extend(trailers);
@@ -226,8 +239,16 @@ fn lossy_string(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// A message from a decoded header block, with RFC 9113 §8 checked.
-pub fn build_message(role: Role, fields: Vec<Field>, pos: Pos) -> Message {
+fn unknown_detail(unknown: usize) -> String {
+    format!(
+        "{unknown} header field{} referred to header compression state sent before the capture began",
+        if unknown == 1 { "" } else { "s" }
+    )
+}
+
+/// A message from a decoded header block, with RFC 9113 §8 checked. With `unknown` fields
+/// missing (joined late), the head is incomplete and its pseudo-headers are not judged.
+pub fn build_message(role: Role, fields: Vec<Field>, unknown: usize, pos: Pos) -> Message {
     let headers: Vec<Header> = fields
         .into_iter()
         .map(|(n, v)| Header {
@@ -277,10 +298,14 @@ pub fn build_message(role: Role, fields: Vec<Field>, pos: Pos) -> Message {
         last_ts: pos.ts,
         last_order: pos.order,
         anomalies: Vec::new(),
-        // HPACK blocks are decoded whole or not at all.
-        head_complete: true,
+        // HPACK blocks are decoded whole or not at all, but for a late join.
+        head_complete: unknown == 0,
     };
-    check_pseudo_headers(&mut msg, role, &headers);
+    if unknown > 0 {
+        msg.add_anomaly(AnomalyKind::H2HeaderStateUnknown, unknown_detail(unknown));
+    } else {
+        check_pseudo_headers(&mut msg, role, &headers);
+    }
     check_fields(&mut msg, &headers);
     msg.headers = headers;
     msg

@@ -395,3 +395,132 @@ proptest::proptest! {
         let _ = w.close();
     }
 }
+
+/// A gRPC-style h2c connection that was open before the capture began: the capture starts
+/// inside a DATA frame of each direction.
+#[test]
+fn a_connection_joined_late_is_decoded_from_its_first_frame_boundary() {
+    let mut enc = [HeaderEncoder::default(), HeaderEncoder::default()];
+    let mut block = |dir: usize, stream: u32, fields: &[(&str, &str)], end: bool| {
+        let flags = frames::END_HEADERS | if end { frames::END_STREAM } else { 0 };
+        frames::encode(FrameType::Headers, flags, stream, &enc[dir].encode(fields))
+    };
+    let request = |path| {
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":authority", "grpc.local"),
+            (":path", path),
+            ("x-tenant", "acme"),
+            ("content-type", "application/grpc"),
+        ]
+    };
+    let response = [
+        (":status", "200"),
+        ("content-type", "application/grpc"),
+        ("x-served-by", "node-1"),
+    ];
+    let mut c = PREFACE.to_vec();
+    c.extend(settings());
+    c.extend(block(0, 1, &request("/svc/A"), false));
+    c.extend(data(1, &[0; 40], true));
+    let c_cut = c.len() - 20;
+    for stream in [3, 5] {
+        c.extend(block(0, stream, &request("/svc/B"), false));
+        c.extend(data(stream, b"payload", true));
+    }
+    let mut s = settings();
+    s.extend(block(1, 1, &response, false));
+    s.extend(data(1, b"resp", false));
+    let s_cut = s.len() - 2;
+    s.extend(block(1, 1, &[("grpc-status", "0")], true));
+    for stream in [3, 5] {
+        s.extend(block(1, stream, &response, false));
+        s.extend(data(stream, b"ok", false));
+        s.extend(block(1, stream, &[("grpc-status", "0")], true));
+    }
+
+    let ends: [SocketAddr; 2] = [
+        "10.0.0.1:40000".parse().expect("addr"),
+        "10.0.0.2:8080".parse().expect("addr"),
+    ];
+    let mut session = Session::new(
+        crate::session::SessionConfig::default(),
+        ends,
+        pos(1),
+        None,
+        [true, true],
+    );
+    let mut out = Vec::new();
+    session.piece(0, Piece::Data(&c[c_cut..]), pos(2), &mut out);
+    session.piece(1, Piece::Data(&s[s_cut..]), pos(3), &mut out);
+    session.close([true, true], CloseReason::Closed, pos(4), &mut out);
+
+    let stats = session.stats();
+    assert_eq!(stats.http2_joined_late, 1);
+    assert_eq!(stats.http2_connections, 1);
+    // Stream 1's trailers arrived within the capture; its opening did not.
+    assert_eq!(stats.http2_frames_before_capture, 1);
+    assert_eq!(out.len(), 2, "{out:#?}");
+    for (ex, stream) in out.iter().zip([3, 5]) {
+        assert_eq!(ex.stream_id, Some(stream));
+        let req = ex.request.as_ref().expect("request");
+        assert_eq!((req.method(), req.target()), (Some("POST"), Some("/svc/B")));
+        // :authority, x-tenant and content-type were indexed before the capture.
+        assert!(!req.head_complete);
+        assert!(
+            req.has_anomaly(AnomalyKind::H2HeaderStateUnknown),
+            "{req:#?}"
+        );
+        assert!(!req.has_anomaly(AnomalyKind::H2PseudoHeader), "{req:#?}");
+        let resp = ex.response.as_ref().expect("response");
+        assert_eq!(resp.status(), Some(200));
+        // x-served-by was indexed before the capture.
+        assert!(
+            resp.has_anomaly(AnomalyKind::H2HeaderStateUnknown),
+            "{resp:#?}"
+        );
+        assert_eq!(resp.header("content-type"), Some("application/grpc"));
+        assert_eq!(resp.body.trailers.len(), 1, "{resp:#?}");
+        assert!(
+            !ex.anomalies
+                .iter()
+                .any(|a| a.kind == AnomalyKind::H2ProtocolError)
+        );
+    }
+}
+
+/// A connection that began before the capture and is HTTP/1 stays HTTP/1.
+#[test]
+fn a_joined_late_http1_connection_is_not_taken_for_http2() {
+    let ends: [SocketAddr; 2] = [
+        "10.0.0.1:40000".parse().expect("addr"),
+        "10.0.0.2:8080".parse().expect("addr"),
+    ];
+    let mut session = Session::new(
+        crate::session::SessionConfig::default(),
+        ends,
+        pos(1),
+        None,
+        [true, true],
+    );
+    let mut out = Vec::new();
+    let body_tail = vec![0x5a; 3000];
+    session.piece(1, Piece::Data(&body_tail), pos(2), &mut out);
+    session.piece(
+        0,
+        Piece::Data(b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n"),
+        pos(3),
+        &mut out,
+    );
+    session.piece(
+        1,
+        Piece::Data(b"HTTP/1.1 204 No Content\r\n\r\n"),
+        pos(4),
+        &mut out,
+    );
+    session.close([true, true], CloseReason::Closed, pos(5), &mut out);
+    assert_eq!(session.stats().http2_connections, 0);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].response.as_ref().and_then(|r| r.status()), Some(204));
+}

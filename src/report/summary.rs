@@ -127,8 +127,17 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
     if h.http2_connections > 0 {
         let _ = writeln!(
             s,
-            "  HTTP/2: {} connections, {} whose decoding stopped (bytes lost, HPACK state unknown)",
-            h.http2_connections, h.http2_decoding_stopped
+            "  HTTP/2: {} connections, {} whose decoding stopped (bytes lost, HPACK state unknown){}",
+            h.http2_connections,
+            h.http2_decoding_stopped,
+            if h.http2_joined_late > 0 {
+                format!(
+                    ", {} joined after they began ({} frames of earlier streams not decoded)",
+                    h.http2_joined_late, h.http2_frames_before_capture
+                )
+            } else {
+                String::new()
+            }
         );
     }
     let st = &r.streams;

@@ -80,6 +80,7 @@ fn int(mut v: usize, prefix: u8, flags: u8) -> Vec<u8> {
 }
 
 /// Decodes each block in turn; checks the fields and the table size after each.
+#[allow(clippy::type_complexity)]
 fn story(d: &mut HeaderDecoder, steps: &[(&str, &[(&str, &str)], usize)]) {
     for (i, (block, expected, size)) in steps.iter().enumerate() {
         let fields = d
@@ -498,4 +499,63 @@ proptest! {
         block.extend(literal(&s, true));
         same_as_reference(&[(None, block)])?;
     }
+}
+
+/// `part` is `full` with some fields left out, in the same order.
+fn is_subsequence(part: &[Field], full: &[Field]) -> bool {
+    let mut rest = full.iter();
+    part.iter().all(|f| rest.any(|g| g == f))
+}
+
+proptest! {
+    /// Joining a connection late: from block `join` on, every field decoded is the field a
+    /// decoder that saw everything decodes there, and the others are counted as unknown.
+    #[test]
+    fn joined_late_decodes_a_subset_and_counts_the_rest(
+        lists in proptest::collection::vec(proptest::collection::vec(
+            ("[a-d]", "[x-z]{0,2}"), 0..8), 2..10),
+        join in 1usize..9,
+    ) {
+        let join = join % lists.len();
+        let mut enc = loona_hpack::Encoder::new();
+        let mut full = HeaderDecoder::default();
+        let mut late = HeaderDecoder::joined_late();
+        let mut unknown_total = 0;
+        for (k, list) in lists.iter().enumerate() {
+            let block = enc.encode(list.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+            let all = full.decode(&block).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            if k < join {
+                continue;
+            }
+            let seen = late.decode(&block).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(is_subsequence(&seen, &all), "{:?} not within {:?}", text(&seen), text(&all));
+            prop_assert_eq!(seen.len() + late.unknown_fields(), all.len());
+            unknown_total += late.unknown_fields();
+        }
+        // Nothing is unknown when the capture saw the connection from its start.
+        if join == 0 {
+            prop_assert_eq!(unknown_total, 0);
+        }
+    }
+}
+
+#[test]
+fn joined_late_keeps_the_indices_of_entries_added_after_the_join() {
+    let mut enc = loona_hpack::Encoder::new();
+    let early = enc.encode([(&b"x-before"[..], &b"1"[..])]);
+    let late_block = enc.encode([(&b"x-after"[..], &b"2"[..]), (&b"x-before"[..], &b"1"[..])]);
+    let again = enc.encode([(&b"x-after"[..], &b"2"[..]), (&b"x-before"[..], &b"1"[..])]);
+    let mut full = HeaderDecoder::default();
+    full.decode(&early).expect("decodes");
+    let mut late = HeaderDecoder::joined_late();
+    // x-before refers to the entry added before the join: unknown.
+    let fields = late.decode(&late_block).expect("decodes");
+    assert_eq!(text(&fields), pairs(&[("x-after", "2")]));
+    assert_eq!(late.unknown_fields(), 1);
+    let fields = late.decode(&again).expect("decodes");
+    assert_eq!(text(&fields), pairs(&[("x-after", "2")]));
+    assert_eq!(late.unknown_fields(), 1);
+    // A decoder that joined at the start still fails on an index past its table.
+    let mut strict = HeaderDecoder::default();
+    assert!(strict.decode(&late_block).is_err());
 }
