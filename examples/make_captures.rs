@@ -2198,6 +2198,14 @@ fn http2_captures() -> Vec<Capture> {
             bytes: h2c_violations(),
         },
         Capture {
+            name: "h2c-joined-late.pcap",
+            about: "a gRPC channel open before the capture began (no handshake, no preface): the capture \
+                    starts inside a DATA frame of each side; two calls follow, decoded from the first \
+                    frame boundary, their `grpc-timeout` (indexed before the capture) unknown and the heads \
+                    marked `h2-header-state-unknown`",
+            bytes: h2c_joined_late(),
+        },
+        Capture {
             name: "h2c-gap.pcap",
             about: "HTTP/2 with a server segment missing from the capture: HPACK state is lost, the open \
                     streams are released marked `gap` and `h2-decoding-stopped`, nothing is guessed",
@@ -2503,6 +2511,73 @@ fn h2c_grpc() -> Vec<u8> {
         true,
     );
     c.server_sends(&s).fin();
+    pcap_of(vec![c])
+}
+
+fn h2c_joined_late() -> Vec<u8> {
+    let mut c = Conversation::new(client(41006), server(50051)).starting_at(at(0));
+    let mut h = H2::new();
+    let call = |h: &mut H2, stream: u32, method: &str| {
+        h.headers(
+            0,
+            stream,
+            &[
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", method),
+                (":authority", "greeter.test:50051"),
+                ("content-type", "application/grpc"),
+                ("user-agent", "grpc-go/1.62.0"),
+                ("te", "trailers"),
+                ("grpc-timeout", "1S"),
+            ],
+            false,
+        )
+    };
+    let answer = |h: &mut H2, stream: u32, reply: &[u8]| {
+        let mut s = h.headers(
+            1,
+            stream,
+            &[(":status", "200"), ("content-type", "application/grpc")],
+            false,
+        );
+        s.extend(h2_data(stream, &grpc_message(reply), false));
+        s.extend(h.headers(
+            1,
+            stream,
+            &[("grpc-status", "0"), ("grpc-message", "")],
+            true,
+        ));
+        s
+    };
+    // Before the capture: the preface, SETTINGS, and a first call and its answer, of which
+    // only the last bytes of each side's DATA frame are captured.
+    let mut first = h2_client_start();
+    first.extend(call(&mut h, 1, "/helloworld.Greeter/SayHello"));
+    first.extend(h2_data(1, &grpc_message(b"\x0a\x08wirelint"), true));
+    let client_cut = first.len() - 6;
+    c.lose(Dir::Client, client_cut as u64);
+    c.client_segment(client_cut as u64, &first[client_cut..]);
+    let mut s = h2_settings(&[]);
+    s.extend(h2_settings_ack());
+    let reply = answer(&mut h, 1, b"\x0a\x0eHello wirelint");
+    // Cut inside stream 1's DATA frame (the reply's second frame): its trailers are
+    // captured, its opening was not.
+    let frame_len = |at: usize| 9 + usize::from(reply[at + 1]) * 256 + usize::from(reply[at + 2]);
+    let trailers_at = frame_len(0) + frame_len(frame_len(0));
+    let server_cut = s.len() + trailers_at - 6;
+    s.extend(reply);
+    c.lose(Dir::Server, server_cut as u64);
+    c.server_segment(server_cut as u64, &s[server_cut..]);
+    for (stream, name) in [(3, b"\x0a\x03ann".as_slice()), (5, b"\x0a\x03bob")] {
+        let mut req = call(&mut h, stream, "/helloworld.Greeter/SayHello");
+        req.extend(h2_data(stream, &grpc_message(name), true));
+        c.client_sends(&req);
+        let mut greeting = b"\x0a\x09Hello ".to_vec();
+        greeting.extend_from_slice(&name[2..]);
+        c.server_sends(&answer(&mut h, stream, &greeting));
+    }
+    c.fin();
     pcap_of(vec![c])
 }
 

@@ -152,8 +152,9 @@ impl Session {
         }
     }
 
-    /// The client of a connection joined late: known from the SYN or `http_ports`, else
-    /// the end with the higher port (servers listen on low, well-known ports).
+    /// The client of a connection joined late when no HEADERS frame tells: known from the
+    /// SYN or `http_ports`, else the end with the higher port (servers listen on low,
+    /// well-known ports; ephemeral ports are high).
     fn join_client(&self) -> usize {
         join_client(self.client_hint, &self.ends)
     }
@@ -438,7 +439,18 @@ fn join_verdict(
         }
         scanned[d] = s.len();
         match crate::http2::sync::frame_sync(s) {
-            FrameSync::At(_) => return Some(Verdict::Http2JoinedLate(client)),
+            FrameSync::At(at) => {
+                // Who sends requests, from a HEADERS frame of either side if one tells.
+                let other = 1 - d;
+                let told = crate::http2::sync::sent_by_client(s, at)
+                    .map(|c| if c { d } else { other })
+                    .or_else(|| match crate::http2::sync::frame_sync(&start[other]) {
+                        FrameSync::At(o) => crate::http2::sync::sent_by_client(&start[other], o)
+                            .map(|c| if c { other } else { d }),
+                        _ => None,
+                    });
+                return Some(Verdict::Http2JoinedLate(told.unwrap_or(client)));
+            }
             FrameSync::NeedMore if !last && s.len() < JOIN_SCAN => wait = true,
             FrameSync::NeedMore | FrameSync::No => {}
         }

@@ -56,6 +56,9 @@ struct Dir {
     max_frame: u32,
     /// Joined late: looking for the first frame boundary (see [`super::sync`]).
     syncing: bool,
+    /// Searches for the boundary so far, and the buffer length at the last one.
+    sync_tries: u32,
+    sync_len: usize,
 }
 
 /// HTTP/2 over one TCP connection (h2c, or h2 once TLS is decrypted).
@@ -222,7 +225,10 @@ impl Http2Connection {
                 if dir != self.client {
                     self.server_seen = true;
                 }
-                if self.dirs[dir].buf.is_empty() {
+                if self.dirs.iter().any(|d| d.syncing) {
+                    self.dirs[dir].buf.extend_from_slice(data);
+                    self.sync(pos, out);
+                } else if self.dirs[dir].buf.is_empty() {
                     let used = self.process(dir, data, pos, out);
                     if !self.stopped {
                         self.dirs[dir].buf.extend_from_slice(&data[used..]);
@@ -361,28 +367,60 @@ impl Http2Connection {
         }
     }
 
-    /// Reads whole frames from `input`; returns the bytes consumed.
-    fn process(&mut self, dir: usize, input: &[u8], pos: Pos, out: &mut Vec<Exchange>) -> usize {
-        let mut i = 0;
-        if self.dirs[dir].syncing {
-            match super::sync::frame_sync(input) {
+    /// Joined late: finds each direction's first frame boundary in what it buffered. Frames
+    /// are read only once no direction with bytes is still looking, the client's first, so
+    /// that a response is never read before the request that opened its stream.
+    fn sync(&mut self, pos: Pos, out: &mut Vec<Exchange>) {
+        for d in 0..2 {
+            let dir = &mut self.dirs[d];
+            if !dir.syncing || dir.buf.is_empty() {
+                continue;
+            }
+            // Searching costs up to a frame's length; after a few tries, search again only
+            // once another KiB arrived (a peer sending byte by byte stays linear).
+            let len = dir.buf.len();
+            if dir.sync_tries >= 32 && len < dir.sync_len + 1024 && len < SYNC_LIMIT {
+                continue;
+            }
+            dir.sync_tries += 1;
+            dir.sync_len = len;
+            match super::sync::frame_sync(&dir.buf) {
                 FrameSync::At(at) => {
-                    self.dirs[dir].syncing = false;
-                    i = at;
+                    dir.buf.drain(..at);
+                    dir.syncing = false;
                 }
-                FrameSync::NeedMore if input.len() < SYNC_LIMIT => return 0,
+                FrameSync::NeedMore if len < SYNC_LIMIT => {}
                 FrameSync::NeedMore | FrameSync::No => {
-                    let who = self.side(dir);
+                    let who = self.side(d);
                     self.stop(
                         AnomalyKind::H2ProtocolError,
                         format!("no HTTP/2 frame boundary found in the {who}'s first bytes"),
                         pos,
                         out,
                     );
-                    return input.len();
+                    return;
                 }
             }
         }
+        if self.dirs.iter().any(|d| d.syncing && !d.buf.is_empty()) {
+            return;
+        }
+        for d in [self.client, 1 - self.client] {
+            if self.stopped || self.dirs[d].syncing {
+                continue;
+            }
+            let mut buf = std::mem::take(&mut self.dirs[d].buf);
+            let used = self.process(d, &buf, pos, out);
+            buf.drain(..used);
+            if !self.stopped {
+                self.dirs[d].buf = buf;
+            }
+        }
+    }
+
+    /// Reads whole frames from `input`; returns the bytes consumed.
+    fn process(&mut self, dir: usize, input: &[u8], pos: Pos, out: &mut Vec<Exchange>) -> usize {
+        let mut i = 0;
         if self.dirs[dir].expect_preface {
             let n = input.len().min(frames::PREFACE.len());
             if input[..n] != frames::PREFACE[..n] {

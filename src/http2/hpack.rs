@@ -198,13 +198,32 @@ impl HeaderDecoder {
         Ok(fields)
     }
 
+    /// The fields of `block` up to the first representation that cannot be read (for a
+    /// glance at a block whose end may be missing).
+    pub fn decode_prefix(&mut self, block: &[u8]) -> Vec<Field> {
+        let mut fields = Vec::new();
+        let mut i = 0;
+        while i < block.len() {
+            let Some(n) = representation_len(&block[i..]) else {
+                break;
+            };
+            if block[i] & 0xe0 == 0x20 {
+                // A table size update: nothing to see, and alone it is not a valid block.
+                i += n;
+                continue;
+            }
+            match self.decode(&block[i..i + n]) {
+                Ok(f) => fields.extend(f),
+                Err(_) => break,
+            }
+            i += n;
+        }
+        fields
+    }
+
     /// A literal field representation whose name index has `prefix` bits; the name is
     /// `None` when it refers to an entry from before the capture (joined late).
-    fn literal(
-        &self,
-        buf: &[u8],
-        prefix: u8,
-    ) -> Result<(LiteralField, usize), HpackError> {
+    fn literal(&self, buf: &[u8], prefix: u8) -> Result<(LiteralField, usize), HpackError> {
         let (index, mut used) = integer(buf, prefix)?;
         let name = if index == 0 {
             let (name, n) = string(&buf[used..])?;
@@ -272,6 +291,30 @@ impl HeaderDecoder {
     fn table_size(&self) -> usize {
         self.size
     }
+}
+
+/// The length of the representation at the start of `buf`, if it is all there.
+fn representation_len(buf: &[u8]) -> Option<usize> {
+    let first = *buf.first()?;
+    let (prefix, literal) = if first & 0x80 != 0 {
+        (7, false)
+    } else if first & 0x40 != 0 {
+        (6, true)
+    } else if first & 0x20 != 0 {
+        (5, false)
+    } else {
+        (4, true)
+    };
+    let (index, mut used) = integer(buf, prefix).ok()?;
+    if literal {
+        if index == 0 {
+            let (len, n) = integer(buf.get(used..)?, 7).ok()?;
+            used += n + len;
+        }
+        let (len, n) = integer(buf.get(used..)?, 7).ok()?;
+        used += n + len;
+    }
+    (used <= buf.len()).then_some(used)
 }
 
 /// An integer with an N-bit prefix (§5.1): the value and the octets used. At most four

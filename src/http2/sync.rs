@@ -3,7 +3,8 @@
 //! A run of frame headers that each pass RFC 9113's per-type checks, back to back, marks
 //! where frames start; HTTP/1 text never does (its first byte would be a length byte of 0).
 
-use super::frames::{DEFAULT_MAX_FRAME_SIZE, FrameHeader, FrameType, HEADER_LEN};
+use super::frames::{self, DEFAULT_MAX_FRAME_SIZE, FrameHeader, FrameType, HEADER_LEN};
+use super::hpack::HeaderDecoder;
 
 /// Frame headers in a row that make a boundary certain enough.
 const CHAIN: usize = 3;
@@ -62,9 +63,14 @@ pub fn frame_sync(buf: &[u8]) -> FrameSync {
     }
 }
 
+/// [`CHAIN`] plausible headers from `start`, or two whole frames that end exactly where the
+/// bytes do (senders write whole frames, so segments tend to end on a boundary).
 fn chain_at(buf: &[u8], start: usize) -> FrameSync {
     let mut at = start;
-    for _ in 0..CHAIN {
+    for n in 0..CHAIN {
+        if n == 2 && at == buf.len() {
+            return FrameSync::At(start);
+        }
         let Some(h) = buf.get(at..).and_then(FrameHeader::parse) else {
             return FrameSync::NeedMore;
         };
@@ -74,6 +80,35 @@ fn chain_at(buf: &[u8], start: usize) -> FrameSync {
         at += HEADER_LEN + h.length as usize;
     }
     FrameSync::At(start)
+}
+
+/// Whether the frames of `buf` from `at` (a frame boundary) are a client's: the first
+/// HEADERS frame whose block tells (`:method` or `:path` for a request, `:status` for a
+/// response; encoders send the common ones from the static table, so they decode without
+/// the connection's earlier state). `None` when no HEADERS frame tells.
+pub fn sent_by_client(buf: &[u8], mut at: usize) -> Option<bool> {
+    while let Some(h) = buf.get(at..).and_then(FrameHeader::parse) {
+        let end = at + HEADER_LEN + h.length as usize;
+        let Some(payload) = buf.get(at + HEADER_LEN..end) else {
+            break;
+        };
+        if h.kind == FrameType::Headers
+            && let Ok(block) = frames::headers_fragment(h.flags, payload)
+        {
+            // Stops at the first representation it cannot read (a block continued in
+            // CONTINUATION frames): the fields before it are enough.
+            let fields = HeaderDecoder::joined_late().decode_prefix(block);
+            for (name, _) in fields {
+                match name.as_slice() {
+                    b":method" | b":path" => return Some(true),
+                    b":status" => return Some(false),
+                    _ => {}
+                }
+            }
+        }
+        at = end;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -105,6 +140,22 @@ mod tests {
         assert_eq!(frame_sync(cut), FrameSync::At(9 + 300 - 100));
         // Too short to see three headers yet.
         assert_eq!(frame_sync(&all[100..250]), FrameSync::NeedMore);
+        // Two whole frames up to the end: a boundary too.
+        let two = 9 + 300 + (9 + 4) + (9 + 3);
+        assert_eq!(frame_sync(&all[100..two]), FrameSync::At(9 + 300 - 100));
+    }
+
+    #[test]
+    fn headers_tell_who_sent_them() {
+        let mut enc = crate::http2::hpack::HeaderEncoder::default();
+        let mut client = encode(FrameType::Data, 0, 1, &[7; 30]);
+        let request = enc.encode(&[(":method", "POST"), (":path", "/x")]);
+        client.extend(encode(FrameType::Headers, 0x04, 3, &request));
+        assert_eq!(sent_by_client(&client, 0), Some(true));
+        let response = enc.encode(&[(":status", "200")]);
+        let server = encode(FrameType::Headers, 0x04, 3, &response);
+        assert_eq!(sent_by_client(&server, 0), Some(false));
+        assert_eq!(sent_by_client(&client[..40], 0), None);
     }
 
     #[test]
