@@ -115,8 +115,11 @@ pub struct ExchangeView {
     pub next: Option<i64>,
     /// The request as a `curl` command (secrets stay masked: put yours in).
     pub curl: Option<String>,
-    /// The connection as a pcap file (capture-file runs).
+    /// The connection as a pcap file (capture-file runs, and live runs whose packet store
+    /// kept its packets).
     pub pcap: Option<String>,
+    /// `pcap` comes from the packet store of a live run (secrets masked in it).
+    pub pcap_live: bool,
     #[serde(skip)]
     pub run_href: String,
 }
@@ -417,7 +420,11 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         .map(|n| format!("frame.number == {n}"));
     let conversation = conversation_filter(&json.client, &json.server);
     let (prev, next) = r.neighbours(ex.connection, ex.idx)?;
-    let pcap = (!json.capture.is_empty()).then(|| format!("/exchanges/{id}/connection.pcap"));
+    // Capture files are read again; a live run's connection has packets when the packet
+    // store kept them (it got a finding, and they were not evicted since).
+    let pcap_live = json.capture.is_empty() && r.connection_has_packets(ex.connection)?;
+    let pcap =
+        (!json.capture.is_empty() || pcap_live).then(|| format!("/exchanges/{id}/connection.pcap"));
     Ok(ExchangeView {
         id: ex.id,
         run: ex.run,
@@ -430,6 +437,7 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         latency: ex.latency_ns.map(latency_text),
         wireshark,
         conversation,
+        pcap_live,
         anomalies: json
             .anomalies
             .iter()
