@@ -201,6 +201,9 @@ pub struct FindingRow {
     pub status: Option<u16>,
     pub path_template: Option<String>,
     pub ts: Option<i64>,
+    /// The part of the message the finding is about, when the engine could tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<crate::rules::span::Span>,
 }
 
 /// A page of findings, newest first; `next` is the cursor of the following page.
@@ -387,7 +390,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
 }
 
 const FINDING_COLUMNS: &str = "id, run_id, exchange_id, rule, severity, category, message, \
-    evidence, side, related, host, method, status, path_template, ts";
+    evidence, side, related, host, method, status, path_template, ts, span";
 
 fn finding_row(r: &Row<'_>) -> rusqlite::Result<FindingRow> {
     Ok(FindingRow {
@@ -406,6 +409,9 @@ fn finding_row(r: &Row<'_>) -> rusqlite::Result<FindingRow> {
         status: r.get(12)?,
         path_template: r.get(13)?,
         ts: r.get(14)?,
+        span: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
 

@@ -231,10 +231,11 @@ CREATE INDEX endpoints_names ON endpoints (host, method, path_template);
 CREATE INDEX rollups_endpoint ON rollups (host, method, path_template);
 "#;
 
-/// The packet store of live runs (see `crate::packets`): the frames of connections that
+/// Two things of issue 11: the packet store of live runs (see `crate::packets`): the frames of connections that
 /// got a finding, secrets masked, so that the dashboard can give a live run's connection
 /// as a pcap. Bounded by the writer's disk cap (oldest connections' packets deleted first,
-/// counted on the run that deleted them and marked on the connection).
+/// counted on the run that deleted them and marked on the connection); and the span of
+/// each finding.
 ///
 /// Numbered V6 on its branch, after V4: V5 belongs to another branch and may be renumbered
 /// at merge. (Applied in the order of `MIGRATIONS`.)
@@ -256,6 +257,11 @@ ALTER TABLE connections ADD COLUMN packets_evicted INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN stored_packets INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN stored_packet_bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN packet_evictions INTEGER NOT NULL DEFAULT 0;
+
+-- The part of the message a finding is about, as JSON (`crate::rules::span::Span`):
+-- {"side": "request"|"response", "part": "start_line"|"header"|"body", ...}; NULL when
+-- the engine could not tell (and for findings written before).
+ALTER TABLE findings ADD COLUMN span TEXT;
 "#;
 
 /// What a database's version says about this build.

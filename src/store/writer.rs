@@ -363,8 +363,8 @@ const INSERT_EXCHANGE: &str = "INSERT INTO exchanges \
      ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
 const INSERT_FINDING: &str = "INSERT INTO findings \
     (run_id, exchange_id, rule, severity, category, message, evidence, side, related, \
-     host, method, status, path_template, ts) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     host, method, status, path_template, ts, span) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const SELECT_EXCHANGE_BY_REF: &str = "SELECT e.id, e.host, e.method, e.status, \
     e.path_template, e.ts FROM exchanges e JOIN connections c ON c.id = e.connection_id \
     WHERE c.run_id = ?1 AND c.first_file = ?2 AND c.first_frame = ?3 AND e.idx = ?4";
@@ -1089,6 +1089,10 @@ impl State {
             Some(serde_json::Value::Array(items).to_string())
         };
         let severity = severity_rank(f.severity);
+        let span = f
+            .span
+            .as_ref()
+            .and_then(|sp| serde_json::to_string(sp).ok());
         self.conn
             .prepare_cached(INSERT_FINDING)
             .and_then(|mut s| {
@@ -1107,6 +1111,7 @@ impl State {
                     ex.and_then(|k| k.status),
                     ex.and_then(|k| k.template.as_deref()),
                     ex.map(|k| k.ts),
+                    span,
                 ])
             })
             .map_err(StoreError::sql(&self.path))?;
