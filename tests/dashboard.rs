@@ -726,13 +726,36 @@ fn the_exchange_page_shows_both_messages_and_the_explanation() {
         })
         .collect();
     assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
-    // Each finding whose evidence names a header points at that line, and the line back.
+    // Each finding whose evidence names a header points at that line, and the line back;
+    // one whose span is the start line or the body points there, and they back.
     let mut pointed = 0;
     for f in json["findings"].as_array().unwrap() {
         let Some(anchor) = f["line"].as_str() else {
             continue;
         };
         pointed += 1;
+        if let Some((side, part)) = anchor
+            .rsplit_once('-')
+            .filter(|(_, p)| *p == "start" || *p == "body")
+        {
+            let m = json["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["side"] == side)
+                .expect("the message exists");
+            assert!(
+                m[format!("{part}_marks")]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x[0] == f["id"]),
+                "{f} {m}"
+            );
+            assert!(page.body.contains(&format!("href=\"#{anchor}\"")));
+            assert!(page.body.contains(&format!("id=\"{anchor}\"")));
+            continue;
+        }
         let line = json["messages"]
             .as_array()
             .unwrap()

@@ -59,6 +59,14 @@ pub fn derive(ex: &Exchange, side: Option<Side>, category: &str, evidence: &str)
             }
         }
     }
+    // A field named alone.
+    if is_token(ev) {
+        for &s in sides {
+            if let Some(index) = message(s).and_then(|m| header_index(m, ev, "")) {
+                return Some(header_span(s, message(s), index));
+            }
+        }
+    }
     // A missing field: the message as such.
     if ev.starts_with("no ") && ev.ends_with(" field") {
         return present().map(|side| Span {
@@ -212,6 +220,13 @@ mod tests {
             })
         );
         assert_eq!(at(Some(Side::Request), "cors", "something else"), None);
+        assert_eq!(
+            at(Some(Side::Request), "header-syntax", "Content-Type").map(|s| s.part),
+            Some(Part::Header {
+                name: "Content-Type".into(),
+                index: 1
+            })
+        );
         let json = serde_json::to_string(&at(Some(Side::Response), "x", "Server: s/1"))
             .unwrap_or_default();
         assert_eq!(
