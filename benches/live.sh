@@ -10,6 +10,7 @@
 #
 # Needs: nginx, wrk, tcpdump (Debian packages), root or CAP_NET_RAW, and a release build
 # (cargo build --release). Machines here are shared and noisy: compare within one run.
+# SNIFF_ARGS adds arguments to every `wirelint sniff` (e.g. SNIFF_ARGS=--no-packet-store).
 set -euo pipefail
 
 MODE=${1:-keepup}
@@ -71,7 +72,8 @@ load() {
 # Starts sniff in the background; waits until it captures.
 start_sniff() {
   rm -f "$WORK"/sniff.db*
-  "$BIN" sniff -i lo --filter "tcp port $PORT" --db "$WORK/sniff.db" -q --log-format json \
+  # shellcheck disable=SC2086 # SNIFF_ARGS is split into arguments on purpose
+  "$BIN" sniff -i lo --filter "tcp port $PORT" --db "$WORK/sniff.db" -q --log-format json ${SNIFF_ARGS:-} \
     > /dev/null 2> "$WORK/sniff.log" &
   SNIFF=$!
   PIDS+=("$SNIFF")

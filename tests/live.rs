@@ -1010,3 +1010,41 @@ fn sniff_keeps_the_packets_of_flagged_connections_for_the_pcap_download() {
         .expect("an exchange with the finding");
     crate::packet_store::check_pcap_holds_exchange(&state, id, dir.path());
 }
+
+/// `--no-packet-store`: nothing is kept, and the pcap of a live connection says why.
+#[test]
+fn sniff_with_no_packet_store_keeps_no_packet() {
+    let Some(Setup {
+        dir: _dir,
+        db,
+        server,
+    }) = setup()
+    else {
+        return;
+    };
+    let mut sniffer = Sniffer::start_with("lo", &db, server.port, &["--no-packet-store"]);
+    let _ = agent()
+        .post(server.url("/bad/created"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"name":"ada"}"#);
+    poll_until(Duration::from_secs(10), || {
+        !findings_by_path(&db).0.is_empty()
+    });
+    sniffer.signal(libc::SIGTERM);
+    let status = sniffer.wait(Duration::from_secs(30));
+    assert!(status.success(), "{status}\n{}", sniffer.log());
+    let conn = Connection::open(&db).expect("open the database");
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
+    assert!(count("SELECT count(*) FROM findings") > 0);
+    assert_eq!(count("SELECT count(*) FROM packets"), 0);
+    assert_eq!(count("SELECT stored_packets FROM runs"), 0);
+    let state = wirelint::dashboard::AppState::new(
+        &db,
+        Arc::new(wirelint::rules::RuleSet::builtin().expect("rules")),
+    );
+    let id = count("SELECT min(exchange_id) FROM findings");
+    let (code, body) =
+        crate::packet_store::fetch_text(&state, &format!("/exchanges/{id}/connection.pcap"));
+    assert_eq!(code, axum::http::StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("--no-packet-store"), "{body}");
+}

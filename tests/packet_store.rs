@@ -102,6 +102,38 @@ pub(crate) fn check_pcap_holds_exchange(state: &AppState, id: i64, dir: &Path) {
         ),
         start
     );
+    // tshark, where installed, reads the same request in it.
+    match tshark() {
+        Some(tshark) => {
+            let t = std::process::Command::new(tshark)
+                .arg("-r")
+                .arg(&file)
+                .args([
+                    "-Y",
+                    "http.request",
+                    "-T",
+                    "fields",
+                    "-e",
+                    "http.request.method",
+                    "-e",
+                    "http.request.uri",
+                ])
+                .output()
+                .expect("tshark runs");
+            let listed = String::from_utf8_lossy(&t.stdout);
+            let wanted = format!(
+                "{}\t{}",
+                same["request"]["method"].as_str().unwrap_or(""),
+                same["request"]["target"].as_str().unwrap_or("")
+            );
+            assert!(
+                listed.lines().any(|l| l == wanted),
+                "tshark does not list {wanted:?}: {listed}\n{}",
+                String::from_utf8_lossy(&t.stderr)
+            );
+        }
+        None => println!("skipped the tshark half: tshark is not installed"),
+    }
     // "HTTP/1.1 201 Created" → 201.
     let status: Option<u64> = ex["messages"][1]["start_line"]
         .as_str()
@@ -112,6 +144,14 @@ pub(crate) fn check_pcap_holds_exchange(state: &AppState, id: i64, dir: &Path) {
         status,
         "{same:#?}\n{ex:#?}"
     );
+}
+
+fn tshark() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("tshark"))
+            .find(|p| p.is_file())
+    })
 }
 
 /// Records `capture` as a live run whose packets went through the packet ring, with a
