@@ -142,6 +142,7 @@ soak() {
   stop_sniff
   echo "# RSS KiB: start $first, peak $peak, end $end; wrk: $(awk '/requests in/' "$WORK/wrk.out")"
   echo "# sniff: exchanges $(logged stored_exchanges), kernel drops $(logged kernel_dropped), internal drops $(logged internal_dropped)"
+  echo "# packet store: flagged connections $(logged flagged_connections), evicted $(logged evicted_connections), over the per-connection cap $(logged over_connection_cap) packets"
 }
 
 case "$MODE" in
