@@ -196,6 +196,7 @@ fn synthesize(
                 message: format!("{} ({host})", f.message),
                 evidence: f.evidence.clone(),
                 side: f.side,
+                span: f.span.clone(),
                 related: Vec::new(),
             }
         })

@@ -16,6 +16,7 @@
 # Needs: nginx, wrk, tcpdump (Debian packages; hping3 for SYN_RATE), root or CAP_NET_RAW
 # (root for NETNS), and a release build (cargo build --release). Machines here are shared
 # and noisy: compare within one run.
+# SNIFF_ARGS adds arguments to every `wirelint sniff` (e.g. SNIFF_ARGS=--no-packet-store).
 set -euo pipefail
 
 if [ "${NETNS:-0}" = 1 ] && [ -z "${WL_IN_NETNS:-}" ]; then
@@ -88,7 +89,8 @@ load() {
 # Starts sniff in the background; waits until it captures.
 start_sniff() {
   rm -f "$WORK"/sniff.db*
-  "$BIN" sniff -i lo --filter "tcp port $PORT" --db "$WORK/sniff.db" -q --log-format json \
+  # shellcheck disable=SC2086 # SNIFF_ARGS is split into arguments on purpose
+  "$BIN" sniff -i lo --filter "tcp port $PORT" --db "$WORK/sniff.db" -q --log-format json ${SNIFF_ARGS:-} \
     > /dev/null 2> "$WORK/sniff.log" &
   SNIFF=$!
   PIDS+=("$SNIFF")
@@ -164,6 +166,7 @@ soak() {
   stop_sniff
   echo "# RSS KiB: start $first, peak $peak, end $end; wrk: $(awk '/requests in/' "$WORK/wrk.out")"
   echo "# sniff: exchanges $(logged stored_exchanges), kernel drops $(logged kernel_dropped), internal drops $(logged internal_dropped)"
+  echo "# packet store: flagged connections $(logged flagged_connections), evicted $(logged evicted_connections), over the per-connection cap $(logged over_connection_cap) packets"
   if command -v sqlite3 >/dev/null; then
     echo "# run findings (rule: message):"
     sqlite3 "$WORK/sniff.db" "SELECT '#   ' || rule || ': ' || message FROM findings WHERE exchange_id IS NULL" ||

@@ -12,7 +12,8 @@
 //!
 //! [`pipeline`] runs the stages on threads (connections sharded across workers by flow
 //! hash); [`report`] formats the output; [`store`] writes runs, exchanges and findings to
-//! SQLite, which [`dashboard`] serves as web pages; [`cli`] is the command line.
+//! SQLite (for live runs also the packets of connections with findings, kept by
+//! [`packets`]), which [`dashboard`] serves as web pages; [`cli`] is the command line.
 
 pub mod capture;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod decode;
 pub mod har;
 pub mod http;
 pub mod http2;
+pub mod packets;
 pub mod pipeline;
 pub mod reassembly;
 pub mod redact;

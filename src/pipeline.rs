@@ -23,6 +23,7 @@ use crate::capture::live::{KernelStats, LiveCapture, LiveError};
 use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
 use crate::decode::{DecodeStats, Decoder, Segment};
 use crate::http::{Exchange, HttpConfig, HttpOutput, HttpStats};
+use crate::packets::PacketRing;
 use crate::reassembly::{
     FlowKey, FlowTable, MemoryBudget, ReassemblyConfig, ReassemblyStats, SynTargets,
 };
@@ -378,16 +379,18 @@ pub fn run_until(
 /// Runs the pipeline over a live capture until `stop` is set (or reading fails), then
 /// drains every queue: the sink has everything by the time this returns. The calling
 /// thread is the capture thread; it never waits for the workers (full queues drop and
-/// count), and it keeps `counters` up to date.
+/// count), and it keeps `counters` up to date. With a `packets` ring, every decoded frame
+/// is also held there (the packet store of flagged connections).
 pub fn run_live(
     capture: &mut LiveCapture,
     cfg: &PipelineConfig,
     sink: impl FnMut(Output) -> std::io::Result<()> + Send,
     stop: Arc<AtomicBool>,
     counters: &LiveCounters,
+    packets: Option<&PacketRing>,
 ) -> Result<RunSummary, PipelineError> {
     drive(cfg, true, sink, Arc::clone(&stop), |shards| {
-        read_live(capture, shards, &stop, counters)
+        read_live(capture, shards, &stop, counters, packets)
     })
 }
 
@@ -634,6 +637,7 @@ fn read_live(
     shards: &mut Shards<'static>,
     stop: &AtomicBool,
     counters: &LiveCounters,
+    packets: Option<&PacketRing>,
 ) -> Result<Fed, PipelineError> {
     let mut decoder = Decoder::new();
     let mut order: u64 = 0;
@@ -674,6 +678,9 @@ fn read_live(
                 counters.frames.store(order, Ordering::Relaxed);
                 counters.bytes.store(bytes, Ordering::Relaxed);
                 if let Some(seg) = decoder.decode(&frame) {
+                    if let Some(ring) = packets {
+                        ring.push(&frame, &seg);
+                    }
                     shards.push(order, seg.into_owned());
                 }
             }

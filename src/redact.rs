@@ -36,6 +36,12 @@ impl Redactor {
         }
     }
 
+    /// Whether the values of header `name` are masked (the packet store masks them in
+    /// raw packets).
+    pub fn is_sensitive_header(&self, name: &str) -> bool {
+        self.sensitive(name)
+    }
+
     fn sensitive(&self, name: &str) -> bool {
         SENSITIVE.iter().any(|s| name.eq_ignore_ascii_case(s))
             || self.headers.iter().any(|h| name.eq_ignore_ascii_case(h))

@@ -726,13 +726,36 @@ fn the_exchange_page_shows_both_messages_and_the_explanation() {
         })
         .collect();
     assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
-    // Each finding whose evidence names a header points at that line, and the line back.
+    // Each finding whose evidence names a header points at that line, and the line back;
+    // one whose span is the start line or the body points there, and they back.
     let mut pointed = 0;
     for f in json["findings"].as_array().unwrap() {
         let Some(anchor) = f["line"].as_str() else {
             continue;
         };
         pointed += 1;
+        if let Some((side, part)) = anchor
+            .rsplit_once('-')
+            .filter(|(_, p)| *p == "start" || *p == "body")
+        {
+            let m = json["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["side"] == side)
+                .expect("the message exists");
+            assert!(
+                m[format!("{part}_marks")]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x[0] == f["id"]),
+                "{f} {m}"
+            );
+            assert!(page.body.contains(&format!("href=\"#{anchor}\"")));
+            assert!(page.body.contains(&format!("id=\"{anchor}\"")));
+            continue;
+        }
         let line = json["messages"]
             .as_array()
             .unwrap()
@@ -2157,4 +2180,81 @@ fn the_overview_lists_the_newest_runs_and_counts_the_rest() {
     let endpoints = ok(&st, "/api/endpoints?run=1").json();
     assert!(!endpoints["endpoints"].as_array().unwrap().is_empty());
     assert_eq!(get(&st, "/?run=999").status, StatusCode::NOT_FOUND);
+}
+
+/// Each finding carries the span it is about (issue 11, item 3): stored, served by the API,
+/// marked on the exchange page where the finding links to it and back.
+#[test]
+fn findings_carry_their_span_and_the_exchange_page_marks_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let st = state(&demo_db(dir.path()));
+    let first = |rule: &str| {
+        ok(&st, &format!("/api/findings?rule=%22{rule}%22")).json()["findings"][0].clone()
+    };
+    // A header rule: the header's line.
+    let f = first("server-version-disclosure");
+    assert_eq!(f["span"]["side"], "response", "{f}");
+    assert_eq!(f["span"]["part"], "header");
+    assert_eq!(f["span"]["name"], "Server");
+    let index = f["span"]["index"].as_u64().expect("an index");
+    let (id, fid) = (f["exchange"].as_i64().unwrap(), f["id"].as_i64().unwrap());
+    let page = ok(&st, &format!("/exchanges/{id}")).body;
+    let anchor = format!("response-{}", index + 1);
+    assert!(
+        page.contains(&format!(
+            "<span id=\"{anchor}\" class=\"line marked\">Server: "
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("href=\"#finding-{fid}\"")),
+        "line → finding"
+    );
+    assert!(
+        page.contains(&format!("href=\"#{anchor}\"")),
+        "finding → line"
+    );
+    // A missing field: the start line of the message that lacks it.
+    let f = first("created-without-location");
+    assert_eq!(f["span"]["part"], "start_line", "{f}");
+    let page = ok(&st, &format!("/exchanges/{}", f["exchange"])).body;
+    assert!(
+        page.contains(
+            "<span id=\"response-start\" class=\"line marked\">HTTP/1.1 201 Created</span>"
+        ),
+        "{page}"
+    );
+    assert!(page.contains("href=\"#response-start\""));
+    // A body rule: the body.
+    let f = first("invalid-json-body");
+    assert_eq!(f["span"]["part"], "body", "{f}");
+    assert_eq!(f["span"]["side"], "request");
+    let page = ok(&st, &format!("/exchanges/{}", f["exchange"])).body;
+    assert!(page.contains("id=\"request-body\""), "{page}");
+    assert!(page.contains("href=\"#request-body\""));
+    // The JSON output carries the same span.
+    let out = wirelint(
+        &[
+            "analyze",
+            "--no-db",
+            "--format",
+            "jsonl",
+            "--fail-on",
+            "never",
+            support::repo()
+                .join("captures/demo-api.pcap")
+                .to_str()
+                .unwrap(),
+        ],
+        dir.path(),
+    );
+    let line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["rule"] == "server-version-disclosure")
+        .expect("the finding in JSON");
+    assert_eq!(
+        line["span"],
+        json!({"side": "response", "part": "header", "name": "Server", "index": index})
+    );
 }

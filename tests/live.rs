@@ -948,3 +948,103 @@ fn sniff_decrypts_tls_whose_keys_are_logged_after_the_handshake_started() {
     );
     assert_eq!(rows[3].0, "POST");
 }
+
+/// The packet store: a live run keeps the packets of its connections with findings (the
+/// Authorization value masked in them), and the dashboard gives such a connection as a pcap
+/// that wirelint reads back to the same exchange.
+#[test]
+fn sniff_keeps_the_packets_of_flagged_connections_for_the_pcap_download() {
+    let Some(Setup { dir, db, server }) = setup() else {
+        return;
+    };
+    let mut sniffer = Sniffer::start(&db, server.port);
+    drive(&server, 1);
+    let _ = agent()
+        .post(server.url("/bad/created"))
+        .header("Content-Type", "application/json")
+        .header("Authorization", "Bearer s3cr3t-live-token")
+        .send(r#"{"name":"grace"}"#);
+    poll_until(Duration::from_secs(10), || {
+        findings_by_path(&db).0.len() >= 8
+    });
+    sniffer.signal(libc::SIGTERM);
+    let status = sniffer.wait(Duration::from_secs(30));
+    let log = sniffer.log();
+    assert!(status.success(), "sniff exited with {status}:\n{log}");
+    assert!(log.contains("packet store"), "{log}");
+
+    let conn = Connection::open(&db).expect("open the database");
+    let kept: i64 = conn
+        .query_row("SELECT stored_packets FROM runs", [], |r| r.get(0))
+        .expect("stored_packets");
+    assert!(kept > 0, "no packet kept:\n{log}");
+    let mut st = conn.prepare("SELECT data FROM packets").expect("prepare");
+    let blobs: Vec<Vec<u8>> = st
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(blobs.len() as i64, kept);
+    assert!(
+        !blobs
+            .iter()
+            .any(|b| b.windows(12).any(|w| w == b"s3cr3t-live-")),
+        "the token reached the packet store"
+    );
+    assert!(
+        blobs.iter().any(|b| b
+            .windows(21)
+            .any(|w| w.eq_ignore_ascii_case(b"authorization: bearer"))),
+        "the header and its scheme stay"
+    );
+
+    let state = wirelint::dashboard::AppState::new(
+        &db,
+        Arc::new(wirelint::rules::RuleSet::builtin().expect("rules")),
+    );
+    let id = crate::packet_store::fetch_json(
+        &state,
+        "/api/findings?rule=%22created-without-location%22",
+    )["findings"][0]["exchange"]
+        .as_i64()
+        .expect("an exchange with the finding");
+    crate::packet_store::check_pcap_holds_exchange(&state, id, dir.path());
+}
+
+/// `--no-packet-store`: nothing is kept, and the pcap of a live connection says why.
+#[test]
+fn sniff_with_no_packet_store_keeps_no_packet() {
+    let Some(Setup {
+        dir: _dir,
+        db,
+        server,
+    }) = setup()
+    else {
+        return;
+    };
+    let mut sniffer = Sniffer::start_with("lo", &db, server.port, &["--no-packet-store"]);
+    let _ = agent()
+        .post(server.url("/bad/created"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"name":"ada"}"#);
+    poll_until(Duration::from_secs(10), || {
+        !findings_by_path(&db).0.is_empty()
+    });
+    sniffer.signal(libc::SIGTERM);
+    let status = sniffer.wait(Duration::from_secs(30));
+    assert!(status.success(), "{status}\n{}", sniffer.log());
+    let conn = Connection::open(&db).expect("open the database");
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
+    assert!(count("SELECT count(*) FROM findings") > 0);
+    assert_eq!(count("SELECT count(*) FROM packets"), 0);
+    assert_eq!(count("SELECT stored_packets FROM runs"), 0);
+    let state = wirelint::dashboard::AppState::new(
+        &db,
+        Arc::new(wirelint::rules::RuleSet::builtin().expect("rules")),
+    );
+    let id = count("SELECT min(exchange_id) FROM findings");
+    let (code, body) =
+        crate::packet_store::fetch_text(&state, &format!("/exchanges/{id}/connection.pcap"));
+    assert_eq!(code, axum::http::StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("--no-packet-store"), "{body}");
+}

@@ -432,6 +432,7 @@ fn readers_read_while_the_writer_writes() {
             message: "settled at the end".into(),
             evidence: String::new(),
             side: None,
+            span: None,
             related: vec![ExchangeRef {
                 connection: FrameRef {
                     file: 0,

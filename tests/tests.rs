@@ -10,6 +10,7 @@ mod har;
 mod http2;
 mod imperfect;
 mod live;
+mod packet_store;
 mod reassembly;
 mod rules;
 mod store;

@@ -163,6 +163,16 @@ pub struct SniffArgs {
     /// 256k].
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub body_cap: Option<usize>,
+    /// Bytes of packets the database keeps for the dashboard's pcap download and bytes
+    /// view: the packets of connections that got a finding, secrets masked, all runs
+    /// together; past it the oldest connections' packets are deleted and counted. Up to a
+    /// quarter of it (at most 16MiB) is held in memory for connections not yet flagged.
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size,
+          default_value = "64MiB", conflicts_with = "no_packet_store")]
+    pub packet_store: usize,
+    /// Keep no packets (the dashboard then offers no pcap of live connections).
+    #[arg(long)]
+    pub no_packet_store: bool,
     /// Do not print findings on stdout (they are still recorded).
     #[arg(long, short)]
     pub quiet: bool,

@@ -19,6 +19,7 @@ use super::{ColorChoice, LogFormat, SniffArgs, SniffFormat};
 use crate::capture::live::{LiveCapture, LiveConfig};
 use crate::dashboard::{self, AppState};
 use crate::http::Exchange;
+use crate::packets::{PacketRing, PacketStoreConfig};
 use crate::pipeline::{self, Analyzed, LiveCounters, LiveSummary, Output, PipelineConfig};
 use crate::redact::Redactor;
 use crate::report::finding_json::{Briefs, FindingJson};
@@ -66,11 +67,19 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
     };
     let run_id = store.begin_run(&source)?;
     let redact = Redactor::new(&config.redact);
+    // The packets of flagged connections, for the dashboard's pcap and bytes views.
+    let ring = (!args.no_packet_store).then(|| {
+        PacketRing::new(
+            PacketStoreConfig::with_disk_cap(args.packet_store as u64),
+            redact.clone(),
+        )
+    });
     let writer = store.writer_with(
         run_id,
         &source,
         WriterConfig {
             redact: Some(redact.clone()),
+            packet_cap: args.packet_store as u64,
             ..WriterConfig::default()
         },
     )?;
@@ -100,6 +109,7 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
         snaplen = args.snaplen,
         db = %args.db.display(),
         run = run_id,
+        packet_store = ?ring.as_ref().map(PacketRing::config),
         "capturing; Ctrl-C or SIGTERM stops"
     );
 
@@ -153,6 +163,12 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
                     continue;
                 }
                 last_counters = Instant::now();
+                // Packets of flagged connections that came since the last second.
+                for (first, packets) in ring.iter().flat_map(PacketRing::drain_flagged) {
+                    if writer.packets(first, packets).is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
                 let snap = counters.snapshot();
                 if writer.live_counters(snap).is_err() {
                     stop.store(true, Ordering::Relaxed);
@@ -237,17 +253,39 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
                     for f in &findings {
                         print(f, Some(&exchange), at, &briefs)?;
                     }
+                    let conn = std::sync::Arc::clone(&exchange.connection);
+                    let flagged = !findings.is_empty();
                     writer
                         .write(Analyzed { exchange, findings })
-                        .map_err(store_err)
+                        .map_err(store_err)?;
+                    // After the exchange (so the connection's row exists when they come).
+                    if let Some(ring) = &ring {
+                        if flagged {
+                            if let Some((first, packets)) =
+                                ring.flag(conn.first_frame, conn.client, conn.server)
+                            {
+                                writer.packets(first, packets).map_err(store_err)?;
+                            }
+                        } else {
+                            ring.note(conn.first_frame, conn.client, conn.server);
+                        }
+                    }
+                    Ok(())
                 }
                 Output::Settled(at, f) => {
                     print(&f, None, at, &briefs)?;
-                    writer.settled(at, f).map_err(store_err)
+                    writer.settled(at, f).map_err(store_err)?;
+                    if let Some((first, packets)) =
+                        ring.as_ref().and_then(|r| r.flag_known(at.connection))
+                    {
+                        writer.packets(first, packets).map_err(store_err)?;
+                    }
+                    Ok(())
                 }
             },
             Arc::clone(&stop),
             &counters,
+            ring.as_ref(),
         );
         done.store(true, Ordering::Relaxed);
         let _ = ticker.join();
@@ -265,6 +303,12 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::new(e).context("live capture failed"));
         }
     };
+    // The last packets of flagged connections.
+    if let Some(ring) = &ring {
+        for (first, packets) in ring.drain_flagged() {
+            writer.packets(first, packets)?;
+        }
+    }
     // Findings about the run as a whole (floods, evictions, drops), once each, at the end.
     for f in crate::rules::run::findings(&rules, &summary.counters()) {
         tracing::warn!(rule = %f.rule, "{}", f.message);
@@ -278,6 +322,16 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
     super::serve::tidy_db(&args.db);
     if let Some(live) = &summary.live {
         log_counters(live, "stopped");
+    }
+    if let Some(ring) = &ring {
+        let st = ring.stats();
+        tracing::info!(
+            flagged_connections = st.flagged,
+            packets = written.packets,
+            over_connection_cap = st.over_connection_cap,
+            evicted_connections = written.packet_evictions,
+            "packet store"
+        );
     }
     tracing::info!(
         run = written.run,

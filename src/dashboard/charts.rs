@@ -412,6 +412,9 @@ mod tests {
             connections: 0,
             exchanges: 0,
             findings: 0,
+            stored_packets: 0,
+            stored_packet_bytes: 0,
+            packet_evictions: 0,
         }
     }
 

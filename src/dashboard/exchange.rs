@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::pages::{PageError, findings_href, latency_text, read};
+use crate::rules::Side;
+use crate::rules::span::Part;
 use crate::store::Reader;
 use crate::store::read::{FindingFilter, FindingRow};
 use crate::time::Timestamp;
@@ -60,10 +62,16 @@ pub struct MessageView {
     pub present: bool,
     pub frame: Option<i64>,
     pub start_line: String,
+    /// Findings whose span is the start line: `(finding id, severity)`.
+    pub start_marks: Vec<(i64, &'static str)>,
     /// In wire order, redacted.
     pub headers: Vec<LineView>,
     pub body_bytes: u64,
     pub preview: Option<String>,
+    /// Findings whose span is in the body.
+    pub body_marks: Vec<(i64, &'static str)>,
+    /// The preview cut around the first body span it holds: before, marked, after.
+    pub preview_marked: Option<(String, String, String)>,
     pub preview_cut: bool,
     /// When the head was complete: absolute, and since the run's first exchange.
     pub at: Option<String>,
@@ -115,8 +123,11 @@ pub struct ExchangeView {
     pub next: Option<i64>,
     /// The request as a `curl` command (secrets stay masked: put yours in).
     pub curl: Option<String>,
-    /// The connection as a pcap file (capture-file runs).
+    /// The connection as a pcap file (capture-file runs, and live runs whose packet store
+    /// kept its packets).
     pub pcap: Option<String>,
+    /// `pcap` comes from the packet store of a live run (secrets masked in it).
+    pub pcap_live: bool,
     #[serde(skip)]
     pub run_href: String,
 }
@@ -150,6 +161,7 @@ fn message_view(
         present,
         frame: m.frame,
         start_line: start_line.trim_end().to_string(),
+        start_marks: Vec::new(),
         headers: m
             .headers
             .into_iter()
@@ -163,6 +175,8 @@ fn message_view(
             .collect(),
         body_bytes: m.body_bytes,
         preview: preview.filter(|p| !p.is_empty()),
+        body_marks: Vec::new(),
+        preview_marked: None,
         preview_cut: cut,
         at: at.map(|t| Timestamp(t).to_rfc3339()),
         since_start: match (at, start) {
@@ -170,6 +184,71 @@ fn message_view(
             _ => None,
         },
     }
+}
+
+/// Where on the page a finding's stored span is: marks it there and returns the anchor.
+/// `None` when the finding has no span (or one this page cannot show), so the evidence
+/// is looked at instead.
+fn mark_span(f: &FindingRow, messages: &mut [MessageView]) -> Option<String> {
+    let span = f.span.as_ref()?;
+    let side = match span.side {
+        Side::Request => "request",
+        Side::Response => "response",
+    };
+    let m = messages.iter_mut().find(|m| m.side == side && m.present)?;
+    let mark = (f.id, f.severity.as_str());
+    match &span.part {
+        Part::Header { name, index } => {
+            let line = m.headers.get_mut(usize::try_from(*index).ok()?)?;
+            // HTTP/2 pseudo-headers and redaction keep names; a mismatch means another
+            // list than the engine saw: fall back to the evidence.
+            if !line.name.eq_ignore_ascii_case(name) {
+                return None;
+            }
+            line.marks.push(mark);
+            Some(line.anchor.clone())
+        }
+        Part::StartLine => {
+            if m.start_line.is_empty() {
+                return None;
+            }
+            m.start_marks.push(mark);
+            Some(format!("{side}-start"))
+        }
+        Part::Body { start, end } => {
+            m.body_marks.push(mark);
+            if m.preview_marked.is_none()
+                && let Some(p) = &m.preview
+            {
+                m.preview_marked = split_marked(p, *start, *end);
+            }
+            Some(format!("{side}-body"))
+        }
+    }
+}
+
+/// `text` cut at byte offsets `start..end` (moved to char boundaries; `end` clamped),
+/// unless `start` is past it or the span is the whole text (then nothing is worth marking
+/// apart from the body itself).
+fn split_marked(text: &str, start: u64, end: u64) -> Option<(String, String, String)> {
+    let len = text.len();
+    let mut a = usize::try_from(start).ok().filter(|a| *a < len)?;
+    let mut b = usize::try_from(end).unwrap_or(usize::MAX).min(len);
+    if a == 0 && b >= len {
+        return None;
+    }
+    while !text.is_char_boundary(a) {
+        a -= 1;
+    }
+    b = b.max(a + 1);
+    while !text.is_char_boundary(b) {
+        b += 1;
+    }
+    Some((
+        text[..a].to_string(),
+        text[a..b].to_string(),
+        text[b..].to_string(),
+    ))
 }
 
 /// The header line a finding is about: its evidence names the header (`Name: value`, or
@@ -396,10 +475,12 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         .into_iter()
         .map(|row| {
             let rule = s.rules().rules.iter().find(|x| x.id == row.rule);
-            let line = line_of(&row, &messages).map(|(mi, li)| {
-                let l = &mut messages[mi].headers[li];
-                l.marks.push((row.id, row.severity.as_str()));
-                l.anchor.clone()
+            let line = mark_span(&row, &mut messages).or_else(|| {
+                line_of(&row, &messages).map(|(mi, li)| {
+                    let l = &mut messages[mi].headers[li];
+                    l.marks.push((row.id, row.severity.as_str()));
+                    l.anchor.clone()
+                })
             });
             FindingView {
                 why: rule.map(|x| prose(&x.why)).unwrap_or_default(),
@@ -417,7 +498,11 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         .map(|n| format!("frame.number == {n}"));
     let conversation = conversation_filter(&json.client, &json.server);
     let (prev, next) = r.neighbours(ex.connection, ex.idx)?;
-    let pcap = (!json.capture.is_empty()).then(|| format!("/exchanges/{id}/connection.pcap"));
+    // Capture files are read again; a live run's connection has packets when the packet
+    // store kept them (it got a finding, and they were not evicted since).
+    let pcap_live = json.capture.is_empty() && r.connection_has_packets(ex.connection)?;
+    let pcap =
+        (!json.capture.is_empty() || pcap_live).then(|| format!("/exchanges/{id}/connection.pcap"));
     Ok(ExchangeView {
         id: ex.id,
         run: ex.run,
@@ -430,6 +515,7 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         latency: ex.latency_ns.map(latency_text),
         wireshark,
         conversation,
+        pcap_live,
         anomalies: json
             .anomalies
             .iter()

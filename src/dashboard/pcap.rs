@@ -1,7 +1,10 @@
-//! `GET /exchanges/ID/connection.pcap`: the connection of an exchange as a pcap file, read
-//! again from the run's capture files (the store keeps frame numbers, not packets). Only
-//! for capture-file runs whose files are still where `analyze` read them (paths relative
-//! to the directory the server runs in); live runs keep no packets.
+//! `GET /exchanges/ID/connection.pcap`: the connection of an exchange as a pcap file, and
+//! `GET /exchanges/ID/bytes`, its frames' payloads. For capture-file runs the frames are
+//! read again from the run's capture files (the store keeps frame numbers, not packets),
+//! when the files are still where `analyze` read them (paths relative to the directory
+//! the server runs in). For live runs they come from the packet store (`crate::packets`),
+//! which keeps the packets of connections that got a finding, secrets masked, up to its
+//! cap.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,12 +16,13 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
 use super::pages::{PageError, read};
-use crate::capture::CaptureSet;
+use crate::capture::{CaptureSet, Frame, FrameRef};
 use crate::decode::Decoder;
 use crate::redact::Redactor;
 use crate::store::Reader;
-use crate::store::read::{ConnectionFrames, ExchangeDetail};
+use crate::store::read::{ConnectionFrames, ExchangeDetail, PacketRow};
 use crate::synth::{PcapWriter, TsPrecision};
+use crate::time::Timestamp;
 
 /// Frames after a connection's last exchange still taken (its FIN and the last ACKs),
 /// at most.
@@ -37,13 +41,61 @@ fn connection_filter(client: &str, server: &str) -> Option<String> {
     ))
 }
 
-/// A run's capture files opened again, with the BPF filter of one connection.
+/// Where an exchange's frames are read from.
+enum Frames {
+    /// A run's capture files opened again, with the BPF filter of one connection.
+    Files {
+        set: CaptureSet,
+        filter: String,
+        files: Vec<String>,
+    },
+    /// The packets a live run's packet store kept of the connection.
+    Stored(Vec<PacketRow>),
+}
+
 struct Source {
-    set: CaptureSet,
-    filter: String,
+    frames: Frames,
     conn: ConnectionFrames,
     ex: ExchangeDetail,
-    files: Vec<String>,
+}
+
+impl Source {
+    /// Calls `f` with every frame of the connection (capture files: every frame that
+    /// passes its filter, possibly of earlier or later connections on the same addresses).
+    fn for_each_frame(&self, mut f: impl FnMut(Frame<'_>)) -> Result<(), PageError> {
+        match &self.frames {
+            Frames::Files { set, filter, .. } => set
+                .for_each_frame(Some(filter), |frame| f(*frame), |_| {})
+                .map(|_| ())
+                .map_err(|e| PageError::Internal(format!("reading the capture again: {e}"))),
+            Frames::Stored(packets) => {
+                for p in packets {
+                    f(Frame {
+                        id: FrameRef {
+                            file: 0,
+                            number: u64::try_from(p.frame).unwrap_or(0),
+                        },
+                        ts: Timestamp(p.ts),
+                        linktype: p.linktype,
+                        data: &p.data,
+                        orig_len: p.orig_len,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// What the frames are read from, for the page.
+    fn origin(&self) -> String {
+        match &self.frames {
+            Frames::Files { files, .. } => files
+                .get(usize::try_from(self.ex.file).unwrap_or(0))
+                .cloned()
+                .unwrap_or_default(),
+            Frames::Stored(_) => "live capture (packets kept by the packet store)".into(),
+        }
+    }
 }
 
 fn source_of(r: &Reader, id: i64) -> Result<Source, PageError> {
@@ -68,10 +120,25 @@ fn source_of(r: &Reader, id: i64) -> Result<Source, PageError> {
         })
         .unwrap_or_default();
     if files.is_empty() {
-        return Err(PageError::NotFound(format!(
-            "run {} is a live capture: wirelint keeps no packets of it",
-            conn.run
-        )));
+        let stored = r.connection_packets(ex.connection)?;
+        if stored.packets.is_empty() {
+            let why = if stored.evicted {
+                "its packets were evicted when the packet store reached its cap (see \
+                 `--packet-store`)"
+            } else {
+                "the packet store keeps the packets of connections with findings only, and \
+                 not when the run was started with `--no-packet-store`"
+            };
+            return Err(PageError::NotFound(format!(
+                "run {} is a live capture and no packet of this connection was kept: {why}",
+                conn.run
+            )));
+        }
+        return Ok(Source {
+            frames: Frames::Stored(stored.packets),
+            conn,
+            ex,
+        });
     }
     let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
     if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
@@ -90,26 +157,24 @@ fn source_of(r: &Reader, id: i64) -> Result<Source, PageError> {
     let set = CaptureSet::open(&paths)
         .map_err(|e| PageError::Internal(format!("reading the capture again: {e}")))?;
     Ok(Source {
-        set,
-        filter,
+        frames: Frames::Files { set, filter, files },
         conn,
         ex,
-        files,
     })
 }
 
 fn pcap_of(r: &Reader, id: i64) -> Result<(String, Vec<u8>), PageError> {
-    let Source {
-        set,
-        filter,
-        conn,
-        files,
-        ..
-    } = source_of(r, id)?;
+    let source = source_of(r, id)?;
+    let conn = &source.conn;
+    let stored = matches!(source.frames, Frames::Stored(_));
     // A pcap file has one link type: the connection's first frame's (a connection seen on
     // interfaces of several types keeps the frames of that one).
     let mut writer: Option<(u32, PcapWriter)> = None;
     let in_range = |file: i64, number: i64| {
+        // The packet store keeps the connection's packets only.
+        if stored {
+            return true;
+        }
         let after_start = (file, number) >= (conn.first_file, conn.first_frame);
         let last = conn
             .last_frames
@@ -118,32 +183,27 @@ fn pcap_of(r: &Reader, id: i64) -> Result<(String, Vec<u8>), PageError> {
             .map(|(_, n)| *n);
         after_start && last.is_some_and(|last| number <= last.saturating_add(TRAILING_FRAMES))
     };
-    set.for_each_frame(
-        Some(&filter),
-        |frame| {
-            let number = i64::try_from(frame.id.number).unwrap_or(i64::MAX);
-            if !in_range(i64::from(frame.id.file), number) {
-                return;
-            }
-            let (link, w) = writer.get_or_insert_with(|| {
-                (
-                    frame.linktype,
-                    PcapWriter::new(frame.linktype, TsPrecision::Nano),
-                )
-            });
-            if *link == frame.linktype {
-                w.frame(frame.ts, frame.data);
-            }
-        },
-        |_| {},
-    )
-    .map_err(|e| PageError::Internal(format!("reading the capture again: {e}")))?;
+    source.for_each_frame(|frame| {
+        let number = i64::try_from(frame.id.number).unwrap_or(i64::MAX);
+        if !in_range(i64::from(frame.id.file), number) {
+            return;
+        }
+        let (link, w) = writer.get_or_insert_with(|| {
+            (
+                frame.linktype,
+                PcapWriter::new(frame.linktype, TsPrecision::Nano),
+            )
+        });
+        if *link == frame.linktype {
+            w.frame(frame.ts, frame.data);
+        }
+    })?;
     let (_, writer) = writer.ok_or_else(|| {
         PageError::NotFound(format!(
             "no frame of {} → {} in {}: has the file changed since it was analysed?",
             conn.client,
             conn.server,
-            files.join(", ")
+            source.origin()
         ))
     })?;
     Ok((
@@ -248,13 +308,8 @@ pub fn hex_rows(bytes: &[u8]) -> Vec<(String, String, String)> {
 }
 
 fn bytes_of(r: &Reader, id: i64) -> Result<BytesView, PageError> {
-    let Source {
-        set,
-        filter,
-        conn,
-        ex,
-        files,
-    } = source_of(r, id)?;
+    let source = source_of(r, id)?;
+    let (conn, ex) = (&source.conn, &source.ex);
     let first = ex
         .first_frame
         .or(ex.req_frame)
@@ -269,46 +324,38 @@ fn bytes_of(r: &Reader, id: i64) -> Result<BytesView, PageError> {
     let redactor = Redactor::new(&[]);
     let mut frames = Vec::new();
     let mut more = 0;
-    set.for_each_frame(
-        Some(&filter),
-        |frame| {
-            let number = i64::try_from(frame.id.number).unwrap_or(i64::MAX);
-            if i64::from(frame.id.file) != ex.file || number < first || number > last {
-                return;
-            }
-            let Some(seg) = decoder.decode(frame) else {
-                return;
-            };
-            if seg.payload.is_empty() {
-                return;
-            }
-            if frames.len() >= FRAMES_SHOWN {
-                more += 1;
-                return;
-            }
-            let masked = mask_lines(&redactor, &seg.payload);
-            let shown = &masked[..masked.len().min(BYTES_PER_FRAME)];
-            frames.push(FrameBytes {
-                number: frame.id.number,
-                direction: if seg.src.to_string() == conn.client {
-                    "client → server"
-                } else {
-                    "server → client"
-                },
-                len: seg.payload.len(),
-                rows: hex_rows(shown),
-                cut: seg.payload.len() > BYTES_PER_FRAME,
-            });
-        },
-        |_| {},
-    )
-    .map_err(|e| PageError::Internal(format!("reading the capture again: {e}")))?;
+    source.for_each_frame(|frame| {
+        let number = i64::try_from(frame.id.number).unwrap_or(i64::MAX);
+        if i64::from(frame.id.file) != ex.file || number < first || number > last {
+            return;
+        }
+        let Some(seg) = decoder.decode(&frame) else {
+            return;
+        };
+        if seg.payload.is_empty() {
+            return;
+        }
+        if frames.len() >= FRAMES_SHOWN {
+            more += 1;
+            return;
+        }
+        let masked = mask_lines(&redactor, &seg.payload);
+        let shown = &masked[..masked.len().min(BYTES_PER_FRAME)];
+        frames.push(FrameBytes {
+            number: frame.id.number,
+            direction: if seg.src.to_string() == conn.client {
+                "client → server"
+            } else {
+                "server → client"
+            },
+            len: seg.payload.len(),
+            rows: hex_rows(shown),
+            cut: seg.payload.len() > BYTES_PER_FRAME,
+        });
+    })?;
     Ok(BytesView {
         id,
-        capture: files
-            .get(usize::try_from(ex.file).unwrap_or(0))
-            .cloned()
-            .unwrap_or_default(),
+        capture: source.origin(),
         frames,
         more,
     })

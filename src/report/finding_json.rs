@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::exchange_json::ExchangeJson;
 use crate::capture::FrameRef;
 use crate::http::Exchange;
+use crate::rules::span::Span;
 use crate::rules::{ExchangeRef, Finding, Severity, Side};
 
 #[derive(Serialize)]
@@ -20,6 +21,9 @@ pub struct FindingJson<'a> {
     pub evidence: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub side: Option<Side>,
+    /// The part of the message the finding is about (header line, start line, body bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<&'a Span>,
     pub exchange: ExchangeField<'a>,
     /// `"run"` for a finding about the run as a whole (`exchange` is null then).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,6 +159,7 @@ impl<'a> FindingJson<'a> {
             message: &f.message,
             evidence: &f.evidence,
             side: f.side,
+            span: f.span.as_ref(),
             exchange: ExchangeField::None,
             related: Vec::new(),
         }
@@ -169,6 +174,7 @@ impl<'a> FindingJson<'a> {
             message: &f.message,
             evidence: &f.evidence,
             side: f.side,
+            span: f.span.as_ref(),
             exchange,
             related: f.related.iter().map(|r| briefs.related(*r)).collect(),
         }

@@ -9,6 +9,7 @@ mod condition;
 pub mod examples;
 pub mod file;
 pub mod run;
+pub mod span;
 pub mod syntax;
 mod template;
 
@@ -109,7 +110,7 @@ pub enum RuleError {
 }
 
 /// Which message a finding is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Request,
@@ -674,6 +675,9 @@ pub struct Finding {
     /// Other exchanges the finding relies on (stateful rules).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<ExchangeRef>,
+    /// The part of the message it is about, when the engine can tell (see [`span`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<span::Span>,
 }
 
 /// The loaded catalogue.
@@ -869,6 +873,7 @@ fn evaluate<'s>(rule: &Rule, s: &'s Subject<'s>, side: Option<Side>, out: &mut V
                     message: hit
                         .message
                         .unwrap_or_else(|| rule.summary.render_with(s, Some(&hit.evidence))),
+                    span: span::derive(s.exchange, side, &rule.category, &hit.evidence),
                     evidence: hit.evidence,
                     side,
                     related: Vec::new(),
@@ -883,6 +888,7 @@ fn evaluate<'s>(rule: &Rule, s: &'s Subject<'s>, side: Option<Side>, out: &mut V
                 severity,
                 category: rule.category.clone(),
                 message: rule.summary.render_with(s, Some(&evidence)),
+                span: span::derive(s.exchange, side, &rule.category, &evidence),
                 evidence,
                 side,
                 related: Vec::new(),
@@ -944,6 +950,8 @@ impl StatefulEngine {
                         evidence: h.evidence,
                         side: h.side,
                         related: h.related,
+                        // The exchange has gone by: nothing to look at.
+                        span: None,
                     },
                 )
             }));
@@ -953,10 +961,14 @@ impl StatefulEngine {
 }
 
 fn stateful_finding(rule: &Rule, ex: &Exchange, h: StatefulHit) -> (ExchangeRef, Finding) {
-    let _ = ex;
+    // A finding about this very exchange can point into it.
+    let span = (h.at == ExchangeRef::of(ex))
+        .then(|| span::derive(ex, h.side, &rule.category, &h.evidence))
+        .flatten();
     (
         h.at,
         Finding {
+            span,
             rule: rule.id.clone(),
             severity: h.severity.unwrap_or(rule.severity),
             category: rule.category.clone(),

@@ -128,6 +128,7 @@ fn finding(rule: &Rule, counters: &RunCounters) -> Option<Finding> {
         message,
         evidence,
         side: None,
+        span: None,
         related: Vec::new(),
     })
 }

@@ -40,6 +40,11 @@ pub struct RunRow {
     pub connections: i64,
     pub exchanges: i64,
     pub findings: i64,
+    /// Live runs: packets and bytes kept by the packet store, and connections whose
+    /// packets its cap evicted while this run wrote.
+    pub stored_packets: i64,
+    pub stored_packet_bytes: i64,
+    pub packet_evictions: i64,
 }
 
 /// Which findings to list. Each column is either any value (`None`) or any of a list of
@@ -196,6 +201,9 @@ pub struct FindingRow {
     pub status: Option<u16>,
     pub path_template: Option<String>,
     pub ts: Option<i64>,
+    /// The part of the message the finding is about, when the engine could tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<crate::rules::span::Span>,
 }
 
 /// A page of findings, newest first; `next` is the cursor of the following page.
@@ -355,7 +363,8 @@ fn rank(s: Severity) -> i64 {
 }
 
 const RUN_COLUMNS: &str = "id, kind, source, started_wall, finished_wall, first_ts, last_ts, \
-    packets, bytes, kernel_drops, internal_drops, decode_errors, connections, exchanges, findings";
+    packets, bytes, kernel_drops, internal_drops, decode_errors, connections, exchanges, findings, \
+    stored_packets, stored_packet_bytes, packet_evictions";
 
 fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -374,11 +383,14 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         connections: r.get(12)?,
         exchanges: r.get(13)?,
         findings: r.get(14)?,
+        stored_packets: r.get(15)?,
+        stored_packet_bytes: r.get(16)?,
+        packet_evictions: r.get(17)?,
     })
 }
 
 const FINDING_COLUMNS: &str = "id, run_id, exchange_id, rule, severity, category, message, \
-    evidence, side, related, host, method, status, path_template, ts";
+    evidence, side, related, host, method, status, path_template, ts, span";
 
 fn finding_row(r: &Row<'_>) -> rusqlite::Result<FindingRow> {
     Ok(FindingRow {
@@ -397,6 +409,9 @@ fn finding_row(r: &Row<'_>) -> rusqlite::Result<FindingRow> {
         status: r.get(12)?,
         path_template: r.get(13)?,
         ts: r.get(14)?,
+        span: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
 
@@ -513,6 +528,25 @@ pub struct ConnectionFrames {
     pub first_frame: i64,
     /// `(file index, last frame of an exchange there)`.
     pub last_frames: Vec<(i64, i64)>,
+}
+
+/// A packet kept by the packet store of a live run (secrets masked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketRow {
+    /// The frame's number in the run.
+    pub frame: i64,
+    pub ts: i64,
+    pub linktype: u32,
+    pub orig_len: u32,
+    pub data: Vec<u8>,
+}
+
+/// What the packet store holds of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPackets {
+    pub packets: Vec<PacketRow>,
+    /// The store's cap deleted them.
+    pub evicted: bool,
 }
 
 /// A column of the endpoint rollups that substring filters search.
@@ -1188,6 +1222,42 @@ impl Reader {
             first_frame,
             last_frames,
         }))
+    }
+
+    /// Whether the packet store kept packets of a connection (live runs).
+    pub fn connection_has_packets(&self, connection: i64) -> Result<bool, StoreError> {
+        self.prepare("SELECT EXISTS (SELECT 1 FROM packets WHERE connection_id = ?1)")
+            .and_then(|mut st| st.query_row([connection], |r| r.get(0)))
+            .map_err(self.err())
+    }
+
+    /// The packets the packet store kept of a connection (live runs), in frame order.
+    pub fn connection_packets(&self, connection: i64) -> Result<StoredPackets, StoreError> {
+        use rusqlite::OptionalExtension;
+        let evicted: bool = self
+            .prepare("SELECT packets_evicted FROM connections WHERE id = ?1")
+            .and_then(|mut st| st.query_row([connection], |r| r.get(0)).optional())
+            .map_err(self.err())?
+            .unwrap_or(false);
+        let mut st = self
+            .prepare(
+                "SELECT frame, ts, linktype, orig_len, data FROM packets \
+                 WHERE connection_id = ?1 ORDER BY frame",
+            )
+            .map_err(self.err())?;
+        let packets = st
+            .query_map([connection], |r| {
+                Ok(PacketRow {
+                    frame: r.get(0)?,
+                    ts: r.get(1)?,
+                    linktype: r.get(2)?,
+                    orig_len: r.get(3)?,
+                    data: r.get(4)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(self.err())?;
+        Ok(StoredPackets { packets, evicted })
     }
 
     /// The ids of the exchanges before and after `idx` on a connection.

@@ -10,7 +10,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration steps: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V6];
 
 /// The schema version this build writes and reads.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -229,6 +229,39 @@ const V4: &str = r#"
 CREATE INDEX findings_run_ts ON findings (run_id, ts);
 CREATE INDEX endpoints_names ON endpoints (host, method, path_template);
 CREATE INDEX rollups_endpoint ON rollups (host, method, path_template);
+"#;
+
+/// Two things of issue 11: the packet store of live runs (see `crate::packets`): the frames of connections that
+/// got a finding, secrets masked, so that the dashboard can give a live run's connection
+/// as a pcap. Bounded by the writer's disk cap (oldest connections' packets deleted first,
+/// counted on the run that deleted them and marked on the connection); and the span of
+/// each finding.
+///
+/// Numbered V6 on its branch, after V4: V5 belongs to another branch and may be renumbered
+/// at merge. (Applied in the order of `MIGRATIONS`.)
+const V6: &str = r#"
+CREATE TABLE packets (
+    id             INTEGER PRIMARY KEY,
+    connection_id  INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+    frame          INTEGER NOT NULL,             -- the frame's number in the run
+    ts             INTEGER NOT NULL,
+    linktype       INTEGER NOT NULL,
+    orig_len       INTEGER NOT NULL,             -- length on the wire (data may be cut by the snaplen)
+    data           BLOB NOT NULL                 -- the frame as captured, secrets masked
+);
+CREATE INDEX packets_connection ON packets (connection_id, frame);
+
+-- 1 once the packet store's cap deleted the connection's packets.
+ALTER TABLE connections ADD COLUMN packets_evicted INTEGER NOT NULL DEFAULT 0;
+-- Packets and bytes this run kept, and connections whose packets it evicted (of any run).
+ALTER TABLE runs ADD COLUMN stored_packets INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN stored_packet_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN packet_evictions INTEGER NOT NULL DEFAULT 0;
+
+-- The part of the message a finding is about, as JSON (`crate::rules::span::Span`):
+-- {"side": "request"|"response", "part": "start_line"|"header"|"body", ...}; NULL when
+-- the engine could not tell (and for findings written before).
+ALTER TABLE findings ADD COLUMN span TEXT;
 "#;
 
 /// What a database's version says about this build.

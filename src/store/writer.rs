@@ -23,6 +23,7 @@ use super::schema::{SERIES_WIDTHS_NS, bucket_of, severity_key, status_key};
 use super::{RunId, StoreError};
 use crate::capture::FrameRef;
 use crate::http::{Message, content};
+use crate::packets::StoredPacket;
 use crate::pipeline::{Analyzed, LiveSummary, RunSummary};
 use crate::redact::Redactor;
 use crate::report::exchange_json::{ExchangeJson, endpoint};
@@ -51,6 +52,9 @@ pub struct WriterConfig {
     /// otherwise decoding stops after `preview_bytes`, which is most of the writer's
     /// decoding work on compressed static files.
     pub mask_json: bool,
+    /// Bytes of packets the database keeps (the packet store of live runs, all runs
+    /// together); past it the packets of the oldest connections are deleted.
+    pub packet_cap: u64,
 }
 
 impl Default for WriterConfig {
@@ -63,6 +67,7 @@ impl Default for WriterConfig {
             decode_cap: 256 * 1024,
             redact: None,
             mask_json: false,
+            packet_cap: crate::packets::DEFAULT_DISK_CAP,
         }
     }
 }
@@ -77,6 +82,9 @@ pub struct Written {
     /// Settled findings whose exchange was not found (stored without one).
     pub unresolved: u64,
     pub transactions: u64,
+    /// Packets kept for the packet store, and connections whose packets its cap evicted.
+    pub packets: u64,
+    pub packet_evictions: u64,
 }
 
 // Nearly every message is an exchange: boxing would add an allocation per exchange.
@@ -88,6 +96,8 @@ enum Msg {
     Run(Finding),
     Interrupted(&'static str),
     Live(LiveSummary),
+    /// Packets of a flagged connection (by its first frame), for the packet store.
+    Packets(FrameRef, Vec<StoredPacket>),
     Finish(Box<RunSummary>),
 }
 
@@ -137,6 +147,8 @@ impl Writer {
             },
             first_ts: None,
             last_ts: None,
+            packet_total: None,
+            packet_bytes: 0,
         };
         let handle = std::thread::Builder::new()
             .name("wirelint-db".into())
@@ -205,6 +217,16 @@ impl Writer {
     /// dashboard shows packets and drops while the capture goes on.
     pub fn live_counters(&self, counters: LiveSummary) -> Result<(), StoreError> {
         self.send(Msg::Live(counters))
+    }
+
+    /// Queues packets of the connection that began at `first_frame` (whose exchange with a
+    /// finding was written before) for the packet store.
+    pub fn packets(
+        &self,
+        first_frame: FrameRef,
+        packets: Vec<StoredPacket>,
+    ) -> Result<(), StoreError> {
+        self.send(Msg::Packets(first_frame, packets))
     }
 
     /// Writes what is queued, records the run's summary and end, and returns the counts.
@@ -290,6 +312,10 @@ struct State {
     written: Written,
     first_ts: Option<i64>,
     last_ts: Option<i64>,
+    /// Bytes of packets in the database, all runs (read at the first packet).
+    packet_total: Option<i64>,
+    /// Bytes of packets this run kept.
+    packet_bytes: i64,
 }
 
 /// The exchange's scalar columns that findings copy.
@@ -337,8 +363,8 @@ const INSERT_EXCHANGE: &str = "INSERT INTO exchanges \
      ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
 const INSERT_FINDING: &str = "INSERT INTO findings \
     (run_id, exchange_id, rule, severity, category, message, evidence, side, related, \
-     host, method, status, path_template, ts) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     host, method, status, path_template, ts, span) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const SELECT_EXCHANGE_BY_REF: &str = "SELECT e.id, e.host, e.method, e.status, \
     e.path_template, e.ts FROM exchanges e JOIN connections c ON c.id = e.connection_id \
     WHERE c.run_id = ?1 AND c.first_file = ?2 AND c.first_frame = ?3 AND e.idx = ?4";
@@ -640,6 +666,7 @@ impl State {
                     .map(|_| ())
                     .map_err(StoreError::sql(&self.path))?,
                 Msg::Live(counters) => self.live(&counters)?,
+                Msg::Packets(first, packets) => rows += self.packets(first, packets)?,
                 Msg::Finish(summary) => self.finish(&summary)?,
             }
             if rows >= self.cfg.batch_rows
@@ -674,7 +701,8 @@ impl State {
         self.write_rollups()?;
         self.conn
             .prepare_cached(
-                "UPDATE runs SET exchanges = ?2, findings = ?3, first_ts = ?4, last_ts = ?5 \
+                "UPDATE runs SET exchanges = ?2, findings = ?3, first_ts = ?4, last_ts = ?5, \
+                 stored_packets = ?6, stored_packet_bytes = ?7, packet_evictions = ?8 \
                  WHERE id = ?1",
             )
             .and_then(|mut s| {
@@ -683,7 +711,10 @@ impl State {
                     u64_sql(self.written.exchanges),
                     u64_sql(self.written.findings),
                     self.first_ts,
-                    self.last_ts
+                    self.last_ts,
+                    u64_sql(self.written.packets),
+                    self.packet_bytes,
+                    u64_sql(self.written.packet_evictions)
                 ])
             })
             .map_err(StoreError::sql(&self.path))?;
@@ -823,6 +854,94 @@ impl State {
         };
         self.connections.insert(c.first_frame, id);
         Ok(id)
+    }
+
+    /// Keeps a flagged connection's packets, then deletes the oldest connections' packets
+    /// (of any run) while the store is over its cap; returns the rows written.
+    fn packets(
+        &mut self,
+        first_frame: FrameRef,
+        packets: Vec<StoredPacket>,
+    ) -> Result<usize, StoreError> {
+        let run = self.run;
+        let id = match self.connections.get(&first_frame) {
+            Some(&id) => Some(id),
+            None => self
+                .conn
+                .prepare_cached(SELECT_CONNECTION)
+                .and_then(|mut st| {
+                    st.query_row(
+                        params![run, first_frame.file, u64_sql(first_frame.number)],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .optional()
+                })
+                .map_err(StoreError::sql(&self.path))?,
+        };
+        // The exchange is written before its connection is flagged: a miss is a bug
+        // elsewhere, not a reason to stop recording.
+        let Some(id) = id else {
+            tracing::debug!(
+                frame = first_frame.number,
+                "packets of an unknown connection"
+            );
+            return Ok(0);
+        };
+        let result = (|| -> rusqlite::Result<usize> {
+            let mut total = match self.packet_total {
+                Some(t) => t,
+                None => self.conn.query_row(
+                    "SELECT coalesce(sum(length(data)), 0) FROM packets",
+                    [],
+                    |r| r.get(0),
+                )?,
+            };
+            let mut ins = self.conn.prepare_cached(
+                "INSERT INTO packets (connection_id, frame, ts, linktype, orig_len, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let rows = packets.len();
+            for p in &packets {
+                ins.execute(params![
+                    id,
+                    u64_sql(p.number),
+                    p.ts.as_nanos(),
+                    p.linktype,
+                    p.orig_len,
+                    p.data
+                ])?;
+                let len = i64::try_from(p.data.len()).unwrap_or(i64::MAX);
+                total = total.saturating_add(len);
+                self.packet_bytes = self.packet_bytes.saturating_add(len);
+            }
+            drop(ins);
+            self.written.packets += rows as u64;
+            let cap = i64::try_from(self.cfg.packet_cap).unwrap_or(i64::MAX);
+            while total > cap {
+                let oldest: Option<i64> = self.conn.query_row(
+                    "SELECT min(connection_id) FROM packets WHERE connection_id <> ?1",
+                    [id],
+                    |r| r.get(0),
+                )?;
+                let Some(oldest) = oldest else { break };
+                let bytes: i64 = self.conn.query_row(
+                    "SELECT coalesce(sum(length(data)), 0) FROM packets WHERE connection_id = ?1",
+                    [oldest],
+                    |r| r.get(0),
+                )?;
+                self.conn
+                    .prepare_cached("DELETE FROM packets WHERE connection_id = ?1")?
+                    .execute([oldest])?;
+                self.conn
+                    .prepare_cached("UPDATE connections SET packets_evicted = 1 WHERE id = ?1")?
+                    .execute([oldest])?;
+                total -= bytes;
+                self.written.packet_evictions += 1;
+            }
+            self.packet_total = Some(total);
+            Ok(rows)
+        })();
+        result.map_err(StoreError::sql(&self.path))
     }
 
     /// Inserts an exchange and its findings; returns the rows written.
@@ -970,6 +1089,10 @@ impl State {
             Some(serde_json::Value::Array(items).to_string())
         };
         let severity = severity_rank(f.severity);
+        let span = f
+            .span
+            .as_ref()
+            .and_then(|sp| serde_json::to_string(sp).ok());
         self.conn
             .prepare_cached(INSERT_FINDING)
             .and_then(|mut s| {
@@ -988,6 +1111,7 @@ impl State {
                     ex.and_then(|k| k.status),
                     ex.and_then(|k| k.template.as_deref()),
                     ex.map(|k| k.ts),
+                    span,
                 ])
             })
             .map_err(StoreError::sql(&self.path))?;

@@ -1,0 +1,705 @@
+//! The packet store of live runs: `sniff` reads packets from a kernel buffer that is
+//! reused, so unlike a capture file there is nothing to read a connection's frames back
+//! from when the dashboard is asked for its pcap. This module keeps each connection's
+//! recent packets in memory (bounded per connection and in total) and, once a connection
+//! gets a finding ("flagged"), hands its packets — and from then on every later one — to
+//! the store writer, which keeps them in the database under a disk cap of its own
+//! (oldest flagged connections evicted first, counted).
+//!
+//! Secrets are masked before a packet leaves this module, as everywhere in wirelint: the
+//! values of sensitive header lines (Authorization, Cookie, … and the configured names)
+//! are overwritten in the TCP payload with `*` of the same length, so the packet stays a
+//! valid frame (only its TCP checksum no longer matches, which Wireshark does not check by
+//! default). The masking follows header lines across packet boundaries, per direction; a
+//! connection whose start was not kept begins masked up to its first line end. HTTP/2 in
+//! clear (h2c) compresses its headers, which cannot be masked in place: the payload of
+//! such a connection is zeroed after its preface.
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::capture::{Frame, FrameRef};
+use crate::decode::Segment;
+use crate::reassembly::FlowKey;
+use crate::redact::Redactor;
+use crate::time::Timestamp;
+
+/// Default disk cap of the packet store (all runs of a database together).
+pub const DEFAULT_DISK_CAP: u64 = 64 * 1024 * 1024;
+
+/// A flagged connection with no packet for this long is forgotten (a later finding on it
+/// flags it again).
+const FLAGGED_IDLE: Duration = Duration::from_secs(300);
+
+/// Connections remembered by their first frame, for findings a stateful rule settles
+/// after their exchange went by.
+const KNOWN_CONNECTIONS: usize = 65_536;
+
+/// Limits of the packet store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketStoreConfig {
+    /// Bytes of packets the database keeps, all runs together; past it the oldest flagged
+    /// connections' packets are deleted.
+    pub disk_cap: u64,
+    /// Bytes of packets held in memory waiting for a finding, all connections together.
+    pub memory_cap: usize,
+    /// Bytes of packets kept per connection, in memory (its most recent ones) and on disk
+    /// (its first ones once flagged).
+    pub per_connection: usize,
+}
+
+impl PacketStoreConfig {
+    /// The limits derived from the disk cap: a quarter of it in memory (at most 16 MiB),
+    /// a sixteenth per connection (at most 4 MiB, at least 64 KiB).
+    pub fn with_disk_cap(disk_cap: u64) -> Self {
+        let cap = usize::try_from(disk_cap).unwrap_or(usize::MAX);
+        PacketStoreConfig {
+            disk_cap,
+            memory_cap: (cap / 4).min(16 * 1024 * 1024),
+            per_connection: (cap / 16).clamp(64 * 1024, 4 * 1024 * 1024),
+        }
+    }
+}
+
+impl Default for PacketStoreConfig {
+    fn default() -> Self {
+        PacketStoreConfig::with_disk_cap(DEFAULT_DISK_CAP)
+    }
+}
+
+/// One packet as the store keeps it: the whole frame as captured (secrets masked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPacket {
+    /// The frame's number in the run.
+    pub number: u64,
+    pub ts: Timestamp,
+    pub linktype: u32,
+    pub orig_len: u32,
+    pub data: Vec<u8>,
+}
+
+/// What the store did so far (gauges and counters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PacketStoreStats {
+    /// Packets and bytes held in memory now.
+    pub held_packets: u64,
+    pub held_bytes: u64,
+    /// Connections flagged (a finding was made on them).
+    pub flagged: u64,
+    /// Packets and bytes handed to the database writer.
+    pub persisted_packets: u64,
+    pub persisted_bytes: u64,
+    /// Packets of flagged connections left out because the connection reached its cap.
+    pub over_connection_cap: u64,
+    /// Packets that left memory unflagged (the normal fate of packets of good traffic).
+    pub expired: u64,
+}
+
+/// Where a line of header text is, for the masking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineState {
+    /// At the start of a line or in a field name (its bytes are in `name`).
+    Name,
+    /// In a field's value; `mask` for a sensitive field, `kept` while its first word
+    /// (an authorization scheme) is kept.
+    Value { mask: bool, kept: KeepWord },
+    /// A line that cannot be a header field (too long a name): until its end.
+    Skip,
+    /// Unknown position (earlier bytes were not kept): everything masked up to a line end.
+    MaskToEol,
+}
+
+/// The progress through the first word of an Authorization value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeepWord {
+    /// Leading spaces, then the word.
+    Before,
+    In,
+    Done,
+}
+
+/// Longest field name looked at.
+const NAME_MAX: usize = 64;
+
+/// The masking of one direction of a connection, across packets.
+#[derive(Clone, Debug)]
+struct LineMasker {
+    state: LineState,
+    name: Vec<u8>,
+}
+
+impl LineMasker {
+    fn new(whole: bool) -> Self {
+        LineMasker {
+            state: if whole {
+                LineState::Name
+            } else {
+                LineState::MaskToEol
+            },
+            name: Vec::new(),
+        }
+    }
+
+    /// Masks sensitive values in `bytes`, the next bytes of this direction; returns true
+    /// when the line just finished was the HTTP/2 preface.
+    fn apply(&mut self, redactor: &Redactor, bytes: &mut [u8]) -> bool {
+        let mut h2 = false;
+        for b in bytes.iter_mut() {
+            match self.state {
+                LineState::Name => match *b {
+                    b'\n' => {
+                        h2 |= self.name.starts_with(b"PRI * HTTP/2.0");
+                        self.name.clear();
+                    }
+                    b':' => {
+                        let name = String::from_utf8_lossy(&self.name);
+                        let name = name.trim();
+                        let mask = redactor.is_sensitive_header(name);
+                        let kept = if name.to_ascii_lowercase().contains("authorization") {
+                            KeepWord::Before
+                        } else {
+                            KeepWord::Done
+                        };
+                        self.name.clear();
+                        self.state = LineState::Value { mask, kept };
+                    }
+                    _ if self.name.len() < NAME_MAX => self.name.push(*b),
+                    _ => {
+                        self.name.clear();
+                        self.state = LineState::Skip;
+                    }
+                },
+                LineState::Value { mask, kept } => {
+                    if *b == b'\n' {
+                        self.state = LineState::Name;
+                    } else if mask && *b != b'\r' {
+                        let kept = match (kept, *b == b' ' || *b == b'\t') {
+                            (KeepWord::Before, true) => KeepWord::Before,
+                            (KeepWord::Before | KeepWord::In, false) => KeepWord::In,
+                            _ => KeepWord::Done,
+                        };
+                        if kept == KeepWord::Done && *b != b' ' && *b != b'\t' {
+                            *b = b'*';
+                        }
+                        self.state = LineState::Value { mask, kept };
+                    }
+                }
+                LineState::Skip => {
+                    if *b == b'\n' {
+                        self.state = LineState::Name;
+                    }
+                }
+                LineState::MaskToEol => {
+                    if *b == b'\n' {
+                        self.state = LineState::Name;
+                    } else if *b != b'\r' {
+                        *b = b'*';
+                    }
+                }
+            }
+        }
+        h2
+    }
+}
+
+/// A packet waiting in memory.
+struct Held {
+    serial: u64,
+    packet: StoredPacket,
+    /// Where the TCP payload is in `packet.data`.
+    payload: Range<usize>,
+    /// 0 or 1, as [`FlowKey::of`] says.
+    dir: usize,
+}
+
+/// A connection flagged by a finding.
+struct Flag {
+    first_frame: FrameRef,
+    /// Bytes handed to the writer so far.
+    persisted: usize,
+}
+
+struct Conn {
+    packets: VecDeque<Held>,
+    bytes: usize,
+    flag: Option<Flag>,
+    masker: [LineMasker; 2],
+    /// h2c: payloads are zeroed from here on.
+    opaque: bool,
+    last_seen: Instant,
+}
+
+impl Conn {
+    fn new(whole: bool) -> Self {
+        Conn {
+            packets: VecDeque::new(),
+            bytes: 0,
+            flag: None,
+            masker: [LineMasker::new(whole), LineMasker::new(whole)],
+            opaque: false,
+            last_seen: Instant::now(),
+        }
+    }
+
+    /// Drops the oldest packet; the masking of its direction no longer knows where it is.
+    fn pop_front(&mut self) -> Option<Held> {
+        let held = self.packets.pop_front()?;
+        self.bytes -= held.packet.data.len();
+        self.masker[held.dir] = LineMasker::new(false);
+        Some(held)
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    conns: HashMap<FlowKey, Conn>,
+    /// Every packet held, oldest first, by connection and serial (entries of packets
+    /// already gone are skipped, and compacted away now and then).
+    order: VecDeque<(FlowKey, u64)>,
+    held_packets: usize,
+    bytes: usize,
+    serial: u64,
+    known: HashMap<FrameRef, FlowKey>,
+    known_order: VecDeque<FrameRef>,
+    stats: PacketStoreStats,
+}
+
+/// The in-memory side of the packet store, shared by the capture thread (which adds
+/// packets) and the sink and ticker (which flag connections and drain them).
+pub struct PacketRing {
+    cfg: PacketStoreConfig,
+    redactor: Redactor,
+    inner: Mutex<Inner>,
+}
+
+/// Packets of one connection for the writer, by the connection's first frame.
+pub type ConnectionPackets = (FrameRef, Vec<StoredPacket>);
+
+impl PacketRing {
+    pub fn new(cfg: PacketStoreConfig, redactor: Redactor) -> Self {
+        PacketRing {
+            cfg,
+            redactor,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    pub fn config(&self) -> PacketStoreConfig {
+        self.cfg
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves counters at worst stale.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps a captured frame and its decoded segment (whose payload must still borrow
+    /// from the frame, so that its place in the frame is known; frames rebuilt from IP
+    /// fragments are not kept).
+    pub fn push(&self, frame: &Frame<'_>, seg: &Segment<'_>) {
+        let payload = match &seg.payload {
+            std::borrow::Cow::Borrowed(p) => {
+                let start = (p.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
+                match start.checked_add(p.len()) {
+                    Some(end) if end <= frame.data.len() => start..end,
+                    _ => return,
+                }
+            }
+            std::borrow::Cow::Owned(_) => return,
+        };
+        let (key, dir) = FlowKey::of(seg.src, seg.dst);
+        let syn = seg.flags.syn() && !seg.flags.ack();
+        self.push_packet(
+            key,
+            dir,
+            syn,
+            StoredPacket {
+                number: frame.id.number,
+                ts: frame.ts,
+                linktype: frame.linktype,
+                orig_len: frame.orig_len,
+                data: frame.data.to_vec(),
+            },
+            payload,
+        );
+    }
+
+    fn push_packet(
+        &self,
+        key: FlowKey,
+        dir: usize,
+        syn: bool,
+        packet: StoredPacket,
+        payload: Range<usize>,
+    ) {
+        let len = packet.data.len();
+        let per_connection = self.cfg.per_connection;
+        let memory_cap = self.cfg.memory_cap;
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let conn = inner.conns.entry(key).or_insert_with(|| Conn::new(syn));
+        if syn {
+            // A new connection on the same addresses: what was flagged was the old one.
+            while let Some(h) = conn.pop_front() {
+                inner.bytes -= h.packet.data.len();
+                inner.held_packets -= 1;
+                inner.stats.expired += 1;
+            }
+            *conn = Conn::new(true);
+        }
+        conn.last_seen = Instant::now();
+        if conn
+            .flag
+            .as_ref()
+            .is_some_and(|f| f.persisted >= per_connection)
+        {
+            inner.stats.over_connection_cap += 1;
+            return;
+        }
+        inner.serial += 1;
+        let serial = inner.serial;
+        conn.packets.push_back(Held {
+            serial,
+            packet,
+            payload,
+            dir,
+        });
+        conn.bytes += len;
+        inner.bytes += len;
+        inner.held_packets += 1;
+        inner.order.push_back((key, serial));
+        while conn.bytes > per_connection && conn.packets.len() > 1 {
+            if let Some(h) = conn.pop_front() {
+                inner.bytes -= h.packet.data.len();
+                inner.held_packets -= 1;
+                inner.stats.expired += 1;
+            }
+        }
+        // Oldest packets first, whichever connection they are of.
+        while inner.bytes > memory_cap {
+            let Some((k, s)) = inner.order.pop_front() else {
+                break;
+            };
+            let Some(c) = inner.conns.get_mut(&k) else {
+                continue;
+            };
+            if c.packets.front().is_some_and(|h| h.serial == s)
+                && let Some(h) = c.pop_front()
+            {
+                inner.bytes -= h.packet.data.len();
+                inner.held_packets -= 1;
+                inner.stats.expired += 1;
+            }
+            if c.packets.is_empty() && c.flag.is_none() {
+                inner.conns.remove(&k);
+            }
+        }
+        // Entries of packets drained or dropped: compacted once they outnumber the rest.
+        if inner.order.len() > 2 * inner.held_packets + 4096 {
+            let conns = &inner.conns;
+            inner.order.retain(|(k, s)| {
+                conns
+                    .get(k)
+                    .and_then(|c| c.packets.front())
+                    .is_some_and(|h| h.serial <= *s)
+            });
+        }
+    }
+
+    /// Remembers which addresses a connection (by its first frame) has, so that a finding
+    /// settled later about one of its exchanges can flag it.
+    pub fn note(
+        &self,
+        first_frame: FrameRef,
+        client: std::net::SocketAddr,
+        server: std::net::SocketAddr,
+    ) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let (key, _) = FlowKey::of(client, server);
+        if inner.known.insert(first_frame, key).is_none() {
+            inner.known_order.push_back(first_frame);
+            while inner.known_order.len() > KNOWN_CONNECTIONS {
+                if let Some(old) = inner.known_order.pop_front() {
+                    inner.known.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Flags the connection that began at `first_frame` (and has these addresses): its
+    /// packets held so far are returned, masked, and every later one goes to
+    /// [`PacketRing::drain_flagged`].
+    pub fn flag(
+        &self,
+        first_frame: FrameRef,
+        client: std::net::SocketAddr,
+        server: std::net::SocketAddr,
+    ) -> Option<ConnectionPackets> {
+        self.note(first_frame, client, server);
+        self.flag_known(first_frame)
+    }
+
+    /// [`PacketRing::flag`] for a connection known by its first frame only (a settled
+    /// finding); nothing when it was not noted or is long gone.
+    pub fn flag_known(&self, first_frame: FrameRef) -> Option<ConnectionPackets> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let key = *inner.known.get(&first_frame)?;
+        let mut conn = inner.conns.remove(&key).unwrap_or_else(|| Conn::new(false));
+        if conn
+            .flag
+            .as_ref()
+            .is_none_or(|f| f.first_frame != first_frame)
+        {
+            conn.flag = Some(Flag {
+                first_frame,
+                persisted: 0,
+            });
+            inner.stats.flagged += 1;
+        }
+        let packets = drain(&self.redactor, self.cfg.per_connection, &mut conn, inner);
+        inner.conns.insert(key, conn);
+        (!packets.is_empty()).then_some((first_frame, packets))
+    }
+
+    /// Every flagged connection's packets held since the last call, masked; and flagged
+    /// connections idle for long are forgotten.
+    pub fn drain_flagged(&self) -> Vec<ConnectionPackets> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let keys: Vec<FlowKey> = inner
+            .conns
+            .iter()
+            .filter(|(_, c)| c.flag.is_some())
+            .map(|(k, _)| *k)
+            .collect();
+        let mut out = Vec::new();
+        for key in keys {
+            let Some(mut conn) = inner.conns.remove(&key) else {
+                continue;
+            };
+            let packets = drain(&self.redactor, self.cfg.per_connection, &mut conn, inner);
+            if let Some(f) = &conn.flag
+                && !packets.is_empty()
+            {
+                out.push((f.first_frame, packets));
+            }
+            if !conn.packets.is_empty() || conn.last_seen.elapsed() < FLAGGED_IDLE {
+                inner.conns.insert(key, conn);
+            }
+        }
+        out
+    }
+
+    pub fn stats(&self) -> PacketStoreStats {
+        let inner = self.lock();
+        PacketStoreStats {
+            held_packets: inner.held_packets as u64,
+            held_bytes: inner.bytes as u64,
+            ..inner.stats
+        }
+    }
+}
+
+/// Takes a flagged connection's held packets: those of the connection (from its first
+/// frame on), masked, up to its cap.
+fn drain(
+    redactor: &Redactor,
+    per_connection: usize,
+    conn: &mut Conn,
+    inner: &mut Inner,
+) -> Vec<StoredPacket> {
+    let mut out = Vec::new();
+    let Some(flag) = conn.flag.as_mut() else {
+        return out;
+    };
+    while let Some(mut h) = conn.packets.pop_front() {
+        let len = h.packet.data.len();
+        conn.bytes -= len;
+        inner.bytes -= len;
+        inner.held_packets -= 1;
+        if h.packet.number < flag.first_frame.number {
+            inner.stats.expired += 1;
+            continue;
+        }
+        if flag.persisted >= per_connection {
+            inner.stats.over_connection_cap += 1;
+            continue;
+        }
+        let payload = h.packet.data.get_mut(h.payload.clone()).unwrap_or_default();
+        if conn.opaque {
+            payload.fill(0);
+        } else if conn.masker[h.dir].apply(redactor, payload) {
+            conn.opaque = true;
+        }
+        flag.persisted += len;
+        inner.stats.persisted_packets += 1;
+        inner.stats.persisted_bytes += len as u64;
+        out.push(h.packet);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    fn masked(chunks: &[&[u8]]) -> String {
+        let r = Redactor::new(&["X-Api-Key".to_string()]);
+        let mut m = LineMasker::new(true);
+        let mut out = Vec::new();
+        for c in chunks {
+            let mut c = c.to_vec();
+            m.apply(&r, &mut c);
+            out.extend(c);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn sensitive_values_are_masked_in_place_across_packets() {
+        let got = masked(&[
+            b"GET / HTTP/1.1\r\nAuthoriz",
+            b"ation: Bearer abc",
+            b"def\r\nCookie: a=1\r\nX-Api-Key: k\r\nHost: h\r\n\r\n",
+        ]);
+        assert_eq!(
+            got,
+            "GET / HTTP/1.1\r\nAuthorization: Bearer ******\r\nCookie: ***\r\n\
+             X-Api-Key: *\r\nHost: h\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn an_unknown_start_is_masked_to_the_line_end() {
+        let r = Redactor::new(&[]);
+        let mut m = LineMasker::new(false);
+        let mut b = b"secret-tail\r\nHost: h\r\n".to_vec();
+        m.apply(&r, &mut b);
+        assert_eq!(b, b"***********\r\nHost: h\r\n".to_vec());
+    }
+
+    fn ring(per_connection: usize, memory_cap: usize) -> PacketRing {
+        PacketRing::new(
+            PacketStoreConfig {
+                disk_cap: 1 << 20,
+                memory_cap,
+                per_connection,
+            },
+            Redactor::new(&[]),
+        )
+    }
+
+    /// A fake frame: 4 header bytes, then the payload.
+    fn packet(number: u64, payload: &[u8]) -> (StoredPacket, Range<usize>) {
+        let mut data = vec![0xee; 4];
+        data.extend_from_slice(payload);
+        let len = data.len();
+        (
+            StoredPacket {
+                number,
+                ts: Timestamp::ZERO,
+                linktype: 1,
+                orig_len: len as u32,
+                data,
+            },
+            4..len,
+        )
+    }
+
+    #[test]
+    fn flagged_connections_give_their_packets_masked_then_every_later_one() {
+        let r = ring(1 << 16, 1 << 20);
+        let (c, s) = (addr("127.0.0.1:5000"), addr("127.0.0.1:80"));
+        let (key, dir) = FlowKey::of(c, s);
+        let other = FlowKey::of(addr("127.0.0.1:5001"), s).0;
+        let (p, range) = packet(1, b"");
+        r.push_packet(key, dir, true, p, range);
+        let (p, range) = packet(2, b"GET / HTTP/1.1\r\nCookie: sid=1\r\n\r\n");
+        r.push_packet(key, dir, false, p, range);
+        let (p, range) = packet(3, b"GET / HTTP/1.1\r\n\r\n");
+        r.push_packet(other, 0, false, p, range);
+        let (first, got) = r.flag(FrameRef { file: 0, number: 1 }, c, s).unwrap();
+        assert_eq!(first.number, 1);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            &got[1].data[4..],
+            b"GET / HTTP/1.1\r\nCookie: *****\r\n\r\n"
+        );
+        assert_eq!(&got[1].data[..4], &[0xee; 4], "headers untouched");
+        // A later packet of it is drained; the unflagged connection's is not.
+        let (p, range) = packet(4, b"HTTP/1.1 200 OK\r\n\r\n");
+        r.push_packet(key, 1 - dir, false, p, range);
+        let drained = r.drain_flagged();
+        assert_eq!(drained.len(), 1);
+        assert_eq!(drained[0].1[0].number, 4);
+        let st = r.stats();
+        assert_eq!(
+            (st.flagged, st.persisted_packets, st.held_packets),
+            (1, 3, 1)
+        );
+    }
+
+    #[test]
+    fn memory_is_bounded_per_connection_and_in_total() {
+        let r = ring(250, 400);
+        let s = addr("127.0.0.1:80");
+        for port in 0..4u16 {
+            let (key, dir) = FlowKey::of(addr(&format!("127.0.0.1:{}", 6000 + port)), s);
+            for n in 0..5u64 {
+                let (p, range) = packet(u64::from(port) * 10 + n, &[b'x'; 96]);
+                r.push_packet(key, dir, false, p, range);
+            }
+        }
+        let st = r.stats();
+        assert!(st.held_bytes <= 400, "{st:?}");
+        assert_eq!(st.held_packets + st.expired, 20);
+        // The most recent packets stay.
+        let got = r
+            .flag(FrameRef { file: 0, number: 0 }, addr("127.0.0.1:6003"), s)
+            .unwrap()
+            .1;
+        assert_eq!(got.last().map(|p| p.number), Some(34));
+    }
+
+    #[test]
+    fn a_flagged_connection_stops_at_its_cap() {
+        let r = ring(250, 1 << 20);
+        let (c, s) = (addr("127.0.0.1:5000"), addr("127.0.0.1:80"));
+        let (key, dir) = FlowKey::of(c, s);
+        r.flag(FrameRef { file: 0, number: 1 }, c, s);
+        for n in 1..=5 {
+            let (p, range) = packet(n, &[b'x'; 96]);
+            r.push_packet(key, dir, false, p, range);
+            r.drain_flagged();
+        }
+        let st = r.stats();
+        assert_eq!(st.persisted_packets, 3, "{st:?}");
+        assert_eq!(st.over_connection_cap, 2);
+    }
+
+    #[test]
+    fn h2c_payloads_are_zeroed_after_the_preface() {
+        let r = ring(1 << 16, 1 << 20);
+        let (c, s) = (addr("127.0.0.1:5000"), addr("127.0.0.1:80"));
+        let (key, dir) = FlowKey::of(c, s);
+        let (p, range) = packet(1, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        r.push_packet(key, dir, true, p, range);
+        let (p, range) = packet(2, b"\x00\x00\x05authorization");
+        r.push_packet(key, dir, false, p, range);
+        let got = r.flag(FrameRef { file: 0, number: 1 }, c, s).unwrap().1;
+        assert!(got[1].data[4..].iter().all(|&b| b == 0));
+    }
+}
