@@ -699,6 +699,18 @@ fn every_dashboard_query_uses_an_index() {
             ..FindingFilter::default()
         },
         FindingFilter {
+            transports: Some(vec![
+                (Some("HTTP/1.1".into()), None),
+                (None, Some("TLS 1.3".into())),
+            ]),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            run: Some(run),
+            transports: Some(vec![(Some("HTTP/2".into()), Some("TLS 1.3".into()))]),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
             after: Some(1),
             ..FindingFilter::default()
         },
@@ -766,6 +778,7 @@ fn every_dashboard_query_uses_an_index() {
     reader.rule_values(false, "x").expect("rule values");
     reader.rule_values(true, "x").expect("category values");
     reader.statuses_between(400, 499).expect("statuses");
+    reader.transports().expect("transports");
     reader.status_by_run(run).expect("status by run");
     reader.severity_by_run(run).expect("severity by run");
     reader.neighbours(1, 1).expect("neighbours");
@@ -816,4 +829,213 @@ fn every_dashboard_query_uses_an_index() {
             }
         }
     }
+}
+
+/// Analyzes a TLS capture with its key log into `db`.
+fn analyze_tls(dir: &Path, name: &str, db: &Path) {
+    let tls = support::repo().join("captures/tls");
+    let o = wirelint(
+        &[
+            "analyze",
+            &tls.join(format!("{name}.pcap")).to_string_lossy(),
+            "--tls-keylog",
+            &tls.join(format!("{name}.keys")).to_string_lossy(),
+            "-q",
+            "--fail-on",
+            "never",
+            "--db",
+            &db.to_string_lossy(),
+        ],
+        dir,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// TLS facts and HTTP versions go into the store as the jsonl object prints them (the
+/// connection's columns, the exchange's version, the findings' copies), read back through
+/// the reader; no secret of the key log does.
+#[test]
+fn tls_facts_and_versions_round_trip_and_keys_stay_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("tls.db");
+    analyze_tls(dir.path(), "tls13-h2", &db);
+    analyze_tls(dir.path(), "tls12-http1", &db);
+    let o = wirelint(
+        &[
+            "analyze",
+            &demo().to_string_lossy(),
+            "-q",
+            "--fail-on",
+            "never",
+            "--db",
+            &db.to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0));
+
+    let conn = Connection::open(&db).expect("sqlite");
+    let mut st = conn
+        .prepare(
+            "SELECT e.id, e.json, e.version, c.tls_protocol, c.tls_cipher, c.tls_alpn, c.tls_sni \
+             FROM exchanges e JOIN connections c ON c.id = e.connection_id",
+        )
+        .expect("prepare");
+    type Row = (
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = st
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .and_then(Iterator::collect)
+        .expect("rows");
+    let reader = Reader::open(&db).expect("reader");
+    let mut seen = std::collections::BTreeSet::new();
+    for (id, json, version, protocol, cipher, alpn, sni) in &rows {
+        let v: serde_json::Value = serde_json::from_str(json).expect("json");
+        let want_version = v["request"]["version"]
+            .as_str()
+            .or(v["response"]["version"].as_str());
+        assert_eq!(version.as_deref(), want_version, "{json}");
+        assert_eq!(protocol.as_deref(), v["tls"]["protocol"].as_str(), "{json}");
+        assert_eq!(
+            cipher.as_deref(),
+            v["tls"]["cipher_suite"].as_str(),
+            "{json}"
+        );
+        assert_eq!(alpn.as_deref(), v["tls"]["alpn"].as_str(), "{json}");
+        assert_eq!(sni.as_deref(), v["tls"]["sni"].as_str(), "{json}");
+        let detail = reader.exchange(*id).expect("read").expect("the exchange");
+        assert_eq!(detail.version, *version);
+        assert_eq!(detail.tls.as_ref().map(|t| t.protocol.clone()), *protocol);
+        assert_eq!(detail.tls.as_ref().map(|t| t.cipher_suite.clone()), *cipher);
+        seen.insert((version.clone(), protocol.clone(), alpn.clone()));
+    }
+    let want: std::collections::BTreeSet<_> = [
+        (Some("HTTP/2"), Some("TLS 1.3"), Some("h2")),
+        (Some("HTTP/1.1"), Some("TLS 1.2"), Some("http/1.1")),
+        (Some("HTTP/1.1"), None, None),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| {
+        (
+            a.map(String::from),
+            b.map(String::from),
+            c.map(String::from),
+        )
+    })
+    .collect();
+    assert_eq!(seen, want);
+    // Findings copy their exchange's version and TLS protocol.
+    let wrong: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM findings f JOIN exchanges e ON e.id = f.exchange_id \
+             JOIN connections c ON c.id = e.connection_id \
+             WHERE f.version IS NOT e.version OR f.tls IS NOT c.tls_protocol",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(wrong, 0);
+    let transports = reader.transports().expect("transports");
+    assert!(transports.contains(&(Some("HTTP/2".into()), Some("TLS 1.3".into()))));
+    assert!(transports.contains(&(Some("HTTP/1.1".into()), None)));
+    drop(st);
+    drop(conn);
+    drop(reader);
+    // No secret of either key log is anywhere in the database.
+    wirelint::store::checkpoint_and_close(&db).expect("checkpoint");
+    let bytes = std::fs::read(&db).expect("db bytes");
+    let hay = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+    for keys in ["tls13-h2.keys", "tls12-http1.keys"] {
+        let log = std::fs::read_to_string(support::repo().join("captures/tls").join(keys))
+            .expect("key log");
+        for line in log.lines() {
+            if let Some(secret) = line.split_whitespace().nth(2) {
+                assert!(
+                    !hay.contains(&secret.to_ascii_lowercase()),
+                    "{keys}: a secret is stored"
+                );
+            }
+        }
+    }
+}
+
+/// A database written before V5 (TLS facts, versions) is backfilled from the stored JSON
+/// when it is opened for writing.
+#[test]
+fn the_v5_migration_backfills_versions_and_tls_facts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("old.db");
+    analyze_tls(dir.path(), "tls13-h2", &db);
+    {
+        // Back to what V4 wrote: no V5 columns, values NULL, version 4.
+        let conn = Connection::open(&db).expect("sqlite");
+        conn.execute_batch(
+            "DROP INDEX findings_transport; DROP INDEX rollups_issue;
+             ALTER TABLE findings DROP COLUMN version; ALTER TABLE findings DROP COLUMN tls;
+             ALTER TABLE exchanges DROP COLUMN version;
+             ALTER TABLE connections DROP COLUMN tls_protocol;
+             ALTER TABLE connections DROP COLUMN tls_cipher;
+             ALTER TABLE connections DROP COLUMN tls_alpn;
+             ALTER TABLE connections DROP COLUMN tls_sni;
+             PRAGMA user_version = 4;",
+        )
+        .expect("downgrade");
+    }
+    Store::open(&db).expect("migrates");
+    let conn = Connection::open(&db).expect("sqlite");
+    let (version, protocol, cipher, alpn, sni): (String, String, String, String, String) = conn
+        .query_row(
+            "SELECT e.version, c.tls_protocol, c.tls_cipher, c.tls_alpn, c.tls_sni \
+             FROM exchanges e JOIN connections c ON c.id = e.connection_id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .expect("row");
+    assert_eq!(
+        (
+            version.as_str(),
+            protocol.as_str(),
+            cipher.as_str(),
+            alpn.as_str(),
+            sni.as_str()
+        ),
+        (
+            "HTTP/2",
+            "TLS 1.3",
+            "TLS_AES_256_GCM_SHA384",
+            "h2",
+            "localhost"
+        )
+    );
+    let untagged: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM findings WHERE exchange_id IS NOT NULL \
+             AND (version IS NOT 'HTTP/2' OR tls IS NOT 'TLS 1.3')",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(untagged, 0);
 }

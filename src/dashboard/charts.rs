@@ -412,6 +412,7 @@ mod tests {
             connections: 0,
             exchanges: 0,
             findings: 0,
+            interrupted: None,
         }
     }
 

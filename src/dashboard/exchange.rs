@@ -117,6 +117,11 @@ pub struct ExchangeView {
     pub curl: Option<String>,
     /// The connection as a pcap file (capture-file runs).
     pub pcap: Option<String>,
+    /// `HTTP/1.1`, `HTTP/2`, … (of the request, else the response).
+    pub version: Option<String>,
+    /// What the connection's TLS negotiated (protocol, cipher suite, ALPN, SNI), when it
+    /// was decrypted; `None` in clear.
+    pub tls: Option<crate::http::TlsInfo>,
     #[serde(skip)]
     pub run_href: String,
 }
@@ -444,6 +449,8 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         next,
         curl,
         pcap,
+        version: ex.version,
+        tls: ex.tls,
     })
 }
 

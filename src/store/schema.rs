@@ -10,7 +10,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration steps: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes and reads.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -229,6 +229,46 @@ const V4: &str = r#"
 CREATE INDEX findings_run_ts ON findings (run_id, ts);
 CREATE INDEX endpoints_names ON endpoints (host, method, path_template);
 CREATE INDEX rollups_endpoint ON rollups (host, method, path_template);
+"#;
+
+/// TLS facts and HTTP versions, for the exchange page and the version and TLS filters; and
+/// the index that makes each issue's per-run rows one lookup across runs.
+///
+/// - `connections.tls_*`: what a decrypted connection negotiated (never a key or secret);
+///   NULL for cleartext.
+/// - `exchanges.version`, and on findings `version` and `tls` (the connection's TLS
+///   protocol, NULL for cleartext), copied as the other exchange columns are, so that a
+///   version or TLS filter is one `(version, tls, id)` index lookup per exact pair.
+/// - `rollups_issue`: the issues page across runs reads the rows of each listed issue by
+///   (rule, host, method, path template); `rollups_endpoint` alone read every rule of the
+///   endpoint to find them.
+///
+/// Existing rows are backfilled from the stored exchange JSON (which has carried `tls`
+/// since decryption was added).
+const V5: &str = r#"
+ALTER TABLE connections ADD COLUMN tls_protocol TEXT;    -- 'TLS 1.2', 'TLS 1.3'
+ALTER TABLE connections ADD COLUMN tls_cipher TEXT;      -- IANA name
+ALTER TABLE connections ADD COLUMN tls_alpn TEXT;        -- the protocol the server selected
+ALTER TABLE connections ADD COLUMN tls_sni TEXT;         -- the server name the client asked for
+ALTER TABLE exchanges ADD COLUMN version TEXT;           -- 'HTTP/1.1', 'HTTP/2', ...
+ALTER TABLE findings ADD COLUMN version TEXT;
+ALTER TABLE findings ADD COLUMN tls TEXT;                -- the connection's tls_protocol
+
+UPDATE exchanges SET version = coalesce(json_extract(json, '$.request.version'),
+    json_extract(json, '$.response.version'));
+UPDATE connections SET
+    tls_protocol = t.protocol, tls_cipher = t.cipher, tls_alpn = t.alpn, tls_sni = t.sni
+    FROM (SELECT connection_id AS id, json_extract(json, '$.tls.protocol') AS protocol,
+            json_extract(json, '$.tls.cipher_suite') AS cipher,
+            json_extract(json, '$.tls.alpn') AS alpn, json_extract(json, '$.tls.sni') AS sni
+          FROM exchanges WHERE json_extract(json, '$.tls') IS NOT NULL) AS t
+    WHERE connections.id = t.id;
+UPDATE findings SET version = e.version, tls = c.tls_protocol
+    FROM exchanges e JOIN connections c ON c.id = e.connection_id
+    WHERE findings.exchange_id = e.id;
+
+CREATE INDEX findings_transport ON findings (version, tls, id);
+CREATE INDEX rollups_issue ON rollups (rule, host, method, path_template);
 "#;
 
 /// What a database's version says about this build.
