@@ -993,6 +993,7 @@ fn the_v5_migration_backfills_versions_and_tls_facts() {
         let conn = Connection::open(&db).expect("sqlite");
         conn.execute_batch(
             "DROP INDEX findings_transport; DROP INDEX rollups_issue;
+             DROP INDEX rollups_run_last; DROP TABLE issues;
              ALTER TABLE findings DROP COLUMN version; ALTER TABLE findings DROP COLUMN tls;
              ALTER TABLE exchanges DROP COLUMN version;
              ALTER TABLE connections DROP COLUMN tls_protocol;
@@ -1038,4 +1039,109 @@ fn the_v5_migration_backfills_versions_and_tls_facts() {
         )
         .expect("count");
     assert_eq!(untagged, 0);
+    let (issues, summed): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT sum(count) FROM issues), (SELECT sum(count) FROM rollups)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("issues");
+    assert!(issues > 0);
+    assert_eq!(issues, summed);
+}
+
+/// The `issues` table the writer keeps is the rollups summed over runs, and the issues in
+/// every order, across runs and within one, are the rollups grouped by rule × endpoint.
+#[test]
+fn issues_across_runs_are_the_rollups_summed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = analyzed_db(dir.path());
+    let o = wirelint(
+        &[
+            "analyze",
+            &support::repo()
+                .join("captures/http-keep-alive.pcap")
+                .to_string_lossy(),
+            &demo().to_string_lossy(),
+            "-q",
+            "--fail-on",
+            "never",
+            "--db",
+            &db.to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let reader = Reader::open(&db).expect("reader");
+    let conn = reader.connection();
+    type Issue = (String, String, String, String, i64, i64, Option<i64>);
+    let issues = |sql: &str| -> Vec<Issue> {
+        let mut st = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .and_then(Iterator::collect)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    let kept = issues(
+        "SELECT rule, host, method, path_template, severity, count, last_ts FROM issues \
+         ORDER BY rule, host, method, path_template",
+    );
+    let summed = issues(
+        "SELECT rule, host, method, path_template, max(severity), sum(count), max(last_ts) \
+         FROM rollups GROUP BY rule, host, method, path_template \
+         ORDER BY rule, host, method, path_template",
+    );
+    assert!(kept.len() > 5);
+    assert_eq!(kept, summed);
+    let runs: Vec<i64> = reader.runs().expect("runs").iter().map(|r| r.id).collect();
+    assert_eq!(runs.len(), 2);
+    for run in [None, Some(runs[0]), Some(runs[1])] {
+        let every = reader
+            .issues_by(run, IssueOrder::Rule, 1000)
+            .expect("issues");
+        let n = every.len();
+        assert!(n > 3);
+        let total: i64 = every.iter().map(|i| i.count).sum();
+        let want: i64 = match run {
+            None => summed.iter().map(|i| i.5).sum(),
+            Some(r) => count(
+                conn,
+                "SELECT coalesce(sum(count), 0) FROM rollups WHERE run_id = ?1",
+                r,
+            ),
+        };
+        assert_eq!(total, want, "{run:?}");
+        for order in [
+            IssueOrder::Severity,
+            IssueOrder::Count,
+            IssueOrder::LastSeen,
+            IssueOrder::Rule,
+        ] {
+            let got = reader.issues_by(run, order, 1000).expect("issues");
+            assert_eq!(got.len(), n, "{run:?} {order:?}");
+            for w in got.windows(2) {
+                let (a, b) = (&w[0], &w[1]);
+                let sorted = match order {
+                    IssueOrder::Severity => (b.severity, b.count) <= (a.severity, a.count),
+                    IssueOrder::Count => b.count <= a.count,
+                    IssueOrder::LastSeen => b.last_ts <= a.last_ts,
+                    IssueOrder::Rule => a.rule <= b.rule,
+                };
+                assert!(sorted, "{run:?} {order:?}: {a:?} then {b:?}");
+            }
+            // Each issue's runs add up to its count.
+            for i in &got {
+                assert_eq!(i.runs.iter().map(|r| r.1).sum::<i64>(), i.count);
+            }
+        }
+    }
 }

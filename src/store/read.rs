@@ -1351,61 +1351,77 @@ impl Reader {
         self.issues_by(run, IssueOrder::Severity, limit)
     }
 
-    /// The worst issues without aggregating the rollups: per severity (worst first), the
-    /// rollup rows with the most findings through the `(run_id, count)` or `(count)` index,
-    /// then, across runs, each chosen issue's rows of every run. Across runs the order is
-    /// by the largest count in one run (the sum is shown).
+    /// Rule × endpoint issues in `order`, without aggregating the rollups. First the
+    /// issues to show, in order, through an index: across runs from the `issues` table
+    /// (one row per rule × endpoint, summed by the writer), within a run from the run's
+    /// rollup rows (worst severity first, per severity by count). Then each one's rollup
+    /// rows (one per run it appears in) through the `(rule, host, method, path)` index,
+    /// which give the counts, times, runs and sample shown.
     fn top_issues(
         &self,
         run: Option<RunId>,
-        by_severity: bool,
+        order: IssueOrder,
         limit: usize,
     ) -> Result<Vec<IssueRow>, StoreError> {
         type Key = (String, String, String, String);
         let mut keys: Vec<Key> = Vec::new();
-        let passes: &[Option<i64>] = if by_severity {
-            &[Some(2), Some(1), Some(0)]
-        } else {
-            &[None]
+        let read_keys = |sql: &str, args: Vec<Value>| -> Result<Vec<Key>, StoreError> {
+            let mut st = self.prepare(sql).map_err(self.err())?;
+            st.query_map(params_from_iter(args), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(self.err())
         };
-        for sev in passes {
-            if keys.len() >= limit {
-                break;
+        let cols = "rule, host, method, path_template";
+        let n = Value::Integer(limit as i64);
+        match (run, order) {
+            (None, order) => {
+                let by = match order {
+                    IssueOrder::Severity => "severity DESC, count DESC",
+                    IssueOrder::Count => "count DESC",
+                    IssueOrder::LastSeen => "last_ts DESC",
+                    IssueOrder::Rule => "rule, host, path_template, method",
+                };
+                keys = read_keys(
+                    &format!("SELECT {cols} FROM issues ORDER BY {by} LIMIT ?1"),
+                    vec![n],
+                )?;
             }
-            let sql = format!(
-                "SELECT rule, host, method, path_template FROM rollups WHERE {}{} \
-                 ORDER BY count DESC LIMIT ?",
-                if run.is_some() { "run_id = ?" } else { "1" },
-                if sev.is_some() {
-                    " AND severity = ?"
-                } else {
-                    ""
+            (Some(id), IssueOrder::Severity) => {
+                for sev in [2, 1, 0] {
+                    if keys.len() >= limit {
+                        break;
+                    }
+                    let more = read_keys(
+                        &format!(
+                            "SELECT {cols} FROM rollups WHERE run_id = ?1 AND severity = ?2 \
+                             ORDER BY count DESC LIMIT ?3"
+                        ),
+                        vec![
+                            Value::Integer(id),
+                            Value::Integer(sev),
+                            Value::Integer((limit - keys.len()) as i64),
+                        ],
+                    )?;
+                    keys.extend(more);
                 }
-            );
-            let mut args: Vec<Value> = run.map(Value::Integer).into_iter().collect();
-            args.extend(sev.map(Value::Integer));
-            // Across runs one issue has a row per run: ask for more rows than issues.
-            let want = if run.is_some() { limit } else { limit * 4 };
-            args.push(Value::Integer(want as i64));
-            let mut st = self.prepare(&sql).map_err(self.err())?;
-            let rows: Vec<Key> = st
-                .query_map(params_from_iter(args), |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .and_then(Iterator::collect)
-                .map_err(self.err())?;
-            for k in rows {
-                if keys.len() >= limit {
-                    break;
-                }
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
+            }
+            (Some(id), order) => {
+                let by = match order {
+                    IssueOrder::Count | IssueOrder::Severity => "count DESC",
+                    IssueOrder::LastSeen => "last_ts DESC",
+                    IssueOrder::Rule => "rule, host, method, path_template",
+                };
+                keys = read_keys(
+                    &format!("SELECT {cols} FROM rollups WHERE run_id = ?1 ORDER BY {by} LIMIT ?2"),
+                    vec![Value::Integer(id), n],
+                )?;
             }
         }
         let sql = format!(
             "SELECT run_id, severity, count, first_ts, last_ts, sample_exchange_id FROM rollups \
-             WHERE host = ?1 AND method = ?2 AND path_template = ?3 AND rule = ?4{} \
+             WHERE rule = ?1 AND host = ?2 AND method = ?3 AND path_template = ?4{} \
              ORDER BY run_id",
             if run.is_some() {
                 " AND run_id = ?5"
@@ -1417,10 +1433,10 @@ impl Reader {
         let mut out = Vec::with_capacity(keys.len());
         for (rule, host, method, path) in keys {
             let mut args = vec![
+                Value::Text(rule.clone()),
                 Value::Text(host.clone()),
                 Value::Text(method.clone()),
                 Value::Text(path.clone()),
-                Value::Text(rule.clone()),
             ];
             args.extend(run.map(Value::Integer));
             type Part = (RunId, i64, i64, Option<i64>, Option<i64>, Option<i64>);
@@ -1450,11 +1466,6 @@ impl Reader {
                 path_template: path,
             });
         }
-        if by_severity {
-            out.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)));
-        } else {
-            out.sort_by_key(|i| std::cmp::Reverse(i.count));
-        }
         Ok(out)
     }
 
@@ -1465,54 +1476,7 @@ impl Reader {
         order: IssueOrder,
         limit: usize,
     ) -> Result<Vec<IssueRow>, StoreError> {
-        match order {
-            IssueOrder::Severity => return self.top_issues(run, true, limit.clamp(1, 1000)),
-            IssueOrder::Count => return self.top_issues(run, false, limit.clamp(1, 1000)),
-            _ => {}
-        }
-        let order = match order {
-            IssueOrder::Severity => "max(severity) DESC, sum(count) DESC, rule",
-            IssueOrder::Count => "sum(count) DESC, max(severity) DESC, rule",
-            IssueOrder::LastSeen => "max(last_ts) DESC, max(severity) DESC, rule",
-            IssueOrder::Rule => "rule, host, path_template, method",
-        };
-        let sql = format!(
-            "SELECT rule, host, method, path_template, max(severity), sum(count), \
-             min(first_ts), max(last_ts), max(sample_exchange_id), \
-             group_concat(run_id || ':' || count) FROM rollups{} \
-             GROUP BY rule, host, method, path_template \
-             ORDER BY {order} LIMIT ?",
-            run_clause(run)
-        );
-        let mut args: Vec<Value> = run.map(Value::Integer).into_iter().collect();
-        args.push(Value::Integer(limit.clamp(1, 1000) as i64));
-        let mut st = self.prepare(&sql).map_err(self.err())?;
-        st.query_map(params_from_iter(args), |r| {
-            let runs: Option<String> = r.get(9)?;
-            let mut runs: Vec<(RunId, i64)> = runs
-                .unwrap_or_default()
-                .split(',')
-                .filter_map(|p| {
-                    let (a, b) = p.split_once(':')?;
-                    Some((a.parse().ok()?, b.parse().ok()?))
-                })
-                .collect();
-            runs.sort_unstable();
-            Ok(IssueRow {
-                rule: r.get(0)?,
-                host: r.get(1)?,
-                method: r.get(2)?,
-                path_template: r.get(3)?,
-                severity: severity_of(r.get(4)?),
-                count: r.get(5)?,
-                first_ts: r.get(6)?,
-                last_ts: r.get(7)?,
-                sample_exchange: r.get(8)?,
-                runs,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(self.err())
+        self.top_issues(run, order, limit.clamp(1, 1000))
     }
 
     /// Exchanges per run by status class (`[1xx, 2xx, 3xx, 4xx, 5xx, none]`), for runs

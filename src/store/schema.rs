@@ -239,9 +239,11 @@ CREATE INDEX rollups_endpoint ON rollups (host, method, path_template);
 /// - `exchanges.version`, and on findings `version` and `tls` (the connection's TLS
 ///   protocol, NULL for cleartext), copied as the other exchange columns are, so that a
 ///   version or TLS filter is one `(version, tls, id)` index lookup per exact pair.
-/// - `rollups_issue`: the issues page across runs reads the rows of each listed issue by
-///   (rule, host, method, path template); `rollups_endpoint` alone read every rule of the
-///   endpoint to find them.
+/// - `rollups_issue`: the issues page reads the rows of each listed issue by (rule, host,
+///   method, path template); `rollups_endpoint` alone read every rule of the endpoint to
+///   find them. `rollups_run_last`: one run's issues by last seen.
+/// - `issues`: the rollups summed over runs, which the issues page across runs reads in
+///   any order through an index.
 ///
 /// Existing rows are backfilled from the stored exchange JSON (which has carried `tls`
 /// since decryption was added).
@@ -269,6 +271,27 @@ UPDATE findings SET version = e.version, tls = c.tls_protocol
 
 CREATE INDEX findings_transport ON findings (version, tls, id);
 CREATE INDEX rollups_issue ON rollups (rule, host, method, path_template);
+CREATE INDEX rollups_run_last ON rollups (run_id, last_ts);
+
+-- The rollups summed over runs per rule × endpoint, kept by the writer in the same
+-- transaction: the issues page across runs reads its order here through an index
+-- instead of aggregating every run's rollups (12 s at 1M findings for `sort=last`).
+CREATE TABLE issues (
+    rule           TEXT NOT NULL,
+    host           TEXT NOT NULL,
+    method         TEXT NOT NULL,
+    path_template  TEXT NOT NULL,
+    severity       INTEGER NOT NULL,            -- the worst
+    count          INTEGER NOT NULL,            -- findings in every run
+    last_ts        INTEGER,
+    PRIMARY KEY (rule, host, path_template, method)
+) WITHOUT ROWID;
+CREATE INDEX issues_severity ON issues (severity, count);
+CREATE INDEX issues_count ON issues (count);
+CREATE INDEX issues_last ON issues (last_ts);
+INSERT INTO issues (rule, host, method, path_template, severity, count, last_ts)
+    SELECT rule, host, method, path_template, max(severity), sum(count), max(last_ts)
+    FROM rollups GROUP BY rule, host, method, path_template;
 "#;
 
 /// What a database's version says about this build.

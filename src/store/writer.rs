@@ -357,6 +357,14 @@ const UPSERT_ROLLUP: &str = "INSERT INTO rollups \
      last_ts = max(last_ts, excluded.last_ts), \
      sample_exchange_id = coalesce(sample_exchange_id, excluded.sample_exchange_id)";
 
+const UPSERT_ISSUE: &str = "INSERT INTO issues \
+    (rule, host, method, path_template, severity, count, last_ts) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+    ON CONFLICT (rule, host, path_template, method) DO UPDATE SET \
+     count = count + excluded.count, \
+     severity = max(severity, excluded.severity), \
+     last_ts = max(coalesce(last_ts, excluded.last_ts), coalesce(excluded.last_ts, last_ts))";
+
 const UPSERT_ENDPOINT: &str = "INSERT OR REPLACE INTO endpoints \
     (run_id, host, method, path_template, exchanges, status_1xx, status_2xx, status_3xx, \
      status_4xx, status_5xx, status_none, findings, latency_count, latency_hist, first_ts, \
@@ -677,12 +685,21 @@ impl State {
                 .conn
                 .prepare_cached(UPSERT_ROLLUP)
                 .map_err(StoreError::sql(&self.path))?;
+            let mut issue = self
+                .conn
+                .prepare_cached(UPSERT_ISSUE)
+                .map_err(StoreError::sql(&self.path))?;
             for ((rule, host, method, template), r) in self.rollups.drain() {
                 up.execute(params![
                     self.run, rule, host, method, template, r.severity, r.count, r.first_ts,
                     r.last_ts, r.sample
                 ])
                 .map_err(StoreError::sql(&self.path))?;
+                issue
+                    .execute(params![
+                        rule, host, method, template, r.severity, r.count, r.last_ts
+                    ])
+                    .map_err(StoreError::sql(&self.path))?;
             }
         }
         self.write_rollups()?;
