@@ -2256,7 +2256,8 @@ fn findings_filter_by_http_version_and_tls_and_the_exchange_page_shows_tls() {
             .collect();
         (ids, got["total"]["n"].as_i64().expect("total"))
     };
-    let cases: Vec<(&str, Box<dyn Fn(&Value) -> bool>)> = vec![
+    type Pred = Box<dyn Fn(&Value) -> bool>;
+    let cases: Vec<(&str, Pred)> = vec![
         ("tls=yes", Box::new(|f: &Value| f["tls"].is_string())),
         (
             "tls=no",
