@@ -467,6 +467,12 @@ fn main() {
         ("overview all runs".into(), "/?run=all".into()),
         ("issues".into(), "/issues".into()),
         ("issues api run".into(), format!("/api/issues?run={run}")),
+        ("issues last seen".into(), "/issues?sort=last".into()),
+        ("issues by rule".into(), "/issues?sort=rule".into()),
+        (
+            "issues run last seen".into(),
+            format!("/api/issues?run={run}&sort=last"),
+        ),
         ("rules search".into(), "/rules?q=cookie&hits=yes".into()),
         ("endpoints".into(), "/endpoints".into()),
         (

@@ -993,7 +993,7 @@ fn the_v5_migration_backfills_versions_and_tls_facts() {
         let conn = Connection::open(&db).expect("sqlite");
         conn.execute_batch(
             "DROP INDEX findings_transport; DROP INDEX rollups_issue;
-             DROP INDEX rollups_run_last; DROP TABLE issues;
+             DROP INDEX rollups_run_last; DROP INDEX findings_endpoint; DROP TABLE issues;
              ALTER TABLE findings DROP COLUMN version; ALTER TABLE findings DROP COLUMN tls;
              ALTER TABLE exchanges DROP COLUMN version;
              ALTER TABLE connections DROP COLUMN tls_protocol;
