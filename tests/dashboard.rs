@@ -2175,7 +2175,7 @@ fn interrupted_runs_say_so_in_the_pickers_and_on_their_page() {
     // The run's own page and its API.
     let page = ok(&st, &format!("/?run={run}")).body;
     assert!(page.contains(">interrupted</span>"), "{page}");
-    assert!(page.contains("interrupted <span class=\"meta\">(SIGINT)</span>"));
+    assert!(page.contains("interrupted</span> <span class=\"meta\">(SIGINT)</span>"));
     let api = ok(&st, &format!("/api/overview?run={run}")).json();
     assert_eq!(api["runs"][0]["state"], "interrupted");
     assert_eq!(api["runs"][0]["interrupted"], "SIGINT");
