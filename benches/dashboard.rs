@@ -294,6 +294,10 @@ fn main() {
     let rules = Arc::new(
         wirelint::cli::analyze::load_rules(&Config::default(), None, &[], &[], &[]).expect("rules"),
     );
+    // A database of an older schema is migrated rather than filled again.
+    if a.db.is_file() {
+        let _ = Store::open(&a.db);
+    }
     let have = Reader::open(&a.db)
         .ok()
         .and_then(|r| r.runs().ok())
@@ -433,9 +437,43 @@ fn main() {
                 ts + 1_000_000_000
             ),
         ),
+        (
+            "findings sorted by host".into(),
+            "/findings?sort=host".into(),
+        ),
+        (
+            "findings sorted severity asc".into(),
+            "/findings?sort=severity&dir=asc".into(),
+        ),
+        (
+            "findings sorted deep".into(),
+            format!("/api/findings?sort=status&dir=asc&before={deep}"),
+        ),
+        (
+            "findings run sorted path".into(),
+            format!("/findings?run={run}&sort=path"),
+        ),
+        (
+            "findings rule sorted host".into(),
+            format!("/findings?rule={}&sort=host&dir=asc", enc(&rule)),
+        ),
+        (
+            "findings version".into(),
+            "/findings?version=HTTP/1.1".into(),
+        ),
+        (
+            "findings tls".into(),
+            "/findings?tls=no&severity=error".into(),
+        ),
         ("overview all runs".into(), "/?run=all".into()),
         ("issues".into(), "/issues".into()),
         ("issues api run".into(), format!("/api/issues?run={run}")),
+        ("issues last seen".into(), "/issues?sort=last".into()),
+        ("issues by rule".into(), "/issues?sort=rule".into()),
+        (
+            "issues run last seen".into(),
+            format!("/api/issues?run={run}&sort=last"),
+        ),
         ("rules search".into(), "/rules?q=cookie&hits=yes".into()),
         ("endpoints".into(), "/endpoints".into()),
         (

@@ -2258,3 +2258,305 @@ fn findings_carry_their_span_and_the_exchange_page_marks_it() {
         json!({"side": "response", "part": "header", "name": "Server", "index": index})
     );
 }
+
+#[test]
+fn interrupted_runs_say_so_in_the_pickers_and_on_their_page() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let store = Store::open(&db).expect("store");
+    let source = RunSource::Files {
+        files: vec!["stopped.pcap".into()],
+    };
+    let run = store.begin_run(&source).expect("run");
+    let writer = store.writer(run, &source).expect("writer");
+    writer.interrupted("SIGINT").expect("interrupted");
+    writer.finish(&RunSummary::default()).expect("finish");
+    let st = state(&db);
+    // The run's own page and its API.
+    let page = ok(&st, &format!("/?run={run}")).body;
+    assert!(page.contains(">interrupted</span>"), "{page}");
+    assert!(page.contains("interrupted</span> <span class=\"meta\">(SIGINT)</span>"));
+    let api = ok(&st, &format!("/api/overview?run={run}")).json();
+    assert_eq!(api["runs"][0]["state"], "interrupted");
+    assert_eq!(api["runs"][0]["interrupted"], "SIGINT");
+    // The demo's run read all its input.
+    let first = ok(&st, "/api/overview?run=1").json();
+    assert_eq!(first["runs"][0]["state"], "finished");
+    assert!(ok(&st, "/?run=1").body.contains(">finished</span>"));
+    // Every run picker names it.
+    for page in ["/findings", "/issues", "/endpoints"] {
+        let html = ok(&st, page).body;
+        let option = html
+            .split("<option")
+            .find(|o| o.contains(&format!("value=\"{run}\"")))
+            .unwrap_or_else(|| panic!("{page}: no option for run {run}"));
+        assert!(option.contains("· interrupted"), "{page}: {option}");
+        let demo = html
+            .split("<option")
+            .find(|o| o.contains("value=\"1\""))
+            .unwrap_or_else(|| panic!("{page}: no option for run 1"));
+        assert!(!demo.contains("interrupted"), "{page}: {demo}");
+    }
+    // The live stream says it too.
+    let (_, event) = first_event(&st, &format!("/api/events?run={run}"), None);
+    assert_eq!(event["runs"][0]["state"], "interrupted");
+}
+
+/// Analyzes a TLS capture of `captures/tls/` with its key log into `db`.
+fn analyze_tls_into(dir: &Path, name: &str, db: &Path) {
+    let tls = support::repo().join("captures/tls");
+    let out = wirelint(
+        &[
+            "analyze",
+            "--quiet",
+            "--fail-on",
+            "never",
+            "--db",
+            db.to_str().expect("utf-8 path"),
+            "--tls-keylog",
+            tls.join(format!("{name}.keys"))
+                .to_str()
+                .expect("utf-8 path"),
+            tls.join(format!("{name}.pcap"))
+                .to_str()
+                .expect("utf-8 path"),
+        ],
+        dir,
+    );
+    assert!(
+        out.status.success(),
+        "analyze failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn findings_filter_by_http_version_and_tls_and_the_exchange_page_shows_tls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    analyze_tls_into(dir.path(), "tls13-h2", &db);
+    analyze_tls_into(dir.path(), "tls12-http1", &db);
+    let st = state(&db);
+    let all = ok(&st, "/api/findings?limit=1000").json();
+    let every = all["findings"].as_array().expect("findings").clone();
+    let matching = |pred: &dyn Fn(&Value) -> bool| -> Vec<i64> {
+        every
+            .iter()
+            .filter(|f| pred(f))
+            .filter_map(|f| f["id"].as_i64())
+            .collect()
+    };
+    let ids = |uri: &str| -> (Vec<i64>, i64) {
+        let got = ok(&st, uri).json();
+        let ids = got["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter_map(|f| f["id"].as_i64())
+            .collect();
+        (ids, got["total"]["n"].as_i64().expect("total"))
+    };
+    type Pred = Box<dyn Fn(&Value) -> bool>;
+    let cases: Vec<(&str, Pred)> = vec![
+        ("tls=yes", Box::new(|f: &Value| f["tls"].is_string())),
+        (
+            "tls=no",
+            Box::new(|f: &Value| f["tls"].is_null() && f["exchange"].is_i64()),
+        ),
+        ("tls=TLS%201.3", Box::new(|f: &Value| f["tls"] == "TLS 1.3")),
+        ("tls=1.2", Box::new(|f: &Value| f["tls"] == "TLS 1.2")),
+        (
+            "version=HTTP/2",
+            Box::new(|f: &Value| f["version"] == "HTTP/2"),
+        ),
+        (
+            "version=1.1",
+            Box::new(|f: &Value| f["version"] == "HTTP/1.1"),
+        ),
+        (
+            "version=HTTP/1.1&tls=yes",
+            Box::new(|f: &Value| f["version"] == "HTTP/1.1" && f["tls"].is_string()),
+        ),
+        (
+            "version=HTTP/1.0",
+            Box::new(|f: &Value| f["version"] == "HTTP/1.0"),
+        ),
+    ];
+    for (q, pred) in &cases {
+        let want = matching(pred.as_ref());
+        let (got, total) = ids(&format!("/api/findings?limit=1000&{q}"));
+        assert_eq!(got, want, "{q}");
+        assert_eq!(total, want.len() as i64, "{q}");
+        // The page lists the same and keeps the filter in its form and sort links.
+        let page = ok(&st, &format!("/findings?limit=1000&{q}")).body;
+        assert_eq!(page.matches("<tr data-id=").count(), want.len(), "{q}");
+        if !want.is_empty() {
+            assert!(page.contains("sort=severity"), "{q}");
+        }
+    }
+    assert!(!matching(&|f: &Value| f["tls"] == "TLS 1.3").is_empty());
+    assert!(!matching(&|f: &Value| f["tls"].is_null() && f["exchange"].is_i64()).is_empty());
+    let page = ok(&st, "/findings?tls=yes&version=HTTP/2").body;
+    assert!(
+        page.contains("<option value=\"HTTP/2\" selected>"),
+        "{page}"
+    );
+    assert!(page.contains("<option value=\"yes\" selected>encrypted</option>"));
+    assert!(page.contains("over TLS"));
+    let bad = get(&st, "/api/findings?tls=maybe");
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json()["param"], "tls");
+    assert_eq!(
+        get(&st, "/api/findings?version=HTTP/7").json()["param"],
+        "version"
+    );
+
+    // The exchange page's TLS facts: an HTTP/2 exchange over TLS 1.3, and one in clear.
+    let h2 = every
+        .iter()
+        .find(|f| f["version"] == "HTTP/2")
+        .and_then(|f| f["exchange"].as_i64())
+        .expect("an HTTP/2 finding");
+    let html = ok(&st, &format!("/exchanges/{h2}")).body;
+    let facts = html
+        .split("<dl class=\"facts\"")
+        .nth(1)
+        .and_then(|s| s.split("</dl>").next())
+        .expect("the facts block");
+    for want in [
+        "<dt>HTTP</dt><dd>HTTP/2</dd>",
+        "<dt>TLS</dt><dd>TLS 1.3</dd>",
+        "<code>TLS_AES_256_GCM_SHA384</code>",
+        "<dt>ALPN</dt><dd><code>h2</code>",
+        "<dt>SNI</dt><dd><code>localhost</code>",
+    ] {
+        assert!(facts.contains(want), "{want}: {facts}");
+    }
+    let api = ok(&st, &format!("/api/exchanges/{h2}")).json();
+    assert_eq!(api["tls"]["protocol"], "TLS 1.3");
+    assert_eq!(api["tls"]["alpn"], "h2");
+    assert_eq!(api["version"], "HTTP/2");
+    let clear = every
+        .iter()
+        .find(|f| f["tls"].is_null() && f["exchange"].is_i64())
+        .and_then(|f| f["exchange"].as_i64())
+        .expect("a cleartext finding");
+    let html = ok(&st, &format!("/exchanges/{clear}")).body;
+    assert!(html.contains("<dt>TLS</dt><dd>no <span class=\"meta\">(cleartext)</span>"));
+    assert!(html.contains("<dt>HTTP</dt><dd>HTTP/1.1</dd>"));
+}
+
+#[test]
+fn findings_sort_by_each_column_both_ways_across_pages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    analyze_tls_into(dir.path(), "tls13-h2", &db);
+    let st = state(&db);
+    let every = ok(&st, "/api/findings?limit=1000").json()["findings"]
+        .as_array()
+        .expect("findings")
+        .clone();
+    assert!(every.len() > 12, "{}", every.len());
+    let rank = |s: &Value| match s.as_str() {
+        Some("error") => 2,
+        Some("warning") => 1,
+        _ => 0,
+    };
+    // The expected order: SQLite's (NULL first ascending), ties by id in the same direction.
+    #[derive(PartialEq, Eq, PartialOrd, Ord, Debug)]
+    enum K {
+        Null,
+        Int(i64),
+        Text(String),
+    }
+    let key = |f: &Value, col: &str| -> K {
+        let v = match col {
+            "severity" => return K::Int(rank(&f["severity"])),
+            "path" => &f["path_template"],
+            "time" => return K::Null,
+            c => &f[c],
+        };
+        match v {
+            Value::Null => K::Null,
+            Value::Number(n) => K::Int(n.as_i64().unwrap_or_default()),
+            Value::String(s) => K::Text(s.clone()),
+            other => K::Text(other.to_string()),
+        }
+    };
+    for col in ["severity", "rule", "time", "host", "path", "status"] {
+        for dir_ in ["asc", "desc"] {
+            let mut want: Vec<&Value> = every.iter().collect();
+            want.sort_by(|a, b| {
+                let o = (key(a, col), a["id"].as_i64()).cmp(&(key(b, col), b["id"].as_i64()));
+                if dir_ == "asc" { o } else { o.reverse() }
+            });
+            let want: Vec<i64> = want.iter().filter_map(|f| f["id"].as_i64()).collect();
+            // Walk the pages, 5 at a time, through the API's next links.
+            let mut got = Vec::new();
+            let mut uri = Some(format!("/api/findings?sort={col}&dir={dir_}&limit=5"));
+            let mut total = None;
+            while let Some(u) = uri {
+                let page = ok(&st, &u).json();
+                total = page["total"]["n"].as_i64();
+                got.extend(
+                    page["findings"]
+                        .as_array()
+                        .expect("findings")
+                        .iter()
+                        .filter_map(|f| f["id"].as_i64()),
+                );
+                uri = page["next_href"].as_str().map(str::to_string);
+                assert!(got.len() <= want.len(), "{col} {dir_}: pages repeat");
+            }
+            assert_eq!(got, want, "{col} {dir_}");
+            assert_eq!(total, Some(want.len() as i64));
+        }
+    }
+    // With a filter the sort keeps it, and the headers link every column with aria-sort.
+    let html = ok(&st, "/findings?severity=info&sort=host&dir=asc").body;
+    assert!(html.contains("aria-sort=\"ascending\""), "{html}");
+    assert!(
+        html.contains("href=\"/findings?severity=info&#38;sort=host\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"/findings?severity=info&#38;sort=status\""),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/findings?severity=info\""), "{html}");
+    assert!(html.contains("by host, A to Z"));
+    // A sorted page is not followed live (new findings arrive newest first).
+    assert!(!html.contains("data-events="));
+    let api = ok(
+        &st,
+        "/api/findings?severity=info&sort=host&dir=asc&limit=1000",
+    )
+    .json();
+    let hosts: Vec<Option<&str>> = api["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            assert_eq!(f["severity"], "info");
+            f["host"].as_str()
+        })
+        .collect();
+    let mut sorted = hosts.clone();
+    sorted.sort();
+    assert_eq!(hosts, sorted);
+    // The CSV export follows the order.
+    let csv = ok(&st, "/findings.csv?sort=rule&dir=asc").body;
+    let rules: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(3).map(|s| s.trim_matches('"').to_string()))
+        .collect();
+    let mut sorted = rules.clone();
+    sorted.sort();
+    assert_eq!(rules, sorted);
+    assert_eq!(get(&st, "/api/findings?sort=size").json()["param"], "sort");
+    assert_eq!(
+        get(&st, "/api/findings?dir=sideways").json()["param"],
+        "dir"
+    );
+}

@@ -700,6 +700,18 @@ fn every_dashboard_query_uses_an_index() {
             ..FindingFilter::default()
         },
         FindingFilter {
+            transports: Some(vec![
+                (Some("HTTP/1.1".into()), None),
+                (None, Some("TLS 1.3".into())),
+            ]),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
+            run: Some(run),
+            transports: Some(vec![(Some("HTTP/2".into()), Some("TLS 1.3".into()))]),
+            ..FindingFilter::default()
+        },
+        FindingFilter {
             after: Some(1),
             ..FindingFilter::default()
         },
@@ -767,6 +779,7 @@ fn every_dashboard_query_uses_an_index() {
     reader.rule_values(false, "x").expect("rule values");
     reader.rule_values(true, "x").expect("category values");
     reader.statuses_between(400, 499).expect("statuses");
+    reader.transports().expect("transports");
     reader.status_by_run(run).expect("status by run");
     reader.severity_by_run(run).expect("severity by run");
     reader.neighbours(1, 1).expect("neighbours");
@@ -814,6 +827,326 @@ fn every_dashboard_query_uses_an_index() {
                         && !step.contains("INDEX")),
                     "a filtered scan of {small}:\n{sql}\n{plan:#?}"
                 );
+            }
+        }
+    }
+}
+
+/// Analyzes a TLS capture with its key log into `db`.
+fn analyze_tls(dir: &Path, name: &str, db: &Path) {
+    let tls = support::repo().join("captures/tls");
+    let o = wirelint(
+        &[
+            "analyze",
+            &tls.join(format!("{name}.pcap")).to_string_lossy(),
+            "--tls-keylog",
+            &tls.join(format!("{name}.keys")).to_string_lossy(),
+            "-q",
+            "--fail-on",
+            "never",
+            "--db",
+            &db.to_string_lossy(),
+        ],
+        dir,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// TLS facts and HTTP versions go into the store as the jsonl object prints them (the
+/// connection's columns, the exchange's version, the findings' copies), read back through
+/// the reader; no secret of the key log does.
+#[test]
+fn tls_facts_and_versions_round_trip_and_keys_stay_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("tls.db");
+    analyze_tls(dir.path(), "tls13-h2", &db);
+    analyze_tls(dir.path(), "tls12-http1", &db);
+    let o = wirelint(
+        &[
+            "analyze",
+            &demo().to_string_lossy(),
+            "-q",
+            "--fail-on",
+            "never",
+            "--db",
+            &db.to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0));
+
+    let conn = Connection::open(&db).expect("sqlite");
+    let mut st = conn
+        .prepare(
+            "SELECT e.id, e.json, e.version, c.tls_protocol, c.tls_cipher, c.tls_alpn, c.tls_sni \
+             FROM exchanges e JOIN connections c ON c.id = e.connection_id",
+        )
+        .expect("prepare");
+    type Row = (
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = st
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .and_then(Iterator::collect)
+        .expect("rows");
+    let reader = Reader::open(&db).expect("reader");
+    let mut seen = std::collections::BTreeSet::new();
+    for (id, json, version, protocol, cipher, alpn, sni) in &rows {
+        let v: serde_json::Value = serde_json::from_str(json).expect("json");
+        let want_version = v["request"]["version"]
+            .as_str()
+            .or(v["response"]["version"].as_str());
+        assert_eq!(version.as_deref(), want_version, "{json}");
+        assert_eq!(protocol.as_deref(), v["tls"]["protocol"].as_str(), "{json}");
+        assert_eq!(
+            cipher.as_deref(),
+            v["tls"]["cipher_suite"].as_str(),
+            "{json}"
+        );
+        assert_eq!(alpn.as_deref(), v["tls"]["alpn"].as_str(), "{json}");
+        assert_eq!(sni.as_deref(), v["tls"]["sni"].as_str(), "{json}");
+        let detail = reader.exchange(*id).expect("read").expect("the exchange");
+        assert_eq!(detail.version, *version);
+        assert_eq!(detail.tls.as_ref().map(|t| t.protocol.clone()), *protocol);
+        assert_eq!(detail.tls.as_ref().map(|t| t.cipher_suite.clone()), *cipher);
+        seen.insert((version.clone(), protocol.clone(), alpn.clone()));
+    }
+    let want: std::collections::BTreeSet<_> = [
+        (Some("HTTP/2"), Some("TLS 1.3"), Some("h2")),
+        (Some("HTTP/1.1"), Some("TLS 1.2"), Some("http/1.1")),
+        (Some("HTTP/1.1"), None, None),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| {
+        (
+            a.map(String::from),
+            b.map(String::from),
+            c.map(String::from),
+        )
+    })
+    .collect();
+    assert_eq!(seen, want);
+    // Findings copy their exchange's version and TLS protocol.
+    let wrong: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM findings f JOIN exchanges e ON e.id = f.exchange_id \
+             JOIN connections c ON c.id = e.connection_id \
+             WHERE f.version IS NOT e.version OR f.tls IS NOT c.tls_protocol",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(wrong, 0);
+    let transports = reader.transports().expect("transports");
+    assert!(transports.contains(&(Some("HTTP/2".into()), Some("TLS 1.3".into()))));
+    assert!(transports.contains(&(Some("HTTP/1.1".into()), None)));
+    drop(st);
+    drop(conn);
+    drop(reader);
+    // No secret of either key log is anywhere in the database.
+    wirelint::store::checkpoint_and_close(&db).expect("checkpoint");
+    let bytes = std::fs::read(&db).expect("db bytes");
+    let hay = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+    for keys in ["tls13-h2.keys", "tls12-http1.keys"] {
+        let log = std::fs::read_to_string(support::repo().join("captures/tls").join(keys))
+            .expect("key log");
+        for line in log.lines() {
+            if let Some(secret) = line.split_whitespace().nth(2) {
+                assert!(
+                    !hay.contains(&secret.to_ascii_lowercase()),
+                    "{keys}: a secret is stored"
+                );
+            }
+        }
+    }
+}
+
+/// A database written before V5 (TLS facts, versions) is backfilled from the stored JSON
+/// when it is opened for writing (and gets V6, the packet store and spans, after it).
+#[test]
+fn the_v5_migration_backfills_versions_and_tls_facts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("old.db");
+    analyze_tls(dir.path(), "tls13-h2", &db);
+    {
+        // Back to what V4 wrote: no V5 (nor V6) columns, values NULL, version 4.
+        let conn = Connection::open(&db).expect("sqlite");
+        conn.execute_batch(
+            "DROP TABLE packets; ALTER TABLE connections DROP COLUMN packets_evicted;
+             ALTER TABLE runs DROP COLUMN stored_packets;
+             ALTER TABLE runs DROP COLUMN stored_packet_bytes;
+             ALTER TABLE runs DROP COLUMN packet_evictions;
+             ALTER TABLE findings DROP COLUMN span;
+             DROP INDEX findings_transport; DROP INDEX rollups_issue;
+             DROP INDEX rollups_run_last; DROP INDEX findings_endpoint; DROP TABLE issues;
+             ALTER TABLE findings DROP COLUMN version; ALTER TABLE findings DROP COLUMN tls;
+             ALTER TABLE exchanges DROP COLUMN version;
+             ALTER TABLE connections DROP COLUMN tls_protocol;
+             ALTER TABLE connections DROP COLUMN tls_cipher;
+             ALTER TABLE connections DROP COLUMN tls_alpn;
+             ALTER TABLE connections DROP COLUMN tls_sni;
+             PRAGMA user_version = 4;",
+        )
+        .expect("downgrade");
+    }
+    Store::open(&db).expect("migrates");
+    let conn = Connection::open(&db).expect("sqlite");
+    let (version, protocol, cipher, alpn, sni): (String, String, String, String, String) = conn
+        .query_row(
+            "SELECT e.version, c.tls_protocol, c.tls_cipher, c.tls_alpn, c.tls_sni \
+             FROM exchanges e JOIN connections c ON c.id = e.connection_id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .expect("row");
+    assert_eq!(
+        (
+            version.as_str(),
+            protocol.as_str(),
+            cipher.as_str(),
+            alpn.as_str(),
+            sni.as_str()
+        ),
+        (
+            "HTTP/2",
+            "TLS 1.3",
+            "TLS_AES_256_GCM_SHA384",
+            "h2",
+            "localhost"
+        )
+    );
+    let untagged: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM findings WHERE exchange_id IS NOT NULL \
+             AND (version IS NOT 'HTTP/2' OR tls IS NOT 'TLS 1.3')",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(untagged, 0);
+    let (issues, summed): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT sum(count) FROM issues), (SELECT sum(count) FROM rollups)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("issues");
+    assert!(issues > 0);
+    assert_eq!(issues, summed);
+}
+
+/// The `issues` table the writer keeps is the rollups summed over runs, and the issues in
+/// every order, across runs and within one, are the rollups grouped by rule × endpoint.
+#[test]
+fn issues_across_runs_are_the_rollups_summed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = analyzed_db(dir.path());
+    let o = wirelint(
+        &[
+            "analyze",
+            &support::repo()
+                .join("captures/http-keep-alive.pcap")
+                .to_string_lossy(),
+            &demo().to_string_lossy(),
+            "-q",
+            "--fail-on",
+            "never",
+            "--db",
+            &db.to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let reader = Reader::open(&db).expect("reader");
+    let conn = reader.connection();
+    type Issue = (String, String, String, String, i64, i64, Option<i64>);
+    let issues = |sql: &str| -> Vec<Issue> {
+        let mut st = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .and_then(Iterator::collect)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    let kept = issues(
+        "SELECT rule, host, method, path_template, severity, count, last_ts FROM issues \
+         ORDER BY rule, host, method, path_template",
+    );
+    let summed = issues(
+        "SELECT rule, host, method, path_template, max(severity), sum(count), max(last_ts) \
+         FROM rollups GROUP BY rule, host, method, path_template \
+         ORDER BY rule, host, method, path_template",
+    );
+    assert!(kept.len() > 5);
+    assert_eq!(kept, summed);
+    let runs: Vec<i64> = reader.runs().expect("runs").iter().map(|r| r.id).collect();
+    assert_eq!(runs.len(), 2);
+    for run in [None, Some(runs[0]), Some(runs[1])] {
+        let every = reader
+            .issues_by(run, IssueOrder::Rule, 1000)
+            .expect("issues");
+        let n = every.len();
+        assert!(n > 3);
+        let total: i64 = every.iter().map(|i| i.count).sum();
+        let want: i64 = match run {
+            None => summed.iter().map(|i| i.5).sum(),
+            Some(r) => count(
+                conn,
+                "SELECT coalesce(sum(count), 0) FROM rollups WHERE run_id = ?1",
+                r,
+            ),
+        };
+        assert_eq!(total, want, "{run:?}");
+        for order in [
+            IssueOrder::Severity,
+            IssueOrder::Count,
+            IssueOrder::LastSeen,
+            IssueOrder::Rule,
+        ] {
+            let got = reader.issues_by(run, order, 1000).expect("issues");
+            assert_eq!(got.len(), n, "{run:?} {order:?}");
+            for w in got.windows(2) {
+                let (a, b) = (&w[0], &w[1]);
+                let sorted = match order {
+                    IssueOrder::Severity => (b.severity, b.count) <= (a.severity, a.count),
+                    IssueOrder::Count => b.count <= a.count,
+                    IssueOrder::LastSeen => b.last_ts <= a.last_ts,
+                    IssueOrder::Rule => a.rule <= b.rule,
+                };
+                assert!(sorted, "{run:?} {order:?}: {a:?} then {b:?}");
+            }
+            // Each issue's runs add up to its count.
+            for i in &got {
+                assert_eq!(i.runs.iter().map(|r| r.1).sum::<i64>(), i.count);
             }
         }
     }

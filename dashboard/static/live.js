@@ -92,7 +92,8 @@
       var p = 'run-' + Number(r.id) + '-';
       ['packets', 'bytes', 'kernel_drops', 'internal_drops', 'decode_errors', 'exchanges', 'findings']
         .forEach(function (k) { setCounter(p + k, r[k]); });
-      setCounter(p + 'state', r.finished ? 'finished' : 'running or interrupted');
+      setCounter(p + 'state', r.state || (r.finished ? 'finished' : 'running or stopped'));
+      setCounter(p + 'state-head', r.state || (r.finished ? 'finished' : 'running or stopped'));
     });
     var list = u.findings || [];
     if (tbody && list.length) {

@@ -415,6 +415,7 @@ mod tests {
             stored_packets: 0,
             stored_packet_bytes: 0,
             packet_evictions: 0,
+            interrupted: None,
         }
     }
 

@@ -128,6 +128,11 @@ pub struct ExchangeView {
     pub pcap: Option<String>,
     /// `pcap` comes from the packet store of a live run (secrets masked in it).
     pub pcap_live: bool,
+    /// `HTTP/1.1`, `HTTP/2`, … (of the request, else the response).
+    pub version: Option<String>,
+    /// What the connection's TLS negotiated (protocol, cipher suite, ALPN, SNI), when it
+    /// was decrypted; `None` in clear.
+    pub tls: Option<crate::http::TlsInfo>,
     #[serde(skip)]
     pub run_href: String,
 }
@@ -530,6 +535,8 @@ fn exchange_data(r: &Reader, s: &AppState, id: i64) -> Result<ExchangeView, Page
         next,
         curl,
         pcap,
+        version: ex.version,
+        tls: ex.tls,
     })
 }
 

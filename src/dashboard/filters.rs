@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::errors::PageError;
 use crate::rules::Severity;
-use crate::store::read::{EndpointColumn, FindingFilter, MAX_COMBINATIONS};
+use crate::store::read::{
+    EndpointColumn, FindingFilter, FindingOrder, MAX_COMBINATIONS, SortColumn,
+};
 use crate::store::{Reader, RunId};
 
 /// Findings per page, unless `limit` says otherwise.
@@ -44,7 +46,20 @@ pub struct FindingsQuery {
     pub from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
-    /// Keyset cursor: findings with a smaller id.
+    /// HTTP versions, a list: `HTTP/1.0`, `HTTP/1.1`, `HTTP/2` (or `1.1`, `2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `yes` (decrypted TLS), `no` (cleartext), or a TLS version (`TLS 1.3`, `1.2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
+    /// The sort column: `time` (default), `severity`, `rule`, `host`, `path`, `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
+    /// `asc` or `desc` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    /// Keyset cursor: the id of the last finding of the previous page (in the default
+    /// order, newest first, the findings with a smaller id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,6 +157,10 @@ impl FindingsQuery {
                 "path" => &mut q.path,
                 "from" => &mut q.from,
                 "to" => &mut q.to,
+                "version" => &mut q.version,
+                "tls" => &mut q.tls,
+                "sort" => &mut q.sort,
+                "dir" => &mut q.dir,
                 "before" => &mut q.before,
                 "limit" => &mut q.limit,
                 _ => continue,
@@ -164,6 +183,10 @@ impl FindingsQuery {
             &mut self.path,
             &mut self.from,
             &mut self.to,
+            &mut self.version,
+            &mut self.tls,
+            &mut self.sort,
+            &mut self.dir,
             &mut self.before,
             &mut self.limit,
         ] {
@@ -177,11 +200,102 @@ impl FindingsQuery {
         self
     }
 
+    /// The order asked for (`sort`, `dir`). Errors name the parameter.
+    pub fn order(&self) -> Result<FindingOrder, PageError> {
+        let column = match self.sort.as_deref().map(str::trim) {
+            None => SortColumn::Time,
+            Some(name) => SortColumn::parse(&name.to_ascii_lowercase()).ok_or_else(|| {
+                PageError::bad(
+                    "sort",
+                    format!(
+                        "sort={name:?} is not one of {}",
+                        SortColumn::NAMES.join(", ")
+                    ),
+                )
+            })?,
+        };
+        let ascending = match self.dir.as_deref().map(|d| d.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(d) if d == "asc" => true,
+            Some(d) if d == "desc" => false,
+            Some(d) => {
+                return Err(PageError::bad(
+                    "dir",
+                    format!("dir={d:?} is not asc or desc"),
+                ));
+            }
+        };
+        Ok(FindingOrder { column, ascending })
+    }
+
+    /// The address of this list sorted by `column` (a table header's link): descending
+    /// first, ascending when it is already sorted descending by it; every filter kept, the
+    /// cursor dropped.
+    pub fn sort_href(&self, column: &str) -> String {
+        let current = self.order().unwrap_or_default();
+        let asc = current.column.name() == column && !current.ascending;
+        let q = FindingsQuery {
+            before: None,
+            sort: (column != "time" || asc).then(|| column.to_string()),
+            dir: asc.then(|| "asc".to_string()),
+            ..self.clone()
+        };
+        let rest = serde_urlencoded::to_string(&q).unwrap_or_default();
+        if rest.is_empty() {
+            "/findings".into()
+        } else {
+            format!("/findings?{rest}")
+        }
+    }
+
+    /// `aria-sort` of a column header: `descending`, `ascending` or `none`.
+    pub fn aria_sort(&self, column: &str) -> &'static str {
+        match self.order() {
+            Ok(o) if o.column.name() == column => {
+                if o.ascending {
+                    "ascending"
+                } else {
+                    "descending"
+                }
+            }
+            _ => "none",
+        }
+    }
+
+    /// The arrow a sorted column's header shows (` ▲`, ` ▼`), or nothing.
+    pub fn sort_mark(&self, column: &str) -> &'static str {
+        match self.aria_sort(column) {
+            "ascending" => " ▲",
+            "descending" => " ▼",
+            _ => "",
+        }
+    }
+
+    /// The order in words: "newest first", "by host, A to Z".
+    pub fn order_text(&self) -> String {
+        let o = self.order().unwrap_or_default();
+        match (o.column, o.ascending) {
+            (SortColumn::Time, false) => "newest first".into(),
+            (SortColumn::Time, true) => "oldest first".into(),
+            (SortColumn::Severity, false) => "by severity, worst first".into(),
+            (SortColumn::Severity, true) => "by severity, info first".into(),
+            (SortColumn::Status, asc) => {
+                format!(
+                    "by status, {}",
+                    if asc { "lowest first" } else { "highest first" }
+                )
+            }
+            (c, asc) => format!("by {}, {}", c.name(), if asc { "A to Z" } else { "Z to A" }),
+        }
+    }
+
     /// The `/api/events` address that follows this filter from finding `after` on.
     pub fn live(&self, after: i64) -> String {
         let q = FindingsQuery {
             before: None,
             limit: None,
+            sort: None,
+            dir: None,
             ..self.clone()
         };
         let rest = serde_urlencoded::to_string(&q).unwrap_or_default();
@@ -322,6 +436,38 @@ impl FindingsQuery {
             }
             f.time = Some((from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)));
         }
+        if self.version.is_some() || self.tls.is_some() {
+            let versions: Option<Vec<String>> = self
+                .version
+                .as_deref()
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(http_version)
+                        .collect::<Result<_, _>>()
+                })
+                .transpose()?;
+            let tls = self.tls.as_deref().map(tls_filter).transpose()?;
+            let pairs = r
+                .transports()?
+                .into_iter()
+                // Every exchange has a version: a pair without one is of findings about a
+                // run as a whole, which no transport filter means.
+                .filter(|(v, t)| {
+                    v.is_some()
+                        && versions
+                            .as_ref()
+                            .is_none_or(|vs| v.as_ref().is_some_and(|v| vs.contains(v)))
+                        && tls.as_ref().is_none_or(|want| match want {
+                            TlsFilter::Yes => t.is_some(),
+                            TlsFilter::No => t.is_none(),
+                            TlsFilter::Version(x) => t.as_deref() == Some(x.as_str()),
+                        })
+                })
+                .collect();
+            f.transports = Some(pairs);
+        }
         if f.combinations() > MAX_COMBINATIONS {
             let broad = [
                 ("host", f.hosts.as_ref().map_or(0, Vec::len)),
@@ -360,6 +506,7 @@ impl FindingsQuery {
             ("method", &self.method),
             ("status", &self.status),
             ("path", &self.path),
+            ("version", &self.version),
         ] {
             if let Some(v) = v {
                 let said = match term(v) {
@@ -373,10 +520,65 @@ impl FindingsQuery {
                 parts.push(said);
             }
         }
+        match self.tls.as_deref().map(tls_filter) {
+            Some(Ok(TlsFilter::Yes)) => parts.push("over TLS".into()),
+            Some(Ok(TlsFilter::No)) => parts.push("in clear".into()),
+            Some(Ok(TlsFilter::Version(v))) => parts.push(format!("over {v}")),
+            _ => {}
+        }
         if self.from.is_some() || self.to.is_some() {
             parts.push("a time range".into());
         }
         parts.join(" · ")
+    }
+}
+
+/// What `tls=` asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum TlsFilter {
+    Yes,
+    No,
+    /// `TLS 1.2`, `TLS 1.3` (as the store writes it).
+    Version(String),
+}
+
+/// `yes`/`no` (also `true`/`false`, `1`/`0`), or a TLS version: `TLS 1.3`, `tls1.3`, `1.3`.
+fn tls_filter(v: &str) -> Result<TlsFilter, PageError> {
+    let l = v.trim().to_ascii_lowercase();
+    match l.as_str() {
+        "yes" | "true" | "1" | "on" => return Ok(TlsFilter::Yes),
+        "no" | "false" | "0" | "off" => return Ok(TlsFilter::No),
+        _ => {}
+    }
+    let n = l
+        .strip_prefix("tls")
+        .unwrap_or(&l)
+        .trim()
+        .trim_start_matches('v');
+    match n {
+        "1.2" | "1.3" => Ok(TlsFilter::Version(format!("TLS {n}"))),
+        _ => Err(PageError::bad(
+            "tls",
+            format!("tls={v:?} is not yes, no, TLS 1.2 or TLS 1.3"),
+        )),
+    }
+}
+
+/// An HTTP version as the store writes it: `HTTP/1.1` from `http/1.1`, `1.1`, `h2`, `2`.
+fn http_version(v: &str) -> Result<String, PageError> {
+    let l = v.trim().to_ascii_lowercase();
+    let n = l.strip_prefix("http/").unwrap_or(&l);
+    let n = match n {
+        "h2" | "h2c" | "2.0" => "2",
+        "h3" | "3.0" => "3",
+        other => other,
+    };
+    match n {
+        "0.9" | "1.0" | "1.1" | "2" | "3" => Ok(format!("HTTP/{n}")),
+        _ => Err(PageError::bad(
+            "version",
+            format!("version={v:?} is not one of HTTP/1.0, HTTP/1.1, HTTP/2"),
+        )),
     }
 }
 
@@ -411,5 +613,51 @@ mod tests {
             Some(1_000_000_000)
         );
         assert!(time("from", "yesterday").is_err());
+    }
+
+    #[test]
+    fn versions_and_tls_read_as_the_store_writes_them() {
+        assert_eq!(http_version("1.1").ok().as_deref(), Some("HTTP/1.1"));
+        assert_eq!(http_version("http/2").ok().as_deref(), Some("HTTP/2"));
+        assert_eq!(http_version("h2").ok().as_deref(), Some("HTTP/2"));
+        assert!(http_version("HTTP/7").is_err());
+        assert_eq!(tls_filter("yes").ok(), Some(TlsFilter::Yes));
+        assert_eq!(tls_filter("No").ok(), Some(TlsFilter::No));
+        assert_eq!(
+            tls_filter("tls1.3").ok(),
+            Some(TlsFilter::Version("TLS 1.3".into()))
+        );
+        assert_eq!(
+            tls_filter("TLS 1.2").ok(),
+            Some(TlsFilter::Version("TLS 1.2".into()))
+        );
+        assert!(tls_filter("1.1").is_err());
+    }
+
+    #[test]
+    fn sort_links_keep_the_filters_and_flip_the_direction() {
+        let q = FindingsQuery::parse(Some("run=2&host=api&before=99")).expect("parses");
+        assert_eq!(q.sort_href("host"), "/findings?run=2&host=api&sort=host");
+        assert_eq!(q.aria_sort("time"), "descending");
+        assert_eq!(q.aria_sort("host"), "none");
+        let q = FindingsQuery::parse(Some("run=2&sort=host")).expect("parses");
+        assert_eq!(q.sort_href("host"), "/findings?run=2&sort=host&dir=asc");
+        assert_eq!(q.aria_sort("host"), "descending");
+        assert_eq!(q.sort_href("time"), "/findings?run=2");
+        let q = FindingsQuery::parse(Some("sort=status&dir=asc")).expect("parses");
+        assert_eq!(q.aria_sort("status"), "ascending");
+        assert_eq!(q.sort_href("status"), "/findings?sort=status");
+        assert!(
+            FindingsQuery::parse(Some("sort=nope"))
+                .expect("parses")
+                .order()
+                .is_err()
+        );
+        assert!(
+            FindingsQuery::parse(Some("dir=up"))
+                .expect("parses")
+                .order()
+                .is_err()
+        );
     }
 }

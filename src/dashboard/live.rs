@@ -35,6 +35,8 @@ pub struct RunCounters {
     pub exchanges: i64,
     pub findings: i64,
     pub finished: bool,
+    /// `finished`, `interrupted` or `running or stopped` (see [`crate::store::read::RunRow::state`]).
+    pub state: &'static str,
 }
 
 /// One `update` event.
@@ -79,6 +81,7 @@ fn poll(r: &Reader, filter: &FindingFilter, after: i64) -> Result<Update, PageEr
             exchanges: x.exchanges,
             findings: x.findings,
             finished: x.finished_wall.is_some(),
+            state: x.state(),
         })
         .collect();
     let [info, warning, error] = r.counts_by_severity(filter.run)?;

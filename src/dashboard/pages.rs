@@ -109,6 +109,8 @@ pub struct RunView {
     pub name: String,
     pub started: String,
     pub duration: Option<String>,
+    /// `finished`, `interrupted` or `running or stopped` (see [`RunRow::state`]).
+    pub state: &'static str,
     /// Its findings list (a count link: `row.findings` findings).
     #[serde(skip)]
     pub findings_href: String,
@@ -136,6 +138,7 @@ fn run_view(row: RunRow) -> RunView {
     };
     RunView {
         findings_href: findings_href(Some(row.id), &[]),
+        state: row.state(),
         name,
         started,
         duration,
@@ -800,7 +803,7 @@ fn list(r: &Reader, q: &FindingsQuery, with_menu: bool) -> Result<Listed, PageEr
     let filter = q.resolve(r)?;
     let before: Option<i64> = number("before", &q.before)?;
     let limit = limit(&q.limit, PAGE_SIZE)?;
-    let page = r.findings(&filter, before, limit)?;
+    let page = r.findings_in_order(&filter, q.order()?, before, limit)?;
     let total = r.count(&filter)?;
     // Facets only where the rollups count them (run, rule, category): elsewhere each
     // would be another count through the findings.
@@ -808,6 +811,7 @@ fn list(r: &Reader, q: &FindingsQuery, with_menu: bool) -> Result<Listed, PageEr
         && filter.methods.is_none()
         && filter.path_templates.is_none()
         && filter.statuses.is_none()
+        && filter.transports.is_none()
         && filter.time.is_none();
     let (runs, facets) = if with_menu {
         let mut facets = Vec::new();
@@ -898,7 +902,9 @@ pub async fn findings(
             },
             l.total,
             l.page.next.map(|n| format!("/findings?{}", q.next(n))),
-            q.before.is_none().then(|| q.live(l.last_id)),
+            // Live rows arrive newest first: only the default order follows them.
+            (q.before.is_none() && q.order().is_ok_and(|o| o.is_default()))
+                .then(|| q.live(l.last_id)),
         ),
         None => (
             FindingsPage {
@@ -971,9 +977,10 @@ pub async fn findings_csv(
             "id,run,severity,rule,category,method,host,path_template,status,time,message,evidence,exchange\r\n",
         );
         let mut before = number::<i64>("before", &q.before)?;
+        let order = q.order()?;
         let mut rows = 0;
         loop {
-            let page = r.findings(&filter, before, 1000)?;
+            let page = r.findings_in_order(&filter, order, before, 1000)?;
             for f in &page.findings {
                 let cells = [
                     f.id.to_string(),

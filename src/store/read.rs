@@ -45,6 +45,24 @@ pub struct RunRow {
     pub stored_packets: i64,
     pub stored_packet_bytes: i64,
     pub packet_evictions: i64,
+    /// Why the run ended early (`SIGINT`, `SIGTERM`), when it did: it then has a
+    /// `finished_wall` and a summary of what it read, but did not read all its input.
+    pub interrupted: Option<String>,
+}
+
+impl RunRow {
+    /// The run's state in one word or two: `interrupted` (stopped by a signal before the
+    /// end of its input), `finished`, or `running or stopped` (no end recorded: still
+    /// running, or killed without a chance to record it).
+    pub fn state(&self) -> &'static str {
+        if self.interrupted.is_some() {
+            "interrupted"
+        } else if self.finished_wall.is_some() {
+            "finished"
+        } else {
+            "running or stopped"
+        }
+    }
 }
 
 /// Which findings to list. Each column is either any value (`None`) or any of a list of
@@ -68,6 +86,135 @@ pub struct FindingFilter {
     pub after: Option<i64>,
     /// Capture time `[from, to)` in ns; only together with `run`.
     pub time: Option<(i64, i64)>,
+    /// Exact `(HTTP version, TLS protocol)` pairs (`None`: not known / cleartext), as
+    /// [`Reader::transports`] lists them: a version or TLS filter is resolved into the
+    /// pairs it matches, each one lookup in the `(version, tls, id)` index.
+    pub transports: Option<Vec<Transport>>,
+}
+
+/// An exchange's HTTP version and its connection's TLS protocol (`None` for cleartext).
+pub type Transport = (Option<String>, Option<String>);
+
+/// A column the findings list can be sorted by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortColumn {
+    /// The order findings were written in (capture order within a run): by id.
+    #[default]
+    Time,
+    Severity,
+    Rule,
+    Host,
+    /// The path template.
+    Path,
+    Status,
+}
+
+impl SortColumn {
+    /// The names `?sort=` takes.
+    pub const NAMES: [&'static str; 6] = ["time", "severity", "rule", "host", "path", "status"];
+
+    pub fn parse(name: &str) -> Option<SortColumn> {
+        Some(match name {
+            "time" => SortColumn::Time,
+            "severity" => SortColumn::Severity,
+            "rule" => SortColumn::Rule,
+            "host" => SortColumn::Host,
+            "path" => SortColumn::Path,
+            "status" => SortColumn::Status,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortColumn::Time => "time",
+            SortColumn::Severity => "severity",
+            SortColumn::Rule => "rule",
+            SortColumn::Host => "host",
+            SortColumn::Path => "path",
+            SortColumn::Status => "status",
+        }
+    }
+
+    /// The `findings` column (each has a `(column, id)` index); `None` for time (the id).
+    fn column(self) -> Option<&'static str> {
+        match self {
+            SortColumn::Time => None,
+            SortColumn::Severity => Some("severity"),
+            SortColumn::Rule => Some("rule"),
+            SortColumn::Host => Some("host"),
+            SortColumn::Path => Some("path_template"),
+            SortColumn::Status => Some("status"),
+        }
+    }
+
+    /// The `(column, id)` index of the sort column.
+    fn index(self) -> Option<&'static str> {
+        match self {
+            SortColumn::Time => None,
+            SortColumn::Severity => Some("findings_severity"),
+            SortColumn::Rule => Some("findings_rule"),
+            SortColumn::Host => Some("findings_host"),
+            SortColumn::Path => Some("findings_path"),
+            SortColumn::Status => Some("findings_status"),
+        }
+    }
+
+    fn nullable(self) -> bool {
+        matches!(
+            self,
+            SortColumn::Host | SortColumn::Path | SortColumn::Status
+        )
+    }
+}
+
+/// The order of a findings list: a column, then the id in the same direction (so that a
+/// finding's place is unique and a keyset cursor names it). NULL sorts first ascending
+/// and last descending, as in SQLite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FindingOrder {
+    pub column: SortColumn,
+    pub ascending: bool,
+}
+
+impl FindingOrder {
+    /// Newest first: the default.
+    pub fn is_default(self) -> bool {
+        self.column == SortColumn::Time && !self.ascending
+    }
+}
+
+/// A sort value as compared in Rust exactly as SQLite compares it (NULL first, integers,
+/// text by bytes).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl SortValue {
+    fn of(f: &FindingRow, col: SortColumn) -> SortValue {
+        let text = |v: &Option<String>| v.clone().map_or(SortValue::Null, SortValue::Text);
+        match col {
+            SortColumn::Time => SortValue::Null,
+            SortColumn::Severity => SortValue::Int(rank(f.severity)),
+            SortColumn::Rule => SortValue::Text(f.rule.clone()),
+            SortColumn::Host => text(&f.host),
+            SortColumn::Path => text(&f.path_template),
+            SortColumn::Status => f
+                .status
+                .map_or(SortValue::Null, |s| SortValue::Int(i64::from(s))),
+        }
+    }
+
+    fn sql(&self) -> Value {
+        match self {
+            SortValue::Null => Value::Null,
+            SortValue::Int(i) => Value::Integer(*i),
+            SortValue::Text(t) => Value::Text(t.clone()),
+        }
+    }
 }
 
 /// More exact-value combinations than this in one filter are refused (each is one indexed
@@ -98,6 +245,7 @@ impl FindingFilter {
             .saturating_mul(n(&self.methods))
             .saturating_mul(n(&self.statuses))
             .saturating_mul(n(&self.path_templates))
+            .saturating_mul(n(&self.transports))
     }
 
     /// Whether a column asks for "no value" (then only findings on an exchange count, as
@@ -155,6 +303,18 @@ fn combos(f: &FindingFilter) -> Option<Vec<Combo>> {
         dims.push(("path_template", v.iter().map(opt_text).collect()));
     }
     let mut out = vec![Combo::default()];
+    if let Some(pairs) = &f.transports {
+        if pairs.is_empty() {
+            return None;
+        }
+        out = pairs
+            .iter()
+            .take(MAX_COMBINATIONS)
+            .map(|(version, tls)| Combo {
+                cols: vec![("version", opt_text(version)), ("tls", opt_text(tls))],
+            })
+            .collect();
+    }
     for (col, values) in dims {
         if values.is_empty() {
             return None;
@@ -204,6 +364,10 @@ pub struct FindingRow {
     /// The part of the message the finding is about, when the engine could tell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub span: Option<crate::rules::span::Span>,
+    /// The exchange's HTTP version (`HTTP/1.1`, `HTTP/2`, …).
+    pub version: Option<String>,
+    /// The TLS protocol of the exchange's connection (`TLS 1.3`); `None` for cleartext.
+    pub tls: Option<String>,
 }
 
 /// A page of findings, newest first; `next` is the cursor of the following page.
@@ -343,6 +507,10 @@ pub struct ExchangeDetail {
     pub resp_last_ts: Option<i64>,
     pub ts: i64,
     pub last_frame: Option<i64>,
+    /// `HTTP/1.1`, `HTTP/2`, … (of the request, else the response).
+    pub version: Option<String>,
+    /// What the connection's TLS negotiated, when it was decrypted (never a key).
+    pub tls: Option<crate::http::TlsInfo>,
 }
 
 /// Severity as stored (0 info, 1 warning, 2 error).
@@ -364,7 +532,7 @@ fn rank(s: Severity) -> i64 {
 
 const RUN_COLUMNS: &str = "id, kind, source, started_wall, finished_wall, first_ts, last_ts, \
     packets, bytes, kernel_drops, internal_drops, decode_errors, connections, exchanges, findings, \
-    stored_packets, stored_packet_bytes, packet_evictions";
+    stored_packets, stored_packet_bytes, packet_evictions, interrupted";
 
 fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -386,11 +554,12 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         stored_packets: r.get(15)?,
         stored_packet_bytes: r.get(16)?,
         packet_evictions: r.get(17)?,
+        interrupted: r.get(18)?,
     })
 }
 
 const FINDING_COLUMNS: &str = "id, run_id, exchange_id, rule, severity, category, message, \
-    evidence, side, related, host, method, status, path_template, ts, span";
+    evidence, side, related, host, method, status, path_template, ts, span, version, tls";
 
 fn finding_row(r: &Row<'_>) -> rusqlite::Result<FindingRow> {
     Ok(FindingRow {
@@ -412,6 +581,8 @@ fn finding_row(r: &Row<'_>) -> rusqlite::Result<FindingRow> {
         span: r
             .get::<_, Option<String>>(15)?
             .and_then(|t| serde_json::from_str(&t).ok()),
+        version: r.get(16)?,
+        tls: r.get(17)?,
     })
 }
 
@@ -438,6 +609,10 @@ fn finding_where(
             ("status", _) => "status = ?",
             ("path_template", Value::Null) => "path_template IS NULL",
             ("path_template", _) => "path_template = ?",
+            ("version", Value::Null) => "version IS NULL",
+            ("version", _) => "version = ?",
+            ("tls", Value::Null) => "tls IS NULL",
+            ("tls", _) => "tls = ?",
             _ => continue,
         };
         terms.push(term);
@@ -746,6 +921,229 @@ impl Reader {
         Ok(FindingsPage { findings, next })
     }
 
+    /// One page of findings matching `filter` in `order`. `after` is the id of the last
+    /// finding of the previous page (keyset pagination: its sort value is read back by id,
+    /// and the page continues after that (value, id) place, through the `(column, id)`
+    /// index of the sort column). The default order is [`Reader::findings`].
+    pub fn findings_in_order(
+        &self,
+        filter: &FindingFilter,
+        order: FindingOrder,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<FindingsPage, StoreError> {
+        if order.is_default() {
+            return self.findings(filter, after, limit);
+        }
+        let limit = limit.clamp(1, 1000);
+        let empty = FindingsPage {
+            findings: Vec::new(),
+            next: None,
+        };
+        let Some(combos) = combos(filter) else {
+            return Ok(empty);
+        };
+        let ids = match filter.time {
+            Some(range) => match self.time_ids(filter.run, range)? {
+                Some(ids) => Some(ids),
+                None => return Ok(empty),
+            },
+            None => None,
+        };
+        let col = order.column.column();
+        // Where the previous page ended: (sort value, id).
+        let cursor = match after {
+            None => None,
+            Some(id) => {
+                use rusqlite::OptionalExtension;
+                let value = match col {
+                    None => Some(SortValue::Null),
+                    Some(col) => self
+                        .prepare(&format!("SELECT {col} FROM findings WHERE id = ?1"))
+                        .and_then(|mut st| {
+                            st.query_row([id], |r| {
+                                Ok(match r.get::<_, Value>(0)? {
+                                    Value::Integer(i) => SortValue::Int(i),
+                                    Value::Text(t) => SortValue::Text(t),
+                                    _ => SortValue::Null,
+                                })
+                            })
+                            .optional()
+                        })
+                        .map_err(self.err())?,
+                };
+                match value {
+                    Some(v) => Some((v, id)),
+                    None => return Ok(empty),
+                }
+            }
+        };
+        let dir = if order.ascending { "ASC" } else { "DESC" };
+        // The statements of one combination, in order: each a range of the sort index.
+        let segments: Vec<(String, Vec<Value>)> = match (col, &cursor) {
+            (None, None) => vec![(String::new(), Vec::new())],
+            (None, Some((_, id))) => vec![(
+                if order.ascending { "id > ?" } else { "id < ?" }.into(),
+                vec![Value::Integer(*id)],
+            )],
+            (Some(c), cursor) => {
+                let nullable = order.column.nullable();
+                let null = format!("{c} IS NULL");
+                let not_null = format!("{c} IS NOT NULL");
+                let mut out = Vec::new();
+                match (cursor, order.ascending) {
+                    (None, true) => {
+                        if nullable {
+                            out.push((null, Vec::new()));
+                        }
+                        out.push((not_null, Vec::new()));
+                    }
+                    (None, false) => {
+                        out.push((not_null, Vec::new()));
+                        if nullable {
+                            out.push((null, Vec::new()));
+                        }
+                    }
+                    (Some((SortValue::Null, id)), true) => {
+                        out.push((format!("{null} AND id > ?"), vec![Value::Integer(*id)]));
+                        out.push((not_null, Vec::new()));
+                    }
+                    (Some((SortValue::Null, id)), false) => {
+                        out.push((format!("{null} AND id < ?"), vec![Value::Integer(*id)]));
+                    }
+                    (Some((v, id)), asc) => {
+                        let op = if asc { ">" } else { "<" };
+                        out.push((
+                            format!("({c}, id) {op} (?, ?)"),
+                            vec![v.sql(), Value::Integer(*id)],
+                        ));
+                        if !asc && nullable {
+                            out.push((null, Vec::new()));
+                        }
+                    }
+                }
+                out
+            }
+        };
+        let order_by = match col {
+            Some(c) => format!(" ORDER BY {c} {dir}, id {dir}"),
+            None => format!(" ORDER BY id {dir}"),
+        };
+        // Few matches (counted exactly, up to COUNT_CAP): read them through the filter's
+        // index and sort them. Many: walk the sort column's index and keep the matches,
+        // which are then dense enough that a page reads a few thousand entries at most.
+        let from = match (order.column.index(), col) {
+            (Some(index), Some(_)) => {
+                let t = self.count(filter)?;
+                if t.exact && t.n <= COUNT_CAP {
+                    "findings".to_string()
+                } else {
+                    format!("findings INDEXED BY {index}")
+                }
+            }
+            _ => "findings".to_string(),
+        };
+        let mut findings: Vec<FindingRow> = Vec::new();
+        for c in &combos {
+            let mut got = 0;
+            for (term, extra) in &segments {
+                if got > limit {
+                    break;
+                }
+                let (mut where_, mut args) = finding_where(filter, c, None, ids);
+                if !term.is_empty() {
+                    where_ = if where_.is_empty() {
+                        format!(" WHERE {term}")
+                    } else {
+                        format!("{where_} AND {term}")
+                    };
+                    args.extend(extra.iter().cloned());
+                }
+                args.push(Value::Integer((limit + 1 - got) as i64));
+                let sql = format!("SELECT {FINDING_COLUMNS} FROM {from}{where_}{order_by} LIMIT ?");
+                let mut st = self.prepare(&sql).map_err(self.err())?;
+                let rows: Vec<FindingRow> = st
+                    .query_map(params_from_iter(args), finding_row)
+                    .and_then(Iterator::collect)
+                    .map_err(self.err())?;
+                got += rows.len();
+                findings.extend(rows);
+            }
+        }
+        let key = |f: &FindingRow| (SortValue::of(f, order.column), f.id);
+        findings.sort_by(|a, b| {
+            let o = key(a).cmp(&key(b));
+            if order.ascending { o } else { o.reverse() }
+        });
+        findings.dedup_by_key(|f| f.id);
+        let next = if findings.len() > limit {
+            findings.truncate(limit);
+            findings.last().map(|f| f.id)
+        } else {
+            None
+        };
+        Ok(FindingsPage { findings, next })
+    }
+
+    /// The distinct `(HTTP version, TLS protocol)` pairs of findings, each found by one
+    /// seek in the `(version, tls, id)` index (a handful: HTTP/1.0, HTTP/1.1, HTTP/2, each
+    /// in clear or over TLS 1.2 or 1.3).
+    pub fn transports(&self) -> Result<Vec<Transport>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let mut versions: Vec<Option<String>> = Vec::new();
+        let any_null = self
+            .prepare("SELECT 1 FROM findings WHERE version IS NULL LIMIT 1")
+            .and_then(|mut st| st.query_row([], |_| Ok(())).optional())
+            .map_err(self.err())?;
+        if any_null.is_some() {
+            versions.push(None);
+        }
+        let mut from = String::new();
+        loop {
+            let next: Option<String> = self
+                .prepare("SELECT version FROM findings WHERE version > ?1 ORDER BY version LIMIT 1")
+                .and_then(|mut st| st.query_row([&from], |r| r.get(0)).optional())
+                .map_err(self.err())?;
+            let Some(v) = next else { break };
+            from.clone_from(&v);
+            versions.push(Some(v));
+        }
+        let mut out = Vec::new();
+        for v in versions {
+            let (is, args): (&str, Vec<Value>) = match &v {
+                None => ("version IS NULL", Vec::new()),
+                Some(v) => ("version = ?", vec![Value::Text(v.clone())]),
+            };
+            let null = self
+                .prepare(&format!(
+                    "SELECT 1 FROM findings WHERE {is} AND tls IS NULL LIMIT 1"
+                ))
+                .and_then(|mut st| {
+                    st.query_row(params_from_iter(args.clone()), |_| Ok(()))
+                        .optional()
+                })
+                .map_err(self.err())?;
+            if null.is_some() {
+                out.push((v.clone(), None));
+            }
+            let mut from = String::new();
+            loop {
+                let mut a = args.clone();
+                a.push(Value::Text(from.clone()));
+                let next: Option<String> = self
+                    .prepare(&format!(
+                        "SELECT tls FROM findings WHERE {is} AND tls > ? ORDER BY tls LIMIT 1"
+                    ))
+                    .and_then(|mut st| st.query_row(params_from_iter(a), |r| r.get(0)).optional())
+                    .map_err(self.err())?;
+                let Some(t) = next else { break };
+                from.clone_from(&t);
+                out.push((v.clone(), Some(t)));
+            }
+        }
+        Ok(out)
+    }
+
     /// The first and last finding id of a run's capture-time range (`None`: no finding
     /// there). Read from the `(run_id, ts)` index.
     fn time_ids(
@@ -790,15 +1188,30 @@ impl Reader {
         };
         for c in &combos {
             let endpoint = c.has("host") || c.has("method") || c.has("path_template");
-            let n = if scalar && !endpoint && !c.has("status") {
-                self.count_from("rule_counts", filter.run, c)?
+            let transport = c.has("version") || c.has("tls");
+            let n = if scalar && !endpoint && !c.has("status") && !transport {
+                self.count_from("rule_counts", "count", filter.run, c)?
+            } else if scalar
+                && endpoint
+                && (filter.run.is_some() || c.has("host"))
+                && !c.has("rule")
+                && !c.has("severity")
+                && !c.has("category")
+                && !c.has("status")
+                && !transport
+            {
+                // Findings per endpoint: one row per (run, host, method, path), where the
+                // rule rollups have one per rule as well (a host substring matching every
+                // host summed 300,000 rollup rows at 1M findings; this reads 2,000).
+                self.count_from("endpoints", "findings", filter.run, c)?
             } else if scalar
                 && !c.has("severity")
                 && !c.has("category")
                 && !c.has("status")
+                && !transport
                 && (filter.run.is_some() || c.has("rule") || c.has("host"))
             {
-                self.count_from("rollups", filter.run, c)?
+                self.count_from("rollups", "count", filter.run, c)?
             } else {
                 let left = COUNT_CAP - total.n;
                 let (where_, mut args) = finding_where(filter, c, None, ids);
@@ -821,9 +1234,15 @@ impl Reader {
         Ok(total)
     }
 
-    /// `sum(count)` of a rollup table over one combination (its columns exist there;
+    /// `sum(column)` of a rollup table over one combination (its columns exist there;
     /// "no value" is stored as '').
-    fn count_from(&self, table: &str, run: Option<RunId>, c: &Combo) -> Result<i64, StoreError> {
+    fn count_from(
+        &self,
+        table: &str,
+        column: &str,
+        run: Option<RunId>,
+        c: &Combo,
+    ) -> Result<i64, StoreError> {
         let mut terms: Vec<String> = Vec::new();
         let mut args: Vec<Value> = Vec::new();
         if let Some(run) = run {
@@ -842,7 +1261,7 @@ impl Reader {
         } else {
             format!(" WHERE {}", terms.join(" AND "))
         };
-        let sql = format!("SELECT coalesce(sum(count), 0) FROM {table}{where_}");
+        let sql = format!("SELECT coalesce(sum({column}), 0) FROM {table}{where_}");
         self.prepare(&sql)
             .and_then(|mut st| st.query_row(params_from_iter(args), |r| r.get(0)))
             .map_err(self.err())
@@ -966,61 +1385,77 @@ impl Reader {
         self.issues_by(run, IssueOrder::Severity, limit)
     }
 
-    /// The worst issues without aggregating the rollups: per severity (worst first), the
-    /// rollup rows with the most findings through the `(run_id, count)` or `(count)` index,
-    /// then, across runs, each chosen issue's rows of every run. Across runs the order is
-    /// by the largest count in one run (the sum is shown).
+    /// Rule × endpoint issues in `order`, without aggregating the rollups. First the
+    /// issues to show, in order, through an index: across runs from the `issues` table
+    /// (one row per rule × endpoint, summed by the writer), within a run from the run's
+    /// rollup rows (worst severity first, per severity by count). Then each one's rollup
+    /// rows (one per run it appears in) through the `(rule, host, method, path)` index,
+    /// which give the counts, times, runs and sample shown.
     fn top_issues(
         &self,
         run: Option<RunId>,
-        by_severity: bool,
+        order: IssueOrder,
         limit: usize,
     ) -> Result<Vec<IssueRow>, StoreError> {
         type Key = (String, String, String, String);
         let mut keys: Vec<Key> = Vec::new();
-        let passes: &[Option<i64>] = if by_severity {
-            &[Some(2), Some(1), Some(0)]
-        } else {
-            &[None]
+        let read_keys = |sql: &str, args: Vec<Value>| -> Result<Vec<Key>, StoreError> {
+            let mut st = self.prepare(sql).map_err(self.err())?;
+            st.query_map(params_from_iter(args), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(self.err())
         };
-        for sev in passes {
-            if keys.len() >= limit {
-                break;
+        let cols = "rule, host, method, path_template";
+        let n = Value::Integer(limit as i64);
+        match (run, order) {
+            (None, order) => {
+                let by = match order {
+                    IssueOrder::Severity => "severity DESC, count DESC",
+                    IssueOrder::Count => "count DESC",
+                    IssueOrder::LastSeen => "last_ts DESC",
+                    IssueOrder::Rule => "rule, host, path_template, method",
+                };
+                keys = read_keys(
+                    &format!("SELECT {cols} FROM issues ORDER BY {by} LIMIT ?1"),
+                    vec![n],
+                )?;
             }
-            let sql = format!(
-                "SELECT rule, host, method, path_template FROM rollups WHERE {}{} \
-                 ORDER BY count DESC LIMIT ?",
-                if run.is_some() { "run_id = ?" } else { "1" },
-                if sev.is_some() {
-                    " AND severity = ?"
-                } else {
-                    ""
+            (Some(id), IssueOrder::Severity) => {
+                for sev in [2, 1, 0] {
+                    if keys.len() >= limit {
+                        break;
+                    }
+                    let more = read_keys(
+                        &format!(
+                            "SELECT {cols} FROM rollups WHERE run_id = ?1 AND severity = ?2 \
+                             ORDER BY count DESC LIMIT ?3"
+                        ),
+                        vec![
+                            Value::Integer(id),
+                            Value::Integer(sev),
+                            Value::Integer((limit - keys.len()) as i64),
+                        ],
+                    )?;
+                    keys.extend(more);
                 }
-            );
-            let mut args: Vec<Value> = run.map(Value::Integer).into_iter().collect();
-            args.extend(sev.map(Value::Integer));
-            // Across runs one issue has a row per run: ask for more rows than issues.
-            let want = if run.is_some() { limit } else { limit * 4 };
-            args.push(Value::Integer(want as i64));
-            let mut st = self.prepare(&sql).map_err(self.err())?;
-            let rows: Vec<Key> = st
-                .query_map(params_from_iter(args), |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .and_then(Iterator::collect)
-                .map_err(self.err())?;
-            for k in rows {
-                if keys.len() >= limit {
-                    break;
-                }
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
+            }
+            (Some(id), order) => {
+                let by = match order {
+                    IssueOrder::Count | IssueOrder::Severity => "count DESC",
+                    IssueOrder::LastSeen => "last_ts DESC",
+                    IssueOrder::Rule => "rule, host, method, path_template",
+                };
+                keys = read_keys(
+                    &format!("SELECT {cols} FROM rollups WHERE run_id = ?1 ORDER BY {by} LIMIT ?2"),
+                    vec![Value::Integer(id), n],
+                )?;
             }
         }
         let sql = format!(
             "SELECT run_id, severity, count, first_ts, last_ts, sample_exchange_id FROM rollups \
-             WHERE host = ?1 AND method = ?2 AND path_template = ?3 AND rule = ?4{} \
+             WHERE rule = ?1 AND host = ?2 AND method = ?3 AND path_template = ?4{} \
              ORDER BY run_id",
             if run.is_some() {
                 " AND run_id = ?5"
@@ -1032,10 +1467,10 @@ impl Reader {
         let mut out = Vec::with_capacity(keys.len());
         for (rule, host, method, path) in keys {
             let mut args = vec![
+                Value::Text(rule.clone()),
                 Value::Text(host.clone()),
                 Value::Text(method.clone()),
                 Value::Text(path.clone()),
-                Value::Text(rule.clone()),
             ];
             args.extend(run.map(Value::Integer));
             type Part = (RunId, i64, i64, Option<i64>, Option<i64>, Option<i64>);
@@ -1065,11 +1500,6 @@ impl Reader {
                 path_template: path,
             });
         }
-        if by_severity {
-            out.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)));
-        } else {
-            out.sort_by_key(|i| std::cmp::Reverse(i.count));
-        }
         Ok(out)
     }
 
@@ -1080,54 +1510,7 @@ impl Reader {
         order: IssueOrder,
         limit: usize,
     ) -> Result<Vec<IssueRow>, StoreError> {
-        match order {
-            IssueOrder::Severity => return self.top_issues(run, true, limit.clamp(1, 1000)),
-            IssueOrder::Count => return self.top_issues(run, false, limit.clamp(1, 1000)),
-            _ => {}
-        }
-        let order = match order {
-            IssueOrder::Severity => "max(severity) DESC, sum(count) DESC, rule",
-            IssueOrder::Count => "sum(count) DESC, max(severity) DESC, rule",
-            IssueOrder::LastSeen => "max(last_ts) DESC, max(severity) DESC, rule",
-            IssueOrder::Rule => "rule, host, path_template, method",
-        };
-        let sql = format!(
-            "SELECT rule, host, method, path_template, max(severity), sum(count), \
-             min(first_ts), max(last_ts), max(sample_exchange_id), \
-             group_concat(run_id || ':' || count) FROM rollups{} \
-             GROUP BY rule, host, method, path_template \
-             ORDER BY {order} LIMIT ?",
-            run_clause(run)
-        );
-        let mut args: Vec<Value> = run.map(Value::Integer).into_iter().collect();
-        args.push(Value::Integer(limit.clamp(1, 1000) as i64));
-        let mut st = self.prepare(&sql).map_err(self.err())?;
-        st.query_map(params_from_iter(args), |r| {
-            let runs: Option<String> = r.get(9)?;
-            let mut runs: Vec<(RunId, i64)> = runs
-                .unwrap_or_default()
-                .split(',')
-                .filter_map(|p| {
-                    let (a, b) = p.split_once(':')?;
-                    Some((a.parse().ok()?, b.parse().ok()?))
-                })
-                .collect();
-            runs.sort_unstable();
-            Ok(IssueRow {
-                rule: r.get(0)?,
-                host: r.get(1)?,
-                method: r.get(2)?,
-                path_template: r.get(3)?,
-                severity: severity_of(r.get(4)?),
-                count: r.get(5)?,
-                first_ts: r.get(6)?,
-                last_ts: r.get(7)?,
-                sample_exchange: r.get(8)?,
-                runs,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(self.err())
+        self.top_issues(run, order, limit.clamp(1, 1000))
     }
 
     /// Exchanges per run by status class (`[1xx, 2xx, 3xx, 4xx, 5xx, none]`), for runs
@@ -1411,10 +1794,12 @@ impl Reader {
         use rusqlite::OptionalExtension;
         let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
         self.prepare(
-            "SELECT id, run_id, file, req_frame, resp_frame, first_frame, latency_ns, \
-                 req_preview, resp_preview, req_preview_cut, resp_preview_cut, json, \
-                 connection_id, idx, req_first_ts, req_last_ts, resp_first_ts, resp_last_ts, \
-                 ts, last_frame FROM exchanges WHERE id = ?1",
+            "SELECT e.id, e.run_id, e.file, e.req_frame, e.resp_frame, e.first_frame, \
+                 e.latency_ns, e.req_preview, e.resp_preview, e.req_preview_cut, \
+                 e.resp_preview_cut, e.json, e.connection_id, e.idx, e.req_first_ts, \
+                 e.req_last_ts, e.resp_first_ts, e.resp_last_ts, e.ts, e.last_frame, \
+                 e.version, c.tls_protocol, c.tls_cipher, c.tls_alpn, c.tls_sni \
+                 FROM exchanges e JOIN connections c ON c.id = e.connection_id WHERE e.id = ?1",
         )
         .and_then(|mut st| {
             st.query_row([id], |r| {
@@ -1439,6 +1824,18 @@ impl Reader {
                     resp_last_ts: r.get(17)?,
                     ts: r.get(18)?,
                     last_frame: r.get(19)?,
+                    version: r.get(20)?,
+                    tls: r
+                        .get::<_, Option<String>>(21)?
+                        .map(|protocol| {
+                            Ok::<_, rusqlite::Error>(crate::http::TlsInfo {
+                                protocol,
+                                cipher_suite: r.get::<_, Option<String>>(22)?.unwrap_or_default(),
+                                alpn: r.get(23)?,
+                                sni: r.get(24)?,
+                            })
+                        })
+                        .transpose()?,
                 })
             })
             .optional()

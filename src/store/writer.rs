@@ -22,7 +22,7 @@ use super::latency::Histogram;
 use super::schema::{SERIES_WIDTHS_NS, bucket_of, severity_key, status_key};
 use super::{RunId, StoreError};
 use crate::capture::FrameRef;
-use crate::http::{Message, content};
+use crate::http::{Message, TlsInfo, content};
 use crate::packets::StoredPacket;
 use crate::pipeline::{Analyzed, LiveSummary, RunSummary};
 use crate::redact::Redactor;
@@ -326,6 +326,10 @@ struct ExchangeKeys {
     status: Option<i64>,
     template: Option<String>,
     ts: i64,
+    /// `HTTP/1.1`, `HTTP/2`, … (of the request, else the response).
+    version: Option<String>,
+    /// The connection's TLS protocol (`TLS 1.3`); `None` for cleartext.
+    tls: Option<String>,
 }
 
 fn severity_rank(s: Severity) -> i64 {
@@ -348,8 +352,9 @@ fn u64_sql(v: u64) -> i64 {
 }
 
 const INSERT_CONNECTION: &str = "INSERT INTO connections \
-    (run_id, first_file, first_frame, client, server, first_ts, tls, mid_stream) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+    (run_id, first_file, first_frame, client, server, first_ts, tls, mid_stream, \
+     tls_protocol, tls_cipher, tls_alpn, tls_sni) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
     ON CONFLICT (run_id, first_file, first_frame) DO NOTHING";
 const SELECT_CONNECTION: &str =
     "SELECT id FROM connections WHERE run_id = ?1 AND first_file = ?2 AND first_frame = ?3";
@@ -358,15 +363,15 @@ const INSERT_EXCHANGE: &str = "INSERT INTO exchanges \
      req_frame, resp_frame, first_frame, last_frame, req_first_ts, req_last_ts, \
      resp_first_ts, resp_last_ts, latency_ns, ts, req_body_bytes, resp_body_bytes, \
      req_preview, resp_preview, req_preview_cut, resp_preview_cut, anomalies, \
-     finding_count, json) \
+     finding_count, json, version) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-     ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
+     ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)";
 const INSERT_FINDING: &str = "INSERT INTO findings \
     (run_id, exchange_id, rule, severity, category, message, evidence, side, related, \
-     host, method, status, path_template, ts, span) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     host, method, status, path_template, ts, span, version, tls) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 const SELECT_EXCHANGE_BY_REF: &str = "SELECT e.id, e.host, e.method, e.status, \
-    e.path_template, e.ts FROM exchanges e JOIN connections c ON c.id = e.connection_id \
+    e.path_template, e.ts, e.version, c.tls_protocol FROM exchanges e JOIN connections c ON c.id = e.connection_id \
     WHERE c.run_id = ?1 AND c.first_file = ?2 AND c.first_frame = ?3 AND e.idx = ?4";
 const UPSERT_ROLLUP: &str = "INSERT INTO rollups \
     (run_id, rule, host, method, path_template, severity, count, first_ts, last_ts, \
@@ -377,6 +382,14 @@ const UPSERT_ROLLUP: &str = "INSERT INTO rollups \
      first_ts = min(first_ts, excluded.first_ts), \
      last_ts = max(last_ts, excluded.last_ts), \
      sample_exchange_id = coalesce(sample_exchange_id, excluded.sample_exchange_id)";
+
+const UPSERT_ISSUE: &str = "INSERT INTO issues \
+    (rule, host, method, path_template, severity, count, last_ts) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+    ON CONFLICT (rule, host, path_template, method) DO UPDATE SET \
+     count = count + excluded.count, \
+     severity = max(severity, excluded.severity), \
+     last_ts = max(coalesce(last_ts, excluded.last_ts), coalesce(excluded.last_ts, last_ts))";
 
 const UPSERT_ENDPOINT: &str = "INSERT OR REPLACE INTO endpoints \
     (run_id, host, method, path_template, exchanges, status_1xx, status_2xx, status_3xx, \
@@ -406,6 +419,8 @@ struct ConnectionRow {
     first_ts: i64,
     tls: bool,
     mid_stream: bool,
+    /// What TLS negotiated (no secrets): protocol, cipher suite, ALPN, SNI.
+    tls_info: Option<TlsInfo>,
 }
 
 /// An exchange's column values, computed before it reaches the writer thread.
@@ -419,6 +434,7 @@ struct Row {
     path: Option<String>,
     template: Option<String>,
     status: Option<i64>,
+    version: Option<String>,
     req_frame: Option<i64>,
     resp_frame: Option<i64>,
     first_frame: Option<i64>,
@@ -454,6 +470,7 @@ fn prepare(item: Analyzed, names: &[String], cfg: &WriterConfig) -> Row {
         first_ts: c.first_ts.as_nanos(),
         tls: c.tls,
         mid_stream: c.mid_stream,
+        tls_info: c.tls_info.clone(),
     };
     let req = exchange.request.as_ref();
     let resp = exchange.response.as_ref();
@@ -476,6 +493,11 @@ fn prepare(item: Analyzed, names: &[String], cfg: &WriterConfig) -> Row {
         template: target.map(path_template),
         target: target.map(str::to_string),
         status: resp.and_then(Message::status).map(i64::from),
+        version: req
+            .or(resp)
+            .map(Message::version)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
         req_frame: frame(req, |m| m.head_frame),
         resp_frame: frame(resp, |m| m.head_frame),
         first_frame: frame(req.or(resp), |m| m.first_frame),
@@ -690,12 +712,21 @@ impl State {
                 .conn
                 .prepare_cached(UPSERT_ROLLUP)
                 .map_err(StoreError::sql(&self.path))?;
+            let mut issue = self
+                .conn
+                .prepare_cached(UPSERT_ISSUE)
+                .map_err(StoreError::sql(&self.path))?;
             for ((rule, host, method, template), r) in self.rollups.drain() {
                 up.execute(params![
                     self.run, rule, host, method, template, r.severity, r.count, r.first_ts,
                     r.last_ts, r.sample
                 ])
                 .map_err(StoreError::sql(&self.path))?;
+                issue
+                    .execute(params![
+                        rule, host, method, template, r.severity, r.count, r.last_ts
+                    ])
+                    .map_err(StoreError::sql(&self.path))?;
             }
         }
         self.write_rollups()?;
@@ -839,7 +870,11 @@ impl State {
                     c.server,
                     c.first_ts,
                     c.tls,
-                    c.mid_stream
+                    c.mid_stream,
+                    c.tls_info.as_ref().map(|t| t.protocol.as_str()),
+                    c.tls_info.as_ref().map(|t| t.cipher_suite.as_str()),
+                    c.tls_info.as_ref().and_then(|t| t.alpn.as_deref()),
+                    c.tls_info.as_ref().and_then(|t| t.sni.as_deref())
                 ])
             })
             .map_err(StoreError::sql(&self.path))?;
@@ -956,11 +991,13 @@ impl State {
             path,
             template,
             status,
+            version,
             latency,
             ts,
             findings,
             ..
         } = row;
+        let tls = row.connection.tls_info.as_ref().map(|t| t.protocol.clone());
         self.conn
             .prepare_cached(INSERT_EXCHANGE)
             .and_then(|mut s| {
@@ -993,7 +1030,8 @@ impl State {
                     row.resp_preview.cut,
                     row.anomalies,
                     u64_sql(findings.len() as u64),
-                    row.json
+                    row.json,
+                    version
                 ])
             })
             .map_err(StoreError::sql(&self.path))?;
@@ -1022,6 +1060,8 @@ impl State {
             status,
             template,
             ts,
+            version,
+            tls,
         };
         let n = findings.len();
         for f in &findings {
@@ -1049,6 +1089,8 @@ impl State {
                             status: r.get(3)?,
                             template: r.get(4)?,
                             ts: r.get(5)?,
+                            version: r.get(6)?,
+                            tls: r.get(7)?,
                         })
                     },
                 )
@@ -1112,6 +1154,8 @@ impl State {
                     ex.and_then(|k| k.template.as_deref()),
                     ex.map(|k| k.ts),
                     span,
+                    ex.and_then(|k| k.version.as_deref()),
+                    ex.and_then(|k| k.tls.as_deref()),
                 ])
             })
             .map_err(StoreError::sql(&self.path))?;
