@@ -390,14 +390,16 @@ fn check_fields(msg: &mut Message, headers: &[Header]) {
         if name.bytes().any(|b| b.is_ascii_uppercase()) {
             msg.add_anomaly(AnomalyKind::H2UppercaseFieldName, name.to_string());
         }
-        let lower = name.to_ascii_lowercase();
-        if CONNECTION_SPECIFIC.contains(&lower.as_str()) {
+        if CONNECTION_SPECIFIC
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+        {
             msg.add_anomaly(
                 AnomalyKind::H2ConnectionSpecificField,
                 format!("{name}: {}", h.value),
             );
         }
-        if lower == "te" && !h.value.trim().eq_ignore_ascii_case("trailers") {
+        if name.eq_ignore_ascii_case("te") && !h.value.trim().eq_ignore_ascii_case("trailers") {
             msg.add_anomaly(AnomalyKind::H2InvalidTe, format!("{name}: {}", h.value));
         }
         if bare.is_empty() || !bare.bytes().all(is_tchar) {

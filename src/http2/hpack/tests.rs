@@ -79,9 +79,11 @@ fn int(mut v: usize, prefix: u8, flags: u8) -> Vec<u8> {
     out
 }
 
+/// A header block in hex, the fields it decodes to, and the table size after it.
+type Step<'a> = (&'a str, &'a [(&'a str, &'a str)], usize);
+
 /// Decodes each block in turn; checks the fields and the table size after each.
-#[allow(clippy::type_complexity)]
-fn story(d: &mut HeaderDecoder, steps: &[(&str, &[(&str, &str)], usize)]) {
+fn story(d: &mut HeaderDecoder, steps: &[Step<'_>]) {
     for (i, (block, expected, size)) in steps.iter().enumerate() {
         let fields = d
             .decode(&hex(block))
