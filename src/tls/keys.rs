@@ -1,12 +1,11 @@
 //! Cipher suites and the key schedules that turn logged secrets into record keys: TLS 1.3
 //! (RFC 8446 §7: HKDF-Expand-Label, traffic keys and IVs, KeyUpdate) and TLS 1.2 (RFC 5246
-//! §5–6.3: the PRF and the key block). The ciphers themselves are RustCrypto's.
+//! §5–6.3: the PRF and the key block). The AEAD ciphers are `ring`'s; HKDF, HMAC and the
+//! hashes RustCrypto's.
 
-use aes_gcm::aead::AeadInOut;
-use aes_gcm::{Aes128Gcm, Aes256Gcm, KeyInit};
-use chacha20poly1305::ChaCha20Poly1305;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use sha2::{Sha256, Sha384};
 
 /// The hash of a suite (its HKDF / PRF hash).
@@ -139,19 +138,18 @@ pub fn suite_name(id: u16) -> Option<&'static str> {
 }
 
 /// A keyed AEAD.
-pub enum Cipher {
-    Aes128Gcm(Box<Aes128Gcm>),
-    Aes256Gcm(Box<Aes256Gcm>),
-    ChaCha20Poly1305(Box<ChaCha20Poly1305>),
+pub struct Cipher {
+    alg: AeadAlg,
+    key: LessSafeKey,
 }
 
 impl std::fmt::Debug for Cipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the key.
-        f.write_str(match self {
-            Cipher::Aes128Gcm(_) => "Cipher(AES-128-GCM)",
-            Cipher::Aes256Gcm(_) => "Cipher(AES-256-GCM)",
-            Cipher::ChaCha20Poly1305(_) => "Cipher(ChaCha20-Poly1305)",
+        f.write_str(match self.alg {
+            AeadAlg::Aes128Gcm => "Cipher(AES-128-GCM)",
+            AeadAlg::Aes256Gcm => "Cipher(AES-256-GCM)",
+            AeadAlg::ChaCha20Poly1305 => "Cipher(ChaCha20-Poly1305)",
         })
     }
 }
@@ -160,43 +158,35 @@ pub const TAG_LEN: usize = 16;
 
 impl Cipher {
     pub fn new(alg: AeadAlg, key: &[u8]) -> Option<Cipher> {
-        Some(match alg {
-            AeadAlg::Aes128Gcm => Cipher::Aes128Gcm(Box::new(Aes128Gcm::new_from_slice(key).ok()?)),
-            AeadAlg::Aes256Gcm => Cipher::Aes256Gcm(Box::new(Aes256Gcm::new_from_slice(key).ok()?)),
-            AeadAlg::ChaCha20Poly1305 => {
-                Cipher::ChaCha20Poly1305(Box::new(ChaCha20Poly1305::new_from_slice(key).ok()?))
-            }
+        let algorithm = match alg {
+            AeadAlg::Aes128Gcm => &aead::AES_128_GCM,
+            AeadAlg::Aes256Gcm => &aead::AES_256_GCM,
+            AeadAlg::ChaCha20Poly1305 => &aead::CHACHA20_POLY1305,
+        };
+        let key = UnboundKey::new(algorithm, key).ok()?;
+        Some(Cipher {
+            alg,
+            key: LessSafeKey::new(key),
         })
     }
 
     /// Decrypts `buf` (ciphertext followed by the 16-byte tag) in place; returns the
     /// plaintext length, or `None` when the tag does not verify.
     pub fn open(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> Option<usize> {
-        let len = buf.len().checked_sub(TAG_LEN)?;
-        let (msg, tag) = buf.split_at_mut(len);
-        let tag = aes_gcm::Tag::try_from(&*tag).ok()?;
-        let n = (*nonce).into();
-        let ok = match self {
-            Cipher::Aes128Gcm(c) => c.decrypt_inout_detached(&n, aad, msg.into(), &tag),
-            Cipher::Aes256Gcm(c) => c.decrypt_inout_detached(&n, aad, msg.into(), &tag),
-            Cipher::ChaCha20Poly1305(c) => c.decrypt_inout_detached(&n, aad, msg.into(), &tag),
-        };
-        ok.ok().map(|()| len)
+        let nonce = Nonce::assume_unique_for_key(*nonce);
+        let plain = self.key.open_in_place(nonce, Aad::from(aad), buf).ok()?;
+        Some(plain.len())
     }
 
     /// Encrypts `msg` and appends the tag (tests build records with it).
     pub fn seal(&self, nonce: &[u8; 12], aad: &[u8], msg: &[u8]) -> Vec<u8> {
         let mut buf = msg.to_vec();
-        let n = (*nonce).into();
-        let tag = match self {
-            Cipher::Aes128Gcm(c) => c.encrypt_inout_detached(&n, aad, buf.as_mut_slice().into()),
-            Cipher::Aes256Gcm(c) => c.encrypt_inout_detached(&n, aad, buf.as_mut_slice().into()),
-            Cipher::ChaCha20Poly1305(c) => {
-                c.encrypt_inout_detached(&n, aad, buf.as_mut_slice().into())
-            }
-        };
-        if let Ok(tag) = tag {
-            buf.extend_from_slice(&tag);
+        let nonce = Nonce::assume_unique_for_key(*nonce);
+        if let Ok(tag) = self
+            .key
+            .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut buf)
+        {
+            buf.extend_from_slice(tag.as_ref());
         }
         buf
     }
