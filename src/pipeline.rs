@@ -24,7 +24,8 @@ use crate::capture::{CaptureError, CaptureSet, FrameRef, ReadSummary};
 use crate::decode::{DecodeStats, Decoder, Segment};
 use crate::http::{Exchange, HttpConfig, HttpOutput, HttpStats};
 use crate::reassembly::{
-    FlowKey, FlowTable, MemoryBudget, ReassemblyConfig, ReassemblyStats, SynTargets,
+    FlowKey, FlowTable, MemoryBudget, ReassemblyConfig, ReassemblyStats, SynTargets, flow_share,
+    fragment_share,
 };
 use crate::redact::Redactor;
 use crate::rules::run::{Metric, RunCounters};
@@ -385,7 +386,13 @@ pub fn run_live(
     counters: &LiveCounters,
 ) -> Result<RunSummary, PipelineError> {
     drive(cfg, true, sink, Arc::clone(&stop), |shards| {
-        read_live(capture, shards, &stop, counters)
+        read_live(
+            capture,
+            shards,
+            &stop,
+            counters,
+            fragment_share(cfg.reassembly.memory_budget),
+        )
     })
 }
 
@@ -518,8 +525,9 @@ fn drive<'s>(
     // Live, the queues absorb bursts while a worker is busy; offline they only need to
     // keep the workers fed.
     let depth = if lossy { LIVE_QUEUE_BATCHES } else { 8 };
-    // One budget for every worker's flows: memory does not grow with the core count.
-    let budget = MemoryBudget::new(cfg.reassembly.memory_budget);
+    // One budget for every worker's flows: memory does not grow with the core count. The
+    // flows get their share of the process budget; the rest is for everything else.
+    let budget = MemoryBudget::new(flow_share(cfg.reassembly.memory_budget));
 
     thread::scope(|scope| {
         let (out_tx, out_rx) = bounded::<WorkerOutput>(workers * 8);
@@ -594,7 +602,7 @@ fn read_files<'s>(
     stop: &AtomicBool,
     progress: impl FnMut(u64),
 ) -> Result<Fed, PipelineError> {
-    let mut decoder = Decoder::new();
+    let mut decoder = Decoder::with_fragment_bytes(fragment_share(cfg.reassembly.memory_budget));
     let mut order: u64 = 0;
     let read = captures.for_each_frame_until(
         cfg.filter.as_deref(),
@@ -629,8 +637,9 @@ fn read_live(
     shards: &mut Shards<'static>,
     stop: &AtomicBool,
     counters: &LiveCounters,
+    frag_bytes: usize,
 ) -> Result<Fed, PipelineError> {
-    let mut decoder = Decoder::new();
+    let mut decoder = Decoder::with_fragment_bytes(frag_bytes);
     let mut order: u64 = 0;
     let mut bytes: u64 = 0;
     let mut last_tick = Instant::now();
