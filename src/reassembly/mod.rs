@@ -1049,6 +1049,26 @@ mod flood_tests {
     }
 
     #[test]
+    fn end_of_input_closes_flows_one_at_a_time_in_first_frame_order() {
+        let mut table: FlowTable<HttpConnection> =
+            FlowTable::new(ReassemblyConfig::default(), HttpConfig::default());
+        let mut out = HttpOutput::default();
+        // Seen last first: the LRU order is the reverse of the first frames.
+        for n in [5u64, 3, 9, 1] {
+            table.segment(&syn(n, 0x0a00_0000 + n as u32, n as i64), n, &mut out);
+        }
+        table.segment(&syn(10, 0x0a00_0000 + 5, 10), 10, &mut out);
+        let mut closed = Vec::new();
+        while let Some(f) = table.finish_next(u64::MAX, &mut out) {
+            closed.push(f.number);
+        }
+        assert_eq!(closed, [1, 3, 5, 9]);
+        assert_eq!(table.open_flows(), 0);
+        table.finish(u64::MAX, &mut out);
+        assert_eq!(table.buffered(), 0);
+    }
+
+    #[test]
     fn idle_flows_expire_from_the_cold_end_and_lingering_ones_are_forgotten() {
         let cfg = ReassemblyConfig {
             idle_timeout_secs: 10,
