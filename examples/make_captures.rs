@@ -2809,7 +2809,49 @@ fn transfer_coding_and_big_json_captures() -> Vec<Capture> {
             about: "four 2 MB JSON responses on one connection, far past the kept-body and decode caps: valid, and invalid two bytes from the end, each sent with `Transfer-Encoding: gzip, chunked` and with `Content-Encoding: gzip` (tests/captures.rs also writes them uncompressed, too big to keep here); invalid-json-body fires on the two invalid ones only",
             bytes: json_2mb(),
         },
+        Capture {
+            name: "codings-gzip-bomb.pcap",
+            about: "two decompression bombs on one connection, 16 MiB of zeros as 16 kB of gzip each: with `Content-Encoding: gzip` and with `Transfer-Encoding: gzip, chunked`; compression-bomb fires on both (the transfer coding also carries the compression-bomb anomaly), and decoding stops at the caps",
+            bytes: gzip_bomb(),
+        },
     ]
+}
+
+fn gzip_bomb() -> Vec<u8> {
+    let mut c = conv(40705, 0);
+    let date = http_date(c.now());
+    let bomb = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..16 {
+            e.write_all(&zeros).expect("in memory");
+        }
+        e.finish().expect("in memory")
+    };
+    c.handshake();
+    for (target, coding) in [
+        ("/download/zeros.bin", "Content-Encoding"),
+        ("/download/zeros-te.bin", "Transfer-Encoding"),
+    ] {
+        let fields = [
+            ("Date", date.as_str()),
+            ("Server", "nginx/1.24.0"),
+            ("Content-Type", "application/octet-stream"),
+        ];
+        let resp = if coding == "Transfer-Encoding" {
+            let mut f = fields.to_vec();
+            f.push(("Transfer-Encoding", "gzip, chunked"));
+            msg("HTTP/1.1 200 OK", &f, &chunked_bytes(&bomb, 4000))
+        } else {
+            let mut f = fields.to_vec();
+            f.extend([("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]);
+            msg_cl("HTTP/1.1 200 OK", &f, &bomb)
+        };
+        c.client_sends(&get(target)).server_sends(&resp);
+    }
+    c.fin();
+    pcap_of(vec![c])
 }
 
 fn te_gzip_chunked() -> Vec<u8> {

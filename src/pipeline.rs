@@ -25,7 +25,8 @@ use crate::decode::{DecodeStats, Decoder, Segment};
 use crate::http::{Exchange, HttpConfig, HttpOutput, HttpStats};
 use crate::packets::PacketRing;
 use crate::reassembly::{
-    FlowKey, FlowTable, MemoryBudget, ReassemblyConfig, ReassemblyStats, SynTargets,
+    FlowKey, FlowTable, MemoryBudget, ReassemblyConfig, ReassemblyStats, SynTargets, flow_share,
+    fragment_share,
 };
 use crate::redact::Redactor;
 use crate::rules::run::{Metric, RunCounters};
@@ -196,8 +197,10 @@ struct Batch<'s> {
 const BATCH_SEGMENTS: usize = 512;
 const BATCH_BYTES: usize = 512 * 1024;
 /// How often (in frames) every worker is told how far the reader got, so the collector can
-/// release output even from workers that receive no traffic.
-const WATERMARK_EVERY: u64 = 8192;
+/// release output even from workers that receive no traffic. Until then the exchanges of
+/// the others wait in the collector: at 8192 frames, 200k pipelined responses (about ten
+/// per frame) held ~100 MB there while the idle worker's mark stood still.
+const WATERMARK_EVERY: u64 = 1024;
 /// Live capture: how often the capture thread sends every worker what it has and the time.
 const LIVE_TICK: Duration = Duration::from_millis(100);
 /// Live capture: how often libpcap's counters are read.
@@ -205,12 +208,88 @@ const LIVE_STATS_EVERY: Duration = Duration::from_secs(1);
 /// Live capture: batches waiting per worker before the capture thread drops.
 const LIVE_QUEUE_BATCHES: usize = 256;
 
+/// Exchanges a worker hands on at most at once: a batch of pipelined responses can release
+/// thousands, and the queue to the collector bounds messages, not exchanges.
+const OUTPUT_CHUNK: usize = 256;
+/// End of input: exchanges the collector may hold waiting for a slower worker before the
+/// workers ahead of it wait too (the one furthest behind never waits).
+const FINISH_WAITING: usize = 4096;
+
+/// How far a worker's output is complete: every exchange whose release point and
+/// connection (first frame) are at or below the mark was sent. While input is read the
+/// frame part is [`FRAME_MAX`] (all of that order); at the end of input connections are
+/// closed in the order of their first frame, and the mark follows them.
+type Mark = (u64, FrameRef);
+
+const FRAME_MAX: FrameRef = FrameRef {
+    file: u16::MAX,
+    number: u64::MAX,
+};
+
 /// What a worker hands to the collector.
 struct WorkerOutput {
     worker: usize,
     /// Exchanges with the frame order at which they were released.
     exchanges: Vec<(u64, Analyzed)>,
-    watermark: u64,
+    mark: Mark,
+}
+
+/// What the collector tells the workers at the end of input, so that one far ahead waits
+/// for the others instead of piling its exchanges up in the collector.
+#[derive(Default)]
+struct Gate {
+    state: std::sync::Mutex<GateState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// The lowest mark of all workers, as far as the collector has read.
+    low: Mark,
+    /// Exchanges waiting in the collector for the lowest mark to pass them.
+    waiting: usize,
+    /// The collector is gone: nobody waits any more.
+    closed: bool,
+}
+
+impl Gate {
+    fn update(&self, low: Mark, waiting: usize) {
+        if let Ok(mut s) = self.state.lock() {
+            s.low = low;
+            s.waiting = waiting;
+        }
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.closed = true;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits while the collector holds many exchanges and this worker (at `mine`) is not
+    /// the one holding them back.
+    fn wait_turn(&self, mine: Mark) {
+        let Ok(mut s) = self.state.lock() else {
+            return;
+        };
+        while !s.closed && s.waiting > FINISH_WAITING && mine > s.low {
+            match self.changed.wait_timeout(s, Duration::from_millis(20)) {
+                Ok((next, _)) => s = next,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Closes the gate when the collector ends, however it ends.
+struct CloseOnDrop<'g>(&'g Gate);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// An exchange waiting in the collector, ordered by release point, connection and index.
@@ -390,7 +469,14 @@ pub fn run_live(
     packets: Option<&PacketRing>,
 ) -> Result<RunSummary, PipelineError> {
     drive(cfg, true, sink, Arc::clone(&stop), |shards| {
-        read_live(capture, shards, &stop, counters, packets)
+        read_live(
+            capture,
+            shards,
+            &stop,
+            counters,
+            packets,
+            fragment_share(cfg.reassembly.memory_budget),
+        )
     })
 }
 
@@ -523,11 +609,13 @@ fn drive<'s>(
     // Live, the queues absorb bursts while a worker is busy; offline they only need to
     // keep the workers fed.
     let depth = if lossy { LIVE_QUEUE_BATCHES } else { 8 };
-    // One budget for every worker's flows: memory does not grow with the core count.
-    let budget = MemoryBudget::new(cfg.reassembly.memory_budget);
+    // One budget for every worker's flows: memory does not grow with the core count. The
+    // flows get their share of the process budget; the rest is for everything else.
+    let budget = MemoryBudget::new(flow_share(cfg.reassembly.memory_budget));
 
     thread::scope(|scope| {
         let (out_tx, out_rx) = bounded::<WorkerOutput>(workers * 8);
+        let gate = Arc::new(Gate::default());
         let mut senders = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
@@ -543,14 +631,15 @@ fn drive<'s>(
             let engine = cfg.rules.as_deref().map(Engine::new);
             let redact = cfg.redact.clone();
             let table = FlowTable::with_budget(reassembly, session, Arc::clone(&budget));
-            handles.push(scope.spawn(move || worker(w, rx, out_tx, table, engine, redact)));
+            let gate = Arc::clone(&gate);
+            handles.push(scope.spawn(move || worker(w, rx, out_tx, table, engine, redact, &gate)));
         }
         drop(out_tx);
 
         let collector_stop = Arc::clone(&stop);
         let stateful = cfg.rules.as_deref().map(StatefulEngine::new);
         let collector =
-            scope.spawn(move || collect(out_rx, workers, sink, stateful, collector_stop));
+            scope.spawn(move || collect(out_rx, workers, sink, stateful, collector_stop, &gate));
 
         let mut shards = Shards::new(senders, lossy);
         let fed = read(&mut shards);
@@ -600,7 +689,7 @@ fn read_files<'s>(
     stop: &AtomicBool,
     progress: impl FnMut(u64),
 ) -> Result<Fed, PipelineError> {
-    let mut decoder = Decoder::new();
+    let mut decoder = Decoder::with_fragment_bytes(fragment_share(cfg.reassembly.memory_budget));
     let mut order: u64 = 0;
     let read = captures.for_each_frame_until(
         cfg.filter.as_deref(),
@@ -638,8 +727,9 @@ fn read_live(
     stop: &AtomicBool,
     counters: &LiveCounters,
     packets: Option<&PacketRing>,
+    frag_bytes: usize,
 ) -> Result<Fed, PipelineError> {
-    let mut decoder = Decoder::new();
+    let mut decoder = Decoder::with_fragment_bytes(frag_bytes);
     let mut order: u64 = 0;
     let mut bytes: u64 = 0;
     let mut last_tick = Instant::now();
@@ -723,6 +813,7 @@ fn worker(
     mut table: FlowTable<Session>,
     engine: Option<Engine>,
     redact: Option<Redactor>,
+    gate: &Gate,
 ) -> (ReassemblyStats, SynTargets, HttpStats, TlsStats) {
     let analyze = |mut exchange: Exchange| {
         let mut findings = engine
@@ -737,42 +828,53 @@ fn worker(
         }
         Analyzed { exchange, findings }
     };
+    let send = |exchanges: Vec<(u64, Analyzed)>, mark: Mark| {
+        out.send(WorkerOutput {
+            worker: id,
+            exchanges,
+            mark,
+        })
+        .is_ok()
+    };
     let mut sink = HttpOutput::default();
     let mut last_order = 0;
-    for batch in rx {
+    'batches: for batch in rx {
         let mut released = Vec::new();
         for (order, seg) in &batch.segments {
             table.segment(seg, *order, &mut sink);
             released.extend(sink.exchanges.drain(..).map(|e| (*order, analyze(e))));
             last_order = *order;
+            if released.len() >= OUTPUT_CHUNK
+                && !send(std::mem::take(&mut released), (*order, FRAME_MAX))
+            {
+                break 'batches;
+            }
         }
         let watermark = batch.upto.max(last_order);
         if let Some(now) = batch.tick {
             table.tick(now, watermark, &mut sink);
             released.extend(sink.exchanges.drain(..).map(|e| (watermark, analyze(e))));
         }
-        if out
-            .send(WorkerOutput {
-                worker: id,
-                exchanges: released,
-                watermark,
-            })
-            .is_err()
-        {
+        if !send(released, (watermark, FRAME_MAX)) {
             break;
         }
     }
+    // End of input: connections close in the order of their first frame, and their
+    // exchanges go on in chunks as they come, each with how far the output is complete.
+    let mut released = Vec::new();
+    while let Some(frame) = table.finish_next(u64::MAX, &mut sink) {
+        released.extend(sink.exchanges.drain(..).map(|e| (u64::MAX, analyze(e))));
+        if released.len() >= OUTPUT_CHUNK {
+            let mark = (u64::MAX, frame);
+            if !send(std::mem::take(&mut released), mark) {
+                break;
+            }
+            gate.wait_turn(mark);
+        }
+    }
     table.finish(u64::MAX, &mut sink);
-    let rest: Vec<(u64, Analyzed)> = sink
-        .exchanges
-        .drain(..)
-        .map(|e| (u64::MAX, analyze(e)))
-        .collect();
-    let _ = out.send(WorkerOutput {
-        worker: id,
-        exchanges: rest,
-        watermark: u64::MAX,
-    });
+    released.extend(sink.exchanges.drain(..).map(|e| (u64::MAX, analyze(e))));
+    send(released, (u64::MAX, FRAME_MAX));
     (table.stats, table.syn_targets, sink.stats, sink.tls)
 }
 
@@ -783,8 +885,10 @@ fn collect(
     mut sink: impl FnMut(Output) -> std::io::Result<()>,
     mut stateful: Option<StatefulEngine>,
     stop: Arc<AtomicBool>,
+    gate: &Gate,
 ) -> std::io::Result<()> {
-    let mut marks = vec![0u64; workers];
+    let _close = CloseOnDrop(gate);
+    let mut marks: Vec<Mark> = vec![(0, FrameRef::default()); workers];
     let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
     let mut failed: Option<std::io::Error> = None;
     let mut deliver = |mut item: Analyzed, failed: &mut Option<std::io::Error>| {
@@ -816,12 +920,13 @@ fn collect(
             );
             heap.push(Reverse(Pending { key, exchange }));
         }
-        marks[msg.worker] = msg.watermark;
-        let low = marks.iter().copied().min().unwrap_or(0);
-        while heap.peek().is_some_and(|p| p.0.key.0 <= low) {
+        marks[msg.worker] = msg.mark;
+        let low = marks.iter().copied().min().unwrap_or_default();
+        while heap.peek().is_some_and(|p| (p.0.key.0, p.0.key.1) <= low) {
             let Some(Reverse(p)) = heap.pop() else { break };
             deliver(p.exchange, &mut failed);
         }
+        gate.update(low, heap.len());
     }
     while let Some(Reverse(p)) = heap.pop() {
         deliver(p.exchange, &mut failed);

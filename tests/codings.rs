@@ -216,3 +216,27 @@ fn uncompressed_two_megabyte_json_and_the_body_cap_setting() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn decompression_bombs_are_findings_and_cost_only_the_caps() {
+    let file = capture("codings-gzip-bomb.pcap");
+    let (ex, _) = support::exchanges_of(std::slice::from_ref(&file), 1);
+    assert_eq!(ex.len(), 2);
+    // Content-Encoding: kept as sent (16 kB); Transfer-Encoding: undone up to the cap only.
+    let ce = &ex[0].response.as_ref().expect("response").body;
+    assert!(ce.size < 100_000 && ce.captured_all, "{}", ce.size);
+    let te = ex[1].response.as_ref().expect("response");
+    assert!(!te.body.captured_all);
+    assert!(te.body.captured.len() <= 256 * 1024);
+    assert!(
+        te.has_anomaly(AnomalyKind::CompressionBomb),
+        "{:?}",
+        te.anomalies
+    );
+    let bombs: Vec<u64> = findings(&file, &[])
+        .into_iter()
+        .filter(|(_, r)| r == "compression-bomb")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(bombs, [0, 1]);
+}

@@ -153,9 +153,10 @@ pub struct SniffArgs {
     /// Worker threads that parse and check traffic [default: one per core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub workers: usize,
-    /// Memory all connections may hold together (reassembly, parsers, pending requests),
-    /// e.g. 256MiB or 1G; past it the least recently seen connections are evicted and
-    /// counted [default: `memory_budget` in wirelint.toml, else 256MiB].
+    /// Memory budget of the whole process, e.g. 256MiB or 1G: connections (reassembly,
+    /// parsers, pending requests) get 5/8 of it, IP fragments 1/8; past their share the
+    /// least recently seen connections are evicted and counted [default: `memory_budget`
+    /// in wirelint.toml, else 256MiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub memory_budget: Option<usize>,
     /// Content bytes kept per message for the rules, e.g. 512k or 4m (sizes and JSON
@@ -295,9 +296,10 @@ pub struct AnalyzeArgs {
     /// With --serve: the token every request must carry (needed off loopback).
     #[arg(long, value_name = "TOKEN", requires = "serve")]
     pub token: Option<String>,
-    /// Memory all connections may hold together (reassembly, parsers, pending requests),
-    /// e.g. 256MiB or 1G; past it the least recently seen connections are evicted and
-    /// counted [default: `memory_budget` in wirelint.toml, else 256MiB].
+    /// Memory budget of the whole process, e.g. 256MiB or 1G: connections (reassembly,
+    /// parsers, pending requests) get 5/8 of it, IP fragments 1/8; past their share the
+    /// least recently seen connections are evicted and counted [default: `memory_budget`
+    /// in wirelint.toml, else 256MiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub memory_budget: Option<usize>,
     /// Content bytes kept per message for the rules, e.g. 512k or 4m (sizes and JSON

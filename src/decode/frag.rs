@@ -128,8 +128,10 @@ impl FragEntry {
 
 /// IPv4/IPv6 fragments waiting for the rest of their datagram. Bounded in datagrams, bytes
 /// and capture time; what does not fit is dropped and counted.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct FragTable {
+    /// Buffer bytes allowed (its share of the memory budget, at most [`FRAG_MAX_BYTES`]).
+    max_bytes: usize,
     entries: HashMap<FragKey, FragEntry>,
     /// Trains in the order they started, with the serial they had.
     order: VecDeque<(u64, FragKey)>,
@@ -145,7 +147,25 @@ enum Loss {
     Unfinished,
 }
 
+impl Default for FragTable {
+    fn default() -> Self {
+        FragTable {
+            max_bytes: FRAG_MAX_BYTES,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            next_serial: 0,
+            bytes: 0,
+        }
+    }
+}
+
 impl FragTable {
+    /// Bounds the buffers to `bytes` (at least one largest datagram, at most
+    /// [`FRAG_MAX_BYTES`]).
+    pub(super) fn set_max_bytes(&mut self, bytes: usize) {
+        self.max_bytes = bytes.clamp(FRAG_MAX_LEN as usize, FRAG_MAX_BYTES);
+    }
+
     /// Adds a fragment. Returns the whole datagram payload once it is complete.
     pub(super) fn add(
         &mut self,
@@ -172,7 +192,7 @@ impl FragTable {
         let end = end as u32;
         if !self.entries.contains_key(&frag.key) {
             while self.entries.len() >= FRAG_MAX_DATAGRAMS
-                || self.bytes + end as usize > FRAG_MAX_BYTES
+                || self.bytes + end as usize > self.max_bytes
             {
                 if !self.drop_oldest(Loss::Evicted, stats) {
                     break;
@@ -225,7 +245,7 @@ impl FragTable {
             self.remove(&frag.key, Loss::Evicted, stats);
             return None;
         }
-        while self.bytes > FRAG_MAX_BYTES {
+        while self.bytes > self.max_bytes {
             if !self.drop_oldest(Loss::Evicted, stats) {
                 break;
             }

@@ -302,6 +302,14 @@ impl Decoder {
         Decoder::default()
     }
 
+    /// A decoder whose IP fragment table holds at most `bytes` of buffers (its share of
+    /// the run's memory budget; [`Decoder::new`] allows 32 MiB).
+    pub fn with_fragment_bytes(bytes: usize) -> Self {
+        let mut d = Decoder::default();
+        d.frags.set_max_bytes(bytes);
+        d
+    }
+
     /// What has been decoded so far.
     pub fn stats(&self) -> &DecodeStats {
         &self.stats

@@ -346,13 +346,30 @@ impl HttpConnection {
     /// Bytes held on the heap (for the memory budget): parser buffers, bytes not yet
     /// assigned to a side, and the requests waiting for answers.
     pub fn buffered(&self) -> usize {
+        // The struct itself (boxed by the session; ~2 KiB, the parsers and pairing are
+        // inline) was not counted once, which let half-open floods hold about twice the
+        // budget.
         let parsers = self.parsers.as_ref().map_or(0, |p| {
-            std::mem::size_of::<[DirParser; 2]>() + p[0].buf.capacity() + p[1].buf.capacity()
+            p.iter()
+                .map(|d| {
+                    d.buf.capacity()
+                        + d.current.as_ref().map_or(0, |c| {
+                            c.msg.raw_head.capacity()
+                                + c.msg.body.captured.capacity()
+                                + c.msg.headers.capacity() * std::mem::size_of::<Header>()
+                        })
+                })
+                .sum::<usize>()
         });
-        let pairing = self.pairing.as_ref().map_or(0, |p| {
-            std::mem::size_of::<Pairing>() + p.slots.capacity() * std::mem::size_of::<Slot>()
-        });
-        parsers + pairing + self.undecided[0].capacity() + self.undecided[1].capacity()
+        let pairing = self
+            .pairing
+            .as_ref()
+            .map_or(0, |p| p.slots.capacity() * std::mem::size_of::<Slot>());
+        std::mem::size_of::<Self>()
+            + parsers
+            + pairing
+            + self.undecided[0].capacity()
+            + self.undecided[1].capacity()
     }
 
     fn set_client(&mut self, c: usize) {

@@ -76,6 +76,81 @@ pub fn decode_one(coding: &str, data: &[u8], cap: usize) -> Result<(Vec<u8>, boo
     }
 }
 
+/// How far `data` (bytes in `coding`) expands: decodes until more than `cap` bytes come
+/// out and returns `(decoded, coded)` — the decoded bytes and the coded bytes it took
+/// (within a few hundred bytes: decoders read ahead) — or `None` when the content ends,
+/// fails, or has used `cap / min_ratio` coded bytes first (it cannot reach `min_ratio`:1 at
+/// the cap, so bounded work on ordinary content). For the decompression-bomb rule.
+pub fn expansion(coding: &str, data: &[u8], cap: usize, min_ratio: usize) -> Option<(u64, u64)> {
+    /// Read-ahead of the brotli decoder; flate2's bufread decoders take what they use.
+    const BR_BUFFER: usize = 512;
+    let budget_in = cap / min_ratio.max(1);
+    fn run<R: Read>(
+        mut r: R,
+        cap: usize,
+        budget_in: usize,
+        rest: impl Fn(&R) -> usize,
+        total: usize,
+    ) -> Option<(u64, u64)> {
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut out = 0usize;
+        loop {
+            let n = r.read(&mut buf).ok()?;
+            if n == 0 {
+                return None;
+            }
+            out += n;
+            let taken = total - rest(&r);
+            if out > cap {
+                return Some((out as u64, taken as u64));
+            }
+            if taken > budget_in {
+                return None;
+            }
+        }
+    }
+    let total = data.len();
+    match coding {
+        "gzip" | "x-gzip" => run(
+            flate2::bufread::MultiGzDecoder::new(data),
+            cap,
+            budget_in,
+            |r| r.get_ref().len(),
+            total,
+        ),
+        "deflate" => {
+            let zlib = data.len() >= 2
+                && data[0] & 0x0f == 8
+                && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0;
+            if zlib {
+                run(
+                    flate2::bufread::ZlibDecoder::new(data),
+                    cap,
+                    budget_in,
+                    |r| r.get_ref().len(),
+                    total,
+                )
+            } else {
+                run(
+                    flate2::bufread::DeflateDecoder::new(data),
+                    cap,
+                    budget_in,
+                    |r| r.get_ref().len(),
+                    total,
+                )
+            }
+        }
+        "br" => run(
+            brotli::Decompressor::new(data, BR_BUFFER),
+            cap,
+            budget_in,
+            |r| r.get_ref().len(),
+            total,
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +188,21 @@ mod tests {
             .write_all(&text)
             .unwrap();
         assert_eq!(decode_one("br", &br, 1 << 20).unwrap().0, text);
+    }
+
+    #[test]
+    fn expansion_measures_bombs_and_stops_early_on_ordinary_content() {
+        let bomb = gzip(&vec![0u8; 4 << 20]);
+        let (out, used) = expansion("gzip", &bomb, 1 << 20, 100).expect("a bomb");
+        assert!(out > 1 << 20);
+        assert!(out / used > 100, "{out} from {used}");
+        // Text at ~3:1 stops after cap/100 coded bytes; short content ends first.
+        let text: Vec<u8> = (0..400_000u32)
+            .flat_map(|i| format!("{i},").into_bytes())
+            .collect();
+        assert_eq!(expansion("gzip", &gzip(&text), 1 << 20, 100), None);
+        assert_eq!(expansion("gzip", &gzip(b"short"), 1 << 20, 100), None);
+        assert_eq!(expansion("zstd", &bomb, 1 << 20, 100), None);
     }
 
     #[test]

@@ -57,11 +57,21 @@ impl JsonCheck {
     }
 }
 
+/// Decoded bytes per coded byte beyond which content that decodes past the cap is a
+/// probable decompression bomb (real text and JSON compress 3–20:1; deflate's maximum is
+/// 1032:1).
+pub const BOMB_RATIO: u64 = 100;
+
 /// The body pipeline of one message.
 #[derive(Debug)]
 pub struct ContentStream {
     /// Transfer codings to undo (chunked excluded), `None` when there are none.
     transfer: Option<Chain>,
+    /// Bytes fed to the transfer decoders, and bytes they produced.
+    coded_in: u64,
+    decoded_out: u64,
+    /// The kept-body cap, for the bomb verdict.
+    cap: usize,
     /// The transfer codings could not be undone: the content was not seen.
     transfer_failed: Option<String>,
     /// Decoding stopped because nothing more was wanted (the kept bytes are full and the
@@ -123,6 +133,9 @@ impl ContentStream {
         }
         Some(ContentStream {
             transfer,
+            coded_in: 0,
+            decoded_out: 0,
+            cap: 0,
             transfer_failed,
             stopped: false,
             lost: false,
@@ -150,7 +163,13 @@ impl ContentStream {
             self.stopped = true;
             return;
         }
-        let result = chain.push(data, &mut |piece| take(body, json, piece, cap));
+        self.cap = cap;
+        self.coded_in += data.len() as u64;
+        let out = &mut self.decoded_out;
+        let result = chain.push(data, &mut |piece| {
+            *out += piece.len() as u64;
+            take(body, json, piece, cap)
+        });
         if let Err(e) = result {
             self.transfer_failed = Some(format!("Transfer-Encoding: {e}"));
         }
@@ -171,6 +190,20 @@ impl ContentStream {
             && let Err(e) = chain.finish()
         {
             self.transfer_failed = Some(format!("Transfer-Encoding: {e}"));
+        }
+        if self.decoded_out > self.cap as u64
+            && self.decoded_out > BOMB_RATIO.saturating_mul(self.coded_in)
+        {
+            msg.add_anomaly(
+                AnomalyKind::CompressionBomb,
+                format!(
+                    "Transfer-Encoding decoded {} bytes from the first {} (ratio {}:1) before decoding stopped at the {}-byte cap",
+                    self.decoded_out,
+                    self.coded_in,
+                    self.decoded_out / self.coded_in.max(1),
+                    self.cap
+                ),
+            );
         }
         if let Some(reason) = &self.transfer_failed {
             // The content was not seen: no rule may judge the bytes kept so far.
@@ -386,6 +419,11 @@ mod tests {
                 stream.push(&mut m.body, piece, 64 * 1024);
             }
             stream.finish(&mut m);
+            assert!(
+                m.has_anomaly(AnomalyKind::CompressionBomb),
+                "{ct}: {:?}",
+                m.anomalies
+            );
             assert_eq!(m.body.captured.len(), 64 * 1024, "{ct}");
             assert!(!m.body.captured_all);
             assert_eq!(m.body.size, bomb.len() as u64);

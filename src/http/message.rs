@@ -56,6 +56,10 @@ pub enum AnomalyKind {
     /// A transfer coding other than chunked could not be undone (no decoder, corrupt
     /// data): the content was not seen.
     UndecodedTransferCoding,
+    /// Undoing a transfer coding (`gzip`, `deflate`) produced more than
+    /// [`BOMB_RATIO`](super::content_stream::BOMB_RATIO) times its input and ran past the
+    /// kept-body cap, where decoding stopped: a probable decompression bomb.
+    CompressionBomb,
     /// HTTP/2: the stream was reset (RST_STREAM) before it completed.
     H2StreamReset,
     /// HTTP/2: the connection was shut down with an error (GOAWAY) while the stream was open.
@@ -123,6 +127,7 @@ impl AnomalyKind {
         AnomalyKind::GapBeforeMessage,
         AnomalyKind::JunkBeforeMessage,
         AnomalyKind::UndecodedTransferCoding,
+        AnomalyKind::CompressionBomb,
         AnomalyKind::H2StreamReset,
         AnomalyKind::H2GoAway,
         AnomalyKind::H2ServerPush,
@@ -177,6 +182,7 @@ impl AnomalyKind {
             AnomalyKind::GapBeforeMessage => "gap-before-message",
             AnomalyKind::JunkBeforeMessage => "junk-before-message",
             AnomalyKind::UndecodedTransferCoding => "undecoded-transfer-coding",
+            AnomalyKind::CompressionBomb => "compression-bomb",
             AnomalyKind::H2StreamReset => "h2-stream-reset",
             AnomalyKind::H2GoAway => "h2-goaway",
             AnomalyKind::H2ServerPush => "h2-server-push",

@@ -15,7 +15,7 @@ mod pairing;
 
 pub use body::{ChunkState, RequestContext, decide_framing};
 pub use connection::{HttpConfig, HttpConnection, HttpStats};
-pub use content_stream::json_verdict_of_kept;
+pub use content_stream::{BOMB_RATIO, json_verdict_of_kept};
 pub use message::{
     Anomaly, AnomalyKind, Body, Connection, Exchange, ExchangeSource, Framing, Header, JsonVerdict,
     Message, Pos, StartLine, TlsInfo,

@@ -17,6 +17,22 @@ pub const CHUNK: usize = 256 * 1024;
 /// Default budget: the bound for the whole process.
 pub const DEFAULT_BUDGET: usize = 256 * 1024 * 1024;
 
+/// The flow tables' share of a process budget (`--memory-budget` bounds the whole process,
+/// not only the flows): 5/8. Of the rest, [`fragment_share`] goes to the IP fragment table
+/// and the remaining quarter covers what is bounded but not counted byte by byte: the
+/// capture file's resident mapped pages (at most two release steps), the batches between
+/// reader and workers, exchanges waiting to be put in order, the SQLite writer's queue and
+/// page cache, thread stacks, the binary, and the allocator's overhead on the flows' many
+/// small allocations.
+pub fn flow_share(total: usize) -> usize {
+    total / 8 * 5
+}
+
+/// The IP fragment table's share of a process budget: 1/8, at most 32 MiB.
+pub fn fragment_share(total: usize) -> usize {
+    (total / 8).min(32 * 1024 * 1024)
+}
+
 /// Bytes that all flow tables of a run may hold together.
 #[derive(Debug)]
 pub struct MemoryBudget {

@@ -22,12 +22,12 @@ use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use budget::{DEFAULT_BUDGET, MemoryBudget, Reservation};
+pub use budget::{DEFAULT_BUDGET, MemoryBudget, Reservation, flow_share, fragment_share};
 pub use stream::{Clock, Delivered, HalfStream, Piece, StreamStats, WAIT_SECS, WAIT_SEGMENTS};
 
 use stream::pump;
 
-use crate::capture::Pos;
+use crate::capture::{FrameRef, Pos};
 use crate::decode::Segment;
 use crate::time::Timestamp;
 use lru::Lru;
@@ -372,6 +372,8 @@ pub struct FlowTable<C: StreamConsumer> {
     /// Flows with a direction waiting for late data (live capture ends their waits on
     /// ticks without visiting every flow).
     stalled: HashSet<u32>,
+    /// End of input: open flows still to close, by first frame (latest first).
+    finishing: Option<Vec<(FrameRef, u32)>>,
     pub stats: ReassemblyStats,
     pub syn_targets: SynTargets,
 }
@@ -405,6 +407,7 @@ impl<C: StreamConsumer> FlowTable<C> {
             latest: Timestamp::ZERO,
             quiet_upto: Timestamp::ZERO,
             stalled: HashSet::new(),
+            finishing: None,
             stats: ReassemblyStats::default(),
             syn_targets: SynTargets::default(),
         }
@@ -823,6 +826,37 @@ impl<C: StreamConsumer> FlowTable<C> {
         self.quiet_upto = upto;
     }
 
+    /// End of input, one flow at a time: closes the open flow whose first packet came
+    /// earliest and returns that packet's frame, `None` once no flow is open. The caller
+    /// hands on what each close produced before the next, so the exchanges of 100k
+    /// connections still open at the end never wait all at once; and since output is
+    /// ordered by connection (first frame) at the end, a frame is also how far the output
+    /// is complete.
+    pub fn finish_next(&mut self, order: u64, sink: &mut C::Sink) -> Option<FrameRef> {
+        if self.finishing.is_none() {
+            // Input has ended: the open flows are fixed from now on.
+            let mut open = Vec::with_capacity(self.flows.len());
+            let mut at = self.flows.hottest(OPEN);
+            while let Some(i) = at {
+                at = self.flows.colder(i);
+                if let Some(f) = self.flows.get(i) {
+                    open.push((f.first.frame, i));
+                }
+            }
+            // Popped from the end: latest first frame first in the vector.
+            open.sort_unstable_by(|a, b| b.cmp(a));
+            self.finishing = Some(open);
+        }
+        let (frame, i) = self.finishing.as_mut()?.pop()?;
+        let pos = self.flows.get(i).map_or(Pos::default(), |f| Pos {
+            order,
+            ..f.last_pos
+        });
+        self.close_flow(i, CloseReason::EndOfCapture, pos, sink);
+        self.remove(i);
+        Some(frame)
+    }
+
     /// End of input: every open flow is closed, oldest first so output is deterministic.
     pub fn finish(&mut self, order: u64, sink: &mut C::Sink) {
         while let Some(i) = self.flows.coldest(OPEN) {
@@ -1011,6 +1045,26 @@ mod flood_tests {
         assert_eq!(table.stats.syn_without_handshake, n);
         let top = table.syn_targets.top();
         assert_eq!(top, Some((syn(0, 0, 0).dst, n)));
+        assert_eq!(table.buffered(), 0);
+    }
+
+    #[test]
+    fn end_of_input_closes_flows_one_at_a_time_in_first_frame_order() {
+        let mut table: FlowTable<HttpConnection> =
+            FlowTable::new(ReassemblyConfig::default(), HttpConfig::default());
+        let mut out = HttpOutput::default();
+        // Seen last first: the LRU order is the reverse of the first frames.
+        for n in [5u64, 3, 9, 1] {
+            table.segment(&syn(n, 0x0a00_0000 + n as u32, n as i64), n, &mut out);
+        }
+        table.segment(&syn(10, 0x0a00_0000 + 5, 10), 10, &mut out);
+        let mut closed = Vec::new();
+        while let Some(f) = table.finish_next(u64::MAX, &mut out) {
+            closed.push(f.number);
+        }
+        assert_eq!(closed, [1, 3, 5, 9]);
+        assert_eq!(table.open_flows(), 0);
+        table.finish(u64::MAX, &mut out);
         assert_eq!(table.buffered(), 0);
     }
 

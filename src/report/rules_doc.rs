@@ -146,6 +146,13 @@ pub fn explain(r: &Rule) -> String {
                 show("interim", &Some(i.clone()), ex.raw, &mut out);
             }
             show("response", &ex.response, ex.raw, &mut out);
+            if let Some(gz) = &ex.response_gzip {
+                let _ = writeln!(
+                    out,
+                    "  (body: gzip of {:?} × {}, generated)",
+                    gz.repeat, gz.count
+                );
+            }
         } else {
             for (n, e) in ex.exchange.iter().enumerate() {
                 let _ = writeln!(

@@ -119,7 +119,8 @@ fn h2_frames(enc: &mut HeaderEncoder, stream: u32, text: &str, end: bool) -> Vec
 /// Runs an example through the http stage; returns its exchanges in order.
 pub fn exchanges(example: &ExampleFile) -> Vec<Exchange> {
     let single;
-    let items: &[ExampleExchange] = if example.exchange.is_empty() {
+    let single_item = example.exchange.is_empty();
+    let items: &[ExampleExchange] = if single_item {
         single = [ExampleExchange {
             request: example.request.clone(),
             response: example.response.clone(),
@@ -226,7 +227,11 @@ pub fn exchanges(example: &ExampleFile) -> Vec<Exchange> {
                     messages.push((1, wire_bytes(interim, item.raw)));
                 }
                 if let Some(resp) = &item.response {
-                    messages.push((1, wire_bytes(resp, item.raw)));
+                    let mut bytes = wire_bytes(resp, item.raw);
+                    if let Some(gz) = example.response_gzip.as_ref().filter(|_| single_item) {
+                        with_generated_body(&mut bytes, &gz.bytes());
+                    }
+                    messages.push((1, bytes));
                 }
             }
             Proto::Http2 {
@@ -256,6 +261,28 @@ pub fn exchanges(example: &ExampleFile) -> Vec<Exchange> {
         conn.close(at, &mut out);
     }
     out
+}
+
+/// Appends a generated body to a response head (ending in the blank line): as one chunk
+/// when the head's Transfer-Encoding ends in `chunked`, else with a `Content-Length` added
+/// unless the head frames the body itself.
+fn with_generated_body(msg: &mut Vec<u8>, body: &[u8]) {
+    let head = String::from_utf8_lossy(msg).to_ascii_lowercase();
+    let chunked = head
+        .split("\r\n")
+        .any(|l| l.starts_with("transfer-encoding:") && l.trim_end().ends_with("chunked"));
+    let framed = head.contains("\ncontent-length:") || head.contains("\ntransfer-encoding:");
+    if !framed && msg.ends_with(b"\r\n\r\n") {
+        msg.truncate(msg.len() - 2);
+        msg.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    }
+    if chunked {
+        msg.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+        msg.extend_from_slice(body);
+        msg.extend_from_slice(b"\r\n0\r\n\r\n");
+    } else {
+        msg.extend_from_slice(body);
+    }
 }
 
 fn pos(frame: u64, secs: f64, order: u64) -> Pos {

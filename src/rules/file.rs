@@ -91,6 +91,32 @@ pub struct ExampleFile {
     /// Run scope: the run's counters, by metric name.
     #[serde(default)]
     pub counters: Option<std::collections::BTreeMap<String, u64>>,
+    /// The response's body is generated: `repeat` written `count` times, gzip-compressed
+    /// (TOML strings cannot hold binary bodies such as a compression bomb). The response
+    /// text is then a head only; `Content-Length` is added unless it frames itself.
+    #[serde(default)]
+    pub response_gzip: Option<GzipBody>,
+}
+
+/// A generated gzip body: `repeat` written `count` times, then compressed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GzipBody {
+    pub repeat: String,
+    pub count: usize,
+}
+
+impl GzipBody {
+    /// The compressed bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..self.count {
+            // Writing to a Vec cannot fail.
+            let _ = e.write_all(self.repeat.as_bytes());
+        }
+        e.finish().unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -155,11 +155,13 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
             "journal_mode stayed {mode}, WAL is needed"
         ))));
     }
-    // A 64 MiB page cache keeps the findings indexes' hot pages in memory; checkpoints
-    // every 8000 pages (32 MiB of WAL) copy each hot page once rather than every 4 MiB.
+    // A 16 MiB page cache keeps the findings indexes' hot pages in memory (64 MiB took a
+    // quarter of the process's default memory budget, which the SQLite cache is part of);
+    // checkpoints every 8000 pages (32 MiB of WAL) copy each hot page once rather than
+    // every 4 MiB.
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-         PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8000;",
+         PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 8000;",
     )
     .map_err(open_err)?;
     conn.set_prepared_statement_cache_capacity(32);
