@@ -1436,6 +1436,36 @@ fn browser_exchange_page_marks_the_line_of_a_finding() {
     assert!(target.as_str().unwrap().starts_with("finding-"), "{target}");
 }
 
+/// In a real browser: a content finding's span is the body; the exchange page marks the
+/// body (the bytes from where the JSON breaks, when the preview holds them) and the
+/// finding's link scrolls to it.
+#[test]
+fn browser_exchange_page_marks_the_body_a_content_finding_is_about() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo_db(dir.path());
+    let st = state(&db);
+    let f = ok(&st, "/api/findings?rule=%22invalid-json-body%22").json()["findings"][0].clone();
+    assert_eq!(f["span"]["part"], "body", "{f}");
+    let side = f["span"]["side"].as_str().unwrap().to_string();
+    let server = Server::start(&db);
+    b.goto(&format!("{}/exchanges/{}", server.base, f["exchange"]));
+    let body = format!("{side}-body");
+    let marked = b.exec(
+        "var e = document.getElementById(arguments[0]); return e ? e.className + '|' + (e.querySelector('mark.span') ? e.querySelector('mark.span').textContent : '') : 'none';",
+        json!([body]),
+    );
+    let marked = marked.as_str().unwrap().to_string();
+    assert!(marked.contains("marked"), "{marked}");
+    // The finding links to the body; following it makes the body the target.
+    b.click(&b.find(&format!("a.to-line[href='#{body}']")));
+    let target = b.exec(
+        "var t = document.querySelector(':target'); return t ? t.id : '';",
+        json!([]),
+    );
+    assert_eq!(target.as_str().unwrap(), body);
+}
+
 /// In a real browser: the request copied as curl repeats the request against a local
 /// server (the same method, target and headers, secrets masked).
 #[test]
