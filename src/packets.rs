@@ -43,12 +43,20 @@ pub struct PacketStoreConfig {
     /// Bytes of packets the database keeps, all runs together; past it the oldest flagged
     /// connections' packets are deleted.
     pub disk_cap: u64,
-    /// Bytes of packets held in memory waiting for a finding, all connections together.
+    /// Memory held for packets waiting for a finding, all connections together: their
+    /// bytes and bookkeeping ([`PACKET_OVERHEAD`], [`CONN_OVERHEAD`]).
     pub memory_cap: usize,
     /// Bytes of packets kept per connection, in memory (its most recent ones) and on disk
     /// (its first ones once flagged).
     pub per_connection: usize,
 }
+
+/// Memory a held packet costs beyond its bytes: its entry, the allocation of its bytes and
+/// its place in the eviction order. Counted, so that a flood of small packets (a SYN is 54
+/// bytes) cannot hold several times the cap.
+const PACKET_OVERHEAD: usize = 160;
+/// Memory a connection with held packets costs: its map entry, queue and maskers.
+const CONN_OVERHEAD: usize = 256;
 
 impl PacketStoreConfig {
     /// The limits derived from the disk cap: a quarter of it in memory (at most 16 MiB),
@@ -83,7 +91,7 @@ pub struct StoredPacket {
 /// What the store did so far (gauges and counters).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PacketStoreStats {
-    /// Packets and bytes held in memory now.
+    /// Packets held in memory now, and the memory they cost (bytes and bookkeeping).
     pub held_packets: u64,
     pub held_bytes: u64,
     /// Connections flagged (a finding was made on them).
@@ -345,7 +353,7 @@ impl PacketRing {
         if syn {
             // A new connection on the same addresses: what was flagged was the old one.
             while let Some(h) = conn.pop_front() {
-                inner.bytes -= h.packet.data.len();
+                inner.bytes -= h.packet.data.len() + PACKET_OVERHEAD;
                 inner.held_packets -= 1;
                 inner.stats.expired += 1;
             }
@@ -369,18 +377,18 @@ impl PacketRing {
             dir,
         });
         conn.bytes += len;
-        inner.bytes += len;
+        inner.bytes += len + PACKET_OVERHEAD;
         inner.held_packets += 1;
         inner.order.push_back((key, serial));
         while conn.bytes > per_connection && conn.packets.len() > 1 {
             if let Some(h) = conn.pop_front() {
-                inner.bytes -= h.packet.data.len();
+                inner.bytes -= h.packet.data.len() + PACKET_OVERHEAD;
                 inner.held_packets -= 1;
                 inner.stats.expired += 1;
             }
         }
         // Oldest packets first, whichever connection they are of.
-        while inner.bytes > memory_cap {
+        while inner.bytes + inner.conns.len() * CONN_OVERHEAD > memory_cap {
             let Some((k, s)) = inner.order.pop_front() else {
                 break;
             };
@@ -390,7 +398,7 @@ impl PacketRing {
             if c.packets.front().is_some_and(|h| h.serial == s)
                 && let Some(h) = c.pop_front()
             {
-                inner.bytes -= h.packet.data.len();
+                inner.bytes -= h.packet.data.len() + PACKET_OVERHEAD;
                 inner.held_packets -= 1;
                 inner.stats.expired += 1;
             }
@@ -521,7 +529,7 @@ fn drain(
     while let Some(mut h) = conn.packets.pop_front() {
         let len = h.packet.data.len();
         conn.bytes -= len;
-        inner.bytes -= len;
+        inner.bytes -= len + PACKET_OVERHEAD;
         inner.held_packets -= 1;
         if h.packet.number < flag.first_frame.number {
             inner.stats.expired += 1;
@@ -654,7 +662,9 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_per_connection_and_in_total() {
-        let r = ring(250, 400);
+        // Room for about three packets of 100 bytes with their bookkeeping.
+        let cap = 3 * (100 + PACKET_OVERHEAD) + CONN_OVERHEAD;
+        let r = ring(250, cap);
         let s = addr("127.0.0.1:80");
         for port in 0..4u16 {
             let (key, dir) = FlowKey::of(addr(&format!("127.0.0.1:{}", 6000 + port)), s);
@@ -664,7 +674,8 @@ mod tests {
             }
         }
         let st = r.stats();
-        assert!(st.held_bytes <= 400, "{st:?}");
+        assert!(st.held_bytes as usize <= cap, "{st:?}");
+        assert!(st.held_packets <= 3, "{st:?}");
         assert_eq!(st.held_packets + st.expired, 20);
         // The most recent packets stay.
         let got = r
