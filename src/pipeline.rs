@@ -35,6 +35,11 @@ use crate::session::{Session, SessionConfig};
 use crate::time::Timestamp;
 use crate::tls::{TlsConfig, TlsStats};
 
+/// Memory a live run holds outside the flow tables and the offline reserve: libpcap's ring
+/// (32 MiB, mapped into the process) and the packet store's packets awaiting a finding
+/// (16 MiB).
+const LIVE_RESERVE: usize = 48 * 1024 * 1024;
+
 /// Settings of one run.
 #[derive(Clone, Debug, Default)]
 pub struct PipelineConfig {
@@ -610,8 +615,16 @@ fn drive<'s>(
     // keep the workers fed.
     let depth = if lossy { LIVE_QUEUE_BATCHES } else { 8 };
     // One budget for every worker's flows: memory does not grow with the core count. The
-    // flows get their share of the process budget; the rest is for everything else.
-    let budget = MemoryBudget::new(flow_share(cfg.reassembly.memory_budget));
+    // flows get their share of the process budget; the rest is for everything else. Live,
+    // the kernel's capture ring (mapped into the process) and the packet store's memory
+    // come out of the flows' share too.
+    let share = flow_share(cfg.reassembly.memory_budget);
+    let share = if lossy {
+        share.saturating_sub(LIVE_RESERVE).max(share / 4)
+    } else {
+        share
+    };
+    let budget = MemoryBudget::new(share);
 
     thread::scope(|scope| {
         let (out_tx, out_rx) = bounded::<WorkerOutput>(workers * 8);
