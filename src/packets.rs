@@ -415,6 +415,9 @@ impl PacketRing {
                     .and_then(|c| c.packets.front())
                     .is_some_and(|h| h.serial <= *s)
             });
+            // A flood's peak would otherwise keep its capacity for the rest of the run.
+            let keep = 2 * inner.order.len() + 4096;
+            inner.order.shrink_to(keep);
         }
     }
 
