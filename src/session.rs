@@ -83,8 +83,8 @@ enum State {
         /// The first bytes of each direction (up to [`JOIN_SCAN`] of a direction that
         /// began before the capture, to look for HTTP/2 frames).
         start: [Vec<u8>; 2],
-        /// Length of `start[d]` when it was last searched for HTTP/2 frames.
-        scanned: [usize; 2],
+        /// How far each direction's `start` was searched for HTTP/2 frames.
+        scanned: [JoinScan; 2],
         held_bytes: usize,
     },
     Http1(Box<HttpConnection>),
@@ -144,7 +144,7 @@ impl Session {
             state: State::Undecided {
                 held: Vec::new(),
                 start: [Vec::new(), Vec::new()],
-                scanned: [0, 0],
+                scanned: [JoinScan::default(); 2],
                 held_bytes: 0,
             },
             carried: HttpStats::default(),
@@ -415,6 +415,20 @@ fn join_client(client_hint: Option<usize>, ends: &[SocketAddr; 2]) -> usize {
 /// Bytes of a direction that began before the capture kept to look for HTTP/2 frames.
 const JOIN_SCAN: usize = 24 * 1024;
 
+/// What the search of one direction's first bytes for HTTP/2 frames found so far: each
+/// byte is looked at a bounded number of times, however small the pieces it came in.
+#[derive(Clone, Copy, Debug, Default)]
+struct JoinScan {
+    /// Length searched for frames at the last search.
+    searched: usize,
+    /// Length searched for `HTTP/1.` so far.
+    text_searched: usize,
+    /// `HTTP/1.` was seen: HTTP/1.
+    http1: bool,
+    /// No frame boundary can be there.
+    no_frames: bool,
+}
+
 /// A connection the capture joined late may be HTTP/2 in the middle of its frames: when a
 /// direction's first bytes hold a run of plausible frame headers it is (`client` sends
 /// requests); `Wait` while they might; `None` when not (text with `HTTP/1.` in it, TLS, a
@@ -422,22 +436,35 @@ const JOIN_SCAN: usize = 24 * 1024;
 /// again only after another KiB arrived, unless `last` (the connection ends).
 fn join_verdict(
     start: &[Vec<u8>; 2],
-    scanned: &mut [usize; 2],
+    scanned: &mut [JoinScan; 2],
     mid_stream: [bool; 2],
     client: usize,
     last: bool,
 ) -> Option<Verdict> {
+    const MARK: &[u8] = b"HTTP/1.";
     let mut wait = false;
     for d in 0..2 {
         let s = &start[d];
-        if !mid_stream[d] || s.is_empty() || starts_like_tls(s) || contains(s, b"HTTP/1.") {
+        let scan = &mut scanned[d];
+        if !mid_stream[d] || s.is_empty() || starts_like_tls(s) {
             continue;
         }
-        if !last && s.len() < JOIN_SCAN && s.len() < scanned[d] + 1024 {
-            wait = true;
+        if !scan.http1 {
+            // Only what arrived since, with the mark's length of overlap.
+            let from = scan.text_searched.saturating_sub(MARK.len() - 1);
+            scan.http1 = contains(&s[from..], MARK);
+            scan.text_searched = s.len();
+        }
+        if scan.http1 || scan.no_frames {
             continue;
         }
-        scanned[d] = s.len();
+        let grown = s.len() > scan.searched;
+        if !last && s.len() < JOIN_SCAN && s.len() < scan.searched + 1024 || !grown && !last {
+            // Searched at this length already (and it may still come): wait for more.
+            wait = wait || s.len() < JOIN_SCAN;
+            continue;
+        }
+        scan.searched = s.len();
         match crate::http2::sync::frame_sync(s) {
             FrameSync::At(at) => {
                 // Who sends requests, from a HEADERS frame of either side if one tells.
@@ -452,7 +479,7 @@ fn join_verdict(
                 return Some(Verdict::Http2JoinedLate(told.unwrap_or(client)));
             }
             FrameSync::NeedMore if !last && s.len() < JOIN_SCAN => wait = true,
-            FrameSync::NeedMore | FrameSync::No => {}
+            FrameSync::NeedMore | FrameSync::No => scan.no_frames = true,
         }
     }
     wait.then_some(Verdict::Wait)

@@ -227,7 +227,7 @@ impl Http2Connection {
                 }
                 if self.dirs.iter().any(|d| d.syncing) {
                     self.dirs[dir].buf.extend_from_slice(data);
-                    self.sync(pos, out);
+                    self.sync(pos, out, false);
                 } else if self.dirs[dir].buf.is_empty() {
                     let used = self.process(dir, data, pos, out);
                     if !self.stopped {
@@ -274,6 +274,9 @@ impl Http2Connection {
         pos: Pos,
         out: &mut Vec<Exchange>,
     ) {
+        if !self.stopped && self.dirs.iter().any(|d| d.syncing && !d.buf.is_empty()) {
+            self.sync(pos, out, true);
+        }
         let closed = reason == CloseReason::Closed;
         let server_seen = self.server_seen || (fin[1 - self.client] && closed);
         let streams = std::mem::take(&mut self.streams);
@@ -370,7 +373,8 @@ impl Http2Connection {
     /// Joined late: finds each direction's first frame boundary in what it buffered. Frames
     /// are read only once no direction with bytes is still looking, the client's first, so
     /// that a response is never read before the request that opened its stream.
-    fn sync(&mut self, pos: Pos, out: &mut Vec<Exchange>) {
+    /// `last`: the connection ends, search whatever arrived since the last search.
+    fn sync(&mut self, pos: Pos, out: &mut Vec<Exchange>, last: bool) {
         for d in 0..2 {
             let dir = &mut self.dirs[d];
             if !dir.syncing || dir.buf.is_empty() {
@@ -379,7 +383,8 @@ impl Http2Connection {
             // Searching costs up to a frame's length; after a few tries, search again only
             // once another KiB arrived (a peer sending byte by byte stays linear).
             let len = dir.buf.len();
-            if dir.sync_tries >= 32 && len < dir.sync_len + 1024 && len < SYNC_LIMIT {
+            let throttled = dir.sync_tries >= 32 && len < dir.sync_len + 1024;
+            if len < SYNC_LIMIT && (throttled && !last || len == dir.sync_len) {
                 continue;
             }
             dir.sync_tries += 1;
@@ -402,7 +407,7 @@ impl Http2Connection {
                 }
             }
         }
-        if self.dirs.iter().any(|d| d.syncing && !d.buf.is_empty()) {
+        if !last && self.dirs.iter().any(|d| d.syncing && !d.buf.is_empty()) {
             return;
         }
         for d in [self.client, 1 - self.client] {

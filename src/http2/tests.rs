@@ -444,18 +444,27 @@ fn a_connection_joined_late_is_decoded_from_its_first_frame_boundary() {
         "10.0.0.1:40000".parse().expect("addr"),
         "10.0.0.2:8080".parse().expect("addr"),
     ];
-    let mut session = Session::new(
-        crate::session::SessionConfig::default(),
-        ends,
-        pos(1),
-        None,
-        [true, true],
-    );
-    let mut out = Vec::new();
-    session.piece(0, Piece::Data(&c[c_cut..]), pos(2), &mut out);
-    session.piece(1, Piece::Data(&s[s_cut..]), pos(3), &mut out);
-    session.close([true, true], CloseReason::Closed, pos(4), &mut out);
+    // Whole, and byte by byte (each byte searched a bounded number of times).
+    for piece_len in [usize::MAX, 1] {
+        let mut session = Session::new(
+            crate::session::SessionConfig::default(),
+            ends,
+            pos(1),
+            None,
+            [true, true],
+        );
+        let mut out = Vec::new();
+        for (dir, bytes, at) in [(0, &c[c_cut..], 2), (1, &s[s_cut..], 3)] {
+            for piece in bytes.chunks(piece_len.min(bytes.len())) {
+                session.piece(dir, Piece::Data(piece), pos(at), &mut out);
+            }
+        }
+        session.close([true, true], CloseReason::Closed, pos(4), &mut out);
+        check_joined_late(&session, &out);
+    }
+}
 
+fn check_joined_late(session: &Session, out: &[Exchange]) {
     let stats = session.stats();
     assert_eq!(stats.http2_joined_late, 1);
     assert_eq!(stats.http2_connections, 1);
