@@ -2457,29 +2457,31 @@ fn grpc_message(payload: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The HEADERS of a gRPC unary call (as grpc-go sends it) on `stream`.
+fn grpc_call(h: &mut H2, stream: u32, method: &str) -> Vec<u8> {
+    h.headers(
+        0,
+        stream,
+        &[
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", method),
+            (":authority", "greeter.test:50051"),
+            ("content-type", "application/grpc"),
+            ("user-agent", "grpc-go/1.62.0"),
+            ("te", "trailers"),
+            ("grpc-timeout", "1S"),
+        ],
+        false,
+    )
+}
+
 fn h2c_grpc() -> Vec<u8> {
     let mut c = Conversation::new(client(41002), server(50051)).starting_at(at(0));
     let mut h = H2::new();
     c.handshake();
-    let call = |h: &mut H2, stream: u32, method: &str| {
-        h.headers(
-            0,
-            stream,
-            &[
-                (":method", "POST"),
-                (":scheme", "http"),
-                (":path", method),
-                (":authority", "greeter.test:50051"),
-                ("content-type", "application/grpc"),
-                ("user-agent", "grpc-go/1.62.0"),
-                ("te", "trailers"),
-                ("grpc-timeout", "1S"),
-            ],
-            false,
-        )
-    };
     let mut first = h2_client_start();
-    first.extend(call(&mut h, 1, "/helloworld.Greeter/SayHello"));
+    first.extend(grpc_call(&mut h, 1, "/helloworld.Greeter/SayHello"));
     // protobuf: field 1 (name) = "wirelint"
     first.extend(h2_data(1, &grpc_message(b"\x0a\x08wirelint"), true));
     c.client_sends(&first);
@@ -2495,7 +2497,7 @@ fn h2c_grpc() -> Vec<u8> {
     s.extend(h.headers(1, 1, &[("grpc-status", "0"), ("grpc-message", "")], true));
     c.server_sends(&s);
     let mut second = h2_settings_ack();
-    second.extend(call(&mut h, 3, "/helloworld.Greeter/GetGreeting"));
+    second.extend(grpc_call(&mut h, 3, "/helloworld.Greeter/GetGreeting"));
     second.extend(h2_data(3, &grpc_message(b"\x08\x2a"), true));
     c.client_sends(&second);
     // Trailers-only: the status rides in the only HEADERS frame.
@@ -2517,23 +2519,6 @@ fn h2c_grpc() -> Vec<u8> {
 fn h2c_joined_late() -> Vec<u8> {
     let mut c = Conversation::new(client(41006), server(50051)).starting_at(at(0));
     let mut h = H2::new();
-    let call = |h: &mut H2, stream: u32, method: &str| {
-        h.headers(
-            0,
-            stream,
-            &[
-                (":method", "POST"),
-                (":scheme", "http"),
-                (":path", method),
-                (":authority", "greeter.test:50051"),
-                ("content-type", "application/grpc"),
-                ("user-agent", "grpc-go/1.62.0"),
-                ("te", "trailers"),
-                ("grpc-timeout", "1S"),
-            ],
-            false,
-        )
-    };
     let answer = |h: &mut H2, stream: u32, reply: &[u8]| {
         let mut s = h.headers(
             1,
@@ -2553,7 +2538,7 @@ fn h2c_joined_late() -> Vec<u8> {
     // Before the capture: the preface, SETTINGS, and a first call and its answer, of which
     // only the last bytes of each side's DATA frame are captured.
     let mut first = h2_client_start();
-    first.extend(call(&mut h, 1, "/helloworld.Greeter/SayHello"));
+    first.extend(grpc_call(&mut h, 1, "/helloworld.Greeter/SayHello"));
     first.extend(h2_data(1, &grpc_message(b"\x0a\x08wirelint"), true));
     let client_cut = first.len() - 6;
     c.lose(Dir::Client, client_cut as u64);
@@ -2570,7 +2555,7 @@ fn h2c_joined_late() -> Vec<u8> {
     c.lose(Dir::Server, server_cut as u64);
     c.server_segment(server_cut as u64, &s[server_cut..]);
     for (stream, name) in [(3, b"\x0a\x03ann".as_slice()), (5, b"\x0a\x03bob")] {
-        let mut req = call(&mut h, stream, "/helloworld.Greeter/SayHello");
+        let mut req = grpc_call(&mut h, stream, "/helloworld.Greeter/SayHello");
         req.extend(h2_data(stream, &grpc_message(name), true));
         c.client_sends(&req);
         let mut greeting = b"\x0a\x09Hello ".to_vec();
