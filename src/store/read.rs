@@ -270,6 +270,10 @@ impl Combo {
 }
 
 /// The exact-value combinations of a filter's list columns (`None`: one matches nothing).
+/// What a findings query reads: its column combinations, and the finding ids its time range
+/// covers.
+type FindingScope = (Vec<Combo>, Option<(i64, i64)>);
+
 fn combos(f: &FindingFilter) -> Option<Vec<Combo>> {
     let text = |v: &String| Value::Text(v.clone());
     let opt_text = |v: &Option<String>| v.as_ref().map_or(Value::Null, |v| Value::Text(v.clone()));
@@ -371,7 +375,7 @@ pub struct FindingRow {
 }
 
 /// A page of findings, newest first; `next` is the cursor of the following page.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct FindingsPage {
     pub findings: Vec<FindingRow>,
     pub next: Option<i64>,
@@ -880,19 +884,8 @@ impl Reader {
         limit: usize,
     ) -> Result<FindingsPage, StoreError> {
         let limit = limit.clamp(1, 1000);
-        let empty = FindingsPage {
-            findings: Vec::new(),
-            next: None,
-        };
-        let Some(combos) = combos(filter) else {
-            return Ok(empty);
-        };
-        let ids = match filter.time {
-            Some(range) => match self.time_ids(filter.run, range)? {
-                Some(ids) => Some(ids),
-                None => return Ok(empty),
-            },
-            None => None,
+        let Some((combos, ids)) = self.finding_scope(filter)? else {
+            return Ok(FindingsPage::default());
         };
         let mut findings: Vec<FindingRow> = Vec::new();
         for c in &combos {
@@ -936,19 +929,8 @@ impl Reader {
             return self.findings(filter, after, limit);
         }
         let limit = limit.clamp(1, 1000);
-        let empty = FindingsPage {
-            findings: Vec::new(),
-            next: None,
-        };
-        let Some(combos) = combos(filter) else {
-            return Ok(empty);
-        };
-        let ids = match filter.time {
-            Some(range) => match self.time_ids(filter.run, range)? {
-                Some(ids) => Some(ids),
-                None => return Ok(empty),
-            },
-            None => None,
+        let Some((combos, ids)) = self.finding_scope(filter)? else {
+            return Ok(FindingsPage::default());
         };
         let col = order.column.column();
         // Where the previous page ended: (sort value, id).
@@ -974,7 +956,7 @@ impl Reader {
                 };
                 match value {
                     Some(v) => Some((v, id)),
-                    None => return Ok(empty),
+                    None => return Ok(FindingsPage::default()),
                 }
             }
         };
@@ -1144,6 +1126,22 @@ impl Reader {
         Ok(out)
     }
 
+    /// The column combinations of `filter` and its time range as a range of finding ids;
+    /// `None` when nothing can match (an empty value list, or no finding in the range).
+    fn finding_scope(&self, filter: &FindingFilter) -> Result<Option<FindingScope>, StoreError> {
+        let Some(combos) = combos(filter) else {
+            return Ok(None);
+        };
+        let ids = match filter.time {
+            Some(range) => match self.time_ids(filter.run, range)? {
+                Some(ids) => Some(ids),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        Ok(Some((combos, ids)))
+    }
+
     /// The first and last finding id of a run's capture-time range (`None`: no finding
     /// there). Read from the `(run_id, ts)` index.
     fn time_ids(
@@ -1174,18 +1172,11 @@ impl Reader {
     /// they count (run, rule, severity, category; or run, rule and endpoint); else counted
     /// through the filter's index up to [`COUNT_CAP`].
     pub fn count(&self, filter: &FindingFilter) -> Result<Total, StoreError> {
-        let Some(combos) = combos(filter) else {
+        let Some((combos, ids)) = self.finding_scope(filter)? else {
             return Ok(Total { n: 0, exact: true });
         };
         let scalar = filter.exchange.is_none() && filter.after.is_none() && filter.time.is_none();
         let mut total = Total { n: 0, exact: true };
-        let ids = match filter.time {
-            Some(range) => match self.time_ids(filter.run, range)? {
-                Some(ids) => Some(ids),
-                None => return Ok(total),
-            },
-            None => None,
-        };
         for c in &combos {
             let endpoint = c.has("host") || c.has("method") || c.has("path_template");
             let transport = c.has("version") || c.has("tls");
