@@ -208,7 +208,6 @@ impl Session {
 
     /// Takes the next piece of direction `dir`'s byte stream.
     pub fn piece(&mut self, dir: usize, piece: Piece<'_>, pos: Pos, out: &mut Vec<Exchange>) {
-        let client = self.join_client();
         match &mut self.state {
             State::Http1(h) => {
                 h.piece(dir, piece, pos, out);
@@ -240,6 +239,7 @@ impl Session {
                         s.extend_from_slice(&d[..d.len().min(want)]);
                         *held_bytes += d.len();
                         let total = *held_bytes;
+                        let client = join_client(self.client_hint, &self.ends);
                         let joined = join_verdict(start, scanned, self.mid_stream, client, false);
                         match joined.unwrap_or_else(|| verdict(start, self.client_hint)) {
                             Verdict::Wait if total > DECIDE_LIMIT => Verdict::Http1,
