@@ -13,11 +13,12 @@ use std::sync::Arc;
 use super::frames::{self, FrameHeader, FrameType};
 use super::hpack::HeaderDecoder;
 use super::streams::{Role, Stream, build_message};
-use super::sync::FrameSync;
 use crate::http::{
     Anomaly, AnomalyKind, Connection, Exchange, HttpConfig, HttpStats, Message, Pos, TlsInfo,
 };
 use crate::reassembly::{CloseReason, Piece};
+
+mod joined_late;
 
 /// A header block larger than this (HEADERS + CONTINUATION) is an attack, not traffic.
 const MAX_HEADER_BLOCK: usize = 1024 * 1024;
@@ -85,9 +86,6 @@ pub struct Http2Connection {
     pub stats: HttpStats,
 }
 
-/// Bytes a direction that joined late may buffer while looking for a frame boundary.
-const SYNC_LIMIT: usize = 64 * 1024;
-
 impl Http2Connection {
     /// A connection that starts with HTTP/2 (prior knowledge, or ALPN `h2`): the client's
     /// first bytes are the connection preface.
@@ -145,28 +143,6 @@ impl Http2Connection {
             first_opened: None,
             stats,
         }
-    }
-
-    /// A connection the capture joined after it began (no SYN, no preface): each direction
-    /// is read from its first frame boundary, header blocks are decoded as far as the
-    /// frames seen allow, and streams opened before the capture are skipped.
-    pub fn joined_late(
-        cfg: HttpConfig,
-        ends: [SocketAddr; 2],
-        first: Pos,
-        client: usize,
-        tls: Option<TlsInfo>,
-    ) -> Self {
-        let mut conn = Self::new(cfg, ends, first, client, [true, true], tls);
-        conn.joined_late = true;
-        conn.stats.http2_joined_late = 1;
-        for d in &mut conn.dirs {
-            d.expect_preface = false;
-            d.syncing = true;
-            d.decoder = HeaderDecoder::joined_late();
-            d.max_frame = 16_777_215;
-        }
-        conn
     }
 
     /// A connection upgraded from HTTP/1.1 (`Upgrade: h2c` answered by 101, RFC 7540 §3.2):
@@ -367,59 +343,6 @@ impl Http2Connection {
             "client"
         } else {
             "server"
-        }
-    }
-
-    /// Joined late: finds each direction's first frame boundary in what it buffered. Frames
-    /// are read only once no direction with bytes is still looking, the client's first, so
-    /// that a response is never read before the request that opened its stream.
-    /// `last`: the connection ends, search whatever arrived since the last search.
-    fn sync(&mut self, pos: Pos, out: &mut Vec<Exchange>, last: bool) {
-        for d in 0..2 {
-            let dir = &mut self.dirs[d];
-            if !dir.syncing || dir.buf.is_empty() {
-                continue;
-            }
-            // Searching costs up to a frame's length; after a few tries, search again only
-            // once another KiB arrived (a peer sending byte by byte stays linear).
-            let len = dir.buf.len();
-            let throttled = dir.sync_tries >= 32 && len < dir.sync_len + 1024;
-            if len < SYNC_LIMIT && (throttled && !last || len == dir.sync_len) {
-                continue;
-            }
-            dir.sync_tries += 1;
-            dir.sync_len = len;
-            match super::sync::frame_sync(&dir.buf) {
-                FrameSync::At(at) => {
-                    dir.buf.drain(..at);
-                    dir.syncing = false;
-                }
-                FrameSync::NeedMore if len < SYNC_LIMIT => {}
-                FrameSync::NeedMore | FrameSync::No => {
-                    let who = self.side(d);
-                    self.stop(
-                        AnomalyKind::H2ProtocolError,
-                        format!("no HTTP/2 frame boundary found in the {who}'s first bytes"),
-                        pos,
-                        out,
-                    );
-                    return;
-                }
-            }
-        }
-        if !last && self.dirs.iter().any(|d| d.syncing && !d.buf.is_empty()) {
-            return;
-        }
-        for d in [self.client, 1 - self.client] {
-            if self.stopped || self.dirs[d].syncing {
-                continue;
-            }
-            let mut buf = std::mem::take(&mut self.dirs[d].buf);
-            let used = self.process(d, &buf, pos, out);
-            buf.drain(..used);
-            if !self.stopped {
-                self.dirs[d].buf = buf;
-            }
         }
     }
 
@@ -761,12 +684,6 @@ impl Http2Connection {
             m.first_ts = block.first.ts;
         }
         self.finish_if_complete(id, pos, out);
-    }
-
-    /// Joined late, and `stream` was opened before the capture began (a client stream below
-    /// the first one opened within it, or any stream while none was).
-    fn before_capture(&self, stream: u32) -> bool {
-        self.joined_late && stream != 0 && self.first_opened.is_none_or(|first| stream < first)
     }
 
     /// Adds an open stream. A stream id used twice releases the first stream; beyond
