@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::capture::{Frame, FrameRef};
-use crate::decode::Segment;
+use crate::decode::{Segment, TcpFlags};
 use crate::reassembly::FlowKey;
 use crate::redact::Redactor;
 use crate::time::Timestamp;
@@ -32,6 +32,10 @@ pub const DEFAULT_DISK_CAP: u64 = 64 * 1024 * 1024;
 /// A flagged connection with no packet for this long is forgotten (a later finding on it
 /// flags it again).
 const FLAGGED_IDLE: Duration = Duration::from_secs(300);
+/// A flagged connection that ended (a RST, or a FIN each way) is forgotten this long after
+/// its last packet: long enough for the last ACK and a retransmission or two. Without it a
+/// server flagged on every connection would keep each one for [`FLAGGED_IDLE`].
+const FLAGGED_ENDED_IDLE: Duration = Duration::from_secs(2);
 
 /// Connections remembered by their first frame, for findings a stateful rule settles
 /// after their exchange went by.
@@ -51,12 +55,22 @@ pub struct PacketStoreConfig {
     pub per_connection: usize,
 }
 
-/// Memory a held packet costs beyond its bytes: its entry, the allocation of its bytes and
-/// its place in the eviction order. Counted, so that a flood of small packets (a SYN is 54
-/// bytes) cannot hold several times the cap.
-const PACKET_OVERHEAD: usize = 160;
-/// Memory a connection with held packets costs: its map entry, queue and maskers.
-const CONN_OVERHEAD: usize = 256;
+/// Memory a held packet costs beyond its bytes: its entry in its connection's queue (whose
+/// capacity may be twice its length), the allocator's header of its bytes and its places in
+/// the eviction order (twice its length before a compaction). Counted, so that a flood of
+/// small packets (a SYN is 54 bytes) cannot hold several times the cap.
+const PACKET_OVERHEAD: usize =
+    2 * std::mem::size_of::<Held>() + 16 + 2 * std::mem::size_of::<(FlowKey, u64)>();
+/// Memory a connection costs: its map slot (a hash map's capacity may be twice its
+/// length), the connection with its allocator header, and its maskers' name buffers.
+const CONN_OVERHEAD: usize = 2 * (std::mem::size_of::<(FlowKey, Box<Conn>)>() + 1)
+    + std::mem::size_of::<Conn>()
+    + 16
+    + 2 * NAME_MAX;
+/// Flagged connections kept at most, as a share of the memory cap: past it the least
+/// recently seen ones are forgotten (counted), so that a server whose every connection
+/// gets a finding cannot grow the store's bookkeeping without bound.
+const FLAGGED_SHARE_DIVISOR: usize = 2;
 
 impl PacketStoreConfig {
     /// The limits derived from the disk cap: a quarter of it in memory (at most 16 MiB),
@@ -103,6 +117,9 @@ pub struct PacketStoreStats {
     pub over_connection_cap: u64,
     /// Packets that left memory unflagged (the normal fate of packets of good traffic).
     pub expired: u64,
+    /// Flagged connections forgotten before they ended or went idle, because flagged
+    /// connections filled their share of the memory cap: their later packets are not kept.
+    pub flags_dropped: u64,
 }
 
 /// Where a line of header text is, for the masking.
@@ -236,6 +253,10 @@ struct Conn {
     masker: [LineMasker; 2],
     /// h2c: payloads are zeroed from here on.
     opaque: bool,
+    /// A FIN was seen in this direction (by [`FlowKey::of`]'s numbering).
+    fin: [bool; 2],
+    /// A RST, or a FIN each way: what follows is at most a last ACK or a retransmission.
+    ended: bool,
     last_seen: Instant,
 }
 
@@ -247,8 +268,17 @@ impl Conn {
             flag: None,
             masker: [LineMasker::new(whole), LineMasker::new(whole)],
             opaque: false,
+            fin: [false; 2],
+            ended: false,
             last_seen: Instant::now(),
         }
+    }
+
+    /// Whether a flagged connection can be forgotten now (its queue is empty).
+    fn forgettable(&self, now: Instant) -> bool {
+        let idle = now.saturating_duration_since(self.last_seen);
+        self.packets.is_empty()
+            && (idle >= FLAGGED_IDLE || (self.ended && idle >= FLAGGED_ENDED_IDLE))
     }
 
     /// Drops the oldest packet; the masking of its direction no longer knows where it is.
@@ -262,7 +292,9 @@ impl Conn {
 
 #[derive(Default)]
 struct Inner {
-    conns: HashMap<FlowKey, Conn>,
+    /// Boxed: a flood of one-packet connections fills the map, whose capacity (up to twice
+    /// its length) then costs a pointer per slot rather than a whole connection.
+    conns: HashMap<FlowKey, Box<Conn>>,
     /// Every packet held, oldest first, by connection and serial (entries of packets
     /// already gone are skipped, and compacted away now and then).
     order: VecDeque<(FlowKey, u64)>,
@@ -320,11 +352,10 @@ impl PacketRing {
             std::borrow::Cow::Owned(_) => return,
         };
         let (key, dir) = FlowKey::of(seg.src, seg.dst);
-        let syn = seg.flags.syn() && !seg.flags.ack();
         self.push_packet(
             key,
             dir,
-            syn,
+            seg.flags,
             StoredPacket {
                 number: frame.id.number,
                 ts: frame.ts,
@@ -340,16 +371,20 @@ impl PacketRing {
         &self,
         key: FlowKey,
         dir: usize,
-        syn: bool,
+        flags: TcpFlags,
         packet: StoredPacket,
         payload: Range<usize>,
     ) {
+        let syn = flags.syn() && !flags.ack();
         let len = packet.data.len();
         let per_connection = self.cfg.per_connection;
         let memory_cap = self.cfg.memory_cap;
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let conn = inner.conns.entry(key).or_insert_with(|| Conn::new(syn));
+        let conn = inner
+            .conns
+            .entry(key)
+            .or_insert_with(|| Box::new(Conn::new(syn)));
         if syn {
             // A new connection on the same addresses: what was flagged was the old one.
             while let Some(h) = conn.pop_front() {
@@ -357,9 +392,11 @@ impl PacketRing {
                 inner.held_packets -= 1;
                 inner.stats.expired += 1;
             }
-            *conn = Conn::new(true);
+            **conn = Conn::new(true);
         }
         conn.last_seen = Instant::now();
+        conn.fin[dir & 1] |= flags.fin();
+        conn.ended |= flags.rst() || conn.fin == [true; 2];
         if conn
             .flag
             .as_ref()
@@ -461,7 +498,10 @@ impl PacketRing {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let key = *inner.known.get(&first_frame)?;
-        let mut conn = inner.conns.remove(&key).unwrap_or_else(|| Conn::new(false));
+        let mut conn = inner
+            .conns
+            .remove(&key)
+            .unwrap_or_else(|| Box::new(Conn::new(false)));
         if conn
             .flag
             .as_ref()
@@ -479,8 +519,13 @@ impl PacketRing {
     }
 
     /// Every flagged connection's packets held since the last call, masked; and flagged
-    /// connections idle for long are forgotten.
+    /// connections that ended or went idle are forgotten, as are the least recently seen
+    /// ones when flagged connections fill their share of the memory cap.
     pub fn drain_flagged(&self) -> Vec<ConnectionPackets> {
+        self.drain_flagged_at(Instant::now())
+    }
+
+    fn drain_flagged_at(&self, now: Instant) -> Vec<ConnectionPackets> {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let keys: Vec<FlowKey> = inner
@@ -490,6 +535,7 @@ impl PacketRing {
             .map(|(k, _)| *k)
             .collect();
         let mut out = Vec::new();
+        let mut kept: Vec<(Instant, FlowKey)> = Vec::new();
         for key in keys {
             let Some(mut conn) = inner.conns.remove(&key) else {
                 continue;
@@ -500,9 +546,23 @@ impl PacketRing {
             {
                 out.push((f.first_frame, packets));
             }
-            if !conn.packets.is_empty() || conn.last_seen.elapsed() < FLAGGED_IDLE {
+            if !conn.forgettable(now) {
+                kept.push((conn.last_seen, key));
                 inner.conns.insert(key, conn);
             }
+        }
+        let room = self.cfg.memory_cap / FLAGGED_SHARE_DIVISOR / CONN_OVERHEAD;
+        if kept.len() > room {
+            let excess = kept.len() - room;
+            kept.select_nth_unstable_by_key(excess - 1, |(seen, _)| *seen);
+            for (_, key) in &kept[..excess] {
+                inner.conns.remove(key);
+            }
+            inner.stats.flags_dropped += excess as u64;
+        }
+        // A burst's peak would otherwise keep the map's capacity for the rest of the run.
+        if inner.conns.capacity() > 4 * inner.conns.len() + 1024 {
+            inner.conns.shrink_to(2 * inner.conns.len() + 1024);
         }
         out
     }
@@ -602,6 +662,9 @@ mod tests {
         assert_eq!(b, b"***********\r\nHost: h\r\n".to_vec());
     }
 
+    const SYN: TcpFlags = TcpFlags(TcpFlags::SYN);
+    const NONE: TcpFlags = TcpFlags(0);
+
     fn ring(per_connection: usize, memory_cap: usize) -> PacketRing {
         PacketRing::new(
             PacketStoreConfig {
@@ -637,11 +700,11 @@ mod tests {
         let (key, dir) = FlowKey::of(c, s);
         let other = FlowKey::of(addr("127.0.0.1:5001"), s).0;
         let (p, range) = packet(1, b"");
-        r.push_packet(key, dir, true, p, range);
+        r.push_packet(key, dir, SYN, p, range);
         let (p, range) = packet(2, b"GET / HTTP/1.1\r\nCookie: sid=1\r\n\r\n");
-        r.push_packet(key, dir, false, p, range);
+        r.push_packet(key, dir, NONE, p, range);
         let (p, range) = packet(3, b"GET / HTTP/1.1\r\n\r\n");
-        r.push_packet(other, 0, false, p, range);
+        r.push_packet(other, 0, NONE, p, range);
         let (first, got) = r.flag(FrameRef { file: 0, number: 1 }, c, s).unwrap();
         assert_eq!(first.number, 1);
         assert_eq!(got.len(), 2);
@@ -652,7 +715,7 @@ mod tests {
         assert_eq!(&got[1].data[..4], &[0xee; 4], "headers untouched");
         // A later packet of it is drained; the unflagged connection's is not.
         let (p, range) = packet(4, b"HTTP/1.1 200 OK\r\n\r\n");
-        r.push_packet(key, 1 - dir, false, p, range);
+        r.push_packet(key, 1 - dir, NONE, p, range);
         let drained = r.drain_flagged();
         assert_eq!(drained.len(), 1);
         assert_eq!(drained[0].1[0].number, 4);
@@ -673,7 +736,7 @@ mod tests {
             let (key, dir) = FlowKey::of(addr(&format!("127.0.0.1:{}", 6000 + port)), s);
             for n in 0..5u64 {
                 let (p, range) = packet(u64::from(port) * 10 + n, &[b'x'; 96]);
-                r.push_packet(key, dir, false, p, range);
+                r.push_packet(key, dir, NONE, p, range);
             }
         }
         let st = r.stats();
@@ -696,7 +759,7 @@ mod tests {
         r.flag(FrameRef { file: 0, number: 1 }, c, s);
         for n in 1..=5 {
             let (p, range) = packet(n, &[b'x'; 96]);
-            r.push_packet(key, dir, false, p, range);
+            r.push_packet(key, dir, NONE, p, range);
             r.drain_flagged();
         }
         let st = r.stats();
@@ -710,10 +773,53 @@ mod tests {
         let (c, s) = (addr("127.0.0.1:5000"), addr("127.0.0.1:80"));
         let (key, dir) = FlowKey::of(c, s);
         let (p, range) = packet(1, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-        r.push_packet(key, dir, true, p, range);
+        r.push_packet(key, dir, SYN, p, range);
         let (p, range) = packet(2, b"\x00\x00\x05authorization");
-        r.push_packet(key, dir, false, p, range);
+        r.push_packet(key, dir, NONE, p, range);
         let got = r.flag(FrameRef { file: 0, number: 1 }, c, s).unwrap().1;
         assert!(got[1].data[4..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn flagged_connections_are_forgotten_once_ended_and_bounded_in_number() {
+        let r = ring(1 << 16, 1 << 20);
+        let s = addr("127.0.0.1:80");
+        let room = (1 << 20) / FLAGGED_SHARE_DIVISOR / CONN_OVERHEAD;
+        let base = Instant::now();
+        let flag_one = |port: u16, number: u64, end: bool| {
+            let c = addr(&format!("127.0.0.1:{port}"));
+            let (key, dir) = FlowKey::of(c, s);
+            let (p, range) = packet(number, b"GET / HTTP/1.1\r\n\r\n");
+            r.push_packet(key, dir, SYN, p, range);
+            r.flag(FrameRef { file: 0, number }, c, s);
+            if end {
+                let (p, range) = packet(number + 1, b"");
+                r.push_packet(key, dir, TcpFlags(TcpFlags::RST | TcpFlags::ACK), p, range);
+            }
+            if let Some(conn) = r.lock().conns.get_mut(&key) {
+                conn.last_seen = base + Duration::from_millis(number);
+            }
+        };
+        // Ended connections go after a short grace, open ones only when idle for long.
+        flag_one(7000, 1, true);
+        flag_one(7001, 3, false);
+        let soon = base + FLAGGED_ENDED_IDLE + Duration::from_millis(10);
+        r.drain_flagged_at(base + Duration::from_millis(4));
+        assert_eq!(r.lock().conns.len(), 2, "within the grace");
+        r.drain_flagged_at(soon);
+        assert_eq!(r.lock().conns.len(), 1, "the ended one is forgotten");
+        r.drain_flagged_at(base + FLAGGED_IDLE + Duration::from_secs(1));
+        assert_eq!(r.lock().conns.len(), 0, "the idle one too");
+        // Open flagged connections past their share: the least recently seen go, counted.
+        for i in 0..room + 10 {
+            flag_one(10_000 + i as u16, 100 + 2 * i as u64, false);
+        }
+        r.drain_flagged_at(base + Duration::from_secs(1));
+        let inner = r.lock();
+        assert_eq!(inner.conns.len(), room);
+        assert_eq!(inner.stats.flags_dropped, 10);
+        let oldest = FlowKey::of(addr("127.0.0.1:10000"), s).0;
+        let newest = FlowKey::of(addr(&format!("127.0.0.1:{}", 10_000 + room + 9)), s).0;
+        assert!(!inner.conns.contains_key(&oldest) && inner.conns.contains_key(&newest));
     }
 }

@@ -329,6 +329,7 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
             flagged_connections = st.flagged,
             packets = written.packets,
             over_connection_cap = st.over_connection_cap,
+            flags_dropped = st.flags_dropped,
             evicted_connections = written.packet_evictions,
             "packet store"
         );
