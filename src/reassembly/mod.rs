@@ -147,6 +147,8 @@ pub struct ReassemblyStats {
     pub segments: u64,
     pub connections: u64,
     pub port_reuses: u64,
+    /// Flows closed for want of packets: open ones after the idle timeout, connection
+    /// attempts (a SYN, nothing after) after a minute.
     pub idle_timeouts: u64,
     /// Open flows evicted: by the flow count cap, or by the memory budget.
     pub evictions: u64,
@@ -224,9 +226,19 @@ struct Streams<C> {
     clock: Clock,
 }
 
-/// Lists of the table's LRU: flows still open, and finished flows that linger.
+/// Lists of the table's LRU: flows still open, finished flows that linger, and connection
+/// attempts (opened by a SYN, no handshake, no payload: what a SYN flood or a port scan
+/// leaves). Attempts hold nothing worth keeping, so they expire sooner than open flows and
+/// are evicted before them: a flood cannot push real connections out of the table.
 const OPEN: usize = 0;
 const LINGERING: usize = 1;
+const ATTEMPT: usize = 2;
+const LISTS: usize = 3;
+
+/// Seconds a connection attempt is kept without a packet (capture time). A client
+/// retransmits its SYN after 1, 2, 4, 8, 16 and 32 s, so a live attempt is refreshed well
+/// within it; like a firewall's SYN timeout, it bounds what a flood holds to rate × 60 s.
+const ATTEMPT_IDLE_SECS: f64 = 60.0;
 
 struct Flow<C> {
     key: FlowKey,
@@ -271,6 +283,11 @@ fn deliver<C: StreamConsumer>(consumer: &mut C, dir: usize, d: Delivered<'_>, si
 }
 
 impl<C: StreamConsumer> Flow<C> {
+    /// Opened by a SYN, and since then neither a handshake nor payload either way.
+    fn is_attempt(&self) -> bool {
+        self.client_hint.is_some() && !self.handshake && self.data == [false; 2]
+    }
+
     fn buffered(&self) -> usize {
         let Some(s) = self.streams.as_deref() else {
             return 0;
@@ -361,7 +378,7 @@ pub struct FlowTable<C: StreamConsumer> {
     /// Flow indices in `flows`, found by key.
     index: hashbrown::HashTable<u32>,
     hasher: RandomState,
-    flows: Lru<Flow<C>, 2>,
+    flows: Lru<Flow<C>, LISTS>,
     /// Bytes held by all flows of this table (entries included).
     buffered: usize,
     budget: Reservation,
@@ -381,7 +398,7 @@ pub struct FlowTable<C: StreamConsumer> {
 impl<C: StreamConsumer> FlowTable<C> {
     /// Bytes a flow costs before it carries payload: its entry in the LRU slab and in the
     /// hash index (a `u32` and a control byte, at the index's 7/8 load).
-    pub const FLOW_COST: usize = Lru::<Flow<C>, 2>::ENTRY_SIZE + 6;
+    pub const FLOW_COST: usize = Lru::<Flow<C>, LISTS>::ENTRY_SIZE + 6;
 
     /// A table with a budget of its own (`cfg.memory_budget`).
     pub fn new(cfg: ReassemblyConfig, consumer_cfg: C::Config) -> Self {
@@ -531,7 +548,6 @@ impl<C: StreamConsumer> FlowTable<C> {
 
         let max_pending = self.cfg.max_pending_per_stream;
         let consumer_cfg = &self.consumer_cfg;
-        self.flows.touch(i, OPEN);
         let Some(flow) = self.flows.get_mut(i) else {
             return;
         };
@@ -547,6 +563,11 @@ impl<C: StreamConsumer> FlowTable<C> {
         if !seg.payload.is_empty() {
             flow.data[dir] = true;
         }
+        let list = if flow.is_attempt() { ATTEMPT } else { OPEN };
+        self.flows.touch(i, list);
+        let Some(flow) = self.flows.get_mut(i) else {
+            return;
+        };
         // The SYN itself occupies one sequence number; data on a SYN (TCP Fast Open)
         // starts after it.
         let seq = if flags.syn() {
@@ -685,14 +706,18 @@ impl<C: StreamConsumer> FlowTable<C> {
         self.budget.fit(self.buffered);
     }
 
-    /// Forgets the coldest lingering entry, or evicts the coldest open flow. False when the
-    /// table is empty.
+    /// Forgets the coldest lingering entry, or evicts the coldest connection attempt, or
+    /// else the coldest open flow. False when the table is empty.
     fn evict_one(&mut self, pos: Pos, sink: &mut C::Sink, for_budget: bool) -> bool {
         if let Some(i) = self.flows.coldest(LINGERING) {
             self.remove(i);
             return true;
         }
-        let Some(i) = self.flows.coldest(OPEN) else {
+        let Some(i) = self
+            .flows
+            .coldest(ATTEMPT)
+            .or_else(|| self.flows.coldest(OPEN))
+        else {
             return false;
         };
         self.stats.evictions += 1;
@@ -722,19 +747,21 @@ impl<C: StreamConsumer> FlowTable<C> {
         {
             self.remove(i);
         }
-        while let Some(i) = self.flows.coldest(OPEN)
-            && self
-                .flows
-                .get(i)
-                .is_some_and(|f| latest.secs_since(f.last_pos.ts) > limit)
-        {
-            self.stats.idle_timeouts += 1;
-            let at = self.flows.get(i).map_or(pos, |f| Pos {
-                order: pos.order,
-                ..f.last_pos
-            });
-            self.close_flow(i, CloseReason::IdleTimeout, at, sink);
-            self.remove(i);
+        for (list, limit) in [(OPEN, limit), (ATTEMPT, limit.min(ATTEMPT_IDLE_SECS))] {
+            while let Some(i) = self.flows.coldest(list)
+                && self
+                    .flows
+                    .get(i)
+                    .is_some_and(|f| latest.secs_since(f.last_pos.ts) > limit)
+            {
+                self.stats.idle_timeouts += 1;
+                let at = self.flows.get(i).map_or(pos, |f| Pos {
+                    order: pos.order,
+                    ..f.last_pos
+                });
+                self.close_flow(i, CloseReason::IdleTimeout, at, sink);
+                self.remove(i);
+            }
         }
         self.budget.fit(self.buffered);
     }
@@ -836,11 +863,13 @@ impl<C: StreamConsumer> FlowTable<C> {
         if self.finishing.is_none() {
             // Input has ended: the open flows are fixed from now on.
             let mut open = Vec::with_capacity(self.flows.len());
-            let mut at = self.flows.hottest(OPEN);
-            while let Some(i) = at {
-                at = self.flows.colder(i);
-                if let Some(f) = self.flows.get(i) {
-                    open.push((f.first.frame, i));
+            for list in [OPEN, ATTEMPT] {
+                let mut at = self.flows.hottest(list);
+                while let Some(i) = at {
+                    at = self.flows.colder(i);
+                    if let Some(f) = self.flows.get(i) {
+                        open.push((f.first.frame, i));
+                    }
                 }
             }
             // Popped from the end: latest first frame first in the vector.
@@ -859,7 +888,11 @@ impl<C: StreamConsumer> FlowTable<C> {
 
     /// End of input: every open flow is closed, oldest first so output is deterministic.
     pub fn finish(&mut self, order: u64, sink: &mut C::Sink) {
-        while let Some(i) = self.flows.coldest(OPEN) {
+        while let Some(i) = self
+            .flows
+            .coldest(OPEN)
+            .or_else(|| self.flows.coldest(ATTEMPT))
+        {
             let pos = self.flows.get(i).map_or(Pos::default(), |f| Pos {
                 order,
                 ..f.last_pos
@@ -1046,6 +1079,66 @@ mod flood_tests {
         let top = table.syn_targets.top();
         assert_eq!(top, Some((syn(0, 0, 0).dst, n)));
         assert_eq!(table.buffered(), 0);
+    }
+
+    /// An established connection: handshake and a request, from 10.1.0.1:40000.
+    fn established(table: &mut FlowTable<HttpConnection>, out: &mut HttpOutput) -> FlowKey {
+        let client = SocketAddr::from(([10, 1, 0, 1], 40000));
+        let server = SocketAddr::from(([192, 0, 2, 10], 80));
+        let mk = |n: u64, from_client: bool, seq: u32, flags: u8, data: &'static [u8]| {
+            let (src, dst) = if from_client {
+                (client, server)
+            } else {
+                (server, client)
+            };
+            Segment {
+                frame: FrameRef { file: 0, number: n },
+                ts: Timestamp(0),
+                src,
+                dst,
+                seq,
+                ack: 0,
+                flags: TcpFlags(flags),
+                payload: Cow::Borrowed(data),
+                missing: 0,
+            }
+        };
+        let (syn, ack) = (TcpFlags::SYN, TcpFlags::ACK);
+        table.segment(&mk(0, true, 99, syn, b""), 0, out);
+        table.segment(&mk(1, false, 499, syn | ack, b""), 1, out);
+        table.segment(
+            &mk(2, true, 100, ack, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            2,
+            out,
+        );
+        FlowKey::of(client, server).0
+    }
+
+    #[test]
+    fn connection_attempts_go_before_open_flows_and_expire_after_a_minute() {
+        let cfg = ReassemblyConfig {
+            memory_budget: budget::CHUNK * 2,
+            ..ReassemblyConfig::default()
+        };
+        let mut table: FlowTable<HttpConnection> = FlowTable::new(cfg, HttpConfig::default());
+        let mut out = HttpOutput::default();
+        let real = established(&mut table, &mut out);
+        // A flood of SYNs after it: the real connection is the coldest flow, yet the
+        // budget evicts attempts only.
+        let n = 20_000u64;
+        for i in 0..n {
+            table.segment(&syn(10 + i, 0x0a00_0000 + i as u32, 1), 10 + i, &mut out);
+        }
+        assert!(table.find(&real).is_some(), "the open flow stays");
+        let kept = table.open_flows() as u64;
+        assert_eq!(table.stats.budget_evictions, n + 1 - kept);
+        // A minute later the attempts are gone; the open flow waits for its idle timeout.
+        table.tick(Timestamp(62_000 * 1_000_000), n + 10, &mut out);
+        assert_eq!(table.open_flows(), 1);
+        assert_eq!(table.stats.idle_timeouts, kept - 1);
+        assert_eq!(table.stats.syn_without_handshake, n);
+        table.tick(Timestamp(302_000 * 1_000_000), n + 10, &mut out);
+        assert_eq!(table.open_flows(), 0);
     }
 
     #[test]
