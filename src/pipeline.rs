@@ -13,7 +13,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,9 +36,9 @@ use crate::time::Timestamp;
 use crate::tls::{TlsConfig, TlsStats};
 
 /// Memory a live run holds outside the flow tables and the offline reserve: libpcap's ring
-/// (32 MiB, mapped into the process) and the packet store's packets awaiting a finding
-/// (16 MiB).
-const LIVE_RESERVE: usize = 48 * 1024 * 1024;
+/// (32 MiB, mapped into the process), the packet store's packets awaiting a finding
+/// (16 MiB) and the batches waiting in the worker queues ([`LIVE_QUEUE_BYTES`]).
+const LIVE_RESERVE: usize = 48 * 1024 * 1024 + LIVE_QUEUE_BYTES;
 
 /// Settings of one run.
 #[derive(Clone, Debug, Default)]
@@ -197,6 +197,27 @@ struct Batch<'s> {
     upto: u64,
     /// Live capture: the wall-clock time when the batch was sent.
     tick: Option<Timestamp>,
+    /// Live capture: what the batch costs the queues' byte count, given back when the
+    /// worker is done with it (dropped).
+    charge: Option<(Arc<AtomicUsize>, usize)>,
+}
+
+impl Batch<'_> {
+    /// Memory the batch holds: its entries, and its payloads (owned live, each with an
+    /// allocation of its own).
+    fn cost(&self) -> usize {
+        self.segments.capacity() * std::mem::size_of::<(u64, Segment<'_>)>()
+            + self.bytes
+            + self.segments.len() * 16
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if let Some((queued, cost)) = self.charge.take() {
+            queued.fetch_sub(cost, Ordering::Relaxed);
+        }
+    }
 }
 
 const BATCH_SEGMENTS: usize = 512;
@@ -212,6 +233,11 @@ const LIVE_TICK: Duration = Duration::from_millis(100);
 const LIVE_STATS_EVERY: Duration = Duration::from_secs(1);
 /// Live capture: batches waiting per worker before the capture thread drops.
 const LIVE_QUEUE_BATCHES: usize = 256;
+/// Live capture: bytes the batches waiting in all worker queues may hold together before
+/// the capture thread drops (counted): a burst the workers cannot take costs at most this,
+/// whatever the number of workers. At 1 Gbit/s it is a quarter of a second of traffic;
+/// libpcap's ring absorbs more in the kernel.
+const LIVE_QUEUE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Exchanges a worker hands on at most at once: a batch of pipelined responses can release
 /// thousands, and the queue to the collector bounds messages, not exchanges.
@@ -375,6 +401,8 @@ struct Shards<'s> {
     senders: Vec<Sender<Batch<'s>>>,
     batches: Vec<Batch<'s>>,
     lossy: bool,
+    /// Lossy mode: what the batches in the queues cost now ([`LIVE_QUEUE_BYTES`]).
+    queued: Arc<AtomicUsize>,
     /// Segments dropped on full queues (lossy mode only).
     dropped: u64,
     /// A worker is gone: the run is stopping.
@@ -388,6 +416,7 @@ impl<'s> Shards<'s> {
             senders,
             batches,
             lossy,
+            queued: Arc::default(),
             dropped: 0,
             closed: false,
         }
@@ -411,6 +440,13 @@ impl<'s> Shards<'s> {
         full.tick = tick;
         let tx = &self.senders[w];
         if self.lossy {
+            let cost = full.cost();
+            if self.queued.load(Ordering::Relaxed) + cost > LIVE_QUEUE_BYTES {
+                self.dropped += full.segments.len() as u64;
+                return;
+            }
+            self.queued.fetch_add(cost, Ordering::Relaxed);
+            full.charge = Some((Arc::clone(&self.queued), cost));
             match tx.try_send(full) {
                 Ok(()) => {}
                 Err(TrySendError::Full(lost)) => self.dropped += lost.segments.len() as u64,
