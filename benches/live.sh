@@ -153,11 +153,12 @@ soak() {
     PIDS+=("$!")
     echo "# SYN flood: $SYN_RATE SYNs/s from random sources to port $PORT for ${secs}s"
   fi
-  echo "# seconds rss_kib"
+  # rss = anon (heap, stacks) + file (the binary, libpcap's ring) + shmem, from /proc/PID/status
+  echo "# seconds rss_kib anon_kib file_kib shmem_kib"
   local start=$SECONDS peak=0 first=""
   while kill -0 "$w" 2>/dev/null; do
     local rss; rss=$(awk '/VmRSS/ {print $2}' "/proc/$SNIFF/status")
-    echo "$((SECONDS - start)) $rss"
+    echo "$((SECONDS - start)) $rss $(awk '/^Rss(Anon|File|Shmem):/ {printf "%s ", $2}' "/proc/$SNIFF/status")"
     [ -z "$first" ] && first=$rss
     [ "$rss" -gt "$peak" ] && peak=$rss
     sleep 10

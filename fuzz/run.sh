@@ -3,9 +3,13 @@
 # priority, and records executions and CPU time per run in fuzz/runs.tsv.
 #
 #   fuzz/run.sh TARGET SECONDS     one target
+#   fuzz/run.sh T1,T2,... SECONDS  several targets in turn, SECONDS each
 #   fuzz/run.sh all SECONDS        every target in turn, SECONDS each
 #   fuzz/run.sh list               the targets
 #
+# NO_BUILD=1 runs the binaries already built in fuzz/target instead of `cargo fuzz run`,
+# which would rebuild them whenever the sources change; two runs of different targets can
+# then share the machine without rebuilding under each other (the build's commit is logged).
 # Needs cargo-fuzz (cargo install cargo-fuzz --locked). The toolchain is stable, so
 # libFuzzer's nightly flags are enabled with RUSTC_BOOTSTRAP=1. SANITIZER (default none:
 # the library's only unsafe code is the file mapping, and without ASan runs are about twice
@@ -20,7 +24,7 @@ TARGETS=(capture_pcap capture_pcapng decode http_head http_chunked reassembly pi
 SANITIZER=${SANITIZER:-none}
 export RUSTC_BOOTSTRAP=1
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 if [ "$1" = list ]; then printf '%s\n' "${TARGETS[@]}"; exit 0; fi
 [ $# -eq 2 ] && [[ $2 =~ ^[0-9]+$ ]] || usage
@@ -29,14 +33,24 @@ command -v cargo-fuzz >/dev/null || { echo "run.sh: cargo-fuzz is missing: cargo
 if [ "$1" = all ]; then
   selected=("${TARGETS[@]}")
 else
-  [[ " ${TARGETS[*]} " == *" $1 "* ]] || { echo "run.sh: unknown target $1 (fuzz/run.sh list)" >&2; exit 2; }
-  selected=("$1")
+  IFS=, read -r -a selected <<<"$1"
+  for t in "${selected[@]}"; do
+    [[ " ${TARGETS[*]} " == *" $t "* ]] || { echo "run.sh: unknown target $t (fuzz/run.sh list)" >&2; exit 2; }
+  done
 fi
 SECONDS_EACH=$2
 
 [ -d corpus ] || python3 seed_corpora.py
-# Build first, so that the CPU time recorded below is fuzzing only.
-nice -n 10 cargo fuzz build --sanitizer "$SANITIZER" || exit 2
+BIN_DIR="$HERE/target/x86_64-unknown-linux-gnu/release"
+if [ "${NO_BUILD:-0}" = 1 ]; then
+  for t in "${selected[@]}"; do
+    [ -x "$BIN_DIR/$t" ] || { echo "run.sh: NO_BUILD=1 but $BIN_DIR/$t is not built (fuzz/run.sh TARGET 0 builds it)" >&2; exit 2; }
+  done
+else
+  # Build first, so that the CPU time recorded below is fuzzing only.
+  nice -n 10 cargo fuzz build --sanitizer "$SANITIZER" || exit 2
+  git -C "$HERE" rev-parse --short HEAD > "$BIN_DIR/BUILT_AT" 2>/dev/null
+fi
 mkdir -p logs
 [ -f runs.tsv ] || printf 'date\ttarget\tseconds\texecutions\tcpu_seconds\tresult\n' > runs.tsv
 
@@ -44,10 +58,16 @@ status=0
 for t in "${selected[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
   log="logs/$t-$(date -u +%Y%m%dT%H%M%S).log"
-  /usr/bin/time -f '%U %S' -o "logs/$t.cpu" nice -n 10 \
-    cargo fuzz run --sanitizer "$SANITIZER" "$t" "corpus/$t" -- \
-      -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1
+  [ "$SECONDS_EACH" -gt 0 ] || continue
+  echo "binaries built at $(cat "$BIN_DIR/BUILT_AT" 2>/dev/null || echo unknown)" >"$log"
+  flags=(-max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048
+    -print_final_stats=1 -artifact_prefix="artifacts/$t/")
+  if [ "${NO_BUILD:-0}" = 1 ]; then
+    run=("$BIN_DIR/$t" "${flags[@]}" "corpus/$t")
+  else
+    run=(cargo fuzz run --sanitizer "$SANITIZER" "$t" "corpus/$t" -- "${flags[@]}")
+  fi
+  /usr/bin/time -f '%U %S' -o "logs/$t.cpu" nice -n "${NICE:-10}" "${run[@]}" >>"$log" 2>&1
   code=$?
   read -r user sys < <(tail -n 1 "logs/$t.cpu")
   cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.0f", u + s }')
