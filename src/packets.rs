@@ -37,9 +37,14 @@ const FLAGGED_IDLE: Duration = Duration::from_secs(300);
 /// server flagged on every connection would keep each one for [`FLAGGED_IDLE`].
 const FLAGGED_ENDED_IDLE: Duration = Duration::from_secs(2);
 
-/// Connections remembered by their first frame, for findings a stateful rule settles
-/// after their exchange went by.
-const KNOWN_CONNECTIONS: usize = 65_536;
+/// The share of the memory cap (1/4) for the connections remembered by their first frame,
+/// for findings a stateful rule settles after their exchange went by; the rest is for
+/// packets and connections.
+const KNOWN_SHARE_DIVISOR: usize = 4;
+/// Memory a remembered connection costs: its map slot (twice, for spare capacity) and its
+/// place in the order of forgetting.
+const KNOWN_ENTRY: usize =
+    2 * (std::mem::size_of::<(FrameRef, FlowKey)>() + 1) + std::mem::size_of::<FrameRef>();
 
 /// Limits of the packet store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +53,8 @@ pub struct PacketStoreConfig {
     /// connections' packets are deleted.
     pub disk_cap: u64,
     /// Memory held for packets waiting for a finding, all connections together: their
-    /// bytes and bookkeeping ([`PACKET_OVERHEAD`], [`CONN_OVERHEAD`]).
+    /// bytes and bookkeeping ([`PACKET_OVERHEAD`], [`CONN_OVERHEAD`]), and a quarter of it
+    /// for the connections remembered by first frame ([`KNOWN_ENTRY`] each).
     pub memory_cap: usize,
     /// Bytes of packets kept per connection, in memory (its most recent ones) and on disk
     /// (its first ones once flagged).
@@ -330,6 +336,16 @@ impl PacketRing {
         self.cfg
     }
 
+    /// Memory for packets and their connections: the cap less the remembered connections'.
+    fn packet_cap(&self) -> usize {
+        self.cfg.memory_cap - self.cfg.memory_cap / KNOWN_SHARE_DIVISOR
+    }
+
+    /// Connections remembered by their first frame at most.
+    fn known_cap(&self) -> usize {
+        (self.cfg.memory_cap / KNOWN_SHARE_DIVISOR / KNOWN_ENTRY).max(1024)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic elsewhere while holding the lock leaves counters at worst stale.
         self.inner
@@ -378,7 +394,7 @@ impl PacketRing {
         let syn = flags.syn() && !flags.ack();
         let len = packet.data.len();
         let per_connection = self.cfg.per_connection;
-        let memory_cap = self.cfg.memory_cap;
+        let memory_cap = self.packet_cap();
         let mut inner = self.lock();
         let inner = &mut *inner;
         let conn = inner
@@ -471,7 +487,7 @@ impl PacketRing {
         let (key, _) = FlowKey::of(client, server);
         if inner.known.insert(first_frame, key).is_none() {
             inner.known_order.push_back(first_frame);
-            while inner.known_order.len() > KNOWN_CONNECTIONS {
+            while inner.known_order.len() > self.known_cap() {
                 if let Some(old) = inner.known_order.pop_front() {
                     inner.known.remove(&old);
                 }
@@ -551,7 +567,7 @@ impl PacketRing {
                 inner.conns.insert(key, conn);
             }
         }
-        let room = self.cfg.memory_cap / FLAGGED_SHARE_DIVISOR / CONN_OVERHEAD;
+        let room = self.packet_cap() / FLAGGED_SHARE_DIVISOR / CONN_OVERHEAD;
         if kept.len() > room {
             let excess = kept.len() - room;
             kept.select_nth_unstable_by_key(excess - 1, |(seen, _)| *seen);
@@ -728,8 +744,9 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_per_connection_and_in_total() {
-        // Room for about three packets of 100 bytes with their bookkeeping.
-        let cap = 3 * (100 + PACKET_OVERHEAD) + CONN_OVERHEAD;
+        // Room for about three packets of 100 bytes with their bookkeeping (a quarter of
+        // the cap is for remembered connections).
+        let cap = (3 * (100 + PACKET_OVERHEAD) + CONN_OVERHEAD) * 4 / 3 + 3;
         let r = ring(250, cap);
         let s = addr("127.0.0.1:80");
         for port in 0..4u16 {
@@ -784,7 +801,7 @@ mod tests {
     fn flagged_connections_are_forgotten_once_ended_and_bounded_in_number() {
         let r = ring(1 << 16, 1 << 20);
         let s = addr("127.0.0.1:80");
-        let room = (1 << 20) / FLAGGED_SHARE_DIVISOR / CONN_OVERHEAD;
+        let room = r.packet_cap() / FLAGGED_SHARE_DIVISOR / CONN_OVERHEAD;
         let base = Instant::now();
         let flag_one = |port: u16, number: u64, end: bool| {
             let c = addr(&format!("127.0.0.1:{port}"));
