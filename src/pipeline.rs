@@ -26,7 +26,7 @@ use crate::http::{Exchange, HttpConfig, HttpOutput, HttpStats};
 use crate::packets::PacketRing;
 use crate::reassembly::{
     FlowKey, FlowTable, MemoryBudget, ReassemblyConfig, ReassemblyStats, SynTargets, flow_share,
-    fragment_share,
+    fragment_share, stateful_share,
 };
 use crate::redact::Redactor;
 use crate::rules::run::{Metric, RunCounters};
@@ -235,9 +235,9 @@ const LIVE_STATS_EVERY: Duration = Duration::from_secs(1);
 const LIVE_QUEUE_BATCHES: usize = 256;
 /// Live capture: bytes the batches waiting in all worker queues may hold together before
 /// the capture thread drops (counted): a burst the workers cannot take costs at most this,
-/// whatever the number of workers. At 1 Gbit/s it is a quarter of a second of traffic;
-/// libpcap's ring absorbs more in the kernel.
-const LIVE_QUEUE_BYTES: usize = 32 * 1024 * 1024;
+/// whatever the number of workers. At 1 Gbit/s it is an eighth of a second of traffic;
+/// libpcap's ring absorbs twice that in the kernel.
+const LIVE_QUEUE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Exchanges a worker hands on at most at once: a batch of pipelined responses can release
 /// thousands, and the queue to the collector bounds messages, not exchanges.
@@ -686,7 +686,11 @@ fn drive<'s>(
         drop(out_tx);
 
         let collector_stop = Arc::clone(&stop);
-        let stateful = cfg.rules.as_deref().map(StatefulEngine::new);
+        let stateful_memory = stateful_share(cfg.reassembly.memory_budget);
+        let stateful = cfg
+            .rules
+            .as_deref()
+            .map(|set| StatefulEngine::with_memory(set, stateful_memory));
         let collector =
             scope.spawn(move || collect(out_rx, workers, sink, stateful, collector_stop, &gate));
 

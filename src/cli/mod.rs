@@ -154,9 +154,9 @@ pub struct SniffArgs {
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub workers: usize,
     /// Memory budget of the whole process, e.g. 256MiB or 1G: connections (reassembly,
-    /// parsers, pending requests) get 5/8 of it, IP fragments 1/8; past their share the
-    /// least recently seen connections are evicted and counted [default: `memory_budget`
-    /// in wirelint.toml, else 256MiB].
+    /// parsers, pending requests) get 1/2 of it, IP fragments 1/8, the stateful rules'
+    /// tables 1/8; past their share the least recently seen connections are evicted and
+    /// counted [default: `memory_budget` in wirelint.toml, else 256MiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub memory_budget: Option<usize>,
     /// Content bytes kept per message for the rules, e.g. 512k or 4m (sizes and JSON
@@ -297,9 +297,9 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "TOKEN", requires = "serve")]
     pub token: Option<String>,
     /// Memory budget of the whole process, e.g. 256MiB or 1G: connections (reassembly,
-    /// parsers, pending requests) get 5/8 of it, IP fragments 1/8; past their share the
-    /// least recently seen connections are evicted and counted [default: `memory_budget`
-    /// in wirelint.toml, else 256MiB].
+    /// parsers, pending requests) get 1/2 of it, IP fragments 1/8, the stateful rules'
+    /// tables 1/8; past their share the least recently seen connections are evicted and
+    /// counted [default: `memory_budget` in wirelint.toml, else 256MiB].
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_size)]
     pub memory_budget: Option<usize>,
     /// Content bytes kept per message for the rules, e.g. 512k or 4m (sizes and JSON

@@ -18,14 +18,22 @@ pub const CHUNK: usize = 256 * 1024;
 pub const DEFAULT_BUDGET: usize = 256 * 1024 * 1024;
 
 /// The flow tables' share of a process budget (`--memory-budget` bounds the whole process,
-/// not only the flows): 5/8. Of the rest, [`fragment_share`] goes to the IP fragment table
-/// and the remaining quarter covers what is bounded but not counted byte by byte: the
+/// not only the flows): 1/2. Of the rest, [`fragment_share`] goes to the IP fragment
+/// table, [`stateful_share`] to the stateful rules' tables, and the remaining quarter
+/// covers what is bounded but not counted byte by byte: the
 /// capture file's resident mapped pages (at most two release steps), the batches between
 /// reader and workers, exchanges waiting to be put in order, the SQLite writer's queue and
 /// page cache, thread stacks, the binary, and the allocator's overhead on the flows' many
 /// small allocations.
 pub fn flow_share(total: usize) -> usize {
-    total / 8 * 5
+    total / 2
+}
+
+/// The stateful rules' tables' share of a process budget: 1/8 (32 MiB of the default; their
+/// nominal capacities would hold about 214 MiB, so by default each table keeps about 15 %
+/// of its nominal keys, and a budget of 1.7 GiB or more keeps them all).
+pub fn stateful_share(total: usize) -> usize {
+    total / 8
 }
 
 /// The IP fragment table's share of a process budget: 1/8, at most 32 MiB.

@@ -22,7 +22,9 @@ use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use budget::{DEFAULT_BUDGET, MemoryBudget, Reservation, flow_share, fragment_share};
+pub use budget::{
+    DEFAULT_BUDGET, MemoryBudget, Reservation, flow_share, fragment_share, stateful_share,
+};
 pub use stream::{Clock, Delivered, HalfStream, Piece, StreamStats, WAIT_SECS, WAIT_SEGMENTS};
 
 use stream::pump;

@@ -24,6 +24,7 @@ use crate::http::{Exchange, JsonVerdict, Message, content};
 pub use checks::{CheckInput, Hit, StatefulCheck, StatefulHit};
 use condition::{Cond, CondReads, Which};
 pub use file::{ExampleFile, ExampleKind, RuleFile};
+use syntax::stateful::Tables;
 pub use template::Template;
 
 /// How bad a finding is.
@@ -903,15 +904,29 @@ pub struct StatefulEngine {
 }
 
 impl StatefulEngine {
+    /// The engine with every table at its nominal capacity.
     pub fn new(set: &RuleSet) -> StatefulEngine {
-        let checks = set
-            .rules
-            .iter()
-            .filter(|r| r.enabled)
-            .filter_map(|r| match &r.check {
-                Some(checks::CheckKind::Stateful(make)) => Some((Arc::clone(r), make())),
-                _ => None,
-            })
+        StatefulEngine::with_memory(set, usize::MAX)
+    }
+
+    /// The engine with its checks' tables scaled down to fit `budget` bytes together.
+    pub fn with_memory(set: &RuleSet, budget: usize) -> StatefulEngine {
+        let makers = || {
+            set.rules
+                .iter()
+                .filter(|r| r.enabled)
+                .filter_map(|r| match &r.check {
+                    Some(checks::CheckKind::Stateful(make)) => Some((r, *make)),
+                    _ => None,
+                })
+        };
+        let measuring = Tables::measuring();
+        for (_, make) in makers() {
+            make(&measuring);
+        }
+        let tables = Tables::within(measuring.nominal(), budget);
+        let checks = makers()
+            .map(|(r, make)| (Arc::clone(r), make(&tables)))
             .collect();
         StatefulEngine { checks }
     }

@@ -19,9 +19,7 @@
 
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::Exchange;
-use crate::rules::syntax::stateful::{
-    Bounded, Keyer, LazySummary, Summary, clip, frame_label, request_url, status,
-};
+use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary, Tables, clip, frame_label, request_url, status};
 use crate::rules::syntax::token::split_list;
 use crate::rules::{ExchangeRef, Side};
 use crate::time::Timestamp;
@@ -35,10 +33,10 @@ const MAX_METHODS: usize = 32;
 
 static SUMMARY: LazySummary = LazySummary::new(|| Summary::builtin("allow-contradicted"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(AllowContradicted {
         keys: Keyer::default(),
-        paths: Bounded::new(MAX_PATHS),
+        paths: tables.bounded(MAX_PATHS),
     })
 }
 

@@ -16,7 +16,7 @@
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::capture::FrameRef;
 use crate::http::{Exchange, Message};
-use crate::rules::syntax::stateful::{Bounded, LazySummary, Summary, clip, closes_connection};
+use crate::rules::syntax::stateful::{Bounded, LazySummary, Summary, Tables, clip, closes_connection};
 use crate::rules::{ExchangeRef, Side};
 use crate::time::Timestamp;
 
@@ -27,9 +27,9 @@ const MAX_CONNECTIONS: usize = 50_000;
 
 static SUMMARY: LazySummary = LazySummary::new(|| Summary::builtin("connection-close-ignored"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(CloseIgnored {
-        conns: Bounded::new(MAX_CONNECTIONS),
+        conns: tables.bounded(MAX_CONNECTIONS),
     })
 }
 
@@ -104,7 +104,7 @@ mod tests {
     use crate::rules::syntax::testing::exchanges;
 
     fn run(toml: &str) -> Vec<StatefulHit> {
-        let mut check = make();
+        let mut check = make(&Tables::measuring());
         let mut out = Vec::new();
         for ex in exchanges(toml) {
             check.observe(&ex, &mut out);

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::{Exchange, Message};
 use crate::rules::syntax::site::{origin_host, registrable_domain, request_host};
-use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary};
+use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary, Tables};
 use crate::rules::{ExchangeRef, Severity, Side};
 
 pub const CHECK: CheckKind = CheckKind::Stateful(make);
@@ -24,10 +24,10 @@ const MAX_HOSTS: usize = 20_000;
 
 static SUMMARY: LazySummary = LazyLock::new(|| Summary::builtin("cors-origin-reflection"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(OriginReflection {
         keyer: Keyer::default(),
-        hosts: Bounded::new(MAX_HOSTS),
+        hosts: tables.bounded(MAX_HOSTS),
     })
 }
 
@@ -137,7 +137,7 @@ mod tests {
                 "[[exchange]]\nrequest = \"GET /me HTTP/1.1\\nHost: api.example.com\\nOrigin: {origin}\\n\\n\"\nresponse = \"HTTP/1.1 200 OK\\nAccess-Control-Allow-Origin: {acao}\\n{cred}Content-Length: 0\\n\\n\"\n"
             );
         }
-        let mut check = make();
+        let mut check = make(&Tables::measuring());
         let mut out = Vec::new();
         for ex in exchanges(&toml) {
             check.observe(&ex, &mut out);

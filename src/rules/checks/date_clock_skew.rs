@@ -12,7 +12,7 @@ use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::{Exchange, Message};
 use crate::rules::syntax::date::parse_http_date_at;
 use crate::rules::syntax::delta::{delta_seconds, human};
-use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary};
+use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary, Tables};
 use crate::rules::{ExchangeRef, Side};
 
 pub const CHECK: CheckKind = CheckKind::Stateful(make);
@@ -28,10 +28,10 @@ const TRUSTED_FROM_SECS: i64 = 946_684_800;
 
 static SUMMARY: LazySummary = LazyLock::new(|| Summary::builtin("date-clock-skew"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(DateClockSkew {
         keyer: Keyer::default(),
-        reported: Bounded::new(MAX_HOSTS),
+        reported: tables.bounded(MAX_HOSTS),
     })
 }
 

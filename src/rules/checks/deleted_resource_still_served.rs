@@ -19,9 +19,7 @@
 
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::Exchange;
-use crate::rules::syntax::stateful::{
-    Bounded, Keyer, LazySummary, Summary, clip, request_url, resolve, secs, status,
-};
+use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary, Tables, clip, request_url, resolve, secs, status};
 use crate::rules::{ExchangeRef, Side};
 use crate::time::Timestamp;
 
@@ -33,10 +31,10 @@ const MAX_ENTRIES: usize = 50_000;
 static SUMMARY: LazySummary =
     LazySummary::new(|| Summary::builtin("deleted-resource-still-served"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(DeletedServed {
         keys: Keyer::default(),
-        deleted: Bounded::new(MAX_ENTRIES),
+        deleted: tables.bounded(MAX_ENTRIES),
     })
 }
 

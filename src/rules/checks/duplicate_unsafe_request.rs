@@ -19,9 +19,7 @@
 
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::{Exchange, Message, content};
-use crate::rules::syntax::stateful::{
-    Bounded, Keyer, Later, LazySummary, Summary, frame_label, secs, status,
-};
+use crate::rules::syntax::stateful::{Bounded, Keyer, Later, LazySummary, Summary, Tables, frame_label, secs, status};
 use crate::rules::{ExchangeRef, Side};
 use crate::time::Timestamp;
 
@@ -36,10 +34,10 @@ const GRAPHQL_READ_CAP: usize = 256 * 1024;
 
 static SUMMARY: LazySummary = LazySummary::new(|| Summary::builtin("duplicate-unsafe-request"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(Duplicates {
         keys: Keyer::default(),
-        seen: Bounded::new(MAX_ENTRIES),
+        seen: tables.bounded(MAX_ENTRIES),
     })
 }
 
@@ -210,7 +208,7 @@ mod tests {
     use crate::rules::syntax::testing::exchanges;
 
     fn run(toml: &str) -> Vec<(ExchangeRef, String)> {
-        let mut check = make();
+        let mut check = make(&Tables::measuring());
         let mut out = Vec::new();
         for ex in exchanges(toml) {
             check.observe(&ex, &mut out);

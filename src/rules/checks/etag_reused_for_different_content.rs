@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::{Exchange, Message, content};
 use crate::rules::syntax::entity_tag;
-use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary};
+use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary, Tables};
 use crate::rules::syntax::token::split_list;
 use crate::rules::{ExchangeRef, Side};
 
@@ -31,12 +31,12 @@ const DECODE_CAP: usize = 8 * 1024 * 1024;
 static SUMMARY: LazySummary =
     LazyLock::new(|| Summary::builtin("etag-reused-for-different-content"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(EtagReuse {
         keyer: Keyer::default(),
-        bodies: Bounded::new(MAX_ENTRIES),
-        codings: Bounded::new(MAX_ENTRIES),
-        reported: Bounded::new(MAX_ENTRIES),
+        bodies: tables.bounded(MAX_ENTRIES),
+        codings: tables.bounded(MAX_ENTRIES),
+        reported: tables.bounded(MAX_ENTRIES),
     })
 }
 
@@ -243,7 +243,7 @@ mod tests {
                 body.len()
             );
         }
-        let mut check = make();
+        let mut check = make(&Tables::measuring());
         let mut out = Vec::new();
         for ex in exchanges(&toml) {
             check.observe(&ex, &mut out);

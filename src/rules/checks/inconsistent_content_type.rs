@@ -22,9 +22,7 @@
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::Exchange;
 use crate::report::sarif::path_template;
-use crate::rules::syntax::stateful::{
-    Bounded, Keyer, Later, LazySummary, Summary, clip, has_token, media_essence, status,
-};
+use crate::rules::syntax::stateful::{Bounded, Keyer, Later, LazySummary, Summary, Tables, clip, has_token, media_essence, status};
 use crate::rules::{ExchangeRef, Side};
 
 pub const CHECK: CheckKind = CheckKind::Stateful(make);
@@ -36,10 +34,10 @@ const MAX_TYPES: usize = 8;
 
 static SUMMARY: LazySummary = LazySummary::new(|| Summary::builtin("inconsistent-content-type"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(InconsistentType {
         keys: Keyer::default(),
-        endpoints: Bounded::keeping_evicted(MAX_ENDPOINTS),
+        endpoints: tables.keeping_evicted(MAX_ENDPOINTS),
     })
 }
 
@@ -173,7 +171,7 @@ mod tests {
     use crate::rules::syntax::testing::exchanges;
 
     fn run(toml: &str) -> Vec<String> {
-        let mut check = make();
+        let mut check = make(&Tables::measuring());
         let mut out = Vec::new();
         for ex in exchanges(toml) {
             check.observe(&ex, &mut out);

@@ -21,9 +21,7 @@
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::{Exchange, content};
 use crate::report::sarif::path_template;
-use crate::rules::syntax::stateful::{
-    Bounded, Keyer, LazySummary, Summary, clip, media_essence, status,
-};
+use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary, Tables, clip, media_essence, status};
 use crate::rules::{ExchangeRef, Side};
 
 pub const CHECK: CheckKind = CheckKind::Stateful(make);
@@ -41,10 +39,10 @@ const BODY_CAP: usize = 256 * 1024;
 
 static SUMMARY: LazySummary = LazySummary::new(|| Summary::builtin("inconsistent-error-format"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(ErrorFormats {
         keys: Keyer::default(),
-        hosts: Bounded::new(MAX_HOSTS),
+        hosts: tables.bounded(MAX_HOSTS),
     })
 }
 

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use super::{CheckKind, StatefulCheck, StatefulHit};
+use crate::rules::syntax::stateful::Tables;
 use crate::capture::FrameRef;
 use crate::http::{AnomalyKind, Exchange, Message};
 use crate::rules::{ExchangeRef, Side};
@@ -27,7 +28,7 @@ const MAX_CONNECTIONS: usize = 10_000;
 /// Characters of method, path and reason kept for messages.
 const CLIP: usize = 200;
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(_tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(InterimAfterFinal {
         conns: HashMap::new(),
         clock: 0,
@@ -190,7 +191,7 @@ mod tests {
     use crate::rules::syntax::testing::exchanges;
 
     fn hits(toml: &str) -> Vec<StatefulHit> {
-        let mut check = make();
+        let mut check = make(&Tables::measuring());
         let mut out = Vec::new();
         for ex in exchanges(toml) {
             check.observe(&ex, &mut out);

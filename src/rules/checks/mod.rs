@@ -8,6 +8,7 @@
 
 use super::{ExchangeRef, Severity, Side, Subject};
 use crate::http::{Exchange, Message};
+use crate::rules::syntax::stateful::Tables;
 
 /// What a per-exchange check sees.
 pub struct CheckInput<'a> {
@@ -99,7 +100,8 @@ pub type ExchangeCheck = fn(&CheckInput<'_>) -> Vec<Hit>;
 #[derive(Clone, Copy)]
 pub enum CheckKind {
     Exchange(ExchangeCheck),
-    Stateful(fn() -> Box<dyn StatefulCheck>),
+    /// Makes the check, its tables from [`Tables`] (sized to the memory budget).
+    Stateful(fn(&Tables) -> Box<dyn StatefulCheck>),
 }
 
 impl std::fmt::Debug for CheckKind {

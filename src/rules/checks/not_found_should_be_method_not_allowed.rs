@@ -19,10 +19,7 @@
 
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::Exchange;
-use crate::rules::syntax::stateful::{
-    Bounded, Keyer, Later, LazySummary, Summary, clip, frame_label, has_credentials, request_url,
-    status,
-};
+use crate::rules::syntax::stateful::{Bounded, Keyer, Later, LazySummary, Summary, Tables, clip, frame_label, has_credentials, request_url, status};
 use crate::rules::{ExchangeRef, Side};
 use crate::time::Timestamp;
 
@@ -38,10 +35,10 @@ const MAX_REPORTED: usize = 32;
 static SUMMARY: LazySummary =
     LazySummary::new(|| Summary::builtin("not-found-should-be-method-not-allowed"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(NotFound405 {
         keys: Keyer::default(),
-        paths: Bounded::new(MAX_PATHS),
+        paths: tables.bounded(MAX_PATHS),
     })
 }
 
@@ -227,7 +224,7 @@ mod tests {
     use crate::rules::syntax::testing::exchanges;
 
     fn run(toml: &str) -> Vec<(ExchangeRef, String)> {
-        let mut check = make();
+        let mut check = make(&Tables::measuring());
         let mut out = Vec::new();
         for ex in exchanges(toml) {
             check.observe(&ex, &mut out);

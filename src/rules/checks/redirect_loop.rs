@@ -27,9 +27,7 @@
 
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::Exchange;
-use crate::rules::syntax::stateful::{
-    Bounded, Keyer, LazySummary, Summary, Url, clip, request_url, resolve, status,
-};
+use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary, Tables, Url, clip, request_url, resolve, status};
 use crate::rules::{ExchangeRef, Side};
 use crate::time::Timestamp;
 
@@ -47,10 +45,10 @@ const FOLLOW_SECS: f64 = 10.0;
 
 static SUMMARY: LazySummary = LazySummary::new(|| Summary::builtin("redirect-loop"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(RedirectLoop {
         keys: Keyer::default(),
-        chains: Bounded::new(MAX_CLIENTS),
+        chains: tables.bounded(MAX_CLIENTS),
     })
 }
 

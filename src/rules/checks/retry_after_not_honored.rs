@@ -20,7 +20,7 @@ use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::{Exchange, Message};
 use crate::rules::syntax::date::parse_http_date_at;
 use crate::rules::syntax::delta::delta_seconds;
-use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary, clip, secs};
+use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary, Tables, clip, secs};
 use crate::rules::{ExchangeRef, Side};
 use crate::time::Timestamp;
 
@@ -35,10 +35,10 @@ const MAX_WAIT_SECS: i128 = 1 << 31;
 
 static SUMMARY: LazySummary = LazySummary::new(|| Summary::builtin("retry-after-not-honored"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(RetryAfter {
         keys: Keyer::default(),
-        entries: Bounded::new(MAX_ENTRIES),
+        entries: tables.bounded(MAX_ENTRIES),
     })
 }
 

@@ -22,9 +22,7 @@
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::capture::FrameRef;
 use crate::http::{AnomalyKind, Exchange};
-use crate::rules::syntax::stateful::{
-    Bounded, Later, LazySummary, Summary, closes_connection, secs,
-};
+use crate::rules::syntax::stateful::{Bounded, Later, LazySummary, Summary, Tables, closes_connection, secs};
 use crate::rules::{ExchangeRef, Side};
 use crate::time::Timestamp;
 
@@ -39,9 +37,9 @@ const END_GRACE_SECS: f64 = 30.0;
 
 static SUMMARY: LazySummary = LazySummary::new(|| Summary::builtin("unanswered-request"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(Unanswered {
-        conns: Bounded::new(MAX_CONNECTIONS),
+        conns: tables.bounded(MAX_CONNECTIONS),
         pending: Vec::new(),
         capture_end: None,
     })
@@ -166,7 +164,7 @@ mod tests {
     use crate::rules::syntax::testing::exchanges;
 
     fn run(toml: &str, end_of_capture: bool) -> Vec<String> {
-        let mut check = make();
+        let mut check = make(&Tables::measuring());
         let mut out = Vec::new();
         for mut ex in exchanges(toml) {
             if end_of_capture && ex.closed_order != 0 {

@@ -19,7 +19,7 @@
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::capture::FrameRef;
 use crate::http::{AnomalyKind, Exchange};
-use crate::rules::syntax::stateful::{Bounded, LazySummary, Summary};
+use crate::rules::syntax::stateful::{Bounded, LazySummary, Summary, Tables};
 use crate::rules::{ExchangeRef, Side};
 
 pub const CHECK: CheckKind = CheckKind::Stateful(make);
@@ -35,9 +35,9 @@ const MAX_CONNECTIONS: usize = 50_000;
 
 static SUMMARY: LazySummary = LazySummary::new(|| Summary::builtin("unmatched-response"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(Unmatched {
-        conns: Bounded::new(MAX_CONNECTIONS),
+        conns: tables.bounded(MAX_CONNECTIONS),
     })
 }
 
@@ -199,7 +199,7 @@ request = "GET /a HTTP/1.1\nHost: h\n\n"
 response = "HTTP/1.1 200 OK\nContent-Length: 0\n\n"
 "#;
         assert_eq!(run(toml), ["response before any request"]);
-        let mut check = make();
+        let mut check = make(&Tables::measuring());
         let mut out = Vec::new();
         for mut ex in exchanges(toml) {
             let mut c = (*ex.connection).clone();

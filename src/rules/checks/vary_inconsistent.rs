@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::http::{Exchange, Message};
-use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary};
+use crate::rules::syntax::stateful::{Bounded, Keyer, LazySummary, Summary, Tables};
 use crate::rules::syntax::token::split_list;
 use crate::rules::{ExchangeRef, Side};
 
@@ -24,10 +24,10 @@ const MAX_SHOWN: usize = 200;
 
 static SUMMARY: LazySummary = LazyLock::new(|| Summary::builtin("vary-inconsistent"));
 
-fn make() -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(VaryInconsistent {
         keyer: Keyer::default(),
-        urls: Bounded::new(MAX_URLS),
+        urls: tables.bounded(MAX_URLS),
     })
 }
 
@@ -134,7 +134,7 @@ mod tests {
                 "[[exchange]]\nrequest = \"{line}\\nHost: a\\n\\n\"\nresponse = \"{status}\\n{fields}Content-Length: 0\\n\\n\"\n"
             );
         }
-        let mut check = make();
+        let mut check = make(&Tables::measuring());
         let mut out = Vec::new();
         for ex in exchanges(&toml) {
             check.observe(&ex, &mut out);

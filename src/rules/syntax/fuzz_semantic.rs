@@ -128,7 +128,7 @@ proptest! {
         }
         for name in STATEFUL_CHECKS {
             let Some(CheckKind::Stateful(make)) = lookup(name) else { panic!("no check {name}") };
-            let mut check = make();
+            let mut check = make(&super::stateful::Tables::measuring());
             let mut out = Vec::new();
             for _ in 0..3 {
                 check.observe(&ex, &mut out);

@@ -4,7 +4,8 @@
 //! (RFC 3986 §5), list tokens of fields such as `Connection`, and a rule's summary
 //! rendered for a finding that may be settled later than the exchange it is about.
 //!
-//! Memory: every map of a stateful check is a [`Bounded`] with a fixed capacity; when full,
+//! Memory: every map of a stateful check is a [`Bounded`] with a fixed capacity (scaled
+//! down to the engine's share of the memory budget by [`Tables`]); when full,
 //! the least recently used eighth of its keys is dropped at once (amortised O(1) per
 //! insert). Keys of host- and client-scoped maps are 64-bit hashes under a per-process
 //! random key ([`Keyer`]), so a key costs 8 bytes whatever the length of the Host header or
@@ -26,6 +27,77 @@ struct Slot<V> {
     value: V,
     created: u64,
     used: u64,
+}
+
+/// Heap bytes an entry of a stateful table is assumed to own beyond its inline size (the
+/// strings of a remembered message or frame label): an estimate, for [`Tables`].
+const ENTRY_HEAP: usize = 128;
+/// Fewest keys a table keeps however small the budget.
+const MIN_TABLE_KEYS: usize = 64;
+
+/// How the stateful checks get their tables: the engine builds its checks with a
+/// [`Tables::measuring`] first, which adds up what every table would hold at its nominal
+/// capacity, then again with [`Tables::within`] that total and its budget, which scales
+/// every capacity down (never up) so that the tables together fit. A table's cost per key
+/// is its map slot (twice, for a hash map's spare capacity) and [`ENTRY_HEAP`].
+pub struct Tables {
+    scale: f64,
+    nominal: std::cell::Cell<usize>,
+    allowed: std::cell::Cell<usize>,
+}
+
+impl Tables {
+    /// Nominal capacities, counted.
+    pub fn measuring() -> Tables {
+        Tables {
+            scale: 1.0,
+            nominal: std::cell::Cell::new(0),
+            allowed: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Capacities scaled so that `nominal` bytes of tables fit in `budget`.
+    pub fn within(nominal: usize, budget: usize) -> Tables {
+        Tables {
+            scale: (budget as f64 / nominal.max(1) as f64).min(1.0),
+            nominal: std::cell::Cell::new(0),
+            allowed: std::cell::Cell::new(0),
+        }
+    }
+
+    /// What the tables asked for so far would hold at their nominal capacities.
+    pub fn nominal(&self) -> usize {
+        self.nominal.get()
+    }
+
+    /// What the tables asked for so far may hold at their scaled capacities.
+    pub fn allowed(&self) -> usize {
+        self.allowed.get()
+    }
+
+    /// Bytes one key of a `Bounded<K, V>` is counted for.
+    pub fn key_bytes<K, V>() -> usize {
+        2 * (std::mem::size_of::<(K, Slot<V>)>() + 1) + ENTRY_HEAP
+    }
+
+    fn cap<K, V>(&self, nominal: usize) -> usize {
+        let key = Self::key_bytes::<K, V>();
+        let cap =
+            ((nominal as f64 * self.scale) as usize).clamp(MIN_TABLE_KEYS.min(nominal), nominal);
+        self.nominal.set(self.nominal.get() + nominal * key);
+        self.allowed.set(self.allowed.get() + cap * key);
+        cap
+    }
+
+    /// A [`Bounded`] of at most `nominal` keys, fewer when the budget is short.
+    pub fn bounded<K: Hash + Eq + Clone, V>(&self, nominal: usize) -> Bounded<K, V> {
+        Bounded::new(self.cap::<K, V>(nominal))
+    }
+
+    /// As [`Tables::bounded`], keeping evicted entries ([`Bounded::keeping_evicted`]).
+    pub fn keeping_evicted<K: Hash + Eq + Clone, V>(&self, nominal: usize) -> Bounded<K, V> {
+        Bounded::keeping_evicted(self.cap::<K, V>(nominal))
+    }
 }
 
 /// A map with at most `cap` keys: inserting into a full map first drops the least
@@ -672,5 +744,71 @@ mod tests {
         );
         let later = Summary::builtin("no-such-rule").later(&ex);
         assert_eq!(later.with("late"), "- -: late");
+    }
+
+    #[test]
+    fn tables_are_scaled_down_alike_to_fit_their_budget() {
+        let measuring = Tables::measuring();
+        let a: Bounded<u64, u64> = measuring.bounded(10_000);
+        let b: Bounded<u64, String> = measuring.keeping_evicted(1_000);
+        assert_eq!((a.cap, b.cap), (10_000, 1_000), "nominal when measuring");
+        let nominal = measuring.nominal();
+        assert_eq!(
+            nominal,
+            10_000 * Tables::key_bytes::<u64, u64>() + 1_000 * Tables::key_bytes::<u64, String>()
+        );
+        // A quarter of the budget: every table a quarter of its keys, none below the floor.
+        let tables = Tables::within(nominal, nominal / 4);
+        let a: Bounded<u64, u64> = tables.bounded(10_000);
+        let b: Bounded<u64, String> = tables.bounded(1_000);
+        let tiny: Bounded<u64, u64> = tables.bounded(100);
+        assert!((2_490..=2_500).contains(&a.cap), "{}", a.cap);
+        assert!((240..=250).contains(&b.cap), "{}", b.cap);
+        assert_eq!(tiny.cap, MIN_TABLE_KEYS);
+        // A budget beyond the need never grows a table.
+        let roomy = Tables::within(nominal, usize::MAX);
+        let a: Bounded<u64, u64> = roomy.bounded(10_000);
+        assert_eq!(a.cap, 10_000);
+    }
+
+    #[test]
+    fn the_builtin_stateful_tables_fit_their_share_of_the_default_budget() {
+        let Ok(set) = RuleSet::builtin() else {
+            panic!("the built-in rules load");
+        };
+        let measuring = Tables::measuring();
+        for rule in &set.rules {
+            if let Some(crate::rules::checks::CheckKind::Stateful(make)) = rule.check {
+                make(&measuring);
+            }
+        }
+        let nominal = measuring.nominal();
+        let share = crate::reassembly::stateful_share(crate::reassembly::DEFAULT_BUDGET);
+        println!(
+            "stateful tables: {} MiB nominal, {} MiB share",
+            nominal >> 20,
+            share >> 20
+        );
+        let tables = Tables::within(nominal, share);
+        let mut count = 0;
+        for rule in &set.rules {
+            if let Some(crate::rules::checks::CheckKind::Stateful(make)) = rule.check {
+                make(&tables);
+                count += 1;
+            }
+        }
+        assert!(count >= 10, "{count} stateful checks");
+        assert_eq!(tables.nominal(), nominal, "the same tables both times");
+        // Within the share, but for each table's floor of keys and rounding.
+        let slack = 2 * count * MIN_TABLE_KEYS * 1024;
+        assert!(
+            tables.allowed() <= share + slack,
+            "{} > {share}",
+            tables.allowed()
+        );
+        assert!(
+            tables.allowed() + slack >= share.min(nominal),
+            "the share is used"
+        );
     }
 }

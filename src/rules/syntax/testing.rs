@@ -79,7 +79,7 @@ pub fn stateful_evidence(check: CheckKind, toml_text: &str) -> Vec<String> {
     let CheckKind::Stateful(make) = check else {
         panic!("not a stateful check");
     };
-    let mut state = make();
+    let mut state = make(&super::stateful::Tables::measuring());
     let mut out = Vec::new();
     for ex in exchanges(toml_text) {
         state.observe(&ex, &mut out);
