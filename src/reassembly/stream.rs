@@ -114,6 +114,12 @@ struct Held {
     pos: Pos,
 }
 
+/// Memory a segment waiting out of order costs beyond its bytes: its slot in the B-tree
+/// (whose nodes are two-thirds full on average, so half again) and the allocator's header
+/// of its copy. Counted, so that a capture of many small out-of-order segments (reassembled
+/// IP fragments, a lossy link) cannot hold twice the budget in bookkeeping.
+const PENDING_OVERHEAD: usize = std::mem::size_of::<(u64, Held)>() * 3 / 2 + 16;
+
 impl Held {
     fn end(&self, off: u64) -> u64 {
         off + self.data.len() as u64 + u64::from(self.missing)
@@ -157,7 +163,7 @@ pub struct HalfStream {
 impl HalfStream {
     /// Bytes held waiting (for a hole to fill or for the peer), and the recent ring.
     pub fn buffered(&self) -> usize {
-        self.pending_bytes + self.recent.capacity()
+        self.pending_bytes + self.pending.len() * PENDING_OVERHEAD + self.recent.capacity()
     }
 
     /// Bytes of segments waiting to be delivered.
