@@ -91,12 +91,20 @@ pub struct RunSummary {
     /// TLS connections: decrypted, or not and why.
     pub tls: TlsStats,
     pub warnings: Vec<String>,
+    /// Keys the stateful rules' tables dropped to stay within their share of the memory
+    /// budget: cross-exchange rules looked back less far than their nominal history.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stateful_keys_forgotten: u64,
     /// Live capture only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveSummary>,
     /// HAR input only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub har: Option<HarSummary>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a run over HAR files read, and which rules it could not apply.
@@ -714,7 +722,7 @@ fn drive<'s>(
             .join()
             .map_err(|_| PipelineError::Worker("the collector panicked".into()))?;
         let fed = fed?;
-        collected.map_err(PipelineError::Output)?;
+        summary.stateful_keys_forgotten = collected.map_err(PipelineError::Output)?;
         summary.frames = fed.read.frames;
         summary.bytes = fed.read.bytes;
         summary.filtered_out = fed.read.filtered_out;
@@ -939,7 +947,7 @@ fn collect(
     mut stateful: Option<StatefulEngine>,
     stop: Arc<AtomicBool>,
     gate: &Gate,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     let _close = CloseOnDrop(gate);
     let mut marks: Vec<Mark> = vec![(0, FrameRef::default()); workers];
     let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
@@ -995,7 +1003,7 @@ fn collect(
     }
     match failed {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => Ok(stateful.as_ref().map_or(0, StatefulEngine::keys_forgotten)),
     }
 }
 

@@ -234,3 +234,50 @@ fn a_request_line_without_its_line_end_at_connection_end_is_a_truncated_request(
     assert!(req.has_anomaly(AnomalyKind::Truncated));
     assert_eq!(summary.http.non_http_connections, 0);
 }
+
+#[test]
+fn stateful_tables_that_outgrow_their_share_of_the_budget_are_counted_in_the_summary() {
+    use wirelint::synth::{Conversation, PcapWriter, TsPrecision};
+    // 300 connections, each one POST to a path of its own and a 201 without Location:
+    // more keys than a small budget leaves the stateful rules' tables.
+    let server: std::net::SocketAddr = "198.51.100.20:80".parse().expect("address");
+    let linktype = Conversation::new("192.0.2.10:1".parse().expect("address"), server).linktype();
+    let mut w = PcapWriter::new(linktype, TsPrecision::Micro);
+    for i in 0..300u16 {
+        let mut c = Conversation::new(
+            format!("192.0.2.10:{}", 20_000 + i)
+                .parse()
+                .expect("address"),
+            server,
+        );
+        let request = format!(
+            "POST /orders/{i} HTTP/1.1\r\nHost: api.example\r\nContent-Length: 2\r\n\r\n{{}}"
+        );
+        c.handshake()
+            .client_sends(request.as_bytes())
+            .server_sends(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+            .fin();
+        w.packets(c.packets());
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("posts.pcap");
+    std::fs::write(&path, w.finish()).expect("writing the capture");
+    let captures = CaptureSet::open(std::slice::from_ref(&path)).expect("capture opens");
+    let summary_with = |budget: usize| {
+        let mut cfg = PipelineConfig {
+            workers: 2,
+            rules: Some(Arc::new(RuleSet::builtin().expect("builtin rules"))),
+            ..PipelineConfig::default()
+        };
+        cfg.reassembly.memory_budget = budget;
+        pipeline::run(&captures, &cfg, |_| Ok(()), |_| {}).expect("pipeline runs")
+    };
+    let roomy = summary_with(2 << 30);
+    assert_eq!(roomy.http.exchanges, 300);
+    assert_eq!(roomy.stateful_keys_forgotten, 0);
+    let small = summary_with(1 << 20);
+    assert_eq!(small.http.exchanges, 300, "only the rules' history is cut");
+    assert!(small.stateful_keys_forgotten > 0, "{small:?}");
+    let text = wirelint::report::summary::render(&small, &Default::default());
+    assert!(text.contains("remembered keys dropped"), "{text}");
+}

@@ -169,6 +169,14 @@ pub fn render(summary: &RunSummary, anomalies: &BTreeMap<&'static str, u64>) -> 
             r.syn_without_handshake, r.one_sided, r.budget_evictions, h.requests_over_cap
         );
     }
+    if summary.stateful_keys_forgotten > 0 {
+        let _ = writeln!(
+            s,
+            "  stateful rules: {} remembered keys dropped to stay within their memory share \
+             (rules comparing exchanges looked back less far; raise --memory-budget to keep more)",
+            summary.stateful_keys_forgotten
+        );
+    }
     if anomalies.is_empty() {
         let _ = writeln!(s, "  anomalies: none");
     } else {

@@ -901,6 +901,8 @@ fn evaluate<'s>(rule: &Rule, s: &'s Subject<'s>, side: Option<Side>, out: &mut V
 /// Runs the stateful rules, one instance per rule, over exchanges in output order.
 pub struct StatefulEngine {
     checks: Vec<(Arc<Rule>, Box<dyn StatefulCheck>)>,
+    /// Keys the checks' tables dropped to stay within their share of memory.
+    forgotten: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StatefulEngine {
@@ -928,7 +930,16 @@ impl StatefulEngine {
         let checks = makers()
             .map(|(r, make)| (Arc::clone(r), make(&tables)))
             .collect();
-        StatefulEngine { checks }
+        StatefulEngine {
+            checks,
+            forgotten: tables.forgotten(),
+        }
+    }
+
+    /// Keys the stateful checks' tables dropped so far to make room: history that rules
+    /// comparing exchanges (duplicates, created and deleted resources, …) no longer see.
+    pub fn keys_forgotten(&self) -> u64 {
+        self.forgotten.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Observes one exchange; findings about it (or about earlier ones) come back as
@@ -1040,6 +1051,48 @@ mod silence_tests {
             }
         }
         out
+    }
+
+    /// `n` POSTs, each to its own path, then the first one again (a duplicate).
+    fn posts_then_a_repeat(n: usize) -> Vec<Exchange> {
+        let post = |i: usize, at: f64| {
+            format!(
+                "[[exchange]]\nat = {at:.3}\nrequest = \"POST /orders/{i} HTTP/1.1\\r\\nHost: api.example\\r\\n\
+                 Content-Length: 2\\r\\n\\r\\n{{}}\"\nresponse = \"HTTP/1.1 204 No Content\\r\\n\\r\\n\"\n"
+            )
+        };
+        let mut text = String::from("kind = \"bad\"\n");
+        for i in 0..n {
+            text.push_str(&post(i, i as f64 * 0.001));
+        }
+        text.push_str(&post(n - 1, n as f64 * 0.001));
+        let example: ExampleFile = toml::from_str(&text).expect("example");
+        examples::exchanges(&example)
+    }
+
+    #[test]
+    fn stateful_tables_within_a_small_budget_forget_keys_and_count_them() {
+        let set = RuleSet::builtin().expect("catalogue");
+        let exchanges = posts_then_a_repeat(2_000);
+        assert_eq!(exchanges.len(), 2_001);
+        let run = |budget: usize| {
+            let mut engine = StatefulEngine::with_memory(&set, budget);
+            let mut rules = Vec::new();
+            for ex in &exchanges {
+                rules.extend(engine.observe(ex).into_iter().map(|(_, f)| f.rule));
+            }
+            let dup = rules
+                .iter()
+                .filter(|r| *r == "duplicate-unsafe-request")
+                .count();
+            (dup, engine.keys_forgotten())
+        };
+        assert_eq!(run(usize::MAX), (1, 0), "nominal tables forget nothing");
+        // A tiny budget: each table keeps its floor of keys, so the 2,000 paths push keys
+        // out (counted); the repeat right after its original is still found.
+        let (dup, forgotten) = run(0);
+        assert_eq!(dup, 1);
+        assert!(forgotten >= 1_000, "{forgotten} keys forgotten");
     }
 
     #[test]

@@ -14,7 +14,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use crate::http::{Exchange, Message};
 use crate::rules::{BodyCache, RuleSet, Subject, Template};
@@ -44,6 +45,9 @@ pub struct Tables {
     scale: f64,
     nominal: std::cell::Cell<usize>,
     allowed: std::cell::Cell<usize>,
+    /// Keys every table made here dropped to make room (history shortened), for the run
+    /// summary.
+    forgotten: Arc<AtomicU64>,
 }
 
 impl Tables {
@@ -53,6 +57,7 @@ impl Tables {
             scale: 1.0,
             nominal: std::cell::Cell::new(0),
             allowed: std::cell::Cell::new(0),
+            forgotten: Arc::default(),
         }
     }
 
@@ -62,12 +67,18 @@ impl Tables {
             scale: (budget as f64 / nominal.max(1) as f64).min(1.0),
             nominal: std::cell::Cell::new(0),
             allowed: std::cell::Cell::new(0),
+            forgotten: Arc::default(),
         }
     }
 
     /// What the tables asked for so far would hold at their nominal capacities.
     pub fn nominal(&self) -> usize {
         self.nominal.get()
+    }
+
+    /// The count of keys the tables made here dropped to make room.
+    pub fn forgotten(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.forgotten)
     }
 
     /// What the tables asked for so far may hold at their scaled capacities.
@@ -91,12 +102,16 @@ impl Tables {
 
     /// A [`Bounded`] of at most `nominal` keys, fewer when the budget is short.
     pub fn bounded<K: Hash + Eq + Clone, V>(&self, nominal: usize) -> Bounded<K, V> {
-        Bounded::new(self.cap::<K, V>(nominal))
+        let mut table = Bounded::new(self.cap::<K, V>(nominal));
+        table.forgotten = Some(self.forgotten());
+        table
     }
 
     /// As [`Tables::bounded`], keeping evicted entries ([`Bounded::keeping_evicted`]).
     pub fn keeping_evicted<K: Hash + Eq + Clone, V>(&self, nominal: usize) -> Bounded<K, V> {
-        Bounded::keeping_evicted(self.cap::<K, V>(nominal))
+        let mut table = Bounded::keeping_evicted(self.cap::<K, V>(nominal));
+        table.forgotten = Some(self.forgotten());
+        table
     }
 }
 
@@ -108,6 +123,8 @@ pub struct Bounded<K, V> {
     clock: u64,
     /// Entries dropped to make room, kept for the owner when it asked for them.
     evicted: Option<Vec<(K, V)>>,
+    /// Where entries dropped to make room are counted ([`Tables`]).
+    forgotten: Option<Arc<AtomicU64>>,
 }
 
 impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
@@ -117,6 +134,7 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
             cap: cap.max(1),
             clock: 0,
             evicted: None,
+            forgotten: None,
         }
     }
 
@@ -220,6 +238,15 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         if self.map.len() < self.cap {
             return;
         }
+        let before = self.map.len();
+        self.drop_least_recent();
+        if let Some(count) = &self.forgotten {
+            count.fetch_add((before - self.map.len()) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops the least recently used eighth of the keys.
+    fn drop_least_recent(&mut self) {
         let n = (self.cap / 8).max(1);
         let mut ticks: Vec<u64> = self.map.values().map(|s| s.used).collect();
         let (_, cutoff, _) = ticks.select_nth_unstable(n - 1);
