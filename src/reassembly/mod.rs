@@ -241,6 +241,10 @@ const LISTS: usize = 3;
 /// retransmits its SYN after 1, 2, 4, 8, 16 and 32 s, so a live attempt is refreshed well
 /// within it; like a firewall's SYN timeout, it bounds what a flood holds to rate × 60 s.
 const ATTEMPT_IDLE_SECS: f64 = 60.0;
+/// Seconds after which an attempt is evicted before open flows: a client retransmits an
+/// unanswered SYN after 1 s (RFC 6298's initial timeout), so by then it is no handshake
+/// under way.
+const ATTEMPT_EVICT_AGE_SECS: f64 = 1.0;
 
 struct Flow<C> {
     key: FlowKey,
@@ -708,17 +712,25 @@ impl<C: StreamConsumer> FlowTable<C> {
         self.budget.fit(self.buffered);
     }
 
-    /// Forgets the coldest lingering entry, or evicts the coldest connection attempt, or
-    /// else the coldest open flow. False when the table is empty.
+    /// Forgets the coldest lingering entry, or evicts the coldest connection attempt (when
+    /// older than [`ATTEMPT_EVICT_AGE_SECS`]), or else the coldest open flow. False when
+    /// the table is empty.
     fn evict_one(&mut self, pos: Pos, sink: &mut C::Sink, for_budget: bool) -> bool {
         if let Some(i) = self.flows.coldest(LINGERING) {
             self.remove(i);
             return true;
         }
-        let Some(i) = self
-            .flows
-            .coldest(ATTEMPT)
+        // An attempt younger than a SYN's first retransmission may be a handshake under
+        // way (its SYN-ACK is an RTT off): the coldest open flow goes before it.
+        let latest = self.latest;
+        let stale_attempt = self.flows.coldest(ATTEMPT).filter(|&i| {
+            self.flows
+                .get(i)
+                .is_some_and(|f| latest.secs_since(f.last_pos.ts) >= ATTEMPT_EVICT_AGE_SECS)
+        });
+        let Some(i) = stale_attempt
             .or_else(|| self.flows.coldest(OPEN))
+            .or_else(|| self.flows.coldest(ATTEMPT))
         else {
             return false;
         };
@@ -1125,17 +1137,19 @@ mod flood_tests {
         let mut table: FlowTable<HttpConnection> = FlowTable::new(cfg, HttpConfig::default());
         let mut out = HttpOutput::default();
         let real = established(&mut table, &mut out);
-        // A flood of SYNs after it: the real connection is the coldest flow, yet the
-        // budget evicts attempts only.
+        // A flood of SYNs after it, one a millisecond: the real connection is the coldest
+        // flow, yet the budget evicts attempts only (those over a second old).
         let n = 20_000u64;
         for i in 0..n {
-            table.segment(&syn(10 + i, 0x0a00_0000 + i as u32, 1), 10 + i, &mut out);
+            let at = 2_000 + i as i64;
+            table.segment(&syn(10 + i, 0x0a00_0000 + i as u32, at), 10 + i, &mut out);
         }
         assert!(table.find(&real).is_some(), "the open flow stays");
         let kept = table.open_flows() as u64;
         assert_eq!(table.stats.budget_evictions, n + 1 - kept);
-        // A minute later the attempts are gone; the open flow waits for its idle timeout.
-        table.tick(Timestamp(62_000 * 1_000_000), n + 10, &mut out);
+        // A minute after the last one the attempts are gone; the open flow waits for its
+        // idle timeout.
+        table.tick(Timestamp(83_000 * 1_000_000), n + 10, &mut out);
         assert_eq!(table.open_flows(), 1);
         assert_eq!(table.stats.idle_timeouts, kept - 1);
         assert_eq!(table.stats.syn_without_handshake, n);
