@@ -722,12 +722,10 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
         // An attempt younger than a SYN's first retransmission may be a handshake under
         // way (its SYN-ACK is an RTT off): the coldest open flow goes before it.
-        let latest = self.latest;
-        let stale_attempt = self.flows.coldest(ATTEMPT).filter(|&i| {
-            self.flows
-                .get(i)
-                .is_some_and(|f| latest.secs_since(f.last_pos.ts) >= ATTEMPT_EVICT_AGE_SECS)
-        });
+        let stale_attempt = self
+            .flows
+            .coldest(ATTEMPT)
+            .filter(|&i| self.idle_secs(i) >= Some(ATTEMPT_EVICT_AGE_SECS));
         let Some(i) = stale_attempt
             .or_else(|| self.flows.coldest(OPEN))
             .or_else(|| self.flows.coldest(ATTEMPT))
@@ -738,13 +736,26 @@ impl<C: StreamConsumer> FlowTable<C> {
         if for_budget {
             self.stats.budget_evictions += 1;
         }
+        self.end_flow(i, CloseReason::Evicted, pos, sink);
+        true
+    }
+
+    /// Seconds since flow `i`'s last packet (capture time).
+    fn idle_secs(&self, i: u32) -> Option<f64> {
+        self.flows
+            .get(i)
+            .map(|f| self.latest.secs_since(f.last_pos.ts))
+    }
+
+    /// Closes flow `i` as of its last packet (at the reader's position `pos.order`) and
+    /// forgets it.
+    fn end_flow(&mut self, i: u32, reason: CloseReason, pos: Pos, sink: &mut C::Sink) {
         let at = self.flows.get(i).map_or(pos, |f| Pos {
             order: pos.order,
             ..f.last_pos
         });
-        self.close_flow(i, CloseReason::Evicted, at, sink);
+        self.close_flow(i, reason, at, sink);
         self.remove(i);
-        true
     }
 
     /// Closes flows idle for longer than the timeout (in capture time), and forgets
@@ -752,29 +763,17 @@ impl<C: StreamConsumer> FlowTable<C> {
     fn sweep_idle(&mut self, pos: Pos, sink: &mut C::Sink) {
         self.last_sweep = self.latest;
         let limit = self.cfg.idle_timeout_secs as f64;
-        let latest = self.latest;
         while let Some(i) = self.flows.coldest(LINGERING)
-            && self
-                .flows
-                .get(i)
-                .is_some_and(|f| latest.secs_since(f.last_pos.ts) > CLOSED_LINGER_SECS)
+            && self.idle_secs(i) > Some(CLOSED_LINGER_SECS)
         {
             self.remove(i);
         }
         for (list, limit) in [(OPEN, limit), (ATTEMPT, limit.min(ATTEMPT_IDLE_SECS))] {
             while let Some(i) = self.flows.coldest(list)
-                && self
-                    .flows
-                    .get(i)
-                    .is_some_and(|f| latest.secs_since(f.last_pos.ts) > limit)
+                && self.idle_secs(i) > Some(limit)
             {
                 self.stats.idle_timeouts += 1;
-                let at = self.flows.get(i).map_or(pos, |f| Pos {
-                    order: pos.order,
-                    ..f.last_pos
-                });
-                self.close_flow(i, CloseReason::IdleTimeout, at, sink);
-                self.remove(i);
+                self.end_flow(i, CloseReason::IdleTimeout, pos, sink);
             }
         }
         self.budget.fit(self.buffered);
@@ -948,6 +947,19 @@ mod tests {
     ) -> Segment<'static> {
         let client = SocketAddr::from(([127, 0, 0, 1], 40000));
         let server = SocketAddr::from(([127, 0, 0, 1], 8080));
+        segment_between((client, server), n, at_ms, from_client, seq, flags, data)
+    }
+
+    /// Frame `n` between `client` and `server` (either way), at `at_ms`.
+    pub(super) fn segment_between(
+        (client, server): (SocketAddr, SocketAddr),
+        n: u64,
+        at_ms: i64,
+        from_client: bool,
+        seq: u32,
+        flags: u8,
+        data: &[u8],
+    ) -> Segment<'static> {
         let (src, dst) = if from_client {
             (client, server)
         } else {
@@ -1028,6 +1040,7 @@ mod tests {
 mod flood_tests {
     use std::borrow::Cow;
 
+    use super::tests::segment_between;
     use super::*;
     use crate::capture::FrameRef;
     use crate::decode::TcpFlags;
@@ -1100,22 +1113,7 @@ mod flood_tests {
         let client = SocketAddr::from(([10, 1, 0, 1], 40000));
         let server = SocketAddr::from(([192, 0, 2, 10], 80));
         let mk = |n: u64, from_client: bool, seq: u32, flags: u8, data: &'static [u8]| {
-            let (src, dst) = if from_client {
-                (client, server)
-            } else {
-                (server, client)
-            };
-            Segment {
-                frame: FrameRef { file: 0, number: n },
-                ts: Timestamp(0),
-                src,
-                dst,
-                seq,
-                ack: 0,
-                flags: TcpFlags(flags),
-                payload: Cow::Borrowed(data),
-                missing: 0,
-            }
+            segment_between((client, server), n, 0, from_client, seq, flags, data)
         };
         let (syn, ack) = (TcpFlags::SYN, TcpFlags::ACK);
         table.segment(&mk(0, true, 99, syn, b""), 0, out);
@@ -1202,22 +1200,7 @@ mod flood_tests {
         let client = SocketAddr::from(([10, 0, 0, 1], 40000));
         let server = SocketAddr::from(([192, 0, 2, 10], 80));
         let seg = |n: u64, from_client: bool, seq: u32, flags: u8, data: &'static [u8]| {
-            let (src, dst) = if from_client {
-                (client, server)
-            } else {
-                (server, client)
-            };
-            Segment {
-                frame: FrameRef { file: 0, number: n },
-                ts: Timestamp(n as i64 * 1_000_000),
-                src,
-                dst,
-                seq,
-                ack: 0,
-                flags: TcpFlags(flags),
-                payload: Cow::Borrowed(data),
-                missing: 0,
-            }
+            segment_between((client, server), n, n as i64, from_client, seq, flags, data)
         };
         let mut table: FlowTable<HttpConnection> =
             FlowTable::new(ReassemblyConfig::default(), HttpConfig::default());
