@@ -20,7 +20,7 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE"
-TARGETS=(capture_pcap capture_pcapng decode http_head http_chunked reassembly pipeline hpack config_toml rule_toml)
+TARGETS=(capture_pcap capture_pcapng decode http_head http_chunked reassembly session pipeline hpack har config_toml rule_toml)
 SANITIZER=${SANITIZER:-none}
 export RUSTC_BOOTSTRAP=1
 

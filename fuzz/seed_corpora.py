@@ -8,6 +8,9 @@
 - http_head: every example message of every rule file, and every HTTP head in the
   captures' TCP payloads;
 - http_chunked: chunked bodies from the rule examples, plus hand-written edge cases;
+- session: each TCP connection of captures/ and captures/tls/ as the session target's
+  records (payloads by direction, the client known from the SYN);
+- har: the HAR files in captures/har/;
 - rule_toml: rules/**/*.toml; config_toml: a few wirelint.toml files.
 
 Run from anywhere: python3 fuzz/seed_corpora.py. Existing corpus files are kept (libFuzzer
@@ -235,10 +238,48 @@ CONFIGS = [
 ]
 
 
+def seed_session():
+    """Each connection's payloads, in capture order, as records of the session target:
+    control byte 0x30 (client = direction 0, FIN both ways), no key-log text, then per
+    payload (up to 4095 bytes a record) b0 = direction | (len >> 8) << 4, b1 = len & 0xff."""
+    files = sorted(CAPTURES.glob("*.pcap")) + sorted((CAPTURES / "tls").glob("*.pcap"))
+    for p in files:
+        parsed = pcap_frames(p.read_bytes())
+        if not parsed:
+            continue
+        linktype, frames = parsed
+        conns = {}
+        for _, f in frames:
+            ip = ip_of(linktype, f)
+            seg = ip and tcp_of(ip)
+            if not seg:
+                continue
+            src, dst, _, _, flags, payload = seg
+            key = frozenset((src, dst))
+            if key not in conns:
+                client = dst if flags & 0x12 == 0x12 else src
+                conns[key] = (client, bytearray([0x30, 0]))
+            client, rec = conns[key]
+            d = 0 if src == client else 1
+            for i in range(0, len(payload), 4095):
+                part = payload[i : i + 4095]
+                rec += bytes([d | (len(part) >> 8) << 4, len(part) & 0xFF]) + part
+        for _, rec in list(conns.values())[:8]:
+            if len(rec) > 2:
+                put("session", bytes(rec))
+
+
+def seed_har():
+    for p in sorted((CAPTURES / "har").glob("*.har")):
+        put("har", p.read_bytes())
+
+
 def main():
     seed_captures()
     seed_decode_and_reassembly()
     seed_rules()
+    seed_session()
+    seed_har()
     for i, body in enumerate(CHUNKED):
         put("http_chunked", bytes([i % 16, 1 + i * 7]) + body)
     for c in CONFIGS:
