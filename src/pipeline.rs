@@ -370,7 +370,8 @@ pub struct LiveCounters {
     pub kernel_received: AtomicU64,
     pub kernel_dropped: AtomicU64,
     pub interface_dropped: AtomicU64,
-    /// Segments the capture thread dropped because a worker's queue was full.
+    /// Segments the capture thread dropped because a worker's queue was full (in batches,
+    /// or all queues together in bytes: [`LIVE_QUEUE_BYTES`]).
     pub internal_dropped: AtomicU64,
     pub decode_errors: AtomicU64,
 }
@@ -398,7 +399,8 @@ pub struct LiveSummary {
     pub frames: u64,
     pub bytes: u64,
     pub kernel: KernelStats,
-    /// Segments dropped because a worker's queue was full (the capture thread never waits).
+    /// Segments dropped because a worker's queue was full, in batches or in bytes (the
+    /// capture thread never waits).
     pub internal_dropped: u64,
     pub decode_errors: u64,
 }
