@@ -110,6 +110,15 @@ def tcp_of(ip):
     return (src, sport), (dst, dport), seq, ack, tcp[13], tcp[doff:]
 
 
+def tcp_segments(linktype, frames):
+    """(ts, (src, dst, seq, ack, flags, payload)) of every TCP segment among `frames`."""
+    for ts, f in frames:
+        ip = ip_of(linktype, f)
+        seg = ip and tcp_of(ip)
+        if seg:
+            yield ts, seg
+
+
 def captures():
     for p in sorted(CAPTURES.glob("*.pcap*")):
         yield p, p.read_bytes()
@@ -140,11 +149,7 @@ def seed_decode_and_reassembly():
         # reassembly records; connections by first appearance, client = sender of the
         # first packet (or of a bare SYN)
         conns, isn, rec, last_ts = {}, {}, bytearray(), None
-        for ts, f in frames:
-            ip = ip_of(linktype, f)
-            seg = ip and tcp_of(ip)
-            if not seg:
-                continue
+        for ts, seg in tcp_segments(linktype, frames):
             src, dst, seq, ack, flags, payload = seg
             key = frozenset((src, dst))
             if key not in conns:
@@ -249,11 +254,7 @@ def seed_session():
             continue
         linktype, frames = parsed
         conns = {}
-        for _, f in frames:
-            ip = ip_of(linktype, f)
-            seg = ip and tcp_of(ip)
-            if not seg:
-                continue
+        for _, seg in tcp_segments(linktype, frames):
             src, dst, _, _, flags, payload = seg
             key = frozenset((src, dst))
             if key not in conns:

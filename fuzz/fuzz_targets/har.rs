@@ -3,19 +3,9 @@
 //! har`, and that output read again: it must be a HAR file with the same entries.
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
-
 use libfuzzer_sys::fuzz_target;
 use wirelint::har::{self, HarWriter};
 use wirelint::pipeline::{self, Output, PipelineConfig};
-use wirelint::rules::RuleSet;
-
-fn rules() -> Arc<RuleSet> {
-    static RULES: OnceLock<Arc<RuleSet>> = OnceLock::new();
-    Arc::clone(
-        RULES.get_or_init(|| Arc::new(RuleSet::builtin().expect("the built-in rules compile"))),
-    )
-}
 
 fuzz_target!(|data: &[u8]| {
     let path = wirelint_fuzz::scratch_file(data);
@@ -24,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let cfg = PipelineConfig {
         workers: 1,
-        rules: Some(rules()),
+        rules: Some(wirelint_fuzz::builtin_rules()),
         ..PipelineConfig::default()
     };
     let mut written = Vec::new();

@@ -3,21 +3,11 @@
 //! redact, and format each exchange as the `exchanges --format jsonl` object.
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
-
 use libfuzzer_sys::fuzz_target;
 use wirelint::capture::CaptureSet;
 use wirelint::pipeline::{self, Output, PipelineConfig};
 use wirelint::redact::Redactor;
 use wirelint::report::exchange_json::ExchangeJson;
-use wirelint::rules::RuleSet;
-
-fn rules() -> Arc<RuleSet> {
-    static RULES: OnceLock<Arc<RuleSet>> = OnceLock::new();
-    Arc::clone(
-        RULES.get_or_init(|| Arc::new(RuleSet::builtin().expect("the built-in rules compile"))),
-    )
-}
 
 fuzz_target!(|data: &[u8]| {
     let path = wirelint_fuzz::scratch_file(data);
@@ -26,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let cfg = PipelineConfig {
         workers: 1,
-        rules: Some(rules()),
+        rules: Some(wirelint_fuzz::builtin_rules()),
         redact: Some(Redactor::new(&["password".to_string()])),
         ..PipelineConfig::default()
     };

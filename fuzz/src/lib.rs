@@ -3,9 +3,10 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use wirelint::capture::{FrameRef, Pos};
+use wirelint::rules::RuleSet;
 use wirelint::time::Timestamp;
 
 /// Writes `data` to this process's scratch capture file (in /dev/shm when there is one, so
@@ -100,4 +101,12 @@ pub fn read_all(file: &[u8]) {
         |_| {},
     );
     std::hint::black_box(seen);
+}
+
+/// The built-in rules, compiled once per process.
+pub fn builtin_rules() -> Arc<RuleSet> {
+    static RULES: OnceLock<Arc<RuleSet>> = OnceLock::new();
+    Arc::clone(
+        RULES.get_or_init(|| Arc::new(RuleSet::builtin().expect("the built-in rules compile"))),
+    )
 }

@@ -446,13 +446,7 @@ fn a_connection_joined_late_is_decoded_from_its_first_frame_boundary() {
     ];
     // Whole, and byte by byte (each byte searched a bounded number of times).
     for piece_len in [usize::MAX, 1] {
-        let mut session = Session::new(
-            crate::session::SessionConfig::default(),
-            ends,
-            pos(1),
-            None,
-            [true, true],
-        );
+        let mut session = joined_late_session(ends);
         let mut out = Vec::new();
         for (dir, bytes, at) in [(0, &c[c_cut..], 2), (1, &s[s_cut..], 3)] {
             for piece in bytes.chunks(piece_len.min(bytes.len())) {
@@ -462,6 +456,17 @@ fn a_connection_joined_late_is_decoded_from_its_first_frame_boundary() {
         session.close([true, true], CloseReason::Closed, pos(4), &mut out);
         check_joined_late(&session, &out);
     }
+}
+
+/// A session between `ends` joined mid-stream both ways, with no SYN seen.
+fn joined_late_session(ends: [SocketAddr; 2]) -> Session {
+    Session::new(
+        crate::session::SessionConfig::default(),
+        ends,
+        pos(1),
+        None,
+        [true, true],
+    )
 }
 
 fn check_joined_late(session: &Session, out: &[Exchange]) {
@@ -506,13 +511,7 @@ fn a_joined_late_http1_connection_is_not_taken_for_http2() {
         "10.0.0.1:40000".parse().expect("addr"),
         "10.0.0.2:8080".parse().expect("addr"),
     ];
-    let mut session = Session::new(
-        crate::session::SessionConfig::default(),
-        ends,
-        pos(1),
-        None,
-        [true, true],
-    );
+    let mut session = joined_late_session(ends);
     let mut out = Vec::new();
     let body_tail = vec![0x5a; 3000];
     session.piece(1, Piece::Data(&body_tail), pos(2), &mut out);

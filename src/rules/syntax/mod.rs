@@ -13,6 +13,7 @@ pub mod negotiation;
 pub mod range;
 pub mod site;
 pub mod stateful;
+pub mod tables;
 pub mod token;
 pub mod weighted;
 
