@@ -671,6 +671,49 @@ mod tests {
     }
 
     #[test]
+    fn a_request_line_longer_than_16_kib_is_still_http() {
+        // Servers answer such requests with 414 or, as here, at all: either way the
+        // connection is HTTP, and its exchange is checked like any other.
+        let ends: [SocketAddr; 2] = [
+            "10.0.0.1:40000".parse().expect("addr"),
+            "10.0.0.2:80".parse().expect("addr"),
+        ];
+        let path = format!("/orders/{}", "x".repeat(20 * 1024));
+        let request = format!("POST {path} HTTP/1.1\r\nHost: api\r\nContent-Length: 2\r\n\r\n{{}}");
+        let mut session = Session::new(SessionConfig::default(), ends, pos(1), Some(0), [false; 2]);
+        let mut out = Vec::new();
+        for (n, chunk) in request.as_bytes().chunks(1460).enumerate() {
+            session.piece(0, Piece::Data(chunk), pos(2 + n as u64), &mut out);
+        }
+        let response = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+        session.piece(1, Piece::Data(response), pos(40), &mut out);
+        session.close([true, true], CloseReason::Closed, pos(41), &mut out);
+        assert_eq!(out.len(), 1, "{out:#?}");
+        let req = out[0].request.as_ref().expect("request");
+        assert_eq!(req.target(), Some(path.as_str()));
+        assert_eq!(out[0].response.as_ref().and_then(|r| r.status()), Some(201));
+        assert_eq!(session.stats().non_http_connections, 0);
+
+        // The same length of printable bytes after a word that is no method stays "not
+        // HTTP", as does a standard method followed by binary bytes.
+        for junk in [
+            format!("HELLO {}", "x".repeat(20 * 1024)).into_bytes(),
+            [b"GET ".as_slice(), &[0x01; 20 * 1024]].concat(),
+        ] {
+            let mut session =
+                Session::new(SessionConfig::default(), ends, pos(1), Some(0), [false; 2]);
+            let mut out = Vec::new();
+            for (n, chunk) in junk.chunks(1460).enumerate() {
+                session.piece(0, Piece::Data(chunk), pos(2 + n as u64), &mut out);
+            }
+            session.piece(1, Piece::Data(b"\x00\x01"), pos(40), &mut out);
+            session.close([true, true], CloseReason::Closed, pos(41), &mut out);
+            assert!(out.is_empty(), "{out:#?}");
+            assert_eq!(session.stats().non_http_connections, 1);
+        }
+    }
+
+    #[test]
     fn a_proxy_protocol_header_is_skipped_on_any_port() {
         let v1: &[u8] = b"PROXY TCP4 192.0.2.1 10.0.0.2 51000 8000\r\n";
         let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();

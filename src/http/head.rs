@@ -25,6 +25,9 @@ pub enum StartGuess {
 }
 
 pub const MAX_METHOD_LEN: usize = 32;
+/// A request line longer than this without its end is taken for a request only when it
+/// starts with a standard method and a target of visible characters.
+const LONG_LINE: usize = 16 * 1024;
 
 fn is_tchar(b: u8) -> bool {
     matches!(b,
@@ -54,11 +57,23 @@ pub fn looks_like_request(buf: &[u8]) -> StartGuess {
     {
         return StartGuess::No;
     }
-    // The line must end within a sane length, with printable bytes only.
-    let line_end = buf.iter().take(16 * 1024).position(|&b| b == b'\n');
+    // The line must end within a sane length, with printable bytes only; past that length
+    // only a standard method followed by printable bytes is still taken for a request (an
+    // over-long request-target is a request to report, not a reason to skip the
+    // connection).
+    let line_end = buf.iter().take(LONG_LINE).position(|&b| b == b'\n');
     let line = match line_end {
         Some(end) => &buf[..end],
-        None if buf.len() >= 16 * 1024 => return StartGuess::No,
+        None if buf.len() >= LONG_LINE => {
+            let printable = buf[method_len + 1..LONG_LINE]
+                .iter()
+                .all(|&b| b > 0x20 && b != 0x7f);
+            return if is_common_method(method) && printable {
+                StartGuess::Yes
+            } else {
+                StartGuess::No
+            };
+        }
         None => {
             let rest = &buf[method_len + 1..];
             return if rest.iter().all(|&b| b >= 0x20 || b == b'\t' || b == b'\r') {
