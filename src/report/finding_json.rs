@@ -10,7 +10,8 @@ use super::exchange_json::ExchangeJson;
 use crate::capture::FrameRef;
 use crate::http::Exchange;
 use crate::rules::span::Span;
-use crate::rules::{ExchangeRef, Finding, Severity, Side};
+use crate::rules::syntax::stateful::clip;
+use crate::rules::{ExchangeRef, Finding, Severity, Side, VALUE_MAX};
 
 #[derive(Serialize)]
 pub struct FindingJson<'a> {
@@ -54,7 +55,9 @@ pub struct RelatedJson<'a> {
     pub brief: Option<&'a Brief>,
 }
 
-/// What a reference to an exchange shows of it.
+/// What a reference to an exchange shows of it: its values cut at [`VALUE_MAX`] characters,
+/// as in a finding's message (a brief is kept for each of the last [`Briefs::CAPACITY`]
+/// exchanges, whatever their request-targets' length).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Brief {
     /// `POST /books HTTP/1.1`, or `null` for a response nobody asked for.
@@ -72,12 +75,14 @@ impl Brief {
             request: req.map(|r| {
                 format!(
                     "{} {} {}",
-                    r.method().unwrap_or("?"),
-                    r.target().unwrap_or(""),
-                    r.version()
+                    clip(r.method().unwrap_or("?"), VALUE_MAX),
+                    clip(r.target().unwrap_or(""), VALUE_MAX),
+                    clip(r.version(), VALUE_MAX)
                 )
             }),
-            host: req.and_then(|r| r.header("host")).map(str::to_string),
+            host: req
+                .and_then(|r| r.header("host"))
+                .map(|h| clip(h, VALUE_MAX)),
             status: ex.response.as_ref().and_then(|r| r.status()),
             frames: ex.frame_span().map(|(a, b)| [a, b]),
         }
@@ -101,7 +106,7 @@ impl Default for Briefs {
 }
 
 impl Briefs {
-    /// About 100 bytes each: ~10 MB at most.
+    /// About 100 bytes each, at most about 700 with values clipped: ~10 MB, at most ~70 MB.
     pub const CAPACITY: usize = 100_000;
 
     pub fn with_capacity(capacity: usize) -> Briefs {

@@ -25,7 +25,7 @@ pub use checks::{CheckInput, Hit, StatefulCheck, StatefulHit};
 use condition::{Cond, CondReads, Which};
 pub use file::{ExampleFile, ExampleKind, RuleFile};
 use syntax::stateful::Tables;
-pub use template::Template;
+pub use template::{Template, VALUE_MAX};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

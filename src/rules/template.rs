@@ -23,6 +23,22 @@ enum Part {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template(Vec<Part>);
 
+/// Characters of a request or response value (target, header, reason …) in a message.
+pub const VALUE_MAX: usize = 200;
+/// Characters of the evidence in a message (checks clip what they quote themselves).
+pub const EVIDENCE_MAX: usize = 1000;
+
+/// Appends at most `max` characters of `v`, and `…` when cut.
+pub(crate) fn push_clipped(out: &mut String, v: &str, max: usize) {
+    match v.char_indices().nth(max) {
+        Some((i, _)) => {
+            out.push_str(&v[..i]);
+            out.push('…');
+        }
+        None => out.push_str(v),
+    }
+}
+
 impl Template {
     pub fn parse(s: &str) -> Template {
         let mut parts = Vec::new();
@@ -75,11 +91,20 @@ impl Template {
             .collect()
     }
 
+    /// The template with every value in full (conditions compare it with a field).
     pub fn render(&self, s: &Subject<'_>) -> String {
-        self.render_with(s, None)
+        self.fill(s, None, usize::MAX)
     }
 
+    /// A finding's message: each value at most [`VALUE_MAX`] characters ([`EVIDENCE_MAX`]
+    /// for the evidence), cut with `…`. The exchange keeps the values whole; a message
+    /// that quoted a 60 KiB request-target in full would cost that much in every finding
+    /// and in every remembered message of a stateful rule.
     pub fn render_with(&self, s: &Subject<'_>, evidence: Option<&str>) -> String {
+        self.fill(s, evidence, VALUE_MAX)
+    }
+
+    fn fill(&self, s: &Subject<'_>, evidence: Option<&str>, max: usize) -> String {
         let mut out = String::new();
         let req = s.request();
         let resp = s.response();
@@ -104,11 +129,50 @@ impl Template {
                 Part::Header(h) => s.subject_message().and_then(|m| m.combined(h)),
                 Part::Unknown(_) => None,
             };
+            let max = if matches!(part, Part::Evidence) {
+                max.max(EVIDENCE_MAX)
+            } else {
+                max
+            };
             match value {
-                Some(v) if !v.is_empty() => out.push_str(&v),
+                Some(v) if !v.is_empty() => push_clipped(&mut out, &v, max),
                 _ => out.push('-'),
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::BodyCache;
+    use crate::rules::syntax::testing::exchanges;
+
+    #[test]
+    fn messages_clip_long_values_and_conditions_see_them_whole() {
+        let path = format!("/orders/{}", "x".repeat(20_000));
+        let toml = format!(
+            "[[exchange]]\nrequest = \"POST {path} HTTP/1.1\\nHost: a\\nContent-Length: 0\\n\\n\"\n\
+             response = \"HTTP/1.1 201 Created\\nContent-Length: 0\\n\\n\"\n"
+        );
+        let ex = exchanges(&toml).remove(0);
+        let bodies = BodyCache::default();
+        let s = Subject::new(&ex, None, &bodies);
+        let tpl = Template::parse("{status} for {method} {path}: {evidence}");
+        let long_evidence = "e".repeat(5_000);
+        let message = tpl.render_with(&s, Some(&long_evidence));
+        let clipped_path: String = path.chars().take(VALUE_MAX).collect();
+        let clipped_evidence = "e".repeat(EVIDENCE_MAX);
+        assert_eq!(
+            message,
+            format!("201 for POST {clipped_path}…: {clipped_evidence}…")
+        );
+        assert_eq!(Template::parse("{path}").render(&s), path);
+        // Short values are left alone.
+        assert_eq!(
+            tpl.render_with(&s, Some("short")),
+            format!("201 for POST {clipped_path}…: short")
+        );
     }
 }

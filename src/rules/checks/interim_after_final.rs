@@ -10,12 +10,11 @@
 //! any message shows a gap, truncation or a mid-stream start are not judged from then on.
 //!
 //! State: per connection (keyed by its first frame) the last completed exchange, at most
-//! [`MAX_CONNECTIONS`] connections; beyond that the least recently active are forgotten.
-
-use std::collections::HashMap;
+//! [`MAX_CONNECTIONS`] connections (fewer when the budget is short, [`Tables`]); beyond
+//! that the least recently active are forgotten, and counted.
 
 use super::{CheckKind, StatefulCheck, StatefulHit};
-use crate::rules::syntax::stateful::Tables;
+use crate::rules::syntax::stateful::{Bounded, Tables};
 use crate::capture::FrameRef;
 use crate::http::{AnomalyKind, Exchange, Message};
 use crate::rules::{ExchangeRef, Side};
@@ -28,10 +27,9 @@ const MAX_CONNECTIONS: usize = 10_000;
 /// Characters of method, path and reason kept for messages.
 const CLIP: usize = 200;
 
-fn make(_tables: &Tables) -> Box<dyn StatefulCheck> {
+fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(InterimAfterFinal {
-        conns: HashMap::new(),
-        clock: 0,
+        conns: tables.bounded(MAX_CONNECTIONS),
     })
 }
 
@@ -48,13 +46,10 @@ struct ConnState {
     last_final: Option<Final>,
     /// A gap, truncation or mid-stream start was seen: pairing is no longer trustworthy.
     damaged: bool,
-    /// Logical time of the last exchange seen, for eviction.
-    seen: u64,
 }
 
 struct InterimAfterFinal {
-    conns: HashMap<FrameRef, ConnState>,
-    clock: u64,
+    conns: Bounded<FrameRef, ConnState>,
 }
 
 fn damaged(ex: &Exchange) -> bool {
@@ -100,38 +95,14 @@ fn status_text(m: &Message) -> String {
     }
 }
 
-impl InterimAfterFinal {
-    /// Forgets the least recently active tenth of the connections when over the cap.
-    fn evict(&mut self) {
-        if self.conns.len() <= MAX_CONNECTIONS {
-            return;
-        }
-        let mut seen: Vec<u64> = self.conns.values().map(|c| c.seen).collect();
-        let drop = (MAX_CONNECTIONS / 10).max(1);
-        let (_, &mut threshold, _) = seen.select_nth_unstable(drop);
-        self.conns.retain(|_, c| c.seen > threshold);
-    }
-}
-
 impl StatefulCheck for InterimAfterFinal {
     fn observe(&mut self, ex: &Exchange, out: &mut Vec<StatefulHit>) {
-        self.clock += 1;
-        let key = ex.connection.first_frame;
-        if !self.conns.contains_key(&key) {
-            self.conns.insert(
-                key,
-                ConnState {
-                    last_final: None,
-                    damaged: false,
-                    seen: self.clock,
-                },
-            );
-            self.evict();
-        }
-        let Some(state) = self.conns.get_mut(&key) else {
-            return;
-        };
-        state.seen = self.clock;
+        let state = self
+            .conns
+            .get_or_insert_with(ex.connection.first_frame, || ConnState {
+                last_final: None,
+                damaged: false,
+            });
         if state.damaged || damaged(ex) {
             state.damaged = true;
             state.last_final = None;
@@ -229,5 +200,22 @@ mod tests {
              [[exchange]]\nconnection = 1\nresponse = \"HTTP/1.1 100 Continue\\n\\n\"\n"
         ));
         assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn connections_beyond_the_tables_budget_are_forgotten_and_counted() {
+        let tables = Tables::within(usize::MAX, 1);
+        let mut check = make(&tables);
+        let toml: String = (0..200)
+            .map(|c| format!("[[exchange]]\nconnection = {c}\n{POST}response = \"HTTP/1.1 200 OK\\nContent-Length: 0\\n\\n\"\n"))
+            .collect();
+        let mut out = Vec::new();
+        for ex in exchanges(&toml) {
+            check.observe(&ex, &mut out);
+        }
+        assert!(out.is_empty(), "{out:?}");
+        let forgotten = tables.forgotten().load(std::sync::atomic::Ordering::Relaxed);
+        assert!(forgotten >= 200 - 64, "{forgotten} connections forgotten");
+        assert!(tables.allowed() < tables.nominal().max(1));
     }
 }

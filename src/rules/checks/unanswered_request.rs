@@ -17,12 +17,13 @@
 //!   [`END_GRACE_SECS`] passed between the request and the last message of the capture.
 //!
 //! State: per connection a few fields ([`MAX_CONNECTIONS`], least recently used dropped),
-//! and at most [`MAX_PENDING`] requests waiting for the end of the capture.
+//! and at most [`MAX_PENDING`] requests waiting for the end of the capture (the first ones;
+//! later ones are counted as forgotten). Both fewer when the budget is short ([`Tables`]).
 
 use super::{CheckKind, StatefulCheck, StatefulHit};
 use crate::capture::FrameRef;
 use crate::http::{AnomalyKind, Exchange};
-use crate::rules::syntax::stateful::{Bounded, Later, LazySummary, Summary, Tables, closes_connection, secs};
+use crate::rules::syntax::stateful::{Bounded, BoundedList, Later, LazySummary, Summary, Tables, closes_connection, secs};
 use crate::rules::{ExchangeRef, Side};
 use crate::time::Timestamp;
 
@@ -40,7 +41,7 @@ static SUMMARY: LazySummary = LazySummary::new(|| Summary::builtin("unanswered-r
 fn make(tables: &Tables) -> Box<dyn StatefulCheck> {
     Box::new(Unanswered {
         conns: tables.bounded(MAX_CONNECTIONS),
-        pending: Vec::new(),
+        pending: tables.list(MAX_PENDING),
         capture_end: None,
     })
 }
@@ -60,7 +61,7 @@ struct Pending {
 
 struct Unanswered {
     conns: Bounded<FrameRef, ConnState>,
-    pending: Vec<Pending>,
+    pending: BoundedList<Pending>,
     /// The latest message time seen: where the capture (as far as HTTP goes) ended.
     capture_end: Option<Timestamp>,
 }
@@ -99,13 +100,11 @@ impl StatefulCheck for Unanswered {
             && !req.is_incomplete()
         {
             if ex.closed_order == u64::MAX {
-                if self.pending.len() < MAX_PENDING {
-                    self.pending.push(Pending {
-                        at: ExchangeRef::of(ex),
-                        sent: req.last_ts,
-                        message: SUMMARY.later(ex),
-                    });
-                }
+                self.pending.push(Pending {
+                    at: ExchangeRef::of(ex),
+                    sent: req.last_ts,
+                    message: SUMMARY.later(ex),
+                });
             } else {
                 let evidence = match state.answered {
                     0 => String::from("the connection ended without a response"),
@@ -138,7 +137,7 @@ impl StatefulCheck for Unanswered {
 
     fn finish(&mut self, out: &mut Vec<StatefulHit>) {
         let Some(end) = self.capture_end else { return };
-        for p in self.pending.drain(..) {
+        for p in self.pending.drain() {
             if end.secs_since(p.sent) <= END_GRACE_SECS {
                 continue;
             }

@@ -17,7 +17,7 @@ use crate::http::{Exchange, Message};
 use crate::rules::{BodyCache, RuleSet, Subject, Template};
 use crate::time::Timestamp;
 
-pub use super::tables::{Bounded, Tables};
+pub use super::tables::{Bounded, BoundedList, Tables};
 
 // ---------------------------------------------------------------------------------------
 // Keys
@@ -74,10 +74,9 @@ pub fn secs(later: Timestamp, earlier: Timestamp) -> String {
 
 /// At most `max` characters of `s`, with `…` when cut.
 pub fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
+    let mut out = String::with_capacity(s.len().min(max + 3));
+    crate::rules::template::push_clipped(&mut out, s, max);
+    out
 }
 
 /// Whether a list field (`Connection`, `Vary`, `Allow`) of the message contains the token,

@@ -76,12 +76,30 @@ impl Tables {
     }
 
     fn cap<K, V>(&self, nominal: usize) -> usize {
-        let key = Self::key_bytes::<K, V>();
+        self.scaled(nominal, Self::key_bytes::<K, V>())
+    }
+
+    /// `nominal` scaled to the budget (never below the floor), both counted at `each` bytes.
+    fn scaled(&self, nominal: usize, each: usize) -> usize {
         let cap =
             ((nominal as f64 * self.scale) as usize).clamp(MIN_TABLE_KEYS.min(nominal), nominal);
-        self.nominal.set(self.nominal.get() + nominal * key);
-        self.allowed.set(self.allowed.get() + cap * key);
+        self.nominal.set(self.nominal.get() + nominal * each);
+        self.allowed.set(self.allowed.get() + cap * each);
         cap
+    }
+
+    /// Bytes one item of a `BoundedList<T>` is counted for.
+    pub fn item_bytes<T>() -> usize {
+        std::mem::size_of::<T>() + ENTRY_HEAP
+    }
+
+    /// A [`BoundedList`] of at most `nominal` items, fewer when the budget is short.
+    pub fn list<T>(&self, nominal: usize) -> BoundedList<T> {
+        BoundedList {
+            items: Vec::new(),
+            cap: self.scaled(nominal, Self::item_bytes::<T>()),
+            forgotten: self.forgotten(),
+        }
     }
 
     /// A [`Bounded`] of at most `nominal` keys, fewer when the budget is short.
@@ -255,6 +273,38 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
     }
 }
 
+/// A list of at most `cap` items kept for the end of the capture: items past the cap are
+/// not kept, and counted with the keys the tables forgot.
+pub struct BoundedList<T> {
+    items: Vec<T>,
+    cap: usize,
+    forgotten: Arc<AtomicU64>,
+}
+
+impl<T> BoundedList<T> {
+    /// Keeps `item` if there is room; otherwise counts it as forgotten.
+    pub fn push(&mut self, item: T) {
+        if self.items.len() < self.cap {
+            self.items.push(item);
+        } else {
+            self.forgotten.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Every item, in the order pushed.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, T> {
+        self.items.drain(..)
+    }
+}
+
 /// Appends to a per-key history, dropping the oldest items beyond `cap`.
 pub fn push_capped<T>(list: &mut std::collections::VecDeque<T>, item: T, cap: usize) {
     list.push_back(item);
@@ -285,6 +335,24 @@ mod tests {
             m.insert(i, i);
         }
         assert!(m.len() <= 8);
+    }
+
+    #[test]
+    fn bounded_lists_keep_their_first_items_and_count_the_rest() {
+        let measuring = Tables::measuring();
+        let _: BoundedList<u64> = measuring.list(1_000);
+        assert_eq!(measuring.nominal(), 1_000 * Tables::item_bytes::<u64>());
+        let tables = Tables::within(measuring.nominal(), measuring.nominal() / 10);
+        let mut list: BoundedList<u64> = tables.list(1_000);
+        for i in 0..1_000 {
+            list.push(i);
+        }
+        assert_eq!(list.len(), 100);
+        assert_eq!(tables.forgotten().load(Ordering::Relaxed), 900);
+        assert_eq!(
+            list.drain().collect::<Vec<_>>(),
+            (0..100).collect::<Vec<_>>()
+        );
     }
 
     #[test]
