@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -90,15 +90,46 @@ pub struct Written {
 // Nearly every message is an exchange: boxing would add an allocation per exchange.
 #[allow(clippy::large_enum_variant)]
 enum Msg {
-    Exchange(Row),
+    Exchange(Row, Charge),
     Settled(ExchangeRef, Finding),
     /// A finding about the run as a whole (no exchange).
     Run(Finding),
     Interrupted(&'static str),
     Live(LiveSummary),
     /// Packets of a flagged connection (by its first frame), for the packet store.
-    Packets(FrameRef, Vec<StoredPacket>),
+    Packets(FrameRef, Vec<StoredPacket>, Charge),
     Finish(Box<RunSummary>),
+}
+
+/// Bytes the exchanges and packets waiting in the writer's queue may hold together, on top
+/// of its count of messages: a prepared exchange holds its heads as JSON (up to twice the
+/// 64 KiB head cap) and a connection's packets up to 4 MiB, so 1,024 of them could hold
+/// hundreds of MiB. Past it `write` waits, as it does on a full queue.
+pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the messages in the queue hold now, in bytes ([`QUEUE_BYTES`]).
+#[derive(Default)]
+struct Queued {
+    bytes: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// A message's share of [`Queued`], given back when the writer is done with it.
+struct Charge {
+    queued: Arc<Queued>,
+    bytes: usize,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        let mut held = self
+            .queued
+            .bytes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *held = held.saturating_sub(self.bytes);
+        self.queued.freed.notify_all();
+    }
 }
 
 /// The handle the pipeline's sink writes through.
@@ -110,6 +141,7 @@ pub struct Writer {
     /// What [`prepare`] needs: rows are prepared on the caller's thread, so that the
     /// writer thread (the one that cannot be parallelised) only runs SQLite.
     prep: Arc<Prep>,
+    queued: Arc<Queued>,
 }
 
 /// The run's capture names and the writer's settings, shared with the callers.
@@ -160,6 +192,7 @@ impl Writer {
                 path,
                 run,
                 prep,
+                queued: Arc::default(),
             },
             // No thread: every write reports the writer stopped.
             Err(_) => Writer {
@@ -168,6 +201,7 @@ impl Writer {
                 path,
                 run,
                 prep,
+                queued: Arc::default(),
             },
         }
     }
@@ -187,14 +221,40 @@ impl Writer {
             .map_err(|_| stopped())
     }
 
+    /// Takes `bytes` of [`QUEUE_BYTES`], waiting while the queue holds too much (but never
+    /// when it holds nothing, so a message larger than the bound still goes through).
+    fn charge(&self, bytes: usize) -> Result<Charge, StoreError> {
+        let mut held = self
+            .queued
+            .bytes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *held > 0 && *held + bytes > QUEUE_BYTES {
+            if self.handle.as_ref().is_none_or(|h| h.is_finished()) {
+                return Err(StoreError::WriterStopped {
+                    path: self.path.clone(),
+                });
+            }
+            held = self
+                .queued
+                .freed
+                .wait_timeout(held, Duration::from_millis(100))
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        *held += bytes;
+        Ok(Charge {
+            queued: Arc::clone(&self.queued),
+            bytes,
+        })
+    }
+
     /// Prepares an exchange's row (JSON, previews, keys) on this thread and queues it with
-    /// its findings (blocks while the queue is full).
+    /// its findings (blocks while the queue is full, in messages or in bytes).
     pub fn write(&self, item: Analyzed) -> Result<(), StoreError> {
-        self.send(Msg::Exchange(prepare(
-            item,
-            &self.prep.names,
-            &self.prep.cfg,
-        )))
+        let row = prepare(item, &self.prep.names, &self.prep.cfg);
+        let charge = self.charge(row.bytes())?;
+        self.send(Msg::Exchange(row, charge))
     }
 
     /// Queues a finding settled later about an exchange already written.
@@ -226,7 +286,12 @@ impl Writer {
         first_frame: FrameRef,
         packets: Vec<StoredPacket>,
     ) -> Result<(), StoreError> {
-        self.send(Msg::Packets(first_frame, packets))
+        let bytes = packets
+            .iter()
+            .map(|p| p.data.len() + std::mem::size_of::<StoredPacket>())
+            .sum();
+        let charge = self.charge(bytes)?;
+        self.send(Msg::Packets(first_frame, packets, charge))
     }
 
     /// Writes what is queued, records the run's summary and end, and returns the counts.
@@ -454,6 +519,29 @@ struct Row {
     findings: Vec<Finding>,
 }
 
+impl Row {
+    /// Memory the row holds, roughly: its strings, previews and findings.
+    fn bytes(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let preview = |p: &Preview| p.bytes.as_ref().map_or(0, Vec::len);
+        std::mem::size_of::<Row>()
+            + self.json.len()
+            + self.anomalies.len()
+            + text(&self.method)
+            + text(&self.host)
+            + text(&self.target)
+            + text(&self.path)
+            + text(&self.template)
+            + preview(&self.req_preview)
+            + preview(&self.resp_preview)
+            + self
+                .findings
+                .iter()
+                .map(|f| std::mem::size_of::<Finding>() + f.message.len() + f.evidence.len())
+                .sum::<usize>()
+    }
+}
+
 /// Computes an exchange's row: everything but the SQL.
 fn prepare(item: Analyzed, names: &[String], cfg: &WriterConfig) -> Row {
     let Analyzed {
@@ -672,7 +760,7 @@ impl State {
                 open = Some(Instant::now());
             }
             match msg {
-                Msg::Exchange(row) => rows += self.exchange(row)?,
+                Msg::Exchange(row, _charge) => rows += self.exchange(row)?,
                 Msg::Settled(at, f) => {
                     self.settled(at, f)?;
                     rows += 1;
@@ -688,7 +776,7 @@ impl State {
                     .map(|_| ())
                     .map_err(StoreError::sql(&self.path))?,
                 Msg::Live(counters) => self.live(&counters)?,
-                Msg::Packets(first, packets) => rows += self.packets(first, packets)?,
+                Msg::Packets(first, packets, _charge) => rows += self.packets(first, packets)?,
                 Msg::Finish(summary) => self.finish(&summary)?,
             }
             if rows >= self.cfg.batch_rows
@@ -1286,6 +1374,39 @@ mod tests {
             anomalies: Vec::new(),
             head_complete: true,
         }
+    }
+
+    #[test]
+    fn the_queue_waits_while_it_holds_its_bytes_and_goes_on_when_they_are_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::Store::open(dir.path().join("q.db")).expect("store");
+        let source = crate::store::RunSource::Files {
+            files: vec!["q.pcap".into()],
+        };
+        let run = store.begin_run(&source).expect("run");
+        let writer = store.writer(run, &source).expect("writer");
+        // More than the bound goes through when the queue is empty …
+        let first = writer.charge(super::QUEUE_BYTES + 1).expect("charge");
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let writer = &writer;
+            scope.spawn(move || {
+                let second = writer.charge(1);
+                let _ = tx.send(second.is_ok());
+            });
+            // … and anything more waits until it is given back.
+            assert!(
+                rx.recv_timeout(std::time::Duration::from_millis(300))
+                    .is_err(),
+                "the second charge waits"
+            );
+            drop(first);
+            assert_eq!(
+                rx.recv_timeout(std::time::Duration::from_secs(30)),
+                Ok(true),
+                "the second charge goes on"
+            );
+        });
     }
 
     #[test]
