@@ -14,6 +14,8 @@
 #   nocrlf        10,000 connections sending a request line without CRLF, then FIN
 #   gzipbomb           2 responses of ~1 MB gzip inflating to 1 GiB (Content-Encoding
 #                        gzip; Transfer-Encoding gzip, chunked)
+#   longurls      10,000 POSTs to 16 KiB request-targets answered 201 with as long a
+#                        Location (long strings for every message, brief and stateful table)
 #
 # --scaling runs every class at N and 2N and prints time(2N)/time(N) (target ≤ 2.2).
 # Every run is bounded by `timeout` ($TIMEOUT s, default 300): a hang shows as TIMEOUT.
@@ -38,7 +40,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1 ;;
     --only) ONLY=$2; shift ;;
     --only=*) ONLY=${1#--only=} ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *)
       if [[ $1 =~ ^[0-9]*\.?[0-9]+$ ]]; then FACTOR=$1
       else echo "hostile.sh: unknown argument $1 (see --help)" >&2; exit 2; fi ;;
@@ -55,8 +57,8 @@ WORK=$(mktemp -d /tmp/wirelint-hostile.XXXXXX)
 cleanup() { [ "$KEEP" = 1 ] && echo "kept $WORK" >&2 || rm -rf "$WORK"; }
 trap cleanup EXIT
 
-CLASSES=(syn halfopen pipelined fragments nocrlf gzipbomb)
-declare -A BASE=([syn]=1000000 [halfopen]=100000 [pipelined]=100000 [fragments]=1000000 [nocrlf]=10000 [gzipbomb]=2)
+CLASSES=(syn halfopen pipelined fragments nocrlf gzipbomb longurls)
+declare -A BASE=([syn]=1000000 [halfopen]=100000 [pipelined]=100000 [fragments]=1000000 [nocrlf]=10000 [gzipbomb]=2 [longurls]=10000)
 declare -A MIN=([gzipbomb]=2)
 
 size_of() { # class factor

@@ -11,6 +11,7 @@
 //! | `pipelined` | requests                  | one connection: N requests back to back, then N responses |
 //! | `fragments` | IPv4 fragments            | requests sent as fragment trains: most whole, some with conflicting overlaps, some teardrop, some never completed |
 //! | `nocrlf`    | connections               | a request line without CRLF, then FIN                    |
+//! | `longurls`  | connections               | a POST whose request-target is 16 KiB long, answered `201 Created` with a `Location` as long: fills the stateful rules' tables with long strings |
 //! | `gzipbomb`  | bomb responses            | gzip bodies of ~1 MB inflating to 1 GiB, alternately `Content-Encoding: gzip` and `Transfer-Encoding: gzip, chunked` |
 //!
 //! Packets are written to the file as they are made ([`PcapStreamWriter`]), so a capture of
@@ -40,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     let [class, n, path] = args.as_slice() else {
         bail!(
             "usage: make_hostile CLASS N OUT.pcap\n\
-             classes: syn halfopen pipelined fragments nocrlf gzipbomb"
+             classes: syn halfopen pipelined fragments nocrlf gzipbomb longurls"
         );
     };
     let n: u64 = n.parse().context("N must be a whole number")?;
@@ -58,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         "fragments" => fragments(&mut out, n)?,
         "nocrlf" => no_crlf(&mut out, n)?,
         "gzipbomb" => gzip_bomb(&mut out, n)?,
+        "longurls" => long_urls(&mut out, n)?,
         other => bail!("unknown class {other:?}"),
     };
     out.finish()?.flush()?;
@@ -309,6 +311,37 @@ fn no_crlf(out: &mut Out, n: u64) -> anyhow::Result<u64> {
             format!("POST /upload/{i} HTT")
         };
         c.handshake().client_sends(line.as_bytes()).fin();
+        packets += drain(out, &mut c)?;
+    }
+    Ok(packets)
+}
+
+/// Length of the `longurls` class's request-targets.
+const LONG_TARGET: usize = 16 * 1024;
+
+/// N connections, 1 ms apart, each a POST to its own 16 KiB request-target with a small
+/// body, answered `201 Created` with a Location as long, then closed: every stateful table
+/// that remembers a request or a URL gets long strings to hold.
+fn long_urls(out: &mut Out, n: u64) -> anyhow::Result<u64> {
+    let mut packets = 0;
+    for i in 0..n {
+        let mut c = Conversation::new(client(i), SERVER.into())
+            .starting_at(at(i * 1_000_000))
+            .step(100);
+        let prefix = format!("/orders/{i}/");
+        let path = format!("{prefix}{}", "x".repeat(LONG_TARGET - prefix.len()));
+        let body = format!("{{\"order\":{i}}}");
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: example.test\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let response =
+            format!("HTTP/1.1 201 Created\r\nLocation: {path}/1\r\nContent-Length: 0\r\n\r\n");
+        c.handshake()
+            .client_sends(request.as_bytes())
+            .server_sends(response.as_bytes())
+            .fin();
         packets += drain(out, &mut c)?;
     }
     Ok(packets)
