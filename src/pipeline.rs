@@ -101,6 +101,9 @@ pub struct RunSummary {
     /// HAR input only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub har: Option<HarSummary>,
+    /// Live capture with a packet store only: what it kept and what its caps left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet_store: Option<crate::packets::PacketStoreStats>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -17,8 +17,8 @@ use tower::ServiceExt;
 use wirelint::capture::CaptureSet;
 use wirelint::dashboard::{AppState, router};
 use wirelint::decode::Decoder;
-use wirelint::packets::{PacketRing, PacketStoreConfig};
-use wirelint::pipeline::{self, Analyzed, Output, PipelineConfig};
+use wirelint::packets::{PacketRing, PacketStoreConfig, PacketStoreStats};
+use wirelint::pipeline::{self, Analyzed, Output, PipelineConfig, RunSummary};
 use wirelint::redact::Redactor;
 use wirelint::rules::RuleSet;
 use wirelint::store::{RunSource, Store, WriterConfig};
@@ -239,6 +239,10 @@ fn record_as_live(db: &Path, capture: &Path, cap: u64) -> i64 {
     for (first, packets) in ring.drain_flagged() {
         writer.packets(first, packets).expect("packets");
     }
+    let summary = RunSummary {
+        packet_store: Some(ring.stats()),
+        ..summary
+    };
     writer.finish(&summary).expect("finish");
     run
 }
@@ -367,4 +371,47 @@ fn the_packet_store_evicts_the_oldest_connections_past_its_cap() {
     assert!(body.contains("evicted"), "{body}");
     let overview = fetch_text(&state, "/").1;
     assert!(overview.contains("connections evicted"), "{overview}");
+}
+
+#[test]
+fn the_packet_stores_caps_are_counted_on_the_run_and_shown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("live.db");
+    let store = Store::open(&db).expect("open the store");
+    let source = RunSource::Live {
+        interface: "lo".into(),
+        filter: None,
+    };
+    let run = store.begin_run(&source).expect("begin");
+    let writer = store.writer(run, &source).expect("writer");
+    let summary = RunSummary {
+        packet_store: Some(PacketStoreStats {
+            over_connection_cap: 7,
+            flags_dropped: 3,
+            ..PacketStoreStats::default()
+        }),
+        ..RunSummary::default()
+    };
+    writer.finish(&summary).expect("finish");
+    let counted =
+        |column: &str| scalar(&db, &format!("SELECT {column} FROM runs WHERE id = {run}"));
+    assert_eq!(counted("packets_over_connection_cap"), 7);
+    assert_eq!(counted("flagged_connections_dropped"), 3);
+    let stored: String = Connection::open(&db)
+        .expect("open")
+        .query_row(
+            &format!("SELECT summary FROM runs WHERE id = {run}"),
+            [],
+            |r| r.get(0),
+        )
+        .expect("summary");
+    let stored: Value = serde_json::from_str(&stored).expect("summary JSON");
+    assert_eq!(stored["packet_store"]["flags_dropped"], 3);
+    let state = AppState::new(&db, Arc::new(RuleSet::builtin().expect("rules")));
+    let page = fetch_text(&state, "/").1;
+    assert!(
+        page.contains("7 packets past the per-connection cap"),
+        "{page}"
+    );
+    assert!(page.contains("3 flagged connections not kept"), "{page}");
 }

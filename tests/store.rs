@@ -997,6 +997,8 @@ fn the_v5_migration_backfills_versions_and_tls_facts() {
              ALTER TABLE runs DROP COLUMN stored_packets;
              ALTER TABLE runs DROP COLUMN stored_packet_bytes;
              ALTER TABLE runs DROP COLUMN packet_evictions;
+             ALTER TABLE runs DROP COLUMN packets_over_connection_cap;
+             ALTER TABLE runs DROP COLUMN flagged_connections_dropped;
              ALTER TABLE findings DROP COLUMN span;
              DROP INDEX findings_transport; DROP INDEX rollups_issue;
              DROP INDEX rollups_run_last; DROP INDEX findings_endpoint; DROP TABLE issues;

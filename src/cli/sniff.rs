@@ -293,7 +293,7 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
     });
     // The dashboard stops with the capture (it watches the same flag).
     stop.store(true, Ordering::Relaxed);
-    let summary = match result {
+    let mut summary = match result {
         Ok(s) => s,
         Err(e) => {
             writer.close()?;
@@ -303,11 +303,12 @@ pub fn run(args: SniffArgs, color: ColorChoice) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::new(e).context("live capture failed"));
         }
     };
-    // The last packets of flagged connections.
+    // The last packets of flagged connections, and what the store's caps left out.
     if let Some(ring) = &ring {
         for (first, packets) in ring.drain_flagged() {
             writer.packets(first, packets)?;
         }
+        summary.packet_store = Some(ring.stats());
     }
     // Findings about the run as a whole (floods, evictions, drops), once each, at the end.
     for f in crate::rules::run::findings(&rules, &summary.counters()) {

@@ -415,6 +415,8 @@ mod tests {
             stored_packets: 0,
             stored_packet_bytes: 0,
             packet_evictions: 0,
+            packets_over_connection_cap: 0,
+            flagged_connections_dropped: 0,
             interrupted: None,
         }
     }

@@ -45,6 +45,10 @@ pub struct RunRow {
     pub stored_packets: i64,
     pub stored_packet_bytes: i64,
     pub packet_evictions: i64,
+    /// Live runs: packets of flagged connections past the packet store's per-connection
+    /// cap, and flagged connections it forgot for want of memory (not kept from then on).
+    pub packets_over_connection_cap: i64,
+    pub flagged_connections_dropped: i64,
     /// Why the run ended early (`SIGINT`, `SIGTERM`), when it did: it then has a
     /// `finished_wall` and a summary of what it read, but did not read all its input.
     pub interrupted: Option<String>,
@@ -536,7 +540,8 @@ fn rank(s: Severity) -> i64 {
 
 const RUN_COLUMNS: &str = "id, kind, source, started_wall, finished_wall, first_ts, last_ts, \
     packets, bytes, kernel_drops, internal_drops, decode_errors, connections, exchanges, findings, \
-    stored_packets, stored_packet_bytes, packet_evictions, interrupted";
+    stored_packets, stored_packet_bytes, packet_evictions, interrupted, \
+    packets_over_connection_cap, flagged_connections_dropped";
 
 fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -559,6 +564,8 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
         stored_packet_bytes: r.get(16)?,
         packet_evictions: r.get(17)?,
         interrupted: r.get(18)?,
+        packets_over_connection_cap: r.get(19)?,
+        flagged_connections_dropped: r.get(20)?,
     })
 }
 

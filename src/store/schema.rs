@@ -10,7 +10,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration steps: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes and reads.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -326,6 +326,14 @@ ALTER TABLE runs ADD COLUMN packet_evictions INTEGER NOT NULL DEFAULT 0;
 -- {"side": "request"|"response", "part": "start_line"|"header"|"body", ...}; NULL when
 -- the engine could not tell (and for findings written before).
 ALTER TABLE findings ADD COLUMN span TEXT;
+"#;
+
+/// The packet store's caps, counted on the live run they applied to: packets of flagged
+/// connections past the per-connection cap, and flagged connections forgotten because
+/// flagged connections filled their share of its memory (their later packets not kept).
+const V7: &str = r#"
+ALTER TABLE runs ADD COLUMN packets_over_connection_cap INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN flagged_connections_dropped INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// What a database's version says about this build.

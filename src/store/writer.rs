@@ -1326,6 +1326,21 @@ impl State {
                 ])
             })
             .map_err(StoreError::sql(&self.path))?;
+        if let Some(p) = &s.packet_store {
+            self.conn
+                .prepare_cached(
+                    "UPDATE runs SET packets_over_connection_cap = ?2, \
+                     flagged_connections_dropped = ?3 WHERE id = ?1",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        self.run,
+                        u64_sql(p.over_connection_cap),
+                        u64_sql(p.flags_dropped)
+                    ])
+                })
+                .map_err(StoreError::sql(&self.path))?;
+        }
         Ok(())
     }
 }
