@@ -12,6 +12,7 @@
 //! | `fragments` | IPv4 fragments            | requests sent as fragment trains: most whole, some with conflicting overlaps, some teardrop, some never completed |
 //! | `nocrlf`    | connections               | a request line without CRLF, then FIN                    |
 //! | `longurls`  | connections               | a POST whose request-target is 16 KiB long, answered `201 Created` with a `Location` as long: fills the stateful rules' tables with long strings |
+//! | `manyheaders` | connections             | a GET with 3,000 header fields (~60 KiB head), answered 200: per-field work of every rule |
 //! | `gzipbomb`  | bomb responses            | gzip bodies of ~1 MB inflating to 1 GiB, alternately `Content-Encoding: gzip` and `Transfer-Encoding: gzip, chunked` |
 //!
 //! Packets are written to the file as they are made ([`PcapStreamWriter`]), so a capture of
@@ -41,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     let [class, n, path] = args.as_slice() else {
         bail!(
             "usage: make_hostile CLASS N OUT.pcap\n\
-             classes: syn halfopen pipelined fragments nocrlf gzipbomb longurls"
+             classes: syn halfopen pipelined fragments nocrlf gzipbomb longurls manyheaders"
         );
     };
     let n: u64 = n.parse().context("N must be a whole number")?;
@@ -60,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         "nocrlf" => no_crlf(&mut out, n)?,
         "gzipbomb" => gzip_bomb(&mut out, n)?,
         "longurls" => long_urls(&mut out, n)?,
+        "manyheaders" => many_headers(&mut out, n)?,
         other => bail!("unknown class {other:?}"),
     };
     out.finish()?.flush()?;
@@ -341,6 +343,31 @@ fn long_urls(out: &mut Out, n: u64) -> anyhow::Result<u64> {
         c.handshake()
             .client_sends(request.as_bytes())
             .server_sends(response.as_bytes())
+            .fin();
+        packets += drain(out, &mut c)?;
+    }
+    Ok(packets)
+}
+
+/// Header fields of each `manyheaders` request.
+const MANY_FIELDS: usize = 3_000;
+
+/// N connections, 1 ms apart, each a GET with [`MANY_FIELDS`] distinct header fields (a
+/// head of about 60 KiB, under the 64 KiB head cap), answered `200 OK`, then closed.
+fn many_headers(out: &mut Out, n: u64) -> anyhow::Result<u64> {
+    let mut fields = String::new();
+    for k in 0..MANY_FIELDS {
+        fields.push_str(&format!("X-Filler-{k}: value-{k}\r\n"));
+    }
+    let mut packets = 0;
+    for i in 0..n {
+        let mut c = Conversation::new(client(i), SERVER.into())
+            .starting_at(at(i * 1_000_000))
+            .step(100);
+        let request = format!("GET /fields/{i} HTTP/1.1\r\nHost: example.test\r\n{fields}\r\n");
+        c.handshake()
+            .client_sends(request.as_bytes())
+            .server_sends(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             .fin();
         packets += drain(out, &mut c)?;
     }

@@ -23,8 +23,9 @@ pub struct RuleFile {
     #[serde(default = "yes")]
     pub enabled: bool,
     /// What the rule reads besides heads: `body` (content), `framing` (how the message was
-    /// delimited), `history` (earlier exchanges). Derived from `when`; a `check` that reads
-    /// content or framing must say so here.
+    /// delimited), `history` (earlier exchanges), `oversized-head` (also judged on a head
+    /// cut at the head-size cap). Derived from `when`; a `check` that reads content or
+    /// framing must say so here.
     #[serde(default)]
     pub reads: Vec<String>,
     /// The rule is about HTTP/1 message framing: it never applies to HTTP/2 exchanges.

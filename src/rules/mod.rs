@@ -162,6 +162,9 @@ pub struct Reads {
     pub body_verdict_enough: bool,
     pub framing: bool,
     pub history: bool,
+    /// Also judges a head the parser gave up on because it passed the head-size cap (the
+    /// `oversized-head` anomaly): what was seen of it is already past every size limit.
+    pub oversized_head: bool,
 }
 
 impl Reads {
@@ -182,6 +185,7 @@ impl Reads {
             body_verdict_enough: c.content && !c.content_bytes,
             framing: c.framing,
             history: scope.is_stateful(),
+            oversized_head: false,
         };
         if has_check {
             // Code may look at either message.
@@ -197,9 +201,10 @@ impl Reads {
                 }
                 "framing" => reads.framing = true,
                 "history" => reads.history = true,
+                "oversized-head" => reads.oversized_head = true,
                 other => {
                     return Err(format!(
-                        "reads {other:?}: expected head, body, framing or history"
+                        "reads {other:?}: expected head, body, framing, history or oversized-head"
                     ));
                 }
             }
@@ -210,7 +215,12 @@ impl Reads {
     /// Whether `m` shows all this rule needs of it.
     fn seen_whole(&self, m: &Message) -> bool {
         if !m.head_complete {
-            return false;
+            return self.oversized_head
+                && !self.body
+                && !self.framing
+                && m.anomalies
+                    .iter()
+                    .any(|a| a.kind == crate::http::AnomalyKind::OversizedHead);
         }
         if (self.body || self.framing) && m.is_incomplete() {
             return false;
@@ -1093,6 +1103,35 @@ mod silence_tests {
         let (dup, forgotten) = run(0);
         assert_eq!(dup, 1);
         assert!(forgotten >= 1_000, "{forgotten} keys forgotten");
+    }
+
+    #[test]
+    fn a_head_cut_at_the_head_cap_is_judged_by_its_size_only() {
+        let set = RuleSet::builtin().expect("catalogue");
+        let mut size_findings = 0;
+        for (rule, exchanges) in bad_examples(&set) {
+            let damaged = damage(&exchanges, |m| {
+                m.head_complete = false;
+                m.add_anomaly(AnomalyKind::OversizedHead, "head larger than 65536 bytes");
+            });
+            for f in findings(&set, &damaged) {
+                assert_eq!(
+                    f.rule, "oversized-header-section",
+                    "{} fired on a head cut at the cap (bad example of {}): {}",
+                    f.rule, rule.id, f.message
+                );
+                assert!(
+                    f.evidence.contains("head larger than 65536 bytes"),
+                    "{}",
+                    f.evidence
+                );
+                size_findings += 1;
+            }
+        }
+        assert!(
+            size_findings > 0,
+            "the size rule judges heads cut at the cap"
+        );
     }
 
     #[test]

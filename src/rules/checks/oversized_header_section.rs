@@ -22,6 +22,17 @@ fn run(input: &CheckInput<'_>) -> Vec<Hit> {
     let Some(msg) = input.message() else {
         return Vec::new();
     };
+    // First: a head cut at the head-size cap has only its first part in `raw_head`.
+    if let Some(a) = msg
+        .anomalies
+        .iter()
+        .find(|a| a.kind == AnomalyKind::OversizedHead)
+    {
+        return vec![Hit::new(format!(
+            "the parser gave up on the head: {}",
+            a.detail
+        ))];
+    }
     let raw = &msg.raw_head;
     if raw.len() > MAX_SECTION {
         return vec![Hit::new(format!(
@@ -86,16 +97,6 @@ fn run(input: &CheckInput<'_>) -> Vec<Hit> {
                 "{name} repeated {n} times (limit {MAX_REPEAT})"
             ))];
         }
-    }
-    if let Some(a) = msg
-        .anomalies
-        .iter()
-        .find(|a| a.kind == AnomalyKind::OversizedHead)
-    {
-        return vec![Hit::new(format!(
-            "the parser gave up on the head: {}",
-            a.detail
-        ))];
     }
     Vec::new()
 }
