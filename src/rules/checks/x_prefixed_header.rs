@@ -2,6 +2,8 @@
 //! fields. Data cannot say it because the de-facto standard `X-` fields (an allow list with
 //! prefix entries) must be left alone, and the finding lists every offending name once.
 
+use std::collections::HashSet;
+
 use super::{CheckInput, CheckKind, Hit};
 
 pub const CHECK: CheckKind = CheckKind::Exchange(run);
@@ -38,10 +40,16 @@ fn allowed(lower: &str) -> bool {
     ALLOWED.contains(&lower) || ALLOWED_PREFIXES.iter().any(|p| lower.starts_with(p))
 }
 
+/// Names listed in the evidence at most; the rest are counted.
+const MAX_LISTED: usize = 20;
+
 fn run(input: &CheckInput<'_>) -> Vec<Hit> {
     let Some(msg) = input.message() else {
         return Vec::new();
     };
+    // Lower-cased names seen, so that each is listed once however many fields a message
+    // has (a message with 2,000 distinct X- fields cost 2,000² comparisons here).
+    let mut seen: HashSet<String> = HashSet::new();
     let mut names: Vec<&str> = Vec::new();
     for h in &msg.headers {
         let name = h.name.as_str();
@@ -51,17 +59,27 @@ fn run(input: &CheckInput<'_>) -> Vec<Hit> {
         if !prefix.eq_ignore_ascii_case("x-") {
             continue;
         }
-        if allowed(&name.to_ascii_lowercase()) {
+        let lower = name.to_ascii_lowercase();
+        if allowed(&lower) {
             continue;
         }
-        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+        if seen.insert(lower) {
             names.push(name);
         }
     }
     if names.is_empty() {
         return Vec::new();
     }
-    vec![Hit::new(names.join(", "))]
+    let mut evidence = names
+        .iter()
+        .take(MAX_LISTED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > MAX_LISTED {
+        evidence.push_str(&format!(" and {} more", names.len() - MAX_LISTED));
+    }
+    vec![Hit::new(evidence)]
 }
 
 #[cfg(test)]
@@ -90,5 +108,16 @@ mod tests {
             "",
         );
         assert!(evidence(CHECK, &ex, Some(Side::Request)).is_empty());
+    }
+
+    #[test]
+    fn many_names_are_listed_up_to_twenty_and_counted() {
+        let fields: String = (0..2_000).map(|i| format!("X-Filler-{i}: v\n")).collect();
+        let ex = exchange(&format!("GET / HTTP/1.1\nHost: a\n{fields}\n"), "");
+        let listed: Vec<String> = (0..20).map(|i| format!("X-Filler-{i}")).collect();
+        assert_eq!(
+            evidence(CHECK, &ex, Some(Side::Request)),
+            [format!("{} and 1980 more", listed.join(", "))]
+        );
     }
 }
