@@ -47,9 +47,11 @@ if [ "${NO_BUILD:-0}" = 1 ]; then
     [ -x "$BIN_DIR/$t" ] || { echo "run.sh: NO_BUILD=1 but $BIN_DIR/$t is not built (fuzz/run.sh TARGET 0 builds it)" >&2; exit 2; }
   done
 else
-  # Build first, so that the CPU time recorded below is fuzzing only.
+  # Build first, so that the CPU time recorded below is fuzzing only. The commit is taken
+  # before the build reads the sources ("+dirty" when the tree had changes).
+  built_at=$(git -C "$HERE" describe --always --dirty=+dirty 2>/dev/null || echo unknown)
   nice -n 10 cargo fuzz build --sanitizer "$SANITIZER" || exit 2
-  git -C "$HERE" rev-parse --short HEAD > "$BIN_DIR/BUILT_AT" 2>/dev/null
+  echo "$built_at" > "$BIN_DIR/BUILT_AT"
 fi
 mkdir -p logs
 [ -f runs.tsv ] || printf 'date\ttarget\tseconds\texecutions\tcpu_seconds\tresult\n' > runs.tsv
