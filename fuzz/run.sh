@@ -48,8 +48,10 @@ if [ "${NO_BUILD:-0}" = 1 ]; then
   done
 else
   # Build first, so that the CPU time recorded below is fuzzing only. The commit is taken
-  # before the build reads the sources ("+dirty" when the tree had changes).
-  built_at=$(git -C "$HERE" describe --always --dirty=+dirty 2>/dev/null || echo unknown)
+  # before the build reads the sources, "+dirty" when a source had changes (runs.tsv, which
+  # runs append to, does not count).
+  built_at=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git -C "$HERE/.." diff --quiet HEAD -- . ':!fuzz/runs.tsv' 2>/dev/null || built_at="$built_at+dirty"
   nice -n 10 cargo fuzz build --sanitizer "$SANITIZER" || exit 2
   echo "$built_at" > "$BIN_DIR/BUILT_AT"
 fi
