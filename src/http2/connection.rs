@@ -83,6 +83,9 @@ pub struct Http2Connection {
     /// Joined late: the first stream the client opened within the capture; lower ids
     /// belong to streams opened before it.
     first_opened: Option<u32>,
+    /// Memory of the open streams (their messages as far as read), kept up to date per
+    /// frame ([`Stream::recount`]) so that [`Http2Connection::buffered`] is O(1).
+    stream_bytes: usize,
     pub stats: HttpStats,
 }
 
@@ -141,6 +144,7 @@ impl Http2Connection {
             stopped: false,
             joined_late: false,
             first_opened: None,
+            stream_bytes: 0,
             stats,
         }
     }
@@ -184,11 +188,28 @@ impl Http2Connection {
     }
 
     /// Bytes held in buffers (for the memory cap).
+    /// Memory the connection holds: frame and header-block buffers, the header tables,
+    /// and the open streams with their messages and kept bodies (a peer opening 4,096
+    /// streams with 256 KiB of body each must count against the budget).
     pub fn buffered(&self) -> usize {
-        self.dirs
+        let dirs: usize = self
+            .dirs
             .iter()
-            .map(|d| d.buf.len() + d.block.as_ref().map_or(0, |b| b.fragments.len()))
-            .sum()
+            .map(|d| {
+                d.buf.capacity()
+                    + d.block.as_ref().map_or(0, |b| b.fragments.capacity())
+                    + d.decoder.memory()
+            })
+            .sum();
+        std::mem::size_of::<Self>() + dirs + self.stream_bytes
+    }
+
+    /// Recounts stream `id` after a frame touched it.
+    fn recount(&mut self, id: u32) {
+        if let Some(s) = self.streams.get_mut(&id) {
+            let (before, now) = s.recount();
+            self.stream_bytes = (self.stream_bytes + now).saturating_sub(before);
+        }
     }
 
     /// Takes the next piece of direction `dir`'s byte stream.
@@ -309,6 +330,7 @@ impl Http2Connection {
     }
 
     fn emit(&mut self, s: Stream, pos: Pos, out: &mut Vec<Exchange>) {
+        self.stream_bytes = self.stream_bytes.saturating_sub(s.counted);
         self.stats.exchanges += 1;
         self.stats.requests += u64::from(s.request.is_some());
         self.stats.responses += u64::from(s.response.is_some());
@@ -376,6 +398,7 @@ impl Http2Connection {
             }
             let payload = &input[i + frames::HEADER_LEN..i + total];
             self.frame(dir, h, payload, pos, out);
+            self.recount(h.stream);
             i += total;
         }
         if self.stopped { input.len() } else { i }
@@ -711,6 +734,9 @@ impl Http2Connection {
             }
             self.emit(oldest, pos, out);
         }
+        let mut s = s;
+        let (_, now) = s.recount();
+        self.stream_bytes += now;
         self.streams.insert(s.id, s);
     }
 

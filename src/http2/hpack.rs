@@ -291,6 +291,12 @@ impl HeaderDecoder {
     fn table_size(&self) -> usize {
         self.size
     }
+
+    /// Memory the dynamic table holds: its §4.1 size (each entry's bytes and 32) and the
+    /// queue's slots.
+    pub fn memory(&self) -> usize {
+        self.size + self.table.capacity() * std::mem::size_of::<Entry>()
+    }
 }
 
 /// The length of the representation at the start of `buf`, if it is all there.

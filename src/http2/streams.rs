@@ -42,6 +42,27 @@ pub struct Stream {
     pub window: [i64; 2],
     /// Set when the request was HEAD (its response carries no content).
     head_request: bool,
+    /// Memory of the heads (start lines, fields, trailers) added so far: heads do not
+    /// change once added, so DATA frames recount only the bodies ([`Stream::recount`]).
+    head_bytes: usize,
+    /// What the connection counts for this stream now ([`Stream::recount`]).
+    pub counted: usize,
+}
+
+/// A stream's memory beyond its messages: the struct, and its slot in the connection's
+/// map of open streams (a B-tree node share and the key).
+const STREAM_OVERHEAD: usize = std::mem::size_of::<Stream>() + 32;
+
+/// Memory of a message's head: the message, its raw head and its fields.
+fn head_memory(m: &Message) -> usize {
+    std::mem::size_of::<Message>() + m.raw_head.capacity() + fields_memory(&m.headers)
+}
+
+fn fields_memory(fields: &[Header]) -> usize {
+    fields
+        .iter()
+        .map(|h| std::mem::size_of::<Header>() + h.name.capacity() + h.value.capacity())
+        .sum()
 }
 
 impl Stream {
@@ -57,7 +78,21 @@ impl Stream {
             anomalies: Vec::new(),
             window,
             head_request: false,
+            head_bytes: 0,
+            counted: 0,
         }
+    }
+
+    /// Brings [`Stream::counted`] up to date and returns `(before, now)`: the heads as
+    /// added, and the bodies' buffers as they are now (O(1): no walk over fields).
+    pub fn recount(&mut self) -> (usize, usize) {
+        let bodies: usize = [self.request.as_ref(), self.response.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|m| m.body.captured.capacity())
+            .sum();
+        let now = STREAM_OVERHEAD + self.head_bytes + bodies;
+        (std::mem::replace(&mut self.counted, now), now)
     }
 
     /// Both messages ended (END_STREAM each way).
@@ -95,10 +130,12 @@ impl Stream {
             Role::Request if self.request.is_none() => {
                 let msg = build_message(Role::Request, fields, unknown, pos);
                 self.head_request = msg.method() == Some("HEAD");
+                self.head_bytes += head_memory(&msg);
                 self.request = Some(msg);
             }
             Role::Response if self.response.is_none() => {
                 let msg = build_message(Role::Response, fields, unknown, pos);
+                self.head_bytes += head_memory(&msg);
                 let status = msg.status().unwrap_or(0);
                 if (100..200).contains(&status) {
                     if end_stream {
@@ -126,6 +163,7 @@ impl Stream {
                         value: String::from_utf8_lossy(&value).trim().to_string(),
                     });
                 }
+                let added = fields_memory(&trailers);
                 let Some(msg) = self.message_mut(role) else {
                     return;
                 };
@@ -145,6 +183,7 @@ impl Stream {
                 check_fields(msg, &trailers);
                 msg.body.trailers.extend(trailers);
                 msg.head_frame = pos.frame;
+                self.head_bytes += added;
             }
         }
         if end_stream {

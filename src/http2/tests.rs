@@ -532,3 +532,39 @@ fn a_joined_late_http1_connection_is_not_taken_for_http2() {
     assert_eq!(out.len(), 1, "{out:#?}");
     assert_eq!(out[0].response.as_ref().and_then(|r| r.status()), Some(204));
 }
+
+#[test]
+fn open_streams_and_their_bodies_count_in_the_connections_memory() {
+    let mut w = Wire::new();
+    let mut c = PREFACE.to_vec();
+    c.extend(settings());
+    w.send(0, &c);
+    w.send(1, &settings());
+    let idle = w.session.buffered();
+    // 100 requests with 16 KiB of body each, none ended: all of it is held.
+    let chunk = vec![b'x'; 16 * 1024];
+    for k in 0..100u32 {
+        let id = 2 * k + 1;
+        let mut f = w.headers(0, id, GET, false);
+        f.extend(data(id, &chunk, false));
+        w.send(0, &f);
+    }
+    let busy = w.session.buffered();
+    assert!(
+        busy >= idle + 100 * chunk.len(),
+        "{busy} bytes counted with 1.6 MB of bodies open (idle {idle})"
+    );
+    // Ended and answered, the streams leave and so does their memory.
+    for k in 0..100u32 {
+        let id = 2 * k + 1;
+        w.send(0, &data(id, b"", true));
+        let response = w.headers(1, id, &[(":status", "204")], true);
+        w.send(1, &response);
+    }
+    let after = w.session.buffered();
+    assert!(
+        after < idle + 64 * 1024,
+        "{after} bytes counted once every stream ended (idle {idle})"
+    );
+    assert_eq!(w.close().len(), 100);
+}
