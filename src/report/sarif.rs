@@ -46,18 +46,25 @@ pub fn driver(rules: &RuleSet) -> Value {
     })
 }
 
+/// Characters of a path template at most: templates are grouping keys (endpoints,
+/// rollups, fingerprints), stored and indexed with every finding, and a 16 KiB request-target
+/// stored three times per finding made the database seven times the capture.
+pub const TEMPLATE_MAX: usize = 512;
+
 /// Collapses ids in a path so that fingerprints survive new ids: `/users/123/orders/9f8e…`
-/// → `/users/{id}/orders/{id}`.
+/// → `/users/{id}/orders/{id}`; cut at [`TEMPLATE_MAX`] characters (with `…`).
 pub fn path_template(target: &str) -> String {
     let path = target.split(['?', '#']).next().unwrap_or(target);
-    path.split('/')
+    let template = path
+        .split('/')
         .map(|seg| {
             let digits = !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit());
             let hexish = seg.len() >= 16 && seg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
             if digits || hexish { "{id}" } else { seg }
         })
         .collect::<Vec<_>>()
-        .join("/")
+        .join("/");
+    crate::rules::syntax::stateful::clip(&template, TEMPLATE_MAX)
 }
 
 /// A stable 64-bit FNV-1a fingerprint, hex.
@@ -117,6 +124,10 @@ mod tests {
             "/users/{id}/orders/{id}"
         );
         assert_eq!(path_template("/books"), "/books");
+        let long = format!("/orders/{}", "x".repeat(20_000));
+        let template = path_template(&long);
+        assert_eq!(template.chars().count(), TEMPLATE_MAX + 1, "cut, with …");
+        assert!(template.starts_with("/orders/xxx") && template.ends_with('…'));
         assert_eq!(fingerprint(&["a", "b"]), fingerprint(&["a", "b"]));
         assert_ne!(fingerprint(&["ab", ""]), fingerprint(&["a", "b"]));
     }

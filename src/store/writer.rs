@@ -542,6 +542,9 @@ impl Row {
     }
 }
 
+/// Characters of a host kept as a grouping key (DNS names have at most 253).
+const HOST_MAX: usize = 255;
+
 /// Computes an exchange's row: everything but the SQL.
 fn prepare(item: Analyzed, names: &[String], cfg: &WriterConfig) -> Row {
     let Analyzed {
@@ -576,7 +579,10 @@ fn prepare(item: Analyzed, names: &[String], cfg: &WriterConfig) -> Row {
         index: exchange.index,
         file,
         method: req.and_then(Message::method).map(str::to_string),
-        host: req.and_then(|m| m.host()).map(str::to_string),
+        // A grouping key like the template: a name longer than DNS allows is cut.
+        host: req
+            .and_then(|m| m.host())
+            .map(|h| crate::rules::syntax::stateful::clip(h, HOST_MAX)),
         path: target.map(|t| t.split('?').next().unwrap_or(t).to_string()),
         template: target.map(path_template),
         target: target.map(str::to_string),
