@@ -13,6 +13,7 @@
 //! | `nocrlf`    | connections               | a request line without CRLF, then FIN                    |
 //! | `longurls`  | connections               | a POST whose request-target is 16 KiB long, answered `201 Created` with a `Location` as long: fills the stateful rules' tables with long strings |
 //! | `manyheaders` | connections             | a GET with 2,000 header fields (~52 KiB head, under the 64 KiB cap), answered 200: per-field work of every rule |
+//! | `h2streams` | connections               | h2c: 512 POST streams per connection, each with 8 KiB of body and never ended, the connection left open: held stream state for the budget |
 //! | `gzipbomb`  | bomb responses            | gzip bodies of ~1 MB inflating to 1 GiB, alternately `Content-Encoding: gzip` and `Transfer-Encoding: gzip, chunked` |
 //!
 //! Packets are written to the file as they are made ([`PcapStreamWriter`]), so a capture of
@@ -42,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     let [class, n, path] = args.as_slice() else {
         bail!(
             "usage: make_hostile CLASS N OUT.pcap\n\
-             classes: syn halfopen pipelined fragments nocrlf gzipbomb longurls manyheaders"
+             classes: syn halfopen pipelined fragments nocrlf gzipbomb longurls manyheaders h2streams"
         );
     };
     let n: u64 = n.parse().context("N must be a whole number")?;
@@ -62,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         "gzipbomb" => gzip_bomb(&mut out, n)?,
         "longurls" => long_urls(&mut out, n)?,
         "manyheaders" => many_headers(&mut out, n)?,
+        "h2streams" => h2_streams(&mut out, n)?,
         other => bail!("unknown class {other:?}"),
     };
     out.finish()?.flush()?;
@@ -369,6 +371,70 @@ fn many_headers(out: &mut Out, n: u64) -> anyhow::Result<u64> {
             .client_sends(request.as_bytes())
             .server_sends(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             .fin();
+        packets += drain(out, &mut c)?;
+    }
+    Ok(packets)
+}
+
+/// Streams each `h2streams` connection opens, and the body each sends.
+const H2_STREAMS: u32 = 512;
+const H2_BODY: usize = 8 * 1024;
+
+/// N h2c connections, 10 ms apart: the preface with a 1 GiB window, then [`H2_STREAMS`]
+/// POSTs with [`H2_BODY`] bytes of DATA each and no END_STREAM, and nothing more: every
+/// stream stays open, holding its head and body, until the capture ends.
+fn h2_streams(out: &mut Out, n: u64) -> anyhow::Result<u64> {
+    use wirelint::http2::frames::{self, FrameType};
+    use wirelint::http2::hpack::HeaderEncoder;
+    let body = vec![b'x'; H2_BODY];
+    let mut packets = 0;
+    for i in 0..n {
+        let mut c = Conversation::new(client(i), SocketAddrV4::new(*SERVER.ip(), 8080).into())
+            .starting_at(at(i * 10_000_000))
+            .step(20);
+        c.handshake();
+        let mut first = frames::PREFACE.to_vec();
+        first.extend(frames::encode(
+            FrameType::Settings,
+            0,
+            0,
+            &frames::settings_payload(&[(4, 1 << 30)]),
+        ));
+        first.extend(frames::encode(
+            FrameType::WindowUpdate,
+            0,
+            0,
+            &(1u32 << 30).to_be_bytes(),
+        ));
+        c.client_sends(&first);
+        let mut settings = frames::encode(
+            FrameType::Settings,
+            0,
+            0,
+            &frames::settings_payload(&[(4, 1 << 30)]),
+        );
+        settings.extend(frames::encode(
+            FrameType::WindowUpdate,
+            0,
+            0,
+            &(1u32 << 30).to_be_bytes(),
+        ));
+        c.server_sends(&settings);
+        let mut enc = HeaderEncoder::default();
+        for k in 0..H2_STREAMS {
+            let id = 2 * k + 1;
+            let path = format!("/upload/{i}/{k}");
+            let block = enc.encode(&[
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":authority", "example.test"),
+                (":path", path.as_str()),
+                ("content-type", "application/octet-stream"),
+            ]);
+            let mut f = frames::encode(FrameType::Headers, frames::END_HEADERS, id, &block);
+            f.extend(frames::encode(FrameType::Data, 0, id, &body));
+            c.client_sends(&f);
+        }
         packets += drain(out, &mut c)?;
     }
     Ok(packets)
