@@ -672,7 +672,7 @@ mod tests {
 
     #[test]
     fn a_request_line_longer_than_16_kib_is_still_http() {
-        // Servers answer such requests with 414 or, as here, at all: either way the
+        // Servers answer such requests with 414, or (as here) accept them: either way the
         // connection is HTTP, and its exchange is checked like any other.
         let ends: [SocketAddr; 2] = [
             "10.0.0.1:40000".parse().expect("addr"),

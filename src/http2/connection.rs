@@ -187,7 +187,6 @@ impl Http2Connection {
         self.stopped
     }
 
-    /// Bytes held in buffers (for the memory cap).
     /// Memory the connection holds: frame and header-block buffers, the header tables,
     /// and the open streams with their messages and kept bodies (a peer opening 4,096
     /// streams with 256 KiB of body each must count against the budget).
@@ -712,7 +711,7 @@ impl Http2Connection {
     /// Adds an open stream. A stream id used twice releases the first stream; beyond
     /// [`MAX_OPEN_STREAMS`] the oldest stream is released unfinished (memory stays bounded
     /// whatever a peer opens).
-    fn insert_stream(&mut self, s: Stream, pos: Pos, out: &mut Vec<Exchange>) {
+    fn insert_stream(&mut self, mut s: Stream, pos: Pos, out: &mut Vec<Exchange>) {
         if let Some(mut old) = self.streams.remove(&s.id) {
             old.flag(
                 AnomalyKind::H2ProtocolError,
@@ -734,7 +733,6 @@ impl Http2Connection {
             }
             self.emit(oldest, pos, out);
         }
-        let mut s = s;
         let (_, now) = s.recount();
         self.stream_bytes += now;
         self.streams.insert(s.id, s);
