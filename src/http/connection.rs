@@ -1643,6 +1643,7 @@ fn finish_direction(
 mod tests {
     use super::*;
     use crate::capture::FrameRef;
+    use crate::http::MAX_INTERIM;
     use proptest::prelude::*;
 
     fn pos(n: u64) -> Pos {
@@ -1689,6 +1690,36 @@ mod tests {
             .filter(|e| e.request.is_some() && e.response.is_some())
             .count();
         assert_eq!(paired, MAX_OUTSTANDING);
+    }
+
+    #[test]
+    fn interim_responses_past_the_cap_are_counted_not_kept() {
+        let ends = [
+            SocketAddr::from(([10, 0, 0, 1], 40000)),
+            SocketAddr::from(([192, 0, 2, 10], 80)),
+        ];
+        let mut conn =
+            HttpConnection::new(HttpConfig::default(), ends, pos(1), Some(0), [false, false]);
+        let mut out = Vec::new();
+        let request = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+        conn.piece(0, Piece::Data(request), pos(2), &mut out);
+        let mut responses = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM + 100);
+        responses.extend_from_slice(b"HTTP/1.1 204 No Content\r\n\r\n");
+        conn.piece(1, Piece::Data(&responses), pos(3), &mut out);
+        conn.close([true, true], CloseReason::Closed, pos(4), &mut out);
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(out[0].interim.len(), MAX_INTERIM);
+        assert_eq!(out[0].response.as_ref().and_then(|r| r.status()), Some(204));
+        let capped: Vec<&str> = out[0]
+            .anomalies
+            .iter()
+            .filter(|a| a.kind == AnomalyKind::TooManyInterimResponses)
+            .map(|a| a.detail.as_str())
+            .collect();
+        assert_eq!(
+            capped,
+            ["100 more interim responses after the first 16 were not kept"]
+        );
     }
 
     /// Stream pieces: (direction, kind 0 data / 1 gap / 2 cut / 3 conflict, bytes).

@@ -41,6 +41,8 @@ pub enum AnomalyKind {
     UnansweredRequest,
     /// More requests waited for responses on the connection than the pairing cap.
     TooManyOutstandingRequests,
+    /// More interim (1xx) responses answered one request than are kept ([`MAX_INTERIM`]).
+    TooManyInterimResponses,
     ResponseWithoutRequest,
     MidStream,
     /// The response to this request was in bytes the capture lost (pairing by TCP
@@ -120,6 +122,7 @@ impl AnomalyKind {
         AnomalyKind::ConflictingOverlap,
         AnomalyKind::UnansweredRequest,
         AnomalyKind::TooManyOutstandingRequests,
+        AnomalyKind::TooManyInterimResponses,
         AnomalyKind::ResponseWithoutRequest,
         AnomalyKind::MidStream,
         AnomalyKind::ResponseLostInGap,
@@ -175,6 +178,7 @@ impl AnomalyKind {
             AnomalyKind::ConflictingOverlap => "conflicting-overlap",
             AnomalyKind::UnansweredRequest => "unanswered-request",
             AnomalyKind::TooManyOutstandingRequests => "too-many-outstanding-requests",
+            AnomalyKind::TooManyInterimResponses => "too-many-interim-responses",
             AnomalyKind::ResponseWithoutRequest => "response-without-request",
             AnomalyKind::MidStream => "mid-stream",
             AnomalyKind::ResponseLostInGap => "response-lost-in-gap",
@@ -210,6 +214,44 @@ impl AnomalyKind {
             self,
             AnomalyKind::Gap | AnomalyKind::Truncated | AnomalyKind::H2DecodingStopped
         )
+    }
+}
+
+/// Interim (1xx) responses kept per exchange: a server may send several (RFC 9110 §15.2),
+/// but one sending thousands to a request must not grow memory with each (HTTP/1 and
+/// HTTP/2 alike); later ones are counted.
+pub const MAX_INTERIM: usize = 16;
+
+/// The interim responses of one exchange being assembled: the first [`MAX_INTERIM`], and
+/// how many more came.
+#[derive(Debug, Default)]
+pub struct Interims {
+    kept: Vec<Message>,
+    dropped: u64,
+}
+
+impl Interims {
+    pub fn push(&mut self, m: Message) {
+        if self.kept.len() < MAX_INTERIM {
+            self.kept.push(m);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Hands the kept responses to `ex`, with the `too-many-interim-responses` anomaly when
+    /// some were not kept.
+    pub fn into_exchange(self, ex: &mut Exchange) {
+        ex.interim = self.kept;
+        if self.dropped > 0 {
+            ex.anomalies.push(Anomaly::new(
+                AnomalyKind::TooManyInterimResponses,
+                format!(
+                    "{} more interim responses after the first {MAX_INTERIM} were not kept",
+                    self.dropped
+                ),
+            ));
+        }
     }
 }
 

@@ -17,8 +17,8 @@ pub use body::{ChunkState, RequestContext, decide_framing};
 pub use connection::{HttpConfig, HttpConnection, HttpStats};
 pub use content_stream::{BOMB_RATIO, json_verdict_of_kept};
 pub use message::{
-    Anomaly, AnomalyKind, Body, Connection, Exchange, ExchangeSource, Framing, Header, JsonVerdict,
-    Message, Pos, StartLine, TlsInfo,
+    Anomaly, AnomalyKind, Body, Connection, Exchange, ExchangeSource, Framing, Header, Interims,
+    JsonVerdict, MAX_INTERIM, Message, Pos, StartLine, TlsInfo,
 };
 
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::body::RequestContext;
-use super::message::{Anomaly, AnomalyKind, Connection, Exchange, Message, Pos};
+use super::message::{Anomaly, AnomalyKind, Connection, Exchange, Interims, Message, Pos};
 
 /// A request-side hint for parsing the answer, plus the exchange being assembled.
 #[derive(Debug)]
@@ -15,7 +15,7 @@ pub(super) struct Slot {
     pub(super) ctx: RequestContext,
     pub(super) request: Option<Message>,
     pub(super) request_done: bool,
-    pub(super) interim: Vec<Message>,
+    pub(super) interim: Interims,
     pub(super) response: Option<Message>,
     /// Where the request starts in the client's stream.
     pub(super) start: u64,
@@ -133,7 +133,7 @@ impl Pairing {
             ctx,
             request: None,
             request_done: false,
-            interim: Vec::new(),
+            interim: Interims::default(),
             response: None,
             start: mark.offset,
             ack: mark.ack,
@@ -301,7 +301,7 @@ impl Pairing {
                 ));
             }
             ex.request = slot.request;
-            ex.interim = slot.interim;
+            slot.interim.into_exchange(&mut ex);
             ex.response = slot.response;
             self.hold(ex, out);
         }
@@ -368,7 +368,7 @@ impl Pairing {
                 ));
             }
             ex.request = slot.request;
-            ex.interim = slot.interim;
+            slot.interim.into_exchange(&mut ex);
             ex.response = slot.response;
             if ex.request.is_some() || ex.response.is_some() {
                 out.push(ex);

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::hpack::Field;
 use crate::http::{
-    Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Message, Pos, StartLine,
+    Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Interims, Message, Pos,
+    StartLine,
 };
 
 /// Which message of a stream a header block or DATA frame belongs to.
@@ -34,7 +35,7 @@ pub struct Stream {
     pub index: u32,
     pub request: Option<Message>,
     pub request_done: bool,
-    pub interim: Vec<Message>,
+    pub interim: Interims,
     pub response: Option<Message>,
     pub response_done: bool,
     pub anomalies: Vec<Anomaly>,
@@ -72,7 +73,7 @@ impl Stream {
             index,
             request: None,
             request_done: false,
-            interim: Vec::new(),
+            interim: Interims::default(),
             response: None,
             response_done: false,
             anomalies: Vec::new(),
@@ -229,17 +230,19 @@ impl Stream {
 
     /// The exchange this stream became.
     pub fn into_exchange(self, connection: &Arc<Connection>, closed_order: u64) -> Exchange {
-        Exchange {
+        let mut ex = Exchange {
             connection: Arc::clone(connection),
             index: self.index,
             request: self.request,
-            interim: self.interim,
+            interim: Vec::new(),
             response: self.response,
             anomalies: self.anomalies,
             closed_order: if self.response_done { 0 } else { closed_order },
             stream_id: Some(self.id),
             source: crate::http::ExchangeSource::Wire,
-        }
+        };
+        self.interim.into_exchange(&mut ex);
+        ex
     }
 }
 
