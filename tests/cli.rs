@@ -650,9 +650,9 @@ fn analyze_serve_on_a_taken_port_fails_before_analysing_and_names_the_flag() {
 }
 
 /// Starts `wirelint ARGS` (which serves the dashboard), waits until it serves, fetches a
-/// page and an event stream's first update, interrupts it like Ctrl-C and returns its exit
-/// status.
-fn serve_then_interrupt(args: &[&str], cwd: &Path) -> std::process::ExitStatus {
+/// page and an event stream's first update, sends it `signal` once (SIGINT is Ctrl-C) and
+/// returns its exit status.
+fn serve_then_signal(args: &[&str], cwd: &Path, signal: libc::c_int) -> std::process::ExitStatus {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::time::{Duration, Instant};
     let mut child = Command::new(env!("CARGO_BIN_EXE_wirelint"))
@@ -707,7 +707,7 @@ fn serve_then_interrupt(args: &[&str], cwd: &Path) -> std::process::ExitStatus {
     let _ = events.read(&mut first);
     let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
     // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    unsafe { libc::kill(pid, signal) };
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -716,7 +716,7 @@ fn serve_then_interrupt(args: &[&str], cwd: &Path) -> std::process::ExitStatus {
         if Instant::now() > until {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("wirelint did not exit within 30 s of SIGINT");
+            panic!("wirelint did not exit within 30 s of signal {signal}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -733,30 +733,36 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 #[test]
 fn after_serving_only_the_database_file_remains() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let d = demo();
-    let status = serve_then_interrupt(
-        &[
-            "analyze",
-            "-q",
-            "--fail-on",
-            "never",
-            "--db",
-            "w.db",
-            d.to_str().unwrap_or(""),
-            "--serve=127.0.0.1:0",
-        ],
-        dir.path(),
-    );
-    assert!(status.success(), "{status:?}");
-    assert_eq!(files_in(dir.path()), ["w.db"], "analyze --serve left files");
+    // One Ctrl-C, or one SIGTERM (what service managers send), stops the dashboard
+    // cleanly, after `analyze --serve` as after `serve`.
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = demo();
+        let status = serve_then_signal(
+            &[
+                "analyze",
+                "-q",
+                "--fail-on",
+                "never",
+                "--db",
+                "w.db",
+                d.to_str().unwrap_or(""),
+                "--serve=127.0.0.1:0",
+            ],
+            dir.path(),
+            signal,
+        );
+        assert!(status.success(), "signal {signal}: {status:?}");
+        assert_eq!(files_in(dir.path()), ["w.db"], "analyze --serve left files");
 
-    let status = serve_then_interrupt(
-        &["serve", "--db", "w.db", "--listen", "127.0.0.1:0"],
-        dir.path(),
-    );
-    assert!(status.success(), "{status:?}");
-    assert_eq!(files_in(dir.path()), ["w.db"], "serve left files");
+        let status = serve_then_signal(
+            &["serve", "--db", "w.db", "--listen", "127.0.0.1:0"],
+            dir.path(),
+            signal,
+        );
+        assert!(status.success(), "signal {signal}: {status:?}");
+        assert_eq!(files_in(dir.path()), ["w.db"], "serve left files");
+    }
 }
 
 #[test]

@@ -77,7 +77,8 @@ pub fn bind(addr: SocketAddr, token: Option<&str>) -> Result<TcpListener, ServeE
     TcpListener::bind(addr).map_err(|error| ServeError::Bind { addr, error })
 }
 
-/// Serves the dashboard on `listener` until Ctrl-C; prints its address on stderr.
+/// Serves the dashboard on `listener` until Ctrl-C (SIGINT) or SIGTERM, the signal service
+/// managers and `docker stop` send; prints its address on stderr.
 pub fn serve(state: AppState, listener: TcpListener) -> Result<(), ServeError> {
     let local = listener.local_addr()?;
     let guarded = if state.inner.token.is_some() {
@@ -89,9 +90,23 @@ pub fn serve(state: AppState, listener: TcpListener) -> Result<(), ServeError> {
         "wirelint: dashboard of {} at http://{local}/{guarded}; Ctrl-C stops it",
         state.db().display()
     );
-    serve_until(state, listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    serve_until(state, listener, stop_signal())
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// How long open requests get once shutdown is asked for: event streams never end by
