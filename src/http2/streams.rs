@@ -50,6 +50,10 @@ pub struct Stream {
     pub counted: usize,
 }
 
+/// Trailer fields kept per message: a peer repeating trailer blocks on a stream that never
+/// ends would otherwise add fields without end.
+const MAX_TRAILER_FIELDS: usize = 1024;
+
 /// A stream's memory beyond its messages: the struct, and its slot in the connection's
 /// map of open streams (a B-tree node share and the key).
 const STREAM_OVERHEAD: usize = std::mem::size_of::<Stream>() + 32;
@@ -164,10 +168,19 @@ impl Stream {
                         value: String::from_utf8_lossy(&value).trim().to_string(),
                     });
                 }
-                let added = fields_memory(&trailers);
                 let Some(msg) = self.message_mut(role) else {
                     return;
                 };
+                // Repeated trailer blocks are a protocol error, but each would add fields.
+                let room = MAX_TRAILER_FIELDS.saturating_sub(msg.body.trailers.len());
+                if trailers.len() > room {
+                    msg.add_anomaly(
+                        AnomalyKind::OversizedHead,
+                        format!("more than {MAX_TRAILER_FIELDS} trailer fields: the rest not kept"),
+                    );
+                    trailers.truncate(room);
+                }
+                let added = fields_memory(&trailers);
                 for p in problems {
                     msg.add_anomaly(AnomalyKind::H2PseudoHeader, p);
                 }

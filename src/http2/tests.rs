@@ -568,3 +568,37 @@ fn open_streams_and_their_bodies_count_in_the_connections_memory() {
     );
     assert_eq!(w.close().len(), 100);
 }
+
+#[test]
+fn repeated_trailer_blocks_keep_at_most_1024_fields() {
+    let mut w = Wire::new();
+    let mut c = PREFACE.to_vec();
+    c.extend(settings());
+    c.extend(w.headers(0, 1, GET, false));
+    w.send(0, &c);
+    // 100 blocks of 20 trailer fields each, none ending the stream, then the end.
+    let fields: Vec<(String, String)> = (0..20).map(|i| (format!("x-t{i}"), "v".into())).collect();
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    for _ in 0..100 {
+        let block = w.headers(0, 1, &fields, false);
+        w.send(0, &block);
+    }
+    w.send(0, &data(1, b"", true));
+    let response = w.headers(1, 1, &[(":status", "204")], true);
+    w.send(1, &response);
+    let out = w.close();
+    assert_eq!(out.len(), 1, "{out:#?}");
+    let req = out[0].request.as_ref().expect("request");
+    assert_eq!(req.body.trailers.len(), 1024);
+    assert!(
+        req.anomalies
+            .iter()
+            .any(|a| a.kind == AnomalyKind::OversizedHead
+                && a.detail == "more than 1024 trailer fields: the rest not kept"),
+        "{:?}",
+        req.anomalies
+    );
+}
