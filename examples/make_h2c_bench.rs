@@ -34,18 +34,7 @@ fn main() -> std::io::Result<()> {
         conv.handshake();
         let mut enc = [HeaderEncoder::default(), HeaderEncoder::default()];
         let mut first = frames::PREFACE.to_vec();
-        first.extend(frames::encode(
-            FrameType::Settings,
-            0,
-            0,
-            &frames::settings_payload(&[(4, 1 << 30)]),
-        ));
-        first.extend(frames::encode(
-            FrameType::WindowUpdate,
-            0,
-            0,
-            &(1u32 << 30).to_be_bytes(),
-        ));
+        first.extend(frames::settings_with_window(1 << 30));
         conv.client_sends(&first);
         conv.server_sends(&frames::encode(FrameType::Settings, 0, 0, &[]));
         let mut next = 0u32;

@@ -394,32 +394,9 @@ fn h2_streams(out: &mut Out, n: u64) -> anyhow::Result<u64> {
             .step(20);
         c.handshake();
         let mut first = frames::PREFACE.to_vec();
-        first.extend(frames::encode(
-            FrameType::Settings,
-            0,
-            0,
-            &frames::settings_payload(&[(4, 1 << 30)]),
-        ));
-        first.extend(frames::encode(
-            FrameType::WindowUpdate,
-            0,
-            0,
-            &(1u32 << 30).to_be_bytes(),
-        ));
+        first.extend(frames::settings_with_window(1 << 30));
         c.client_sends(&first);
-        let mut settings = frames::encode(
-            FrameType::Settings,
-            0,
-            0,
-            &frames::settings_payload(&[(4, 1 << 30)]),
-        );
-        settings.extend(frames::encode(
-            FrameType::WindowUpdate,
-            0,
-            0,
-            &(1u32 << 30).to_be_bytes(),
-        ));
-        c.server_sends(&settings);
+        c.server_sends(&frames::settings_with_window(1 << 30));
         let mut enc = HeaderEncoder::default();
         for k in 0..H2_STREAMS {
             let id = 2 * k + 1;

@@ -1654,8 +1654,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn requests_past_the_outstanding_cap_are_counted_not_paired() {
+    /// One connection (client known from the SYN): the client's bytes, then the server's,
+    /// then FIN both ways; its exchanges and counters.
+    fn conversation(client: &[u8], server: &[u8]) -> (Vec<Exchange>, HttpStats) {
         let ends = [
             SocketAddr::from(([10, 0, 0, 1], 40000)),
             SocketAddr::from(([192, 0, 2, 10], 80)),
@@ -1663,19 +1664,25 @@ mod tests {
         let mut conn =
             HttpConnection::new(HttpConfig::default(), ends, pos(1), Some(0), [false, false]);
         let mut out = Vec::new();
+        conn.piece(0, Piece::Data(client), pos(2), &mut out);
+        conn.piece(1, Piece::Data(server), pos(3), &mut out);
+        conn.close([true, true], CloseReason::Closed, pos(4), &mut out);
+        (out, conn.stats)
+    }
+
+    #[test]
+    fn requests_past_the_outstanding_cap_are_counted_not_paired() {
         let extra = 5;
         let mut requests = Vec::new();
         for i in 0..MAX_OUTSTANDING + extra {
             requests.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
         }
-        conn.piece(0, Piece::Data(&requests), pos(2), &mut out);
         let mut responses = Vec::new();
         for _ in 0..MAX_OUTSTANDING + extra {
             responses.extend_from_slice(b"HTTP/1.1 204 No Content\r\n\r\n");
         }
-        conn.piece(1, Piece::Data(&responses), pos(3), &mut out);
-        conn.close([true, true], CloseReason::Closed, pos(4), &mut out);
-        assert_eq!(conn.stats.requests_over_cap, extra as u64);
+        let (out, stats) = conversation(&requests, &responses);
+        assert_eq!(stats.requests_over_cap, extra as u64);
         let flagged = out
             .iter()
             .filter(|e| {
@@ -1694,19 +1701,10 @@ mod tests {
 
     #[test]
     fn interim_responses_past_the_cap_are_counted_not_kept() {
-        let ends = [
-            SocketAddr::from(([10, 0, 0, 1], 40000)),
-            SocketAddr::from(([192, 0, 2, 10], 80)),
-        ];
-        let mut conn =
-            HttpConnection::new(HttpConfig::default(), ends, pos(1), Some(0), [false, false]);
-        let mut out = Vec::new();
         let request = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
-        conn.piece(0, Piece::Data(request), pos(2), &mut out);
         let mut responses = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM + 100);
         responses.extend_from_slice(b"HTTP/1.1 204 No Content\r\n\r\n");
-        conn.piece(1, Piece::Data(&responses), pos(3), &mut out);
-        conn.close([true, true], CloseReason::Closed, pos(4), &mut out);
+        let (out, _) = conversation(request, &responses);
         assert_eq!(out.len(), 1, "{out:#?}");
         assert_eq!(out[0].interim.len(), MAX_INTERIM);
         assert_eq!(out[0].response.as_ref().and_then(|r| r.status()), Some(204));

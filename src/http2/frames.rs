@@ -218,6 +218,15 @@ pub fn settings_payload(pairs: &[(u16, u32)]) -> Vec<u8> {
     out
 }
 
+/// SETTINGS with SETTINGS_INITIAL_WINDOW_SIZE = `window`, then a WINDOW_UPDATE raising the
+/// connection's window by as much: what an end sends so that its peer may send `window`
+/// bytes per stream and on the connection (synthetic captures).
+pub fn settings_with_window(window: u32) -> Vec<u8> {
+    let mut out = encode(FrameType::Settings, 0, 0, &settings_payload(&[(4, window)]));
+    out.extend(encode(FrameType::WindowUpdate, 0, 0, &window.to_be_bytes()));
+    out
+}
+
 /// Decodes base64url without padding (the `HTTP2-Settings` field, RFC 7540 §3.2.1);
 /// `None` on any character outside the alphabet.
 pub fn base64url_decode(s: &str) -> Option<Vec<u8>> {

@@ -11,6 +11,7 @@
 //! unfinished run has no `finished_wall`.
 
 pub mod latency;
+mod queue_bytes;
 pub mod read;
 pub mod schema;
 pub mod writer;

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::latency::Histogram;
+use super::queue_bytes::{Charge, QueueBytes};
 use super::schema::{SERIES_WIDTHS_NS, bucket_of, severity_key, status_key};
 use super::{RunId, StoreError};
 use crate::capture::FrameRef;
@@ -101,37 +102,6 @@ enum Msg {
     Finish(Box<RunSummary>),
 }
 
-/// Bytes the exchanges and packets waiting in the writer's queue may hold together, on top
-/// of its count of messages: a prepared exchange holds its heads as JSON (up to twice the
-/// 64 KiB head cap) and a connection's packets up to 4 MiB, so 1,024 of them could hold
-/// hundreds of MiB. Past it `write` waits, as it does on a full queue.
-pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
-
-/// What the messages in the queue hold now, in bytes ([`QUEUE_BYTES`]).
-#[derive(Default)]
-struct Queued {
-    bytes: Mutex<usize>,
-    freed: Condvar,
-}
-
-/// A message's share of [`Queued`], given back when the writer is done with it.
-struct Charge {
-    queued: Arc<Queued>,
-    bytes: usize,
-}
-
-impl Drop for Charge {
-    fn drop(&mut self) {
-        let mut held = self
-            .queued
-            .bytes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *held = held.saturating_sub(self.bytes);
-        self.queued.freed.notify_all();
-    }
-}
-
 /// The handle the pipeline's sink writes through.
 pub struct Writer {
     tx: Option<Sender<Msg>>,
@@ -141,7 +111,7 @@ pub struct Writer {
     /// What [`prepare`] needs: rows are prepared on the caller's thread, so that the
     /// writer thread (the one that cannot be parallelised) only runs SQLite.
     prep: Arc<Prep>,
-    queued: Arc<Queued>,
+    queued: Arc<QueueBytes>,
 }
 
 /// The run's capture names and the writer's settings, shared with the callers.
@@ -221,31 +191,11 @@ impl Writer {
             .map_err(|_| stopped())
     }
 
-    /// Takes `bytes` of [`QUEUE_BYTES`], waiting while the queue holds too much (but never
-    /// when it holds nothing, so a message larger than the bound still goes through).
+    /// Takes `bytes` of the queue's byte bound ([`QueueBytes`]), waiting while it is full.
     fn charge(&self, bytes: usize) -> Result<Charge, StoreError> {
-        let mut held = self
-            .queued
-            .bytes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while *held > 0 && *held + bytes > QUEUE_BYTES {
-            if self.handle.as_ref().is_none_or(|h| h.is_finished()) {
-                return Err(StoreError::WriterStopped {
-                    path: self.path.clone(),
-                });
-            }
-            held = self
-                .queued
-                .freed
-                .wait_timeout(held, Duration::from_millis(100))
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
-        *held += bytes;
-        Ok(Charge {
-            queued: Arc::clone(&self.queued),
-            bytes,
+        let stopped = || self.handle.as_ref().is_none_or(|h| h.is_finished());
+        QueueBytes::charge(&self.queued, bytes, stopped).ok_or_else(|| StoreError::WriterStopped {
+            path: self.path.clone(),
         })
     }
 
@@ -1407,7 +1357,9 @@ mod tests {
         let run = store.begin_run(&source).expect("run");
         let writer = store.writer(run, &source).expect("writer");
         // More than the bound goes through when the queue is empty …
-        let first = writer.charge(super::QUEUE_BYTES + 1).expect("charge");
+        let first = writer
+            .charge(crate::store::queue_bytes::QUEUE_BYTES + 1)
+            .expect("charge");
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::channel();
             let writer = &writer;
