@@ -14,6 +14,7 @@
 //! | `longurls`  | connections               | a POST whose request-target is 16 KiB long, answered `201 Created` with a `Location` as long: fills the stateful rules' tables with long strings |
 //! | `manyheaders` | connections             | a GET with 2,000 header fields (~52 KiB head, under the 64 KiB cap), answered 200: per-field work of every rule |
 //! | `h2streams` | connections               | h2c: 512 POST streams per connection, each with 8 KiB of body and never ended, the connection left open: held stream state for the budget |
+//! | `hpackbomb` | connections               | h2c: one GET whose 16 KiB HEADERS frame adds a 4,000-octet field to the HPACK table and then refers to it 12,000 times (48 MB decoded), answered 204 |
 //! | `gzipbomb`  | bomb responses            | gzip bodies of ~1 MB inflating to 1 GiB, alternately `Content-Encoding: gzip` and `Transfer-Encoding: gzip, chunked` |
 //!
 //! Packets are written to the file as they are made ([`PcapStreamWriter`]), so a capture of
@@ -43,7 +44,7 @@ fn main() -> anyhow::Result<()> {
     let [class, n, path] = args.as_slice() else {
         bail!(
             "usage: make_hostile CLASS N OUT.pcap\n\
-             classes: syn halfopen pipelined fragments nocrlf gzipbomb longurls manyheaders h2streams"
+             classes: syn halfopen pipelined fragments nocrlf gzipbomb longurls manyheaders h2streams hpackbomb"
         );
     };
     let n: u64 = n.parse().context("N must be a whole number")?;
@@ -64,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         "longurls" => long_urls(&mut out, n)?,
         "manyheaders" => many_headers(&mut out, n)?,
         "h2streams" => h2_streams(&mut out, n)?,
+        "hpackbomb" => hpack_bomb(&mut out, n)?,
         other => bail!("unknown class {other:?}"),
     };
     out.finish()?.flush()?;
@@ -412,6 +414,74 @@ fn h2_streams(out: &mut Out, n: u64) -> anyhow::Result<u64> {
             f.extend(frames::encode(FrameType::Data, 0, id, &body));
             c.client_sends(&f);
         }
+        packets += drain(out, &mut c)?;
+    }
+    Ok(packets)
+}
+
+/// The value of the field each `hpackbomb` request adds to the HPACK table (its entry,
+/// 4,038 octets, fits the default 4,096-octet table), and how often it refers to it.
+const HPACK_BOMB_VALUE: usize = 4000;
+const HPACK_BOMB_REFS: usize = 12_000;
+
+/// An HPACK string literal, sent raw (RFC 7541 §5.2).
+fn hpack_string(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut len = s.len();
+    if len < 127 {
+        out.push(len as u8);
+    } else {
+        out.push(127);
+        len -= 127;
+        while len >= 128 {
+            out.push((len % 128) as u8 | 0x80);
+            len /= 128;
+        }
+        out.push(len as u8);
+    }
+    out.extend_from_slice(s);
+    out
+}
+
+/// N h2c connections, 10 ms apart, each one GET whose header block decodes to
+/// [`HPACK_BOMB_REFS`] copies of a [`HPACK_BOMB_VALUE`]-octet field, answered 204.
+fn hpack_bomb(out: &mut Out, n: u64) -> anyhow::Result<u64> {
+    use wirelint::http2::frames::{self, FrameType};
+    use wirelint::http2::hpack::HeaderEncoder;
+    let mut packets = 0;
+    for i in 0..n {
+        let mut c = Conversation::new(client(i), SocketAddrV4::new(*SERVER.ip(), 8080).into())
+            .starting_at(at(i * 10_000_000))
+            .step(20);
+        c.handshake();
+        // :method GET, :scheme http (static); :path and :authority without indexing;
+        // x-bomb with incremental indexing (dynamic index 62); then index 62, again and again.
+        let mut block = vec![0x82, 0x86, 0x04];
+        block.extend(hpack_string(format!("/bomb/{i}").as_bytes()));
+        block.push(0x01);
+        block.extend(hpack_string(b"example.test"));
+        block.push(0x40);
+        block.extend(hpack_string(b"x-bomb"));
+        block.extend(hpack_string(&[b'v'; HPACK_BOMB_VALUE]));
+        block.extend(std::iter::repeat_n(0xbe, HPACK_BOMB_REFS));
+        let mut first = frames::PREFACE.to_vec();
+        first.extend(frames::encode(FrameType::Settings, 0, 0, &[]));
+        first.extend(frames::encode(
+            FrameType::Headers,
+            frames::END_HEADERS | frames::END_STREAM,
+            1,
+            &block,
+        ));
+        c.client_sends(&first);
+        let mut answer = frames::encode(FrameType::Settings, 0, 0, &[]);
+        let head = HeaderEncoder::default().encode(&[(":status", "204")]);
+        answer.extend(frames::encode(
+            FrameType::Headers,
+            frames::END_HEADERS | frames::END_STREAM,
+            1,
+            &head,
+        ));
+        c.server_sends(&answer).fin();
         packets += drain(out, &mut c)?;
     }
     Ok(packets)

@@ -127,6 +127,10 @@ impl Http2Connection {
         };
         let mut dirs = [dir(false), dir(false)];
         dirs[client].expect_preface = true;
+        for d in &mut dirs {
+            // A head is a head: HTTP/2's decoded header list has HTTP/1's cap.
+            d.decoder.set_list_limit(cfg.max_head);
+        }
         let stats = HttpStats {
             http2_connections: 1,
             ..HttpStats::default()
@@ -626,7 +630,7 @@ impl Http2Connection {
     ) {
         let who = self.side(dir);
         let decoded = self.dirs[dir].decoder.decode(&block.fragments);
-        let unknown = self.dirs[dir].decoder.unknown_fields();
+        let left_out = self.dirs[dir].decoder.left_out();
         let fields = match decoded {
             Ok(f) => f,
             Err(e) => {
@@ -641,7 +645,7 @@ impl Http2Connection {
         };
         if let Some(promised) = block.promised {
             let mut s = self.open_stream(promised);
-            let mut msg = build_message(Role::Request, fields, unknown, block.first);
+            let mut msg = build_message(Role::Request, fields, left_out, block.first);
             msg.head_frame = pos.frame;
             msg.head_ts = pos.ts;
             s.request = Some(msg);
@@ -700,7 +704,7 @@ impl Http2Connection {
             return;
         };
         let had_message = s.message_mut(role).is_some();
-        s.header_block(role, fields, unknown, block.end_stream, pos);
+        s.header_block(role, fields, left_out, block.end_stream, pos);
         if !had_message && let Some(m) = s.message_mut(role) {
             m.first_frame = block.first.frame;
             m.first_ts = block.first.ts;

@@ -21,6 +21,13 @@ type FieldRef<'a> = (&'a [u8], &'a [u8]);
 
 /// Largest dynamic table wirelint keeps, whatever SETTINGS say (memory bound per direction).
 const MAX_TABLE: usize = 1024 * 1024;
+/// Header list limit of a new decoder, in RFC 9113 §6.5.2 octets (each field's name and
+/// value plus 32): the HTTP/1 head cap's default. One indexed octet can repeat a table
+/// entry of up to `MAX_TABLE` octets, so without a limit a 16 KiB frame could decode into
+/// gigabytes (the "HPACK bomb").
+pub const DEFAULT_LIST_LIMIT: usize = 64 * 1024;
+/// Fields a decoded block starts with room for, whatever its length says.
+const FIELDS_RESERVED: usize = 64;
 
 /// Why a header block could not be decoded. The messages are those `loona-hpack` gave
 /// (wirelint's decoder until 2026-12), so that anomaly details stay the same.
@@ -94,6 +101,28 @@ pub struct HeaderDecoder {
     joined_late: bool,
     /// Fields of the last block that referred to entries from before the capture.
     unknown: usize,
+    /// Header list octets a block's kept fields may add up to.
+    list_limit: usize,
+    /// Fields of the last block decoded past `list_limit` and not kept.
+    over_limit: usize,
+}
+
+/// Fields of a decoded block that its message does not get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Referred to compression state from before the capture began (joined late).
+    pub unknown: usize,
+    /// Past the header list limit: decoded, so that the table stays in step, not kept.
+    pub over_limit: usize,
+    /// That limit, in header list octets.
+    pub limit: usize,
+}
+
+impl LeftOut {
+    /// Whether the message misses any field of its block.
+    pub fn any(&self) -> bool {
+        self.unknown > 0 || self.over_limit > 0
+    }
 }
 
 impl Default for HeaderDecoder {
@@ -106,6 +135,8 @@ impl Default for HeaderDecoder {
             allowed,
             joined_late: false,
             unknown: 0,
+            list_limit: DEFAULT_LIST_LIMIT,
+            over_limit: 0,
         }
     }
 }
@@ -114,7 +145,7 @@ impl HeaderDecoder {
     /// A decoder for a connection the capture joined after it began: the dynamic table
     /// already held entries it never saw. Entries are indexed newest first (§2.3.3), so the
     /// ones added from now on keep their true indices; a reference past them is a field
-    /// from before the capture, counted in [`HeaderDecoder::unknown_fields`] and left out.
+    /// from before the capture, counted in [`HeaderDecoder::left_out`] and left out.
     /// The table's real size and limit are unknown: this one keeps entries up to
     /// `MAX_TABLE` (it holds a subset of the real table's entries, never a wrong one:
     /// the real table evicts its unknown older entries first).
@@ -127,9 +158,19 @@ impl HeaderDecoder {
         }
     }
 
-    /// Fields of the last decoded block that could not be known (joined late only).
-    pub fn unknown_fields(&self) -> usize {
-        self.unknown
+    /// Keeps a block's fields only while their header list size (RFC 9113 §6.5.2) is
+    /// within `limit` octets; the rest are decoded and counted in [`HeaderDecoder::left_out`].
+    pub fn set_list_limit(&mut self, limit: usize) {
+        self.list_limit = limit;
+    }
+
+    /// Fields of the last decoded block that its message does not get.
+    pub fn left_out(&self) -> LeftOut {
+        LeftOut {
+            unknown: self.unknown,
+            over_limit: self.over_limit,
+            limit: self.list_limit,
+        }
     }
 
     /// The receiver announced SETTINGS_HEADER_TABLE_SIZE. The sender may use it only once
@@ -141,12 +182,15 @@ impl HeaderDecoder {
         }
     }
 
-    /// Decodes one complete header block (HEADERS + CONTINUATION fragments joined).
+    /// Decodes one complete header block (HEADERS + CONTINUATION fragments joined): its
+    /// fields up to the list limit.
     pub fn decode(&mut self, block: &[u8]) -> Result<Vec<Field>, HpackError> {
-        let mut fields = Vec::with_capacity(block.len() / 4 + 1);
+        let mut fields = Vec::with_capacity((block.len() / 4 + 1).min(FIELDS_RESERVED));
+        let mut list = ListBudget::new(self.list_limit);
         let mut i = 0;
         let mut last_was_size_update = false;
         self.unknown = 0;
+        self.over_limit = 0;
         while let Some(&first) = block.get(i) {
             last_was_size_update = false;
             let rest = &block[i..];
@@ -154,7 +198,11 @@ impl HeaderDecoder {
                 // §6.1 indexed field.
                 let (index, n) = integer(rest, 7)?;
                 match self.get(index)? {
-                    Some((name, value)) => fields.push((name.to_vec(), value.to_vec())),
+                    Some((name, value)) => {
+                        if list.admit(name.len(), value.len()) {
+                            fields.push((name.to_vec(), value.to_vec()));
+                        }
+                    }
                     None => self.unknown += 1,
                 }
                 i += n;
@@ -164,7 +212,9 @@ impl HeaderDecoder {
                 match name {
                     Some(name) => {
                         self.insert(&name, &value, false);
-                        fields.push((name, value));
+                        if list.admit(name.len(), value.len()) {
+                            fields.push((name, value));
+                        }
                     }
                     None => {
                         self.insert(&[], &value, true);
@@ -186,12 +236,17 @@ impl HeaderDecoder {
                 // §6.2.2 without indexing, §6.2.3 never indexed: the same to a reader.
                 let ((name, value), n) = self.literal(rest, 4)?;
                 match name {
-                    Some(name) => fields.push((name, value)),
+                    Some(name) => {
+                        if list.admit(name.len(), value.len()) {
+                            fields.push((name, value));
+                        }
+                    }
                     None => self.unknown += 1,
                 }
                 i += n;
             }
         }
+        self.over_limit = list.over;
         if last_was_size_update {
             return Err(HpackError::SizeUpdateAtEnd);
         }
@@ -200,8 +255,10 @@ impl HeaderDecoder {
 
     /// The fields of `block` up to the first representation that cannot be read (for a
     /// glance at a block whose end may be missing).
+    /// Fields past the list limit end the glance.
     pub fn decode_prefix(&mut self, block: &[u8]) -> Vec<Field> {
         let mut fields = Vec::new();
+        let mut list = ListBudget::new(self.list_limit);
         let mut i = 0;
         while i < block.len() {
             let Some(n) = representation_len(&block[i..]) else {
@@ -213,7 +270,14 @@ impl HeaderDecoder {
                 continue;
             }
             match self.decode(&block[i..i + n]) {
-                Ok(f) => fields.extend(f),
+                Ok(f) => {
+                    for (name, value) in f {
+                        if !list.admit(name.len(), value.len()) {
+                            return fields;
+                        }
+                        fields.push((name, value));
+                    }
+                }
                 Err(_) => break,
             }
             i += n;
@@ -296,6 +360,37 @@ impl HeaderDecoder {
     /// queue's slots.
     pub fn memory(&self) -> usize {
         self.size + self.table.capacity() * std::mem::size_of::<Entry>()
+    }
+}
+
+/// The header list octets a block's kept fields have used, against the limit.
+struct ListBudget {
+    used: usize,
+    limit: usize,
+    /// Fields not kept.
+    over: usize,
+}
+
+impl ListBudget {
+    fn new(limit: usize) -> Self {
+        ListBudget {
+            used: 0,
+            limit,
+            over: 0,
+        }
+    }
+
+    /// Whether a field of `name_len` and `value_len` octets is kept. Once one is not, no
+    /// later one is: the kept fields are the block's first ones.
+    fn admit(&mut self, name_len: usize, value_len: usize) -> bool {
+        let size = name_len + value_len + ENTRY_OVERHEAD;
+        if self.over == 0 && self.used + size <= self.limit {
+            self.used += size;
+            true
+        } else {
+            self.over += 1;
+            false
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::hpack::Field;
+use super::hpack::{Field, LeftOut};
 use crate::http::{
     Anomaly, AnomalyKind, Body, Connection, Exchange, Framing, Header, Interims, Message, Pos,
     StartLine,
@@ -121,25 +121,25 @@ impl Stream {
     }
 
     /// A decoded header block arrived for `role`: the head, an interim response, or trailers.
-    /// A decoded header block of `role`; `unknown` fields of it could not be decoded (the
-    /// capture joined the connection late).
+    /// A decoded header block of `role`, less the fields `left_out` counts (joined late, or
+    /// past the header list limit).
     pub fn header_block(
         &mut self,
         role: Role,
         fields: Vec<Field>,
-        unknown: usize,
+        left_out: LeftOut,
         end_stream: bool,
         pos: Pos,
     ) {
         match role {
             Role::Request if self.request.is_none() => {
-                let msg = build_message(Role::Request, fields, unknown, pos);
+                let msg = build_message(Role::Request, fields, left_out, pos);
                 self.head_request = msg.method() == Some("HEAD");
                 self.head_bytes += head_memory(&msg);
                 self.request = Some(msg);
             }
             Role::Response if self.response.is_none() => {
-                let msg = build_message(Role::Response, fields, unknown, pos);
+                let msg = build_message(Role::Response, fields, left_out, pos);
                 self.head_bytes += head_memory(&msg);
                 let status = msg.status().unwrap_or(0);
                 if (100..200).contains(&status) {
@@ -190,10 +190,7 @@ impl Stream {
                         "a second header block that does not end the stream",
                     );
                 }
-                if unknown > 0 {
-                    msg.head_complete = false;
-                    msg.add_anomaly(AnomalyKind::H2HeaderStateUnknown, unknown_detail(unknown));
-                }
+                mark_left_out(msg, left_out);
                 check_fields(msg, &trailers);
                 msg.body.trailers.extend(trailers);
                 msg.head_frame = pos.frame;
@@ -294,16 +291,38 @@ fn lossy_string(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-fn unknown_detail(unknown: usize) -> String {
-    format!(
-        "{unknown} header field{} referred to header compression state sent before the capture began",
-        if unknown == 1 { "" } else { "s" }
-    )
+/// Marks `msg` as missing the fields `left_out` counts: its head is then not whole.
+fn mark_left_out(msg: &mut Message, left_out: LeftOut) {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if left_out.unknown > 0 {
+        let n = left_out.unknown;
+        msg.add_anomaly(
+            AnomalyKind::H2HeaderStateUnknown,
+            format!(
+                "{n} header field{} referred to header compression state sent before the capture began",
+                plural(n)
+            ),
+        );
+    }
+    if left_out.over_limit > 0 {
+        let n = left_out.over_limit;
+        msg.add_anomaly(
+            AnomalyKind::OversizedHead,
+            format!(
+                "header list larger than {} bytes: {n} field{} past it not kept",
+                left_out.limit,
+                plural(n)
+            ),
+        );
+    }
+    if left_out.any() {
+        msg.head_complete = false;
+    }
 }
 
-/// A message from a decoded header block, with RFC 9113 §8 checked. With `unknown` fields
+/// A message from a decoded header block, with RFC 9113 §8 checked. With fields left out
 /// missing (joined late), the head is incomplete and its pseudo-headers are not judged.
-pub fn build_message(role: Role, fields: Vec<Field>, unknown: usize, pos: Pos) -> Message {
+pub fn build_message(role: Role, fields: Vec<Field>, left_out: LeftOut, pos: Pos) -> Message {
     let headers: Vec<Header> = fields
         .into_iter()
         .map(|(n, v)| Header {
@@ -353,11 +372,11 @@ pub fn build_message(role: Role, fields: Vec<Field>, unknown: usize, pos: Pos) -
         last_ts: pos.ts,
         last_order: pos.order,
         anomalies: Vec::new(),
-        // HPACK blocks are decoded whole or not at all, but for a late join.
-        head_complete: unknown == 0,
+        // HPACK blocks are decoded whole or not at all, but for a late join or the limit.
+        head_complete: true,
     };
-    if unknown > 0 {
-        msg.add_anomaly(AnomalyKind::H2HeaderStateUnknown, unknown_detail(unknown));
+    if left_out.any() {
+        mark_left_out(&mut msg, left_out);
     } else {
         check_pseudo_headers(&mut msg, role, &headers);
     }

@@ -602,3 +602,59 @@ fn repeated_trailer_blocks_keep_at_most_1024_fields() {
         req.anomalies
     );
 }
+
+/// An HPACK bomb in one HEADERS frame: a 120-octet field, then 10,000 one-octet references
+/// to it (1.6 MB decoded from 10 KB). The request keeps its first fields up to the head cap,
+/// is marked oversized and incomplete, and still pairs with its response.
+#[test]
+fn an_hpack_bomb_keeps_the_fields_within_the_head_cap() {
+    let mut w = Wire::new();
+    // :method GET, :scheme http, :path /, then :authority and x-bomb with indexing.
+    let mut block = vec![0x82, 0x86, 0x84, 0x41, 11];
+    block.extend_from_slice(b"api.example");
+    block.extend([0x40, 6]);
+    block.extend_from_slice(b"x-bomb");
+    block.push(120);
+    block.extend([b'v'; 120]);
+    block.extend(std::iter::repeat_n(0xbe, 10_000));
+    let mut c = PREFACE.to_vec();
+    c.extend(settings());
+    c.extend(frames::encode(
+        FrameType::Headers,
+        frames::END_HEADERS | frames::END_STREAM,
+        1,
+        &block,
+    ));
+    w.send(0, &c);
+    let before_response = w.session.buffered();
+    let response = w.headers(1, 1, &[(":status", "204")], true);
+    w.send(1, &response);
+    let out = w.close();
+    assert_eq!(out.len(), 1, "{out:#?}");
+    let req = out[0].request.as_ref().expect("request");
+    assert_eq!(req.method(), Some("GET"));
+    assert_eq!(req.target(), Some("/"));
+    assert!(!req.head_complete);
+    let size: usize = req
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len() + 32)
+        .sum();
+    assert!(size <= 64 * 1024, "{size} header list octets kept");
+    let kept_bombs = req.headers.iter().filter(|h| h.name == "x-bomb").count();
+    assert!(kept_bombs > 400, "{kept_bombs}");
+    let not_kept = 10_001 - kept_bombs;
+    let detail = format!("header list larger than 65536 bytes: {not_kept} fields past it not kept");
+    assert!(
+        req.anomalies
+            .iter()
+            .any(|a| a.kind == AnomalyKind::OversizedHead && a.detail == detail),
+        "{:?}",
+        req.anomalies
+    );
+    assert_eq!(out[0].response.as_ref().and_then(|r| r.status()), Some(204));
+    assert!(
+        before_response < 256 * 1024,
+        "{before_response} bytes held with the request open"
+    );
+}

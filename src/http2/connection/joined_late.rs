@@ -30,6 +30,7 @@ impl Http2Connection {
             d.expect_preface = false;
             d.syncing = true;
             d.decoder = HeaderDecoder::joined_late();
+            d.decoder.set_list_limit(conn.cfg.max_head);
             d.max_frame = 16_777_215;
         }
         conn

@@ -319,6 +319,51 @@ fn oversized_entry_empties_the_table() {
     );
 }
 
+/// An HPACK bomb: one entry of 4,000 octets, then 20,000 one-octet references to it
+/// (80 MB decoded from 24 KB). The fields past the list limit are not kept, and the
+/// block's insertions still count: the next block refers to the right entries.
+#[test]
+fn references_past_the_list_limit_are_counted_not_kept() {
+    let mut d = HeaderDecoder::default();
+    let mut block = vec![0x40];
+    block.extend(literal(b"x-bomb", false));
+    block.extend(literal(&[b'v'; 4000], false));
+    block.extend(std::iter::repeat_n(0xbe, 20_000));
+    // A literal with indexing after the limit: inserted, not kept.
+    block.push(0x40);
+    block.extend(literal(b"x-late", false));
+    block.extend(literal(b"1", false));
+    let fields = d.decode(&block).expect("bomb");
+    let each = 6 + 4000 + 32;
+    let kept = DEFAULT_LIST_LIMIT / each;
+    assert_eq!(fields.len(), kept);
+    assert!(
+        fields
+            .iter()
+            .all(|(n, v)| n == b"x-bomb" && v.len() == 4000)
+    );
+    let left_out = d.left_out();
+    assert_eq!(left_out.over_limit, 20_001 + 1 - kept);
+    assert_eq!(left_out.limit, DEFAULT_LIST_LIMIT);
+    assert!(left_out.any());
+    let next = d.decode(&hex("be bf")).expect("next block");
+    assert_eq!(
+        text(&next),
+        pairs(&[("x-late", "1"), ("x-bomb", &"v".repeat(4000))])
+    );
+    assert_eq!(
+        d.left_out(),
+        LeftOut {
+            limit: DEFAULT_LIST_LIMIT,
+            ..LeftOut::default()
+        }
+    );
+
+    // The glance of a late join stops at the limit too.
+    let glance = HeaderDecoder::joined_late().decode_prefix(&block);
+    assert_eq!(glance.len(), kept);
+}
+
 /// The reference: `loona-hpack`'s decoder, set up as wirelint's was.
 struct Reference {
     inner: loona_hpack::Decoder<'static>,
@@ -531,8 +576,8 @@ proptest! {
             }
             let seen = late.decode(&block).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert!(is_subsequence(&seen, &all), "{:?} not within {:?}", text(&seen), text(&all));
-            prop_assert_eq!(seen.len() + late.unknown_fields(), all.len());
-            unknown_total += late.unknown_fields();
+            prop_assert_eq!(seen.len() + late.left_out().unknown, all.len());
+            unknown_total += late.left_out().unknown;
         }
         // Nothing is unknown when the capture saw the connection from its start.
         if join == 0 {
@@ -553,10 +598,10 @@ fn joined_late_keeps_the_indices_of_entries_added_after_the_join() {
     // x-before refers to the entry added before the join: unknown.
     let fields = late.decode(&late_block).expect("decodes");
     assert_eq!(text(&fields), pairs(&[("x-after", "2")]));
-    assert_eq!(late.unknown_fields(), 1);
+    assert_eq!(late.left_out().unknown, 1);
     let fields = late.decode(&again).expect("decodes");
     assert_eq!(text(&fields), pairs(&[("x-after", "2")]));
-    assert_eq!(late.unknown_fields(), 1);
+    assert_eq!(late.left_out().unknown, 1);
     // A decoder that joined at the start still fails on an index past its table.
     let mut strict = HeaderDecoder::default();
     assert!(strict.decode(&late_block).is_err());
