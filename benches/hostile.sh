@@ -17,6 +17,8 @@
 #   longurls      10,000 POSTs to 16 KiB request-targets answered 201 with as long a
 #                        Location (long strings for every message, brief and stateful table)
 #   manyheaders    2,000 GETs with 2,000 header fields each (~52 KiB heads; per-field work)
+#   tinysegments     100 GETs with a 12 KiB request-target and 40 KiB of head, sent one byte
+#                        per TCP segment (4M segments: per-segment work must not grow)
 #   h2streams         64 h2c connections, each opening 512 POST streams with 8 KiB of body
 #                        that never end (held stream state: 256 MiB of bodies in all)
 #   hpackbomb      1,000 h2c GETs whose 16 KiB header block refers 12,000 times to one
@@ -45,7 +47,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1 ;;
     --only) ONLY=$2; shift ;;
     --only=*) ONLY=${1#--only=} ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *)
       if [[ $1 =~ ^[0-9]*\.?[0-9]+$ ]]; then FACTOR=$1
       else echo "hostile.sh: unknown argument $1 (see --help)" >&2; exit 2; fi ;;
@@ -62,8 +64,8 @@ WORK=$(mktemp -d /tmp/wirelint-hostile.XXXXXX)
 cleanup() { [ "$KEEP" = 1 ] && echo "kept $WORK" >&2 || rm -rf "$WORK"; }
 trap cleanup EXIT
 
-CLASSES=(syn halfopen pipelined fragments nocrlf gzipbomb longurls manyheaders h2streams hpackbomb)
-declare -A BASE=([syn]=1000000 [halfopen]=100000 [pipelined]=100000 [fragments]=1000000 [nocrlf]=10000 [gzipbomb]=2 [longurls]=10000 [manyheaders]=2000 [h2streams]=64 [hpackbomb]=1000)
+CLASSES=(syn halfopen pipelined fragments nocrlf gzipbomb longurls manyheaders tinysegments h2streams hpackbomb)
+declare -A BASE=([syn]=1000000 [halfopen]=100000 [pipelined]=100000 [fragments]=1000000 [nocrlf]=10000 [gzipbomb]=2 [longurls]=10000 [manyheaders]=2000 [tinysegments]=100 [h2streams]=64 [hpackbomb]=1000)
 declare -A MIN=([gzipbomb]=2)
 
 size_of() { # class factor

@@ -13,6 +13,7 @@
 //! | `nocrlf`    | connections               | a request line without CRLF, then FIN                    |
 //! | `longurls`  | connections               | a POST whose request-target is 16 KiB long, answered `201 Created` with a `Location` as long: fills the stateful rules' tables with long strings |
 //! | `manyheaders` | connections             | a GET with 2,000 header fields (~52 KiB head, under the 64 KiB cap), answered 200: per-field work of every rule |
+//! | `tinysegments` | connections           | a GET with a 12 KiB request-target and 800 fields (40 KiB of head) sent one byte per TCP segment, answered 200: per-segment work that must not grow with what is buffered |
 //! | `h2streams` | connections               | h2c: 512 POST streams per connection, each with 8 KiB of body and never ended, the connection left open: held stream state for the budget |
 //! | `hpackbomb` | connections               | h2c: one GET whose 16 KiB HEADERS frame adds a 4,000-octet field to the HPACK table and then refers to it 12,000 times (48 MB decoded), answered 204 |
 //! | `gzipbomb`  | bomb responses            | gzip bodies of ~1 MB inflating to 1 GiB, alternately `Content-Encoding: gzip` and `Transfer-Encoding: gzip, chunked` |
@@ -44,7 +45,7 @@ fn main() -> anyhow::Result<()> {
     let [class, n, path] = args.as_slice() else {
         bail!(
             "usage: make_hostile CLASS N OUT.pcap\n\
-             classes: syn halfopen pipelined fragments nocrlf gzipbomb longurls manyheaders h2streams hpackbomb"
+             classes: syn halfopen pipelined fragments nocrlf gzipbomb longurls manyheaders tinysegments h2streams hpackbomb"
         );
     };
     let n: u64 = n.parse().context("N must be a whole number")?;
@@ -64,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         "gzipbomb" => gzip_bomb(&mut out, n)?,
         "longurls" => long_urls(&mut out, n)?,
         "manyheaders" => many_headers(&mut out, n)?,
+        "tinysegments" => tiny_segments(&mut out, n)?,
         "h2streams" => h2_streams(&mut out, n)?,
         "hpackbomb" => hpack_bomb(&mut out, n)?,
         other => bail!("unknown class {other:?}"),
@@ -372,6 +374,38 @@ fn many_headers(out: &mut Out, n: u64) -> anyhow::Result<u64> {
         c.handshake()
             .client_sends(request.as_bytes())
             .server_sends(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .fin();
+        packets += drain(out, &mut c)?;
+    }
+    Ok(packets)
+}
+
+/// Fields of each `tinysegments` head (~26 KiB), and the length of its request-target.
+const TINY_FIELDS: usize = 800;
+const TINY_TARGET: usize = 12 * 1024;
+
+/// N connections, 1 s apart, each a GET whose head ([`TINY_TARGET`] bytes of request-target,
+/// [`TINY_FIELDS`] fields) arrives one byte per segment, answered 200 in one.
+fn tiny_segments(out: &mut Out, n: u64) -> anyhow::Result<u64> {
+    let mut fields = String::new();
+    for k in 0..TINY_FIELDS {
+        fields.push_str(&format!("X-Filler-{k:04}: value-{k:012}\r\n"));
+    }
+    let mut packets = 0;
+    for i in 0..n {
+        let mut c = Conversation::new(client(i), SERVER.into())
+            .starting_at(at(i * 1_000_000_000))
+            .step(10)
+            .mss(1);
+        let request = format!(
+            "GET /tiny/{i}?q={:x<width$} HTTP/1.1\r\nHost: example.test\r\n{fields}\r\n",
+            "",
+            width = TINY_TARGET
+        );
+        c.handshake().client_sends(request.as_bytes());
+        packets += drain(out, &mut c)?;
+        let mut c = c.mss(1460);
+        c.server_sends(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             .fin();
         packets += drain(out, &mut c)?;
     }

@@ -27,7 +27,7 @@ pub enum StartGuess {
 pub const MAX_METHOD_LEN: usize = 32;
 /// A request line longer than this without its end is taken for a request only when it
 /// starts with a standard method and a target of visible characters.
-const LONG_LINE: usize = 16 * 1024;
+pub const LONG_LINE: usize = 16 * 1024;
 
 fn is_tchar(b: u8) -> bool {
     matches!(b,
