@@ -10,6 +10,8 @@
 # NO_BUILD=1 runs the binaries already built in fuzz/target instead of `cargo fuzz run`,
 # which would rebuild them whenever the sources change; two runs of different targets can
 # then share the machine without rebuilding under each other (the build's commit is logged).
+# FUZZ_TARGET_DIR (default fuzz/target) builds and runs elsewhere: a new build can then be
+# made and run while older binaries are still fuzzing.
 # Needs cargo-fuzz (cargo install cargo-fuzz --locked). The toolchain is stable, so
 # libFuzzer's nightly flags are enabled with RUSTC_BOOTSTRAP=1. SANITIZER (default none:
 # the library's only unsafe code is the file mapping, and without ASan runs are about twice
@@ -24,7 +26,7 @@ TARGETS=(capture_pcap capture_pcapng decode http_head http_chunked reassembly se
 SANITIZER=${SANITIZER:-none}
 export RUSTC_BOOTSTRAP=1
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 if [ "$1" = list ]; then printf '%s\n' "${TARGETS[@]}"; exit 0; fi
 [ $# -eq 2 ] && [[ $2 =~ ^[0-9]+$ ]] || usage
@@ -41,7 +43,8 @@ fi
 SECONDS_EACH=$2
 
 [ -d corpus ] || python3 seed_corpora.py
-BIN_DIR="$HERE/target/x86_64-unknown-linux-gnu/release"
+TARGET_DIR=${FUZZ_TARGET_DIR:-$HERE/target}
+BIN_DIR="$TARGET_DIR/x86_64-unknown-linux-gnu/release"
 if [ "${NO_BUILD:-0}" = 1 ]; then
   for t in "${selected[@]}"; do
     [ -x "$BIN_DIR/$t" ] || { echo "run.sh: NO_BUILD=1 but $BIN_DIR/$t is not built (fuzz/run.sh TARGET 0 builds it)" >&2; exit 2; }
@@ -52,7 +55,7 @@ else
   # runs append to, does not count).
   built_at=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown)
   git -C "$HERE/.." diff --quiet HEAD -- . ':!fuzz/runs.tsv' 2>/dev/null || built_at="$built_at+dirty"
-  nice -n 10 cargo fuzz build --sanitizer "$SANITIZER" || exit 2
+  nice -n 10 cargo fuzz build --sanitizer "$SANITIZER" --target-dir "$TARGET_DIR" || exit 2
   echo "$built_at" > "$BIN_DIR/BUILT_AT"
 fi
 mkdir -p logs
@@ -69,7 +72,7 @@ for t in "${selected[@]}"; do
   if [ "${NO_BUILD:-0}" = 1 ]; then
     run=("$BIN_DIR/$t" "${flags[@]}" "corpus/$t")
   else
-    run=(cargo fuzz run --sanitizer "$SANITIZER" "$t" "corpus/$t" -- "${flags[@]}")
+    run=(cargo fuzz run --sanitizer "$SANITIZER" --target-dir "$TARGET_DIR" "$t" "corpus/$t" -- "${flags[@]}")
   fi
   /usr/bin/time -f '%U %S' -o "logs/$t.cpu" nice -n "${NICE:-10}" "${run[@]}" >>"$log" 2>&1
   code=$?
