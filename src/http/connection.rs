@@ -696,8 +696,6 @@ impl HttpConnection {
     }
 }
 
-/// Where the first message of a stream would start, for deciding the roles: past a
-/// complete PROXY protocol header and empty lines.
 /// Whether the bytes added to an undecided direction (`buf` past `before`) may change
 /// what [`HttpConnection::try_decide`] concludes. Start lines are told apart by their first
 /// bytes, their line end, control bytes and the lengths where the search gives up;
@@ -716,6 +714,8 @@ fn may_decide(before: usize, buf: &[u8]) -> bool {
             .any(|&limit| before < limit && buf.len() >= limit)
 }
 
+/// Where the first message of a stream would start, for deciding the roles: past a
+/// complete PROXY protocol header and empty lines.
 fn skip_preamble(buf: &[u8]) -> usize {
     let proxy = match head::proxy_header(buf) {
         head::ProxyHeader::Len(n) => n,
