@@ -64,7 +64,9 @@ mkdir -p logs
 status=0
 for t in "${selected[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
-  log="logs/$t-$(date -u +%Y%m%dT%H%M%S).log"
+  # Per run (time and PID): runs of one target may overlap (two builds, or two cores).
+  log="logs/$t-$(date -u +%Y%m%dT%H%M%S)-$$.log"
+  cpu_file="${log%.log}.cpu"
   [ "$SECONDS_EACH" -gt 0 ] || continue
   echo "binaries built at $(cat "$BIN_DIR/BUILT_AT" 2>/dev/null || echo unknown)" >"$log"
   flags=(-max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048
@@ -74,9 +76,9 @@ for t in "${selected[@]}"; do
   else
     run=(cargo fuzz run --sanitizer "$SANITIZER" --target-dir "$TARGET_DIR" "$t" "corpus/$t" -- "${flags[@]}")
   fi
-  /usr/bin/time -f '%U %S' -o "logs/$t.cpu" nice -n "${NICE:-10}" "${run[@]}" >>"$log" 2>&1
+  /usr/bin/time -f '%U %S' -o "$cpu_file" nice -n "${NICE:-10}" "${run[@]}" >>"$log" 2>&1
   code=$?
-  read -r user sys < <(tail -n 1 "logs/$t.cpu")
+  read -r user sys < <(tail -n 1 "$cpu_file")
   cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.0f", u + s }')
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)
   if [ "$code" = 0 ]; then
