@@ -1738,17 +1738,7 @@ mod tests {
     /// One connection (client known from the SYN): the client's bytes, then the server's,
     /// then FIN both ways; its exchanges and counters.
     fn conversation(client: &[u8], server: &[u8]) -> (Vec<Exchange>, HttpStats) {
-        let ends = [
-            SocketAddr::from(([10, 0, 0, 1], 40000)),
-            SocketAddr::from(([192, 0, 2, 10], 80)),
-        ];
-        let mut conn =
-            HttpConnection::new(HttpConfig::default(), ends, pos(1), Some(0), [false, false]);
-        let mut out = Vec::new();
-        conn.piece(0, Piece::Data(client), pos(2), &mut out);
-        conn.piece(1, Piece::Data(server), pos(3), &mut out);
-        conn.close([true, true], CloseReason::Closed, pos(4), &mut out);
-        (out, conn.stats)
+        fed_in_pieces(client, server, &[])
     }
 
     #[test]
@@ -1851,8 +1841,8 @@ mod tests {
     }
 
     /// One connection's bytes fed in pieces cut at `cuts` (offsets, any order): client,
-    /// then server, then FIN both ways.
-    fn fed_in_pieces(client: &[u8], server: &[u8], cuts: &[usize]) -> Vec<Exchange> {
+    /// then server, then FIN both ways; its exchanges and counters.
+    fn fed_in_pieces(client: &[u8], server: &[u8], cuts: &[usize]) -> (Vec<Exchange>, HttpStats) {
         let ends = [
             SocketAddr::from(([10, 0, 0, 1], 40000)),
             SocketAddr::from(([192, 0, 2, 10], 80)),
@@ -1874,7 +1864,7 @@ mod tests {
             }
         }
         conn.close([true, true], CloseReason::Closed, pos(4), &mut out);
-        out
+        (out, conn.stats)
     }
 
     /// `out` without the samples of skipped bytes in anomalies: a sample shows what was
@@ -1905,9 +1895,9 @@ mod tests {
         let server = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
             2\r\nok\r\n0\r\n\r\n\
             HTTP/1.1 204 No Content\r\n\r\n";
-        let whole = fed_in_pieces(client, server, &[]);
+        let (whole, _) = fed_in_pieces(client, server, &[]);
         let bytes: Vec<usize> = (0..client.len().max(server.len())).collect();
-        let split = fed_in_pieces(client, server, &bytes);
+        let (split, _) = fed_in_pieces(client, server, &bytes);
         assert_eq!(whole.len(), 3, "{whole:#?}");
         assert_eq!(format!("{whole:?}"), format!("{split:?}"));
     }
@@ -1917,8 +1907,8 @@ mod tests {
         /// Messages read in pieces give the exchanges they give in one piece.
         #[test]
         fn pieces_read_as_one(client in messages(&REQUESTS), server in messages(&RESPONSES), cuts in prop::collection::vec(any::<usize>(), 0..64)) {
-            let whole = without_samples(fed_in_pieces(&client, &server, &[]));
-            let split = without_samples(fed_in_pieces(&client, &server, &cuts));
+            let whole = without_samples(fed_in_pieces(&client, &server, &[]).0);
+            let split = without_samples(fed_in_pieces(&client, &server, &cuts).0);
             prop_assert_eq!(format!("{whole:?}"), format!("{split:?}"));
         }
 
